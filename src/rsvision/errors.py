@@ -1,0 +1,46 @@
+"""One hierarchy of user-facing errors.
+
+Every subclass is a user mistake or a bad input: the CLI prints ``str(err)`` on
+one line and exits with code 2, without a traceback.
+"""
+
+
+class RsvisionError(Exception):
+    """Base of every error rsvision raises on purpose."""
+
+    exit_code = 2
+
+
+class InputNotFoundError(RsvisionError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
+
+
+class UnreadableRasterError(RsvisionError):
+    """A raster exists but cannot be read (corrupt, truncated, unknown format)."""
+
+
+class NoBandFilesError(RsvisionError):
+    """A folder holds no raster band files."""
+
+
+class GridMismatchError(RsvisionError):
+    """Bands or scenes cannot be put on one grid."""
+
+
+class DisjointScenesError(RsvisionError):
+    """Two scenes do not overlap, so one cannot be aligned to the other."""
+
+
+class BandNotFoundError(RsvisionError, KeyError):
+    """A band was asked for that the scene lacks."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AnnotationError(RsvisionError):
+    """An annotation file is malformed, unsafe or inconsistent with its image."""
+
+
+class OutputError(RsvisionError):
+    """An output cannot be written (unwritable folder, disk full)."""
