@@ -21,3 +21,29 @@ def shared():
         return path
 
     return resolve
+
+
+@pytest.fixture
+def make_raster(tmp_path):
+    """``make_raster(name, array, crs=..., transform=..., nodata=None, **profile)`` -> path of a GeoTIFF (or other
+    driver given with ``driver=``) written in the test's temporary folder. ``array`` is (C, H, W) or (H, W)."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    def write(name, array, crs="EPSG:32633", transform=Affine(10, 0, 500000, 0, -10, 4000000), nodata=None, **profile):
+        data = np.asarray(array)
+        if data.ndim == 2:
+            data = data[None]
+        path = tmp_path / name
+        options = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype)
+        if crs is not None:
+            options.update(crs=crs, transform=transform)
+        if nodata is not None:
+            options["nodata"] = nodata
+        options.update(profile)
+        with rasterio.open(path, "w", **options) as dst:
+            dst.write(data)
+        return path
+
+    return write

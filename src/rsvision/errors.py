@@ -44,3 +44,19 @@ class AnnotationError(RsvisionError):
 
 class OutputError(RsvisionError):
     """An output cannot be written (unwritable folder, disk full)."""
+
+
+class BandCountError(RsvisionError):
+    """A raster's band count does not match the sensor or band names it was given."""
+
+
+class NotGeoreferencedWarning(UserWarning):
+    """A raster has no georeference: it is processed in pixel coordinates (identity transform, y down)."""
+
+
+class MetricInputError(RsvisionError, ValueError):
+    """Predictions and ground truth given to a metric do not fit together (shape, labels, ids)."""
+
+
+class GeometryError(RsvisionError, ValueError):
+    """Boxes, polygons or masks have the wrong shape or impossible values."""

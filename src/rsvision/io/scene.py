@@ -1,0 +1,408 @@
+"""`open_scene()` and `Scene`: one raster, or a stack of band files, on one pixel grid."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from dataclasses import dataclass, replace
+from os import PathLike
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.errors import NotGeoreferencedWarning as _RioNotGeoreferenced
+from rasterio.errors import RasterioError
+from rasterio.transform import array_bounds
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from rsvision.errors import (
+    BandCountError,
+    BandNotFoundError,
+    GridMismatchError,
+    InputNotFoundError,
+    NoBandFilesError,
+    NotGeoreferencedWarning,
+    RsvisionError,
+    UnreadableRasterError,
+)
+from rsvision.io.sensors import SENSORS, Band, band_from_filename, get_sensor, guess_sensor
+
+RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img", ".png", ".jpg", ".jpeg"}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A pixel grid: CRS (None without georeference), affine transform and size."""
+
+    crs: CRS | None
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in the grid's CRS."""
+        return tuple(array_bounds(self.height, self.width, self.transform))[:4]  # type: ignore[return-value]
+
+    @property
+    def res(self) -> tuple[float, float]:
+        return abs(self.transform.a), abs(self.transform.e)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where one band of a scene comes from: band ``index`` (1-based) of ``path``."""
+
+    path: str
+    index: int
+    warp: bool  # True: read through a WarpedVRT onto the scene grid
+
+
+def _resampling(value: str | Resampling) -> Resampling:
+    if isinstance(value, Resampling):
+        return value
+    try:
+        return Resampling[value]
+    except KeyError:
+        raise RsvisionError(f"unknown resampling {value!r}; use one of nearest, bilinear, cubic, average, mode") from None
+
+
+def _open(path: str):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", _RioNotGeoreferenced)
+            return rasterio.open(path)
+    except RasterioError as err:
+        raise UnreadableRasterError(
+            f"cannot read {path} as a raster ({str(err).splitlines()[0]}); check it is a complete GeoTIFF, JPEG or PNG"
+        ) from None
+
+
+class Scene:
+    """A raster scene on one grid. ``read()`` returns (C, H, W) masked arrays; nodata is masked.
+
+    Build it with :func:`open_scene` or :func:`rsvision.io.align`. File handles are opened lazily, one set per
+    thread (GDAL datasets must not be shared between threads), so a scene can be read from a thread pool.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        bands: Sequence[Band],
+        sources: Sequence[_Source],
+        grid: Grid,
+        dtype: str,
+        nodata: float | None,
+        sensor: str | None,
+        resampling: Resampling = Resampling.bilinear,
+        overviews: Sequence[int] = (),
+    ):
+        self.path = path
+        self.bands = list(bands)
+        self._sources = list(sources)
+        self.grid = grid
+        self.dtype = dtype
+        self.nodata = nodata
+        self.sensor = sensor
+        self.resampling = resampling
+        self.overviews = list(overviews)
+        self._local = threading.local()
+        self._opened: list = []
+        self._lock = threading.Lock()
+
+    # grid properties
+    crs = property(lambda self: self.grid.crs)
+    transform = property(lambda self: self.grid.transform)
+    width = property(lambda self: self.grid.width)
+    height = property(lambda self: self.grid.height)
+    bounds = property(lambda self: self.grid.bounds)
+    res = property(lambda self: self.grid.res)
+    count = property(lambda self: len(self.bands))
+    band_names = property(lambda self: [b.name for b in self.bands])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.count, self.height, self.width
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None
+
+    def __repr__(self) -> str:
+        return f"Scene({self.path!r}, {self.count}x{self.height}x{self.width} {self.dtype}, sensor={self.sensor}, crs={self.crs})"
+
+    def band_index(self, band: str | int) -> int:
+        """0-based position of a band given by name or position."""
+        if isinstance(band, (int, np.integer)):
+            if not -self.count <= band < self.count:
+                raise BandNotFoundError(f"scene {self.path} has {self.count} bands; band position {band} is out of range")
+            return int(band) % self.count
+        for i, b in enumerate(self.bands):
+            if b.name == band:
+                return i
+        raise BandNotFoundError(f"scene {self.path} has no band {band!r}; it has: {', '.join(self.band_names)}")
+
+    def _dataset(self, source: _Source):
+        """This thread's open handle for a source file (a WarpedVRT onto the grid when it must be warped)."""
+        handles = getattr(self._local, "handles", None)
+        if handles is None:
+            handles = self._local.handles = {}
+        key = (source.path, source.warp)
+        ds = handles.get(key)
+        if ds is None:
+            ds = _open(source.path)
+            opened = [ds]
+            if source.warp:
+                options = dict(
+                    crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
+                    height=self.grid.height, resampling=self.resampling,
+                )
+                if ds.nodata is not None:
+                    options["nodata"] = ds.nodata
+                else:
+                    options["add_alpha"] = True
+                ds = WarpedVRT(ds, **options)
+                opened.append(ds)
+            handles[key] = ds
+            with self._lock:
+                self._opened.extend(opened)
+        return ds
+
+    def read(
+        self,
+        window: Window | None = None,
+        bands: Sequence[str | int] | None = None,
+        out_shape: tuple[int, int] | None = None,
+        resampling: str | Resampling | None = None,
+    ) -> np.ma.MaskedArray:
+        """Read ``bands`` (names or 0-based positions; all by default) in ``window`` (the whole scene by default),
+        optionally resampled to ``out_shape`` (H, W). Returns a (C, H, W) masked array: True where nodata."""
+        window = window or Window(0, 0, self.width, self.height)
+        positions = [self.band_index(b) for b in bands] if bands is not None else list(range(self.count))
+        h, w = out_shape or (int(window.height), int(window.width))
+        rs = _resampling(resampling) if resampling is not None else self.resampling
+        data = np.empty((len(positions), h, w), dtype=self.dtype)
+        mask = None
+        # One read call per file: a single multi-band file is read in one go.
+        groups: dict[tuple[str, bool], list[tuple[int, int]]] = {}
+        for out_i, pos in enumerate(positions):
+            src = self._sources[pos]
+            groups.setdefault((src.path, src.warp), []).append((out_i, src.index))
+        for (path, warp), items in groups.items():
+            ds = self._dataset(_Source(path, 0, warp))
+            indexes = [idx for _, idx in items]
+            needs_mask = any(MaskFlags.all_valid not in ds.mask_flag_enums[i - 1] for i in indexes)
+            try:
+                block = ds.read(indexes, window=window, out_shape=(len(indexes), h, w), resampling=rs, masked=needs_mask)
+            except RasterioError as err:
+                raise UnreadableRasterError(
+                    f"cannot read {path} ({str(err).splitlines()[0]}); the file may be truncated or corrupt"
+                ) from None
+            outs = [o for o, _ in items]
+            data[outs] = np.ma.getdata(block)
+            if needs_mask:
+                if mask is None:
+                    mask = np.zeros(data.shape, dtype=bool)
+                mask[outs] = np.ma.getmaskarray(block)
+        return np.ma.MaskedArray(data, mask=np.ma.nomask if mask is None else mask, copy=False)
+
+    def close(self) -> None:
+        with self._lock:
+            for ds in reversed(self._opened):
+                ds.close()
+            self._opened.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> "Scene":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:  # picklable for Dask workers: handles are reopened lazily
+        state = self.__dict__.copy()
+        for key in ("_local", "_opened", "_lock"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
+
+    def with_grid(self, grid: Grid, resampling: str | Resampling | None = None) -> "Scene":
+        """The same bands, read through a warp onto another grid (used by :func:`rsvision.io.align`)."""
+        sources = [replace(s, warp=True) for s in self._sources]
+        rs = _resampling(resampling) if resampling is not None else self.resampling
+        return Scene(self.path, self.bands, sources, grid, self.dtype, self.nodata, self.sensor, rs, [])
+
+
+def _grid_of(ds) -> Grid:
+    return Grid(ds.crs, ds.transform, ds.width, ds.height)
+
+
+def _warn_no_georeference(path: str) -> None:
+    warnings.warn(
+        f"{path} has no georeference: processing it in pixel coordinates (identity transform, y down)",
+        NotGeoreferencedWarning,
+        stacklevel=3,
+    )
+
+
+def _bands_for(names: Sequence[str], sensor_name: str | None, gsd: float | None) -> list[Band]:
+    sensor = SENSORS.get(sensor_name) if sensor_name else None
+    out = []
+    for name in names:
+        try:
+            b = sensor.band(name) if sensor else Band(name)
+        except KeyError:
+            b = Band(name, sensor=sensor.name)
+        out.append(b if b.gsd_m is not None else replace(b, gsd_m=gsd))
+    return out
+
+
+def _pixel_size_m(grid: Grid) -> float | None:
+    if grid.crs is None or not grid.crs.is_projected:
+        return None
+    return float(grid.res[0] * grid.crs.linear_units_factor[1])
+
+
+def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) -> Scene:
+    ds = _open(path)
+    with ds:
+        grid = _grid_of(ds)
+        colours = ds.colorinterp
+        indexes = [i + 1 for i, c in enumerate(colours) if c != ColorInterp.alpha] or [1]
+        dtypes = {ds.dtypes[i - 1] for i in indexes}
+        dtype = str(np.result_type(*dtypes))
+        descriptions = tuple(ds.descriptions[i - 1] for i in indexes)
+        overviews = ds.overviews(1)
+        nodata = ds.nodata
+    if grid.crs is None:
+        _warn_no_georeference(path)
+    count = len(indexes)
+    sensor_obj = get_sensor(sensor) if sensor else guess_sensor(
+        count, dtype, Path(path).name, descriptions, tuple(colours[i - 1].name for i in indexes)
+    )
+    if band_names is not None:
+        names = list(band_names)
+        if len(names) != count:
+            raise BandCountError(f"{path} has {count} bands but {len(names)} band names were given")
+    elif descriptions and all(descriptions) and len(set(descriptions)) == count:
+        names = list(descriptions)
+    elif sensor_obj is not None and len(sensor_obj.bands) == count:
+        names = sensor_obj.band_names
+    elif sensor_obj is not None and sensor:
+        raise BandCountError(
+            f"{path} has {count} bands but sensor {sensor_obj.name!r} has {len(sensor_obj.bands)}; pass band_names"
+        )
+    else:
+        names = [f"band{i}" for i in range(1, count + 1)]
+    sensor_name = sensor_obj.name if sensor_obj else None
+    bands = _bands_for(names, sensor_name, _pixel_size_m(grid))
+    sources = [_Source(path, i, False) for i in indexes]
+    return Scene(path, bands, sources, grid, dtype, nodata, sensor_name, Resampling.bilinear, overviews)
+
+
+def _band_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
+    if not files:
+        raise NoBandFilesError(
+            f"{folder} holds no raster band files; point at a folder of single-band files such as ..._B02.tif"
+        )
+    return files
+
+
+def _open_stack(
+    label: str, files: Sequence[Path], sensor: str | None, grid: str | Grid | None, resampling: Resampling
+) -> Scene:
+    """Single-band (or multi-band) files stacked on one grid: the finest file's, a named band's, or a Grid."""
+    declared = [band_from_filename(f.stem) for f in files]
+    known = all(declared) and len({d[0] for d in declared}) == 1  # type: ignore[index]
+    sensor_name = get_sensor(sensor).name if sensor else (declared[0][0] if known else None)  # type: ignore[index]
+    if known:
+        order = SENSORS[sensor_name].band_names if sensor_name in SENSORS else []
+        rank = {n: i for i, n in enumerate(order)}
+        paired = sorted(zip(declared, files), key=lambda df: rank.get(df[0][1], len(rank)))  # type: ignore[index]
+        names_files = [(d[1], f) for d, f in paired]  # type: ignore[index]
+    else:
+        names_files = [(f.stem, f) for f in files]
+
+    entries = []  # (band name, path, 1-based index, grid, dtype, nodata)
+    for name, f in names_files:
+        ds = _open(str(f))
+        with ds:
+            for i in range(1, ds.count + 1):
+                band_name = name if ds.count == 1 else f"{name}_{i}"
+                entries.append((band_name, str(f), i, _grid_of(ds), ds.dtypes[i - 1], ds.nodata))
+
+    grids = [e[3] for e in entries]
+    georef = [g.crs is not None for g in grids]
+    if not all(georef):
+        sizes = {(g.width, g.height) for g in grids}
+        if len(sizes) > 1:
+            raise GridMismatchError(
+                f"band files in {label} have different sizes {sorted(sizes)} and no georeference to put them on one"
+                " grid; resample them to one size first or use georeferenced files"
+            )
+        _warn_no_georeference(label)
+    if isinstance(grid, Grid):
+        target = grid
+    elif isinstance(grid, str):
+        match = [e for e in entries if e[0] == grid]
+        if not match:
+            raise BandNotFoundError(f"grid band {grid!r} is not among the bands of {label}: {', '.join(e[0] for e in entries)}")
+        target = match[0][3]
+    else:
+        target = min(grids, key=lambda g: (g.res[0] * g.res[1], -g.width))
+    names = [e[0] for e in entries]
+    bands = _bands_for(names, sensor_name, _pixel_size_m(target))
+    sources = [_Source(path, i, g != target) for _, path, i, g, _, _ in entries]
+    dtype = str(np.result_type(*{e[4] for e in entries}))
+    nodatas = {e[5] for e in entries}
+    nodata = nodatas.pop() if len(nodatas) == 1 else None
+    return Scene(label, bands, sources, target, dtype, nodata, sensor_name, resampling, [])
+
+
+def open_scene(
+    path: str | PathLike | Sequence[str | PathLike],
+    *,
+    sensor: str | None = None,
+    band_names: Sequence[str] | None = None,
+    grid: str | Grid | None = None,
+    resampling: str | Resampling = "bilinear",
+) -> Scene:
+    """Open a raster file, a folder of band files, or a list of band files as one :class:`Scene`.
+
+    ``sensor`` overrides the guessed sensor (``sentinel-2``, ``landsat-8-9``, ``naip``, ``rgb``, ``sentinel-1``);
+    ``band_names`` names a single file's bands. For band stacks, ``grid`` picks the grid (a band name such as
+    ``"B02"`` or a :class:`Grid`; the finest band's by default) and ``resampling`` how other bands reach it
+    (``bilinear`` by default, ``nearest`` for labels).
+    """
+    rs = _resampling(resampling)
+    if isinstance(path, (str, PathLike)):
+        p = Path(path)
+        if not p.exists():
+            raise InputNotFoundError(f"no such file or folder: {p}")
+        if p.is_dir():
+            scene = _open_stack(str(p), _band_files(p), sensor, grid, rs)
+        else:
+            scene = _open_file(str(p), sensor, band_names)
+            scene.resampling = rs
+    else:
+        files = [Path(f) for f in path]
+        if not files:
+            raise NoBandFilesError("an empty list of band files was given; name at least one file")
+        for f in files:
+            if not f.exists():
+                raise InputNotFoundError(f"no such file: {f}")
+        scene = _open_stack(str(files[0].parent), files, sensor, grid, rs)
+    if band_names is not None and scene.band_names != list(band_names):  # a stack's bands renamed
+        if len(band_names) != scene.count:
+            raise BandCountError(f"{scene.path} has {scene.count} bands but {len(band_names)} band names were given")
+        scene.bands = _bands_for(list(band_names), scene.sensor, _pixel_size_m(scene.grid))
+    return scene

@@ -1,0 +1,263 @@
+"""Writers: Cloud-Optimised GeoTIFF rasters and GeoPackage / GeoJSON / GeoParquet vectors.
+
+Every writer writes beside the output under a temporary name and renames at the end, so a killed job never
+leaves a half-written file under the final name and an existing output survives until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from rsvision.errors import OutputError
+from rsvision.io.scene import Grid
+
+
+def temp_path_for(path: Path, tag: str = "partial") -> Path:
+    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}{path.suffix}")
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """The output path, after checking its folder exists and can be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block completes."""
+    final = check_writable(path)
+    tmp = temp_path_for(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except OSError as err:
+        _remove(tmp)
+        raise OutputError(f"cannot write {final}: {err.strerror or err}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    for aux in (path.with_name(path.name + ".aux.xml"), path.with_name(path.name + ".ovr")):
+        with contextlib.suppress(FileNotFoundError):
+            aux.unlink()
+
+
+class RasterWriter:
+    """Write a raster window by window, then publish it as a Cloud-Optimised GeoTIFF.
+
+    Windows go into a tiled GeoTIFF under a temporary name; :meth:`close` converts it to a COG (tiled, compressed,
+    with overviews, nodata and georeference kept) and renames it onto ``path``. On error nothing reaches ``path``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        grid: Grid,
+        count: int,
+        dtype: str,
+        nodata: float | None = None,
+        *,
+        blocksize: int = 512,
+        compress: str = "deflate",
+        overview_resampling: str = "nearest",
+        descriptions: Sequence[str] | None = None,
+        colormap: Mapping[int, tuple[int, ...]] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ):
+        self.path = check_writable(path)
+        self.grid, self.count, self.dtype, self.nodata = grid, count, np.dtype(dtype).name, nodata
+        self.compress, self.overview_resampling = compress, overview_resampling
+        self.descriptions, self.colormap, self.tags = descriptions, colormap, dict(tags or {})
+        self.blocksize = blocksize
+        self._tmp = temp_path_for(self.path, "stage")
+        self._ds = None
+
+    def _profile(self) -> dict:
+        tiled = self.grid.width >= 16 and self.grid.height >= 16
+        profile = dict(
+            driver="GTiff", width=self.grid.width, height=self.grid.height, count=self.count, dtype=self.dtype,
+            crs=self.grid.crs, transform=self.grid.transform, nodata=self.nodata, compress="zstd",
+            BIGTIFF="IF_SAFER",
+        )
+        if tiled:
+            profile.update(tiled=True, blockxsize=self._block(self.grid.width), blockysize=self._block(self.grid.height))
+        return profile
+
+    def _block(self, n: int) -> int:
+        return max(16, min(self.blocksize, 16 * (n // 16)))
+
+    def open(self) -> "RasterWriter":
+        try:
+            self._ds = rasterio.open(self._tmp, "w", **self._profile())
+        except RasterioError as err:
+            raise OutputError(f"cannot write {self.path}: {err}") from None
+        return self
+
+    def write(self, array: np.ndarray, window: Window | None = None) -> None:
+        """Write (C, h, w) or (h, w) pixels at ``window`` (the whole grid by default)."""
+        if self._ds is None:
+            self.open()
+        data = np.asarray(array)
+        if data.ndim == 2:
+            data = data[None]
+        try:
+            self._ds.write(data.astype(self.dtype, copy=False), window=window)
+        except RasterioError as err:
+            self.abort()
+            raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
+
+    def close(self) -> Path:
+        """Finish: convert to a COG and rename it onto the output path."""
+        if self._ds is None:
+            self.open()
+        final_tmp = temp_path_for(self.path)
+        try:
+            ds = self._ds
+            if self.descriptions:
+                for i, d in enumerate(self.descriptions, start=1):
+                    ds.set_band_description(i, d)
+            if self.colormap:
+                ds.write_colormap(1, dict(self.colormap))
+            if self.tags:
+                ds.update_tags(**self.tags)
+            ds.close()
+            self._ds = None
+            rasterio.shutil.copy(
+                self._tmp, final_tmp, driver="COG", compress=self.compress.upper(),
+                blocksize=self._block(min(self.grid.width, self.grid.height)) if min(self.grid.width, self.grid.height) >= 16 else 16,
+                overview_resampling=self.overview_resampling.upper(), BIGTIFF="IF_SAFER",
+                **({"predictor": "YES"} if self.compress.lower() in ("deflate", "zstd", "lzw") else {}),
+            )
+            os.replace(final_tmp, self.path)
+        except (RasterioError, OSError) as err:
+            _remove(final_tmp)
+            self.abort()
+            raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
+        _remove(self._tmp)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop everything written so far; the output path is left as it was."""
+        if self._ds is not None:
+            with contextlib.suppress(Exception):
+                self._ds.close()
+            self._ds = None
+        _remove(self._tmp)
+
+    def __enter__(self) -> "RasterWriter":
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_cog(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    grid: Grid,
+    nodata: float | None = None,
+    **options,
+) -> Path:
+    """Write a whole (C, H, W) or (H, W) array as a Cloud-Optimised GeoTIFF. Masked pixels become ``nodata``."""
+    data = array
+    if np.ma.isMaskedArray(array):
+        if nodata is None and np.ma.getmask(array) is not np.ma.nomask and array.mask.any():
+            raise OutputError(f"cannot write {path}: the array has masked pixels but no nodata value was given")
+        data = array.filled(nodata) if nodata is not None else array.data
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    writer = RasterWriter(path, grid, data.shape[0], data.dtype.name, nodata, **options)
+    with writer:
+        writer.write(data)
+    return writer.path
+
+
+# Vectors ---------------------------------------------------------------------------------------------------------
+
+_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".parquet": "Parquet", ".geoparquet": "Parquet"}
+
+
+def vector_driver(path: str | os.PathLike) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in _DRIVERS:
+        raise OutputError(f"cannot write {path}: unknown vector format {suffix!r}; use .gpkg, .geojson or .parquet")
+    return _DRIVERS[suffix]
+
+
+def write_vectors(
+    path: str | os.PathLike,
+    geometries: Sequence,
+    columns: Mapping[str, Sequence] | None = None,
+    crs: CRS | str | None = None,
+    layer: str | None = None,
+) -> Path:
+    """Write shapely geometries with attribute columns: GeoPackage, GeoJSON (pyogrio) or GeoParquet (pyarrow)."""
+    import shapely
+
+    final = check_writable(path)
+    driver = vector_driver(final)
+    geoms = np.asarray(list(geometries), dtype=object)
+    cols = {k: np.asarray(v) for k, v in (columns or {}).items()}
+    for name, values in cols.items():
+        if len(values) != len(geoms):
+            raise ValueError(f"column {name!r} has {len(values)} values for {len(geoms)} geometries")
+    crs_obj = CRS.from_user_input(crs) if crs is not None else None
+    wkb = shapely.to_wkb(geoms) if len(geoms) else np.array([], dtype=object)
+    types = sorted({g.geom_type for g in geoms}) if len(geoms) else []
+    with atomic_output(final) as tmp:
+        if driver == "Parquet":
+            _write_geoparquet(tmp, geoms, wkb, types, cols, crs_obj)
+        else:
+            import pyogrio.raw
+
+            geometry_type = types[0] if len(types) == 1 else "Unknown"
+            pyogrio.raw.write(
+                str(tmp), wkb, [cols[k] for k in cols], list(cols), driver=driver, layer=layer or final.stem,
+                geometry_type=geometry_type, crs=crs_obj.to_wkt() if crs_obj else None,
+                promote_to_multi=False,
+            )
+    return final
+
+
+def _write_geoparquet(tmp: Path, geoms, wkb, types, cols, crs: CRS | None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    bounds = shapely.total_bounds(geoms).tolist() if len(geoms) else []
+    column_meta = {"encoding": "WKB", "geometry_types": types}
+    if bounds and all(np.isfinite(bounds)):
+        column_meta["bbox"] = bounds
+    # GeoParquet 1.1: crs is PROJJSON; absent means OGC:CRS84, so a pixel-space layer says null explicitly.
+    column_meta["crs"] = json.loads(crs.to_json()) if crs is not None else None
+    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column_meta}}
+    table = pa.table({**{k: pa.array(v.tolist()) for k, v in cols.items()}, "geometry": pa.array(list(wkb), pa.binary())})
+    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    pq.write_table(table, tmp)
