@@ -60,3 +60,7 @@ class MetricInputError(RsvisionError, ValueError):
 
 class GeometryError(RsvisionError, ValueError):
     """Boxes, polygons or masks have the wrong shape or impossible values."""
+
+
+class AnnotationWarning(UserWarning):
+    """Annotation problems that were repaired or skipped (clipped boxes, unknown mask colours), counted per dataset."""

@@ -249,6 +249,7 @@ def write_vectors(
 def _write_geoparquet(tmp: Path, geoms, wkb, types, cols, crs: CRS | None) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
+    import pyproj
     import shapely
 
     bounds = shapely.total_bounds(geoms).tolist() if len(geoms) else []
@@ -256,7 +257,7 @@ def _write_geoparquet(tmp: Path, geoms, wkb, types, cols, crs: CRS | None) -> No
     if bounds and all(np.isfinite(bounds)):
         column_meta["bbox"] = bounds
     # GeoParquet 1.1: crs is PROJJSON; absent means OGC:CRS84, so a pixel-space layer says null explicitly.
-    column_meta["crs"] = json.loads(crs.to_json()) if crs is not None else None
+    column_meta["crs"] = pyproj.CRS.from_wkt(crs.to_wkt()).to_json_dict() if crs is not None else None
     geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column_meta}}
     table = pa.table({**{k: pa.array(v.tolist()) for k, v in cols.items()}, "geometry": pa.array(list(wkb), pa.binary())})
     table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})

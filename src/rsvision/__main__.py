@@ -1,0 +1,3 @@
+from rsvision.cli import main
+
+main()

@@ -1,0 +1,57 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rsvision import samples
+from rsvision.cli import main
+
+KEYS = {"path", "sensor", "crs", "width", "height", "transform", "bounds", "bounds_lonlat", "dtype", "nodata",
+        "overviews", "bands"}
+
+
+def run_cli(capsys, *argv):
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    out = capsys.readouterr()
+    return done.value.code, out.out, out.err
+
+
+def test_info_json_keys(capsys):
+    code, out, _ = run_cli(capsys, "info", str(samples.oscd_bercy_before), "--json")
+    assert code == 0
+    meta = json.loads(out)
+    assert set(meta) == KEYS
+    assert meta["crs"] == "EPSG:4326" and meta["sensor"] == "sentinel-2"
+    assert (meta["width"], meta["height"]) == (360, 395)
+    assert [b["name"] for b in meta["bands"]][8] == "B8A"
+    assert meta["bands"][1] == {"name": "B02", "wavelength_nm": 492.4, "gsd_m": 10}
+    west, south, east, north = meta["bounds_lonlat"]
+    assert 2.3 < west < east < 2.45 and 48.8 < south < north < 48.9  # Paris
+
+
+def test_info_text(capsys):
+    code, out, err = run_cli(capsys, "info", str(samples.dubai_aerial))
+    assert code == 0
+    assert "none (pixel coordinates)" in out and "1817 x 2061" in out
+    assert "no georeference" in err
+
+
+def test_bad_inputs_one_line_exit_2(tmp_path, capsys):
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"\x00" * 10)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for arg, message in [(tmp_path / "none.tif", "no such file or folder"), (junk, "cannot read"),
+                         (empty, "holds no raster band files")]:
+        code, out, err = run_cli(capsys, "info", str(arg))
+        assert code == 2
+        assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_console_script_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rsvision", "info", str(tmp_path / "x.tif")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "no such file or folder" in proc.stderr

@@ -1,0 +1,124 @@
+import json
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pyogrio
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+from shapely.geometry import box
+
+from rsvision.errors import OutputError
+from rsvision.io import Grid, RasterWriter, atomic_output, write_cog, write_vectors
+
+GRID = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 4000000), 700, 600)
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_cog_roundtrip_equal(tmp_path):
+    data = np.random.default_rng(0).integers(0, 4000, (3, 600, 700)).astype("uint16")
+    path = write_cog(tmp_path / "out.tif", data, GRID, nodata=0)
+    with rasterio.open(path) as ds:
+        assert ds.crs == GRID.crs and ds.transform == GRID.transform and ds.nodata == 0
+        assert ds.profile["tiled"] and ds.compression is not None
+        assert ds.overviews(1)  # overviews built
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        np.testing.assert_array_equal(ds.read(), data)
+    assert _leftovers(tmp_path) == []
+
+
+def test_masked_array_written_as_nodata(tmp_path):
+    data = np.ma.MaskedArray(np.ones((1, 40, 50), "float32"), mask=False)
+    data.mask[0, :10] = True
+    path = write_cog(tmp_path / "m.tif", data, Grid(None, Affine.identity(), 50, 40), nodata=-1)
+    with rasterio.open(path) as ds:
+        out = ds.read(1)
+    assert (out[:10] == -1).all() and (out[10:] == 1).all()
+    with pytest.raises(OutputError, match="no nodata value"):
+        write_cog(tmp_path / "n.tif", data, Grid(None, Affine.identity(), 50, 40))
+
+
+def test_incremental_writer_windows(tmp_path):
+    data = np.arange(600 * 700, dtype="int32").reshape(1, 600, 700)
+    with RasterWriter(tmp_path / "w.tif", GRID, 1, "int32") as writer:
+        for row in range(0, 600, 256):
+            h = min(256, 600 - row)
+            writer.write(data[:, row : row + h], Window(0, row, 700, h))
+        assert not (tmp_path / "w.tif").exists()  # nothing under the final name until complete
+    with rasterio.open(tmp_path / "w.tif") as ds:
+        np.testing.assert_array_equal(ds.read(), data)
+
+
+def test_failure_keeps_existing_output_and_leaves_nothing(tmp_path):
+    target = tmp_path / "out.tif"
+    target.write_bytes(b"previous result")
+    with pytest.raises(RuntimeError):
+        with RasterWriter(target, GRID, 1, "uint8") as writer:
+            writer.write(np.ones((1, 100, 700), "uint8"), Window(0, 0, 700, 100))
+            raise RuntimeError("killed")
+    assert target.read_bytes() == b"previous result"
+    assert _leftovers(tmp_path) == []
+    with pytest.raises(ValueError):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise ValueError
+    assert target.read_bytes() == b"previous result" and _leftovers(tmp_path) == []
+
+
+def test_unwritable_output(tmp_path):
+    with pytest.raises(OutputError, match="does not exist"):
+        write_cog(tmp_path / "missing" / "out.tif", np.zeros((5, 5), "uint8"), Grid(None, Affine.identity(), 5, 5))
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(OutputError, match="does not exist"):
+        write_cog(a_file / "out.tif", np.zeros((5, 5), "uint8"), Grid(None, Affine.identity(), 5, 5))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        with pytest.raises(OutputError, match="not writable"):
+            write_vectors(locked / "v.gpkg", [box(0, 0, 1, 1)], {"a": [1]})
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson"])
+def test_vectors_roundtrip(tmp_path, suffix):
+    geoms = [box(500000, 3990000, 500100, 3990100), box(500200, 3990000, 500300, 3990050)]
+    path = write_vectors(tmp_path / f"v{suffix}", geoms, {"class": ["ship", "plane"], "score": [0.9, 0.5]}, crs="EPSG:32633")
+    meta = pyogrio.read_info(path)
+    assert meta["features"] == 2 and meta["crs"] == "EPSG:32633"
+    _, _, wkb, fields = pyogrio.raw.read(path)
+    assert list(fields[0]) == ["ship", "plane"] and np.allclose(fields[1], [0.9, 0.5])
+    assert _leftovers(tmp_path) == []
+
+
+def test_geoparquet(tmp_path):
+    import shapely
+
+    geoms = [box(0, 0, 1, 1), box(2, 2, 4, 3)]
+    path = write_vectors(tmp_path / "v.parquet", geoms, {"score": [0.1, 0.2]}, crs="EPSG:4326")
+    table = pq.read_table(path)
+    geo = json.loads(table.schema.metadata[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"]["encoding"] == "WKB"
+    assert geo["columns"]["geometry"]["crs"]["id"]["code"] == 4326
+    assert geo["columns"]["geometry"]["bbox"] == [0, 0, 4, 3]
+    back = shapely.from_wkb(table.column("geometry").to_pylist())
+    assert all(a.equals(b) for a, b in zip(back, geoms))
+
+
+def test_empty_vector_layer(tmp_path):
+    path = write_vectors(tmp_path / "e.gpkg", [], {"score": np.array([], "float64")}, crs="EPSG:32633")
+    assert pyogrio.read_info(path)["features"] == 0
+
+
+def test_unknown_vector_format(tmp_path):
+    with pytest.raises(OutputError, match="unknown vector format"):
+        write_vectors(tmp_path / "v.shp.zip", [box(0, 0, 1, 1)])
