@@ -16,6 +16,17 @@ import defusedxml.ElementTree as DET
 from rsvision.errors import AnnotationError, InputNotFoundError
 
 
+class _Parser(DET.DefusedXMLParser):
+    """defusedxml's parser that also refuses a DOCTYPE naming an external DTD (an internal one is allowed)."""
+
+    def __init__(self) -> None:
+        super().__init__(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+    def defused_start_doctype_decl(self, name, sysid, pubid, has_internal_subset):
+        if sysid or pubid:
+            raise defusedxml.DTDForbidden(name, sysid, pubid)
+
+
 def parse_xml(path: str | os.PathLike) -> ET.Element:
     """The root element of an XML file; unsafe, empty or malformed XML raises AnnotationError naming the file."""
     path = Path(path)
@@ -25,11 +36,17 @@ def parse_xml(path: str | os.PathLike) -> ET.Element:
     if not data.strip():
         raise AnnotationError(f"{path}: empty XML file")
     try:
-        return DET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
-    except defusedxml.EntitiesForbidden:
-        raise AnnotationError(f"{path}: XML entity declarations are refused (possible entity-expansion attack)") from None
-    except defusedxml.ExternalReferenceForbidden:
-        raise AnnotationError(f"{path}: XML external references are refused (possible external-entity attack)") from None
+        parser = _Parser()
+        parser.feed(data)
+        return parser.close()
+    except defusedxml.EntitiesForbidden as err:
+        if err.sysid or err.pubid:
+            raise AnnotationError(
+                f"{path}: external XML entity {err.name!r} ({err.sysid or err.pubid}) refused; nothing was read"
+            ) from None
+        raise AnnotationError(f"{path}: XML entity declaration {err.name!r} refused (entity expansion)") from None
+    except (defusedxml.DTDForbidden, defusedxml.ExternalReferenceForbidden) as err:
+        raise AnnotationError(f"{path}: external XML reference ({err.sysid or err.pubid}) refused; nothing was read") from None
     except defusedxml.DefusedXmlException as err:
         raise AnnotationError(f"{path}: unsafe XML refused ({type(err).__name__})") from None
     except ET.ParseError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import warnings
 from dataclasses import dataclass, replace
@@ -31,6 +32,11 @@ from rsvision.errors import (
     UnreadableRasterError,
 )
 from rsvision.io.sensors import SENSORS, Band, band_from_filename, get_sensor, guess_sensor
+
+# GDAL's block cache defaults to 5% of RAM, which one scan of a large scene fills: memory would then grow with the
+# scene. 128 MB holds the two rows of 512-pixel blocks that a row of overlapping tiles spans, for a 16,384-pixel
+# wide 4-band uint16 scene; a user's own GDAL_CACHEMAX wins.
+os.environ.setdefault("GDAL_CACHEMAX", "128")
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img", ".png", ".jpg", ".jpeg"}
 
@@ -148,7 +154,8 @@ class Scene:
         raise BandNotFoundError(f"scene {self.path} has no band {band!r}; it has: {', '.join(self.band_names)}")
 
     def _dataset(self, source: _Source):
-        """This thread's open handle for a source file (a WarpedVRT onto the grid when it must be warped)."""
+        """This thread's open handle for a source file (a WarpedVRT onto the grid when it must be warped), with
+        per band whether it is all valid (no nodata, mask or alpha), so reads can skip the mask."""
         handles = getattr(self._local, "handles", None)
         if handles is None:
             handles = self._local.handles = {}
@@ -168,7 +175,8 @@ class Scene:
                     options["add_alpha"] = True
                 ds = WarpedVRT(ds, **options)
                 opened.append(ds)
-            handles[key] = ds
+            all_valid = [MaskFlags.all_valid in flags for flags in ds.mask_flag_enums]
+            handles[key] = ds = (ds, all_valid)
             with self._lock:
                 self._opened.extend(opened)
         return ds
@@ -194,16 +202,20 @@ class Scene:
             src = self._sources[pos]
             groups.setdefault((src.path, src.warp), []).append((out_i, src.index))
         for (path, warp), items in groups.items():
-            ds = self._dataset(_Source(path, 0, warp))
+            ds, valid = self._dataset(_Source(path, 0, warp))
             indexes = [idx for _, idx in items]
-            needs_mask = any(MaskFlags.all_valid not in ds.mask_flag_enums[i - 1] for i in indexes)
+            outs = [o for o, _ in items]
+            needs_mask = not all(valid[i - 1] for i in indexes)
+            contiguous = outs == list(range(outs[0], outs[0] + len(outs)))
             try:
+                if contiguous and not needs_mask:  # read straight into the result, no copy
+                    ds.read(indexes, window=window, out=data[outs[0] : outs[0] + len(outs)], resampling=rs)
+                    continue
                 block = ds.read(indexes, window=window, out_shape=(len(indexes), h, w), resampling=rs, masked=needs_mask)
             except RasterioError as err:
                 raise UnreadableRasterError(
                     f"cannot read {path} ({str(err).splitlines()[0]}); the file may be truncated or corrupt"
                 ) from None
-            outs = [o for o, _ in items]
             data[outs] = np.ma.getdata(block)
             if needs_mask:
                 if mask is None:

@@ -63,6 +63,8 @@ def _column(items: Sequence[dict], key: str, what: str, default: Any = None) -> 
 
 
 def _xywh(values: list, what: str) -> np.ndarray:
+    if not values:
+        return np.zeros((0, 4))
     try:
         box = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
     except (TypeError, ValueError):
@@ -104,8 +106,9 @@ def _read_results(results: list, img_table: dict, cat_table: dict) -> _Boxes:
     img, _ = _index_of(_column(results, "image_id", what), img_table, what, strict=True)
     cat, keep = _index_of(_column(results, "category_id", what), cat_table, what, strict=False)
     box = _xywh(_column(results, "bbox", what), what)
+    score_values = _column(results, "score", what)
     try:
-        score = np.asarray(_column(results, "score", what), dtype=np.float64)
+        score = np.asarray(score_values, dtype=np.float64)
     except (TypeError, ValueError):
         raise MetricInputError("results: every 'score' must be a number") from None
     area = box[:, 2] * box[:, 3]

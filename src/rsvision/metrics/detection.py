@@ -33,7 +33,8 @@ import numpy as np
 import shapely
 
 from rsvision.errors import MetricInputError
-from rsvision.geometry import box_iou, rbox_to_poly, rotated_iou
+from rsvision.geometry.boxes import rbox_to_poly
+from rsvision.geometry.iou import box_iou, rotated_iou
 
 __all__ = ["DetectionMetric", "voc_ap"]
 

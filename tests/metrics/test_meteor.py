@@ -1,0 +1,85 @@
+import pytest
+
+from rsvision.metrics.meteor import MeteorStats, align, best_reference_stats, meteor, stem
+
+
+def fmean(p, r):
+    return p * r / (0.9 * p + 0.1 * r)
+
+
+def pen(chunks, matches):
+    return 0.5 * (chunks / matches) ** 3
+
+
+def test_identical_is_one():
+    stats = align("the cat sat on the mat".split(), "the cat sat on the mat".split())
+    assert stats == MeteorStats(6, 6, 6, 1)
+    assert stats.score == 1.0  # Meteor 1.5: a full single-chunk match has no penalty
+
+
+def test_reordered_fewest_chunks():
+    # "on the mat" | "sat" | "the cat": 3 chunks of 6 matches
+    stats = align("on the mat sat the cat".split(), "the cat sat on the mat".split())
+    assert (stats.matches, stats.chunks) == (6, 3)
+    assert stats.score == pytest.approx(1.0 * (1 - pen(3, 6)))  # 0.9375
+
+
+def test_extra_word():
+    stats = align("the cat was sat on the mat".split(), "the cat sat on the mat".split())
+    assert (stats.matches, stats.chunks) == (6, 2)
+    assert stats.score == pytest.approx(fmean(6 / 7, 1.0) * (1 - pen(2, 6)))  # 0.9654
+
+
+def test_stem_matches():
+    assert stem("planes") == stem("plane") and stem("parked") == stem("parking")
+    stats = align("planes parked".split(), "a plane is parked".split())
+    assert (stats.matches, stats.chunks) == (2, 2)
+    assert stats.score == pytest.approx(fmean(1.0, 0.5) * (1 - pen(2, 2)))
+    stats = align("many buildings are near a river".split(), "many building near the rivers".split())
+    # many+buildings | near | river
+    assert (stats.matches, stats.chunks) == (4, 3)
+    assert stats.score == pytest.approx(fmean(4 / 6, 4 / 5) * (1 - pen(3, 4)))
+
+
+def test_no_match_is_zero():
+    assert align("a b".split(), "c d".split()).score == 0.0
+    assert align([], "c d".split()).score == 0.0
+
+
+def test_best_reference_and_corpus_aggregation():
+    hyp = "planes parked".split()
+    refs = ["a plane is parked".split(), "planes parked".split(), "trees".split()]
+    assert best_reference_stats(hyp, refs) == MeteorStats(2, 2, 2, 1)
+    # corpus: statistics summed first (Meteor's EVAL), then scored once
+    hyps = [hyp, "the cat was sat on the mat".split()]
+    corpus_refs = [refs[:1], ["the cat sat on the mat".split()]]
+    total = MeteorStats(2 + 7, 4 + 6, 2 + 6, 2 + 2)
+    assert meteor(hyps, corpus_refs) == pytest.approx(total.score)
+    assert total.score == pytest.approx(fmean(8 / 9, 8 / 10) * (1 - pen(4, 8)))
+
+
+def test_beam_alignment_is_optimal_on_short_sentences():
+    """Against every possible alignment: most weighted matches (exact 1, stem 0.5), then fewest chunks."""
+    import itertools
+    import random
+
+    rng = random.Random(0)
+    vocab = ["a", "the", "plane", "planes", "park", "parked", "parking", "tree", "trees", "on"]
+    for _ in range(300):
+        hyp = [rng.choice(vocab) for _ in range(rng.randint(0, 6))]
+        ref = [rng.choice(vocab) for _ in range(rng.randint(1, 6))]
+        best = None
+        options = [[None] + [i for i, h in enumerate(hyp) if stem(h) == stem(r)] for r in ref]
+        for assign in itertools.product(*options):
+            used = [i for i in assign if i is not None]
+            if len(used) != len(set(used)):
+                continue
+            weight = sum(1.0 if hyp[i] == ref[j] else 0.5 for j, i in enumerate(assign) if i is not None)
+            chunks = sum(
+                1 for j, i in enumerate(assign) if i is not None and not (j > 0 and assign[j - 1] == i - 1 and i > 0)
+            )
+            key = (-weight, chunks, len(used))
+            if best is None or key[:2] < best[:2]:
+                best = key
+        stats = align(hyp, ref)
+        assert (stats.matches, stats.chunks) == (best[2], best[1]), (hyp, ref)
