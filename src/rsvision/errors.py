@@ -64,3 +64,15 @@ class GeometryError(RsvisionError, ValueError):
 
 class AnnotationWarning(UserWarning):
     """Annotation problems that were repaired or skipped (clipped boxes, unknown mask colours), counted per dataset."""
+
+
+class PredictorError(RsvisionError):
+    """A predictor is misconfigured or returned outputs of the wrong shape or kind for the tiles it was given."""
+
+
+class WeightsError(RsvisionError):
+    """A weights file or its card is missing, corrupt (sha256 mismatch) or does not fit the model."""
+
+
+class NormalisationError(RsvisionError, ValueError):
+    """An input's scaling or normalisation contradicts the Weights record it is given to."""

@@ -50,6 +50,9 @@ def make_case(
         r = float(np.exp(rng.uniform(-1, 1)))
         return [float(rng.uniform(0, 600)), float(rng.uniform(0, 450)), s * r, s / r]
 
+    def det(image_id: int, category_id: int, bbox: list) -> dict:
+        return {"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": float(rng.random())}
+
     for im in images:
         objects = []
         for _ in range(rng.poisson(gt_per_img) if rng.random() > 0.15 else 0):
@@ -70,12 +73,12 @@ def make_case(
                 c = cat if rng.random() > 0.1 else cats[rng.integers(n_cat)]["id"]
                 exact = rng.random() < 0.1
                 bbox = [x, y, w, h] if exact else [x + j[0] * w, y + j[1] * h, w * np.exp(j[2]), h * np.exp(j[3])]
-                res.append({"image_id": im["id"], "category_id": c, "bbox": [float(v) for v in bbox], "score": float(rng.random())})
+                res.append(det(im["id"], c, [float(v) for v in bbox]))
         for _ in range(rng.poisson(false_per_img)):
-            res.append({"image_id": im["id"], "category_id": cats[rng.integers(n_cat)]["id"], "bbox": rand_box(), "score": float(rng.random())})
+            res.append(det(im["id"], cats[rng.integers(n_cat)]["id"], rand_box()))
         if rng.random() < crowded_image_frac:  # more than 100 detections of one class in one image
             for _ in range(130):
-                res.append({"image_id": im["id"], "category_id": cats[0]["id"], "bbox": rand_box(), "score": float(rng.random())})
+                res.append(det(im["id"], cats[0]["id"], rand_box()))
     if score_decimals is not None:  # ties in score: the order rules must agree too
         for r in res:
             r["score"] = round(r["score"], score_decimals)
@@ -136,10 +139,15 @@ def test_coco_ious_exactly_on_the_thresholds():
     anns, res = [], []
     for im in images:
         for _ in range(3):
-            x, y, h, cat = int(rng.integers(0, 400)), int(rng.integers(0, 400)), int(rng.integers(10, 120)), int(rng.integers(1, 3))
-            anns.append({"id": len(anns) + 1, "image_id": im["id"], "category_id": cat, "bbox": [x, y, 252, h], "area": 252 * h, "iscrowd": 0})
+            x, y, h = (int(v) for v in rng.integers([0, 0, 10], [400, 400, 120]))
+            cat = int(rng.integers(1, 3))
+            anns.append({
+                "id": len(anns) + 1, "image_id": im["id"], "category_id": cat,
+                "bbox": [x, y, 252, h], "area": 252 * h, "iscrowd": 0,
+            })  # fmt: skip
             for shift in rng.choice([0, 84, 63, 36, 28], size=2):
-                res.append({"image_id": im["id"], "category_id": cat, "bbox": [x + int(shift), y, 252, h], "score": float(rng.random())})
+                bbox = [x + int(shift), y, 252, h]
+                res.append({"image_id": im["id"], "category_id": cat, "bbox": bbox, "score": float(rng.random())})
     assert_matches_pycocotools({"images": images, "annotations": anns, "categories": cats}, res)
 
 

@@ -68,7 +68,8 @@ def feed(metric: DetectionMetric, images, polygons_gt: bool = False) -> dict:
 
 
 def test_hand_worked_case_ious_are_what_the_comments_say():
-    gt_of = {id(d): g for g, ds in [(GT1, IMAGE1_DETS[:2]), (GT2, IMAGE1_DETS[2:4]), (GT3, IMAGE1_DETS[4:])] for d in ds}
+    pairs = [(GT1, IMAGE1_DETS[:2]), (GT2, IMAGE1_DETS[2:4]), (GT3, IMAGE1_DETS[4:])]
+    gt_of = {id(d): g for g, ds in pairs for d in ds}
     gt_of.update({id(IMAGE2_DETS[0]): GT4, id(IMAGE2_DETS[2]): GT5, id(IMAGE2_DETS[3]): GT6})
     for det in IMAGE1_DETS + IMAGE2_DETS:
         if id(det) in gt_of:
@@ -91,7 +92,8 @@ def test_hand_worked_rotated_case(polygons_gt):
     # All-point: envelope is 1 up to recall .25, 2/3 up to .5, 0 beyond: AP = .25 * 1 + .25 * 2/3 = 5/12.
     # 11-point: t = 0, .1, .2 -> 1; t = .3, .4, .5 -> 2/3; t = .6 ... 1 -> 0: AP = (3 + 2) / 11 = 5/11.
     # Plane: one exact hit: AP 1 both ways. Means over the two classes: 17/24 and 8/11.
-    out = feed(DetectionMetric(["ship", "plane"], rotated=True), [(IMAGE1_DETS, IMAGE1_GT), (IMAGE2_DETS, IMAGE2_GT)], polygons_gt)
+    images = [(IMAGE1_DETS, IMAGE1_GT), (IMAGE2_DETS, IMAGE2_GT)]
+    out = feed(DetectionMetric(["ship", "plane"], rotated=True), images, polygons_gt)
     ship, plane = out["per_class"]["ship"], out["per_class"]["plane"]
     assert ship["ap50"] == pytest.approx(5 / 12, abs=1e-12)
     assert ship["ap50_voc07"] == pytest.approx(5 / 11, abs=1e-12)

@@ -100,3 +100,14 @@ def test_change_metric_rejects_255_masks():
         ChangeMetric().update(np.array([0, 255]), np.array([0, 255]))
     with pytest.raises(MetricInputError, match="must not be a change class"):
         ChangeMetric(ignore_index=1)
+
+
+def test_many_classes_uint8_labels_do_not_overflow():
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 256, 5000).astype(np.uint8)
+    pred = rng.integers(0, 256, 5000).astype(np.uint8)
+    m = SegmentationMetric(256)
+    m.update(pred, target)
+    expected = np.zeros((256, 256), dtype=np.int64)
+    np.add.at(expected, (target.astype(int), pred.astype(int)), 1)
+    assert np.array_equal(m.confusion.matrix, expected)

@@ -395,8 +395,9 @@ def horizontal_targets(boxes: np.ndarray, labels: Sequence[int], difficult: Sequ
 
 
 class ClassIndex:
-    """Class name -> index. With a fixed list an unknown name is an error naming it and the file;
-    without one, classes are collected in order of first appearance (then sorted by the reader)."""
+    """Class name -> index. With a fixed list a name matches exactly, else case-insensitively (DIOR and
+    DIOR-R spell ``Expressway-Service-area`` differently), and an unknown name is an error naming it and
+    the file; without a list, classes are collected in order of first appearance (then sorted)."""
 
     def __init__(self, classes: Sequence[str] | None):
         self.fixed = classes is not None
@@ -404,9 +405,15 @@ class ClassIndex:
         self._index = {c: i for i, c in enumerate(self.names)}
         if len(self._index) != len(self.names):
             raise AnnotationError(f"class list has repeated names: {self.names}")
+        folded: dict[str, list[int]] = {}
+        for i, c in enumerate(self.names):
+            folded.setdefault(c.casefold(), []).append(i)
+        self._folded = {k: v[0] for k, v in folded.items() if len(v) == 1}
 
     def __call__(self, name: str, where: str) -> int:
         i = self._index.get(name)
+        if i is None and self.fixed:
+            i = self._folded.get(name.casefold())
         if i is None:
             if self.fixed:
                 raise AnnotationError(f"{where}: unknown class {name!r}; known classes: {', '.join(self.names)}")

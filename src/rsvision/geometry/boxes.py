@@ -91,6 +91,8 @@ def box_area(boxes: Array) -> Array:
 def xyxy_to_rbox(boxes: Array) -> Array:
     """Horizontal ``xyxy`` -> le90 rotated boxes (a tall box gets angle -pi/2). Numpy or torch."""
     b = _check(boxes, 4, "xyxy boxes")
+    if bool((b[..., 2] < b[..., 0]).any()) or bool((b[..., 3] < b[..., 1]).any()):
+        raise GeometryError("xyxy boxes must have x1 <= x2 and y1 <= y2")
     zero = b[..., 0] * 0
     r = _stack(
         [(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2, b[..., 2] - b[..., 0], b[..., 3] - b[..., 1], zero],

@@ -58,9 +58,10 @@ def overlapping_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> Iterator[tuple[
     order_b = np.argsort(b[:, 0], kind="stable")
     order_a = np.argsort(a[:, 0], kind="stable")
     # b starting inside [a.x1, a.x2), then a starting inside (b.x1, b.x2): disjoint, complete.
+    bx1, ax1 = b[order_b, 0], a[order_a, 0]
     passes = (
-        (order_b, np.searchsorted(b[order_b, 0], a[:, 0], "left"), np.searchsorted(b[order_b, 0], a[:, 2], "left"), False),
-        (order_a, np.searchsorted(a[order_a, 0], b[:, 0], "right"), np.searchsorted(a[order_a, 0], b[:, 2], "left"), True),
+        (order_b, np.searchsorted(bx1, a[:, 0], "left"), np.searchsorted(bx1, a[:, 2], "left"), False),
+        (order_a, np.searchsorted(ax1, b[:, 0], "right"), np.searchsorted(ax1, b[:, 2], "left"), True),
     )
     for order, lo, hi, flipped in passes:
         counts = np.clip(hi - lo, 0, None)
@@ -167,7 +168,8 @@ def _like(result: np.ndarray, ref):
     if _is_torch(ref):
         import torch
 
-        return torch.from_numpy(result).to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else torch.float64)
+        dtype = ref.dtype if ref.is_floating_point() else torch.float64
+        return torch.from_numpy(result).to(device=ref.device, dtype=dtype)
     return result
 
 

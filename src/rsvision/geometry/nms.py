@@ -55,7 +55,8 @@ def nms(boxes, scores, iou_threshold: float, classes=None):
     if c is None:
         keep = tv_nms(tb, ts, float(iou_threshold))
     else:
-        keep = batched_nms(tb, ts, torch.from_numpy(np.unique(c, return_inverse=True)[1]).to(tb.device), float(iou_threshold))
+        groups = torch.from_numpy(np.unique(c, return_inverse=True)[1]).to(tb.device)  # any labels, even strings
+        keep = batched_nms(tb, ts, groups, float(iou_threshold))
     return keep if _is_torch(boxes) else keep.cpu().numpy()
 
 

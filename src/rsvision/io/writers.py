@@ -70,6 +70,8 @@ class RasterWriter:
 
     Windows go into a tiled GeoTIFF under a temporary name; :meth:`close` converts it to a COG (tiled, compressed,
     with overviews, nodata and georeference kept) and renames it onto ``path``. On error nothing reaches ``path``.
+    A resumable job names its own ``staging`` file, calls :meth:`flush` at its checkpoints and, after a crash,
+    continues with ``open(resume=True)``.
     """
 
     def __init__(
@@ -86,13 +88,14 @@ class RasterWriter:
         descriptions: Sequence[str] | None = None,
         colormap: Mapping[int, tuple[int, ...]] | None = None,
         tags: Mapping[str, str] | None = None,
+        staging: str | os.PathLike | None = None,
     ):
         self.path = check_writable(path)
         self.grid, self.count, self.dtype, self.nodata = grid, count, np.dtype(dtype).name, nodata
         self.compress, self.overview_resampling = compress, overview_resampling
         self.descriptions, self.colormap, self.tags = descriptions, colormap, dict(tags or {})
         self.blocksize = blocksize
-        self._tmp = temp_path_for(self.path, "stage")
+        self._tmp = Path(staging) if staging is not None else temp_path_for(self.path, "stage")
         self._ds = None
 
     def _profile(self) -> dict:
@@ -109,12 +112,31 @@ class RasterWriter:
     def _block(self, n: int) -> int:
         return max(16, min(self.blocksize, 16 * (n // 16)))
 
-    def open(self) -> "RasterWriter":
+    def open(self, resume: bool = False) -> "RasterWriter":
+        """Create the staging file, or with ``resume=True`` reopen the one a stopped job left (same grid)."""
         try:
-            self._ds = rasterio.open(self._tmp, "w", **self._profile())
+            if resume:
+                self._ds = rasterio.open(self._tmp, "r+")
+            else:
+                self._ds = rasterio.open(self._tmp, "w", **self._profile())
         except RasterioError as err:
             raise OutputError(f"cannot write {self.path}: {err}") from None
         return self
+
+    def flush(self) -> None:
+        """Put every window written so far into the staging file on disk (closing and reopening it)."""
+        self.suspend()
+        self.open(resume=True)
+
+    def suspend(self) -> None:
+        """Close the staging file and keep it, so that a later ``open(resume=True)`` continues it."""
+        if self._ds is not None:
+            ds, self._ds = self._ds, None
+            try:
+                ds.close()
+            except RasterioError as err:
+                self.abort()
+                raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
 
     def write(self, array: np.ndarray, window: Window | None = None) -> None:
         """Write (C, h, w) or (h, w) pixels at ``window`` (the whole grid by default)."""

@@ -10,8 +10,8 @@ import numpy as np
 from rsvision.errors import MetricInputError
 
 # Labels are flattened and counted this many at a time, so one huge update never
-# allocates more than a few tens of MB of int64 indices.
-_CHUNK = 1 << 22
+# allocates more than a few MB of indices.
+_CHUNK = 1 << 20
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -46,21 +46,35 @@ class ConfusionMatrix:
             if arr.dtype.kind not in "biu":
                 raise MetricInputError(f"{name} labels must be integers, got dtype {arr.dtype}")
         nc = self.num_classes
+        trash = nc * nc  # bin that collects ignored pixels
         flat_p, flat_t = pred.ravel(), target.ravel()
+        # one reused index buffer: fresh int64 arrays per chunk cost more than the counting
+        buf = np.empty(min(_CHUNK, flat_t.size), dtype=np.intp)
+        counts = np.zeros(trash + 1, dtype=np.int64)
         for start in range(0, flat_t.size, _CHUNK):
-            p = flat_p[start : start + _CHUNK].astype(np.int64)
-            t = flat_t[start : start + _CHUNK].astype(np.int64)
-            if self.ignore_index is not None:
-                keep = t != self.ignore_index
-                p, t = p[keep], t[keep]
-            if t.size == 0:
-                continue
-            for name, arr in (("target", t), ("prediction", p)):
-                lo, hi = int(arr.min()), int(arr.max())
-                if lo < 0 or hi >= nc:
-                    bad = lo if lo < 0 else hi
-                    raise MetricInputError(f"{name} holds label {bad} outside [0, {nc}){self.hint}")
-            self.matrix += np.bincount(t * nc + p, minlength=nc * nc).reshape(nc, nc)
+            t = flat_t[start : start + _CHUNK]
+            p = flat_p[start : start + _CHUNK]
+            keep = None
+            ign = self.ignore_index
+            if ign is not None and t.min() <= ign <= t.max():
+                keep = t != ign
+            self._check_range(t if keep is None else t[keep], "target")
+            self._check_range(p if keep is None else p[keep], "prediction")
+            idx = buf[: t.size]
+            np.multiply(t, nc, out=idx, dtype=np.intp, casting="unsafe")
+            np.add(idx, p, out=idx, dtype=np.intp, casting="unsafe")
+            if keep is not None:
+                idx[~keep] = trash
+            counts += np.bincount(idx, minlength=trash + 1)
+        self.matrix += counts[:trash].reshape(nc, nc)
+
+    def _check_range(self, labels: np.ndarray, name: str) -> None:
+        if labels.size == 0:
+            return
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= self.num_classes:
+            bad = lo if lo < 0 else hi
+            raise MetricInputError(f"{name} holds label {bad} outside [0, {self.num_classes}){self.hint}")
 
     def merge(self, other: ConfusionMatrix) -> None:
         """Add the counts of another matrix of the same size (e.g. from another worker)."""

@@ -93,7 +93,9 @@ def _read_gt(gt: dict, img_table: dict, cat_table: dict) -> _Boxes:
     cat, keep_c = _index_of(_column(anns, "category_id", what), cat_table, what, strict=False)
     box = _xywh(_column(anns, "bbox", what), what)
     area_raw = [a.get("area") for a in anns]
-    area = np.array([b[2] * b[3] if v is None else v for v, b in zip(area_raw, box.tolist())], dtype=np.float64)
+    missing = np.fromiter((v is None for v in area_raw), dtype=bool, count=len(area_raw))
+    area = np.array([0.0 if v is None else v for v in area_raw], dtype=np.float64)
+    area[missing] = box[missing, 2] * box[missing, 3]
     crowd = np.array(_column(anns, "iscrowd", what, default=0), dtype=bool)
     keep = keep_i & keep_c
     return _Boxes(img[keep], cat[keep], box[keep], area[keep], crowd[keep])

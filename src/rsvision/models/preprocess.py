@@ -1,0 +1,114 @@
+"""The preprocessing a model was trained with, kept in its ``Weights`` record and applied at inference.
+
+Raw pixel values are divided by ``scale`` (255 for 8-bit imagery, 10000 for Sentinel-2 reflectance),
+the whole image is resized to ``input_size`` (bilinear, antialiased), and each band is standardised
+with ``mean`` / ``std`` (of the scaled values). Inputs whose values contradict ``value_range``
+(already scaled to [0, 1], already standardised, or of another bit depth) are refused.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, Field, model_validator
+
+from rsvision.errors import BandCountError, NormalisationError
+
+
+class Preprocessing(BaseModel):
+    """Bands by name, raw value range and scale, per-band mean/std of scaled values, input size."""
+
+    bands: list[str]
+    scale: float = Field(gt=0)
+    value_range: tuple[float, float]
+    mean: list[float]
+    std: list[float]
+    input_size: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _lengths(self) -> "Preprocessing":
+        n = len(self.bands)
+        if len(self.mean) != n or len(self.std) != n:
+            raise ValueError(f"mean and std need one value per band ({n}), got {len(self.mean)} and {len(self.std)}")
+        if min(self.std) <= 0:
+            raise ValueError("std values must be positive")
+        return self
+
+    # ------------------------------------------------------------------ checks
+    def check_normalisation(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                            scale: float | None = None) -> None:
+        """Refuse explicit mean / std / scale that differ from the record's (nobody re-types them)."""
+        for what, given, own in (("mean", mean, self.mean), ("std", std, self.std)):
+            if given is not None and not np.allclose(np.asarray(given, dtype=float), own, rtol=1e-4, atol=1e-6):
+                raise NormalisationError(f"{what} {list(given)} differs from the model's {own}: the weights were "
+                                         "trained with the record's normalisation, which is applied automatically")
+        if scale is not None and not np.isclose(scale, self.scale):
+            raise NormalisationError(f"input scale 1/{scale:g} differs from the model's 1/{self.scale:g}")
+
+    def check_values(self, image: np.ndarray | torch.Tensor, where: str = "input") -> None:
+        """Refuse raw values that cannot come from the recorded ``value_range``."""
+        lo, hi = self.value_range
+        arr = image.detach() if isinstance(image, torch.Tensor) else np.asarray(image)
+        if arr.size == 0 if isinstance(arr, np.ndarray) else arr.numel() == 0:
+            raise NormalisationError(f"{where}: empty image")
+        is_float = arr.dtype.is_floating_point if isinstance(arr, torch.Tensor) else arr.dtype.kind == "f"
+        vmin, vmax = float(arr.min()), float(arr.max())
+        if vmin < lo - 1e-6 or vmax > hi + 1e-6:
+            raise NormalisationError(
+                f"{where}: values span [{vmin:g}, {vmax:g}] outside the model's raw range [{lo:g}, {hi:g}] "
+                f"(it expects raw values divided by {self.scale:g}; give unnormalised pixels of that kind)")
+        if is_float and hi >= 2 and vmax <= 1.0 and vmax > 0:
+            raise NormalisationError(
+                f"{where}: float values within [0, 1] look already scaled; the model expects raw values in "
+                f"[{lo:g}, {hi:g}] and divides them by {self.scale:g} itself")
+
+    # ------------------------------------------------------------------ transforms
+    def order_bands(self, image: np.ndarray, bands: Sequence[str] | None, where: str = "input") -> np.ndarray:
+        """(C, H, W) or (N, C, H, W) image with named bands -> the record's band order (by name)."""
+        axis = image.ndim - 3
+        count = image.shape[axis]
+        if bands is None:
+            if count != len(self.bands):
+                raise BandCountError(f"{where}: {count} bands given without names; the model takes "
+                                     f"{len(self.bands)} ({', '.join(self.bands)})")
+            return image
+        if len(bands) != count:
+            raise BandCountError(f"{where}: {len(bands)} band names for {count} bands")
+        lower = [b.lower() for b in bands]
+        missing = [b for b in self.bands if b.lower() not in lower]
+        if missing:
+            raise BandCountError(f"{where}: the model needs bands {', '.join(missing)}; given {', '.join(bands)}")
+        order = [lower.index(b.lower()) for b in self.bands]
+        return np.take(image, order, axis=axis)
+
+    def normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) raw values -> standardised float32 (no resizing)."""
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1) * self.scale
+        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1) * self.scale
+        return (batch.float() - mean) / std
+
+    def resize(self, batch: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) float -> (N, C, input_size, input_size), whole image, bilinear with antialias."""
+        size = self.input_size
+        if batch.shape[-2:] == (size, size):
+            return batch
+        return F.interpolate(batch.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+    def __call__(self, image: np.ndarray, bands: Sequence[str] | None = None, where: str = "input") -> torch.Tensor:
+        """(C, H, W) or (N, C, H, W) raw image (numpy, masked arrays filled with 0) -> model-ready tensor."""
+        if isinstance(image, np.ma.MaskedArray):
+            image = image.filled(0)
+        image = np.asarray(image)
+        if image.ndim not in (3, 4):
+            raise BandCountError(f"{where}: expected a (C, H, W) image, got shape {image.shape}")
+        if min(image.shape[-2:]) < 2:
+            raise BandCountError(f"{where}: image of {image.shape[-1]} x {image.shape[-2]} pixels is too small")
+        image = self.order_bands(image, bands, where)
+        self.check_values(image, where)
+        batch = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+        if batch.ndim == 3:
+            batch = batch[None]
+        return self.normalise(self.resize(batch))

@@ -1,0 +1,72 @@
+"""Model builders by name: ``build_model("resnet18", num_classes=30, bands=[...], width=0.5)``.
+
+Names are the torchvision builders of :mod:`rsvision.models.backbones` or ``timm:<any timm name>``.
+A model is built for named bands; ``source_bands`` (with ``source_state``) adapts a model trained
+on other bands through the band-adaptive stem.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from rsvision.errors import RsvisionError
+from rsvision.models.backbones import TORCHVISION_BUILDERS, build_timm
+from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
+
+RGB = ("red", "green", "blue")
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = dict(TORCHVISION_BUILDERS)
+
+
+def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator adding a builder ``f(num_classes, in_chans, **kwargs) -> nn.Module`` under ``name``."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _BUILDERS:
+            raise RsvisionError(f"a model builder named {name!r} is already registered")
+        _BUILDERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Registered builder names (``timm:<name>`` builds any timm model besides these)."""
+    return sorted(_BUILDERS)
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    bands: Sequence[BandLike] = RGB,
+    *,
+    sensor: str | None = None,
+    source_bands: Sequence[BandLike] | None = None,
+    source_state: Mapping[str, torch.Tensor] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """A classifier for ``bands`` (names or :class:`Band`), ``num_classes`` outputs (0: features).
+
+    With ``source_bands``, the model is built for those bands, ``source_state`` (if given) is loaded,
+    and its stem is then adapted to ``bands`` by wavelength (:func:`rsvision.models.stem.adapt_stem`).
+    The band names are kept on the model as ``model.band_names``.
+    """
+    target = resolve_bands(bands, sensor)
+    first = resolve_bands(source_bands, sensor) if source_bands is not None else target
+    if name.startswith("timm:"):
+        model = build_timm(name[5:], num_classes=num_classes, in_chans=len(first), **kwargs)
+    elif name in _BUILDERS:
+        model = _BUILDERS[name](num_classes=num_classes, in_chans=len(first), **kwargs)
+    else:
+        raise RsvisionError(f"unknown model {name!r}; known: {', '.join(list_models())}, or timm:<name>")
+    if source_state is not None:
+        from rsvision.models.checkpoints import load_state
+
+        load_state(model, source_state, where=f"weights for {name}")
+    if source_bands is not None and [b.name for b in first] != [b.name for b in target]:
+        adapt_stem(model, first, target)
+    model.band_names = tuple(b.name for b in target)
+    return model

@@ -1,0 +1,87 @@
+"""Change triplets (LEVIR-CD, DSIFN samples) and OSCD."""
+
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from rsvision.datasets.change import OscdDataset, TripletDataset
+from rsvision.errors import AnnotationError, AnnotationWarning
+
+
+@pytest.mark.parametrize("folder", ["samples_LEVIR", "samples_DSIFN"])
+def test_real_triplets(shared, folder):
+    root = shared("change_samples", folder)
+    listed = (root / "list" / "demo.txt").read_text().split()
+    ds = TripletDataset(root, split="demo")
+    assert [s.id + ".png" for s in ds] == listed and len(ds) == 5
+    assert len(TripletDataset(root)) == len(list((root / "A").glob("*.png")))
+    for s in ds:
+        a, b = s.image
+        assert a.parent.name == "A" and b.parent.name == "B" and a.name == b.name
+        mask = ds.load_mask(s)
+        raw = np.asarray(Image.open(s.targets["mask"]))
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}
+        assert int(mask.sum()) == int((raw == 255).sum())
+        assert ds.load_image(s, 1).shape == (3, 256, 256)
+
+
+def test_triplet_errors_and_grey_labels(tmp_path):
+    for d in ("A", "B", "label"):
+        (tmp_path / d).mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "A" / "x.png")
+    with pytest.raises(AnnotationError, match="x: missing from A/ or B/"):
+        TripletDataset(tmp_path)
+    Image.new("RGB", (4, 4)).save(tmp_path / "B" / "x.png")
+    with pytest.raises(AnnotationError, match="x: no label in"):
+        TripletDataset(tmp_path)
+    Image.fromarray(np.array([[0, 255, 200, 10]] * 4, dtype=np.uint8)).save(tmp_path / "label" / "x.png")
+    ds = TripletDataset(tmp_path)
+    with pytest.warns(AnnotationWarning, match="8 label pixels are neither 0 nor 255"):
+        mask = ds.load_mask(ds[0])
+    assert mask[0].tolist() == [0, 1, 1, 0]
+    with pytest.raises(Exception, match="no split 'val'"):
+        TripletDataset(tmp_path, split="val")
+
+
+def test_oscd(shared):
+    root = shared("oscd")
+    cities = (root / "images" / "train.txt").read_text().strip().split(",")
+    ds = OscdDataset(root, split="train")
+    assert [s.id for s in ds] == cities and len(ds) == 10
+    for s in ds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(s.targets["mask"]) as src:
+                raw = src.read(1)
+        mask = ds.load_mask(s)
+        assert set(np.unique(raw)) == {1, 2}  # README: 1 = no change, 2 = change
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}
+        assert int(mask.sum()) == int((raw == 2).sum())
+        assert s.meta["date_1"] < s.meta["date_2"]
+        assert len(list(s.image[0].glob("*.tif"))) == len(list(s.image[1].glob("*.tif"))) == 13
+
+
+def test_oscd_pixels_on_the_older_grid(shared):
+    root = shared("oscd")
+    ds = OscdDataset(root, cities=["abudhabi"])  # the newer date is on a slightly different grid
+    (s,) = ds.samples
+    before, after, mask = ds.load_image(s, 0), ds.load_image(s, 1), ds.load_mask(s)
+    assert before.shape == after.shape == (13, *mask.shape)
+
+
+def test_oscd_label_values_are_checked(tmp_path):
+    (tmp_path / "images" / "c" / "imgs_1").mkdir(parents=True)
+    (tmp_path / "images" / "c" / "imgs_2").mkdir(parents=True)
+    (tmp_path / "labels" / "c" / "cm").mkdir(parents=True)
+    path = tmp_path / "labels" / "c" / "cm" / "c-cm.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(path, "w", driver="GTiff", width=3, height=2, count=1, dtype="uint8") as dst:
+            dst.write(np.array([[[0, 1, 1], [1, 2, 1]]], dtype=np.uint8))
+    ds = OscdDataset(tmp_path)
+    assert ds[0].id == "c"
+    with pytest.raises(AnnotationError, match=r"c-cm.tif: label values \[0\] are neither 1 \(no change\) nor 2"):
+        ds.load_mask(ds[0])
