@@ -58,7 +58,11 @@ def _write(root, name, text, size=(100, 80)):
 
 
 def test_headers_optional_difficult_and_empty_file(tmp_path):
-    _write(tmp_path, "a", "imagesource:GoogleEarth\ngsd:null\n10 10 20 10 20 20 10 20 plane\n30 30 40 30 40 40 30 40 ship 1\n")
+    _write(
+        tmp_path,
+        "a",
+        "imagesource:GoogleEarth\ngsd:null\n10 10 20 10 20 20 10 20 plane\n30 30 40 30 40 40 30 40 ship 1\n",
+    )
     _write(tmp_path, "b", "")
     ds = DotaDataset(tmp_path)
     assert ds.classes == ("plane", "ship")  # sorted names found
@@ -90,13 +94,18 @@ def test_unknown_class_with_fixed_list(tmp_path):
 
 
 def test_corners_outside_are_clipped_once_per_dataset(tmp_path):
-    _write(tmp_path, "a", "-5 10 20 10 20 20 -5 20 plane 0\n90 10 120 10 120 20 90 20 plane 0\n10 10 20 10 20 20 10 20 plane 0\n")
+    _write(
+        tmp_path,
+        "a",
+        "-5 10 20 10 20 20 -5 20 plane 0\n90 10 120 10 120 20 90 20 plane 0\n10 10 20 10 20 20 10 20 plane 0\n",
+    )
     _write(tmp_path, "b", "90 70 110 70 110 90 90 90 plane 0\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = DotaDataset(tmp_path)
     assert [str(w.message) for w in caught if w.category is AnnotationWarning] == [
-        f"{tmp_path}: 3 objects had corners outside the image and were clipped to it (first: {tmp_path / 'labelTxt' / 'a.txt'}:1)"
+        f"{tmp_path}: 3 objects had corners outside the image and were clipped to it"
+        f" (first: {tmp_path / 'labelTxt' / 'a.txt'}:1)"
     ]
     assert ds.issues == {"clipped": 3}
     np.testing.assert_array_equal(ds[0].targets["polygons"][0], [0, 10, 20, 10, 20, 20, 0, 20])
@@ -107,7 +116,11 @@ def test_corners_outside_are_clipped_once_per_dataset(tmp_path):
 
 
 def test_labeltxt_round_trip(tmp_path):
-    _write(tmp_path / "src", "a", "imagesource:GoogleEarth\ngsd:0.25\n10.5 10 20 10 20 20 10 20 plane 0\n30 30 40 30 40 40 30 40 ship 1\n")
+    _write(
+        tmp_path / "src",
+        "a",
+        "imagesource:GoogleEarth\ngsd:0.25\n10.5 10 20 10 20 20 10 20 plane 0\n30 30 40 30 40 40 30 40 ship 1\n",
+    )
     ds = DotaDataset(tmp_path / "src", classes=DOTA_V1_CLASSES)
     write_labeltxt(tmp_path / "out" / "labelTxt", ds)
     (tmp_path / "out" / "images").mkdir()

@@ -25,7 +25,9 @@ def _xml(objs):
         f"</bndbox><description>{d}</description></object>"
         for n, b, d in objs
     )
-    return f"<annotation><filename>x.jpg</filename><size><width>100</width><height>100</height></size>{body}</annotation>"
+    return (
+        f"<annotation><filename>x.jpg</filename><size><width>100</width><height>100</height></size>{body}</annotation>"
+    )
 
 
 def test_split_indices_count_objects_in_numeric_file_order(tmp_path):

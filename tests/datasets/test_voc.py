@@ -68,13 +68,16 @@ def _voc(objects, size=(100, 80)):
         f"<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
         for n, d, b in objects
     )
-    return f"<annotation><filename>a.jpg</filename><size><width>{size[0]}</width><height>{size[1]}</height></size>{body}</annotation>"
+    size_xml = f"<size><width>{size[0]}</width><height>{size[1]}</height></size>"
+    return f"<annotation><filename>a.jpg</filename>{size_xml}{body}</annotation>"
 
 
 def test_generated_voc_split_clip_and_difficult(tmp_path):
     (tmp_path / "Annotations").mkdir()
     (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
-    (tmp_path / "Annotations" / "a.xml").write_text(_voc([("car", 0, (10, 10, 50, 40)), ("ship", 1, (90, 70, 120, 90))]))
+    (tmp_path / "Annotations" / "a.xml").write_text(
+        _voc([("car", 0, (10, 10, 50, 40)), ("ship", 1, (90, 70, 120, 90))])
+    )
     (tmp_path / "Annotations" / "b.xml").write_text(_voc([]))
     (tmp_path / "ImageSets" / "Main" / "test.txt").write_text("a\n")
     with pytest.warns(AnnotationWarning) as rec:
@@ -113,13 +116,30 @@ def test_wrong_root_element_and_empty_file(tmp_path):
 
 
 def test_dior_class_spelling_is_matched_case_insensitively(tmp_path):
-    xml = _voc([("expressway-service-area", 0, (1, 1, 5, 5))]).replace("<bndbox>", "<robndbox>").replace("</bndbox>", "</robndbox>")
-    xml = xml.replace("<xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax>", "".join(
-        f"<{k}>{v}</{k}>" for k, v in zip(
-            ("x_left_top", "y_left_top", "x_right_top", "y_right_top", "x_right_bottom", "y_right_bottom", "x_left_bottom", "y_left_bottom"),
-            (1, 1, 5, 1, 5, 5, 1, 5),
-        )
-    ))
+    xml = (
+        _voc([("expressway-service-area", 0, (1, 1, 5, 5))])
+        .replace("<bndbox>", "<robndbox>")
+        .replace("</bndbox>", "</robndbox>")
+    )
+    xml = xml.replace(
+        "<xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax>",
+        "".join(
+            f"<{k}>{v}</{k}>"
+            for k, v in zip(
+                (
+                    "x_left_top",
+                    "y_left_top",
+                    "x_right_top",
+                    "y_right_top",
+                    "x_right_bottom",
+                    "y_right_bottom",
+                    "x_left_bottom",
+                    "y_left_bottom",
+                ),
+                (1, 1, 5, 1, 5, 5, 1, 5),
+            )
+        ),
+    )
     (tmp_path / "a.xml").write_text(xml)
     Image.new("RGB", (100, 80)).save(tmp_path / "a.jpg")
     ds = DiorRDataset(tmp_path, classes=["airplane", "Expressway-Service-area"])

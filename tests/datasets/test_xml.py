@@ -59,7 +59,8 @@ def test_external_references_are_refused_and_nothing_is_read(tmp_path, doctype, 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT")
     path = tmp_path / "xxe.xml"
-    path.write_text(f'<?xml version="1.0"?>\n{doctype.format(secret=secret)}\n<annotation><filename>{filename}</filename></annotation>')
+    body = f"<annotation><filename>{filename}</filename></annotation>"
+    path.write_text(f'<?xml version="1.0"?>\n{doctype.format(secret=secret)}\n{body}')
     with pytest.raises(AnnotationError, match="xxe.xml.*external") as err:
         _parse_watching(path)
     assert "TOP-SECRET" not in str(err.value)

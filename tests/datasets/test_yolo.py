@@ -13,7 +13,12 @@ from rsvision.errors import AnnotationError, AnnotationWarning
 
 def test_dota8(shared):
     root = shared("dota", "dota8")
-    rows = [line.split() for f in sorted((root / "labels").rglob("*.txt")) for line in f.read_text().splitlines() if line.strip()]
+    rows = [
+        line.split()
+        for f in sorted((root / "labels").rglob("*.txt"))
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ]
     outside = sum(any(not 0 <= float(v) <= 1 for v in r[1:]) for r in rows)
     assert (len(rows), outside) == (133, 17)  # README: 133 objects, 17 with corners outside [0, 1]
     with pytest.warns(AnnotationWarning, match="17 objects had normalised values outside"):

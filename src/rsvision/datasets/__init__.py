@@ -16,16 +16,55 @@ from rsvision.datasets.folder import FolderDataset
 from rsvision.datasets.gpkg import write_boxes
 from rsvision.datasets.grounding import RsvgDataset
 from rsvision.datasets.masks import DUBAI_COLORS, ColorMaskDataset, IndexMaskDataset
-from rsvision.datasets.registry import FORMATS, REGISTRY, DatasetInfo, data_root, dataset_path, guess_format, open_dataset
+from rsvision.datasets.registry import (
+    FORMATS,
+    REGISTRY,
+    DatasetInfo,
+    data_root,
+    dataset_path,
+    guess_format,
+    open_dataset,
+)
 from rsvision.datasets.voc import DiorRDataset, HrscDataset, VocDataset
 from rsvision.datasets.vqa import RsvqaDataset
 from rsvision.datasets.yolo import YoloDataset
 
 __all__ = [
-    "CaptionJsonDataset", "CocoDataset", "ColorMaskDataset", "DOTA_V1_CLASSES", "DUBAI_COLORS", "Dataset",
-    "DatasetInfo", "Detections", "DiorRDataset", "DotaDataset", "FORMATS", "FolderDataset", "HrscDataset",
-    "IndexMaskDataset", "OscdDataset", "REGISTRY", "RsicdDataset", "RsvgDataset", "RsvqaDataset", "Sample",
-    "TripletDataset", "VocDataset", "YoloDataset", "data_root", "dataset_path", "guess_format", "open_dataset",
-    "read_coco_results", "read_image", "read_rsicd_precomp", "read_task1", "stratified_split", "write_boxes",
-    "write_coco", "write_coco_results", "write_labeltxt", "write_task1",
+    "CaptionJsonDataset",
+    "CocoDataset",
+    "ColorMaskDataset",
+    "DOTA_V1_CLASSES",
+    "DUBAI_COLORS",
+    "Dataset",
+    "DatasetInfo",
+    "Detections",
+    "DiorRDataset",
+    "DotaDataset",
+    "FORMATS",
+    "FolderDataset",
+    "HrscDataset",
+    "IndexMaskDataset",
+    "OscdDataset",
+    "REGISTRY",
+    "RsicdDataset",
+    "RsvgDataset",
+    "RsvqaDataset",
+    "Sample",
+    "TripletDataset",
+    "VocDataset",
+    "YoloDataset",
+    "data_root",
+    "dataset_path",
+    "guess_format",
+    "open_dataset",
+    "read_coco_results",
+    "read_image",
+    "read_rsicd_precomp",
+    "read_task1",
+    "stratified_split",
+    "write_boxes",
+    "write_coco",
+    "write_coco_results",
+    "write_labeltxt",
+    "write_task1",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -100,6 +101,15 @@ def xyxy_to_poly(boxes: np.ndarray) -> np.ndarray:
     return np.stack([x1, y1, x2, y1, x2, y2, x1, y2], axis=1)
 
 
+def warn(message: str) -> None:
+    """Emit an AnnotationWarning attributed to the first caller outside this package."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(0), 1  # level 1 is this function
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == package:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, AnnotationWarning, stacklevel=level)
+
+
 class Issues:
     """Counts recoverable annotation problems and reports each kind once, as one summarised warning."""
 
@@ -120,9 +130,7 @@ class Issues:
     def emit(self) -> dict[str, int]:
         """Warn once per kind and return the counts (kept as ``Dataset.issues``)."""
         for kind, n in self.counts.items():
-            warnings.warn(
-                f"{self.source}: {n} {self._what[kind]} (first: {self._first[kind]})", AnnotationWarning, stacklevel=3
-            )
+            warn(f"{self.source}: {n} {self._what[kind]} (first: {self._first[kind]})")
         return dict(self.counts)
 
 
@@ -302,9 +310,12 @@ def read_split_names(path: str | os.PathLike) -> list[str]:
     return list(dict.fromkeys(read_lines(path)))
 
 
-def stratified_split(labels: Sequence[int] | np.ndarray, fraction: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(first, second)``: per class, a seeded random ``fraction`` (rounded, at least one
-    when the class has two or more samples) goes to ``first`` and the rest to ``second``; both sorted."""
+def stratified_split(
+    labels: Sequence[int] | np.ndarray, fraction: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(first, second)``: per class, a seeded random ``fraction`` of the samples (rounded half
+    up, but leaving one on each side when the class has two or more) goes to ``first`` and the rest to
+    ``second``; both sorted."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     labels = np.asarray(labels)
@@ -313,7 +324,7 @@ def stratified_split(labels: Sequence[int] | np.ndarray, fraction: float = 0.5, 
     for cls in np.unique(labels):
         idx = np.flatnonzero(labels == cls)
         idx = idx[rng.permutation(len(idx))]
-        k = int(round(fraction * len(idx)))
+        k = int(np.floor(fraction * len(idx) + 0.5))
         if len(idx) >= 2:
             k = min(max(k, 1), len(idx) - 1)
         first.append(idx[:k])
@@ -322,9 +333,7 @@ def stratified_split(labels: Sequence[int] | np.ndarray, fraction: float = 0.5, 
     return a.astype(np.int64), b.astype(np.int64)
 
 
-def clip_boxes(
-    boxes: np.ndarray, width: float, height: float, issues: Issues, where: Sequence[str]
-) -> np.ndarray:
+def clip_boxes(boxes: np.ndarray, width: float, height: float, issues: Issues, where: Sequence[str]) -> np.ndarray:
     """Clip ``xyxy`` boxes to the image, counting the clipped ones; a box left without area is an error."""
     clipped = boxes.copy()
     np.clip(clipped[:, 0::2], 0, width, out=clipped[:, 0::2])
@@ -352,12 +361,18 @@ def clip_polygons(
         area = poly_area(clipped[changed])
         for i, a in zip(changed, area):
             if a <= 0:
-                raise AnnotationError(f"{where[i]}: polygon {polygons[i].tolist()} lies outside the {width:g} x {height:g} image")
-        issues.add("clipped", "objects had corners outside the image and were clipped to it", where[changed[0]], len(changed))
+                raise AnnotationError(
+                    f"{where[i]}: polygon {polygons[i].tolist()} lies outside the {width:g} x {height:g} image"
+                )
+        issues.add(
+            "clipped", "objects had corners outside the image and were clipped to it", where[changed[0]], len(changed)
+        )
     return clipped
 
 
-def oriented_targets(polygons: np.ndarray, labels: Sequence[int], difficult: Sequence[bool], where: Sequence[str]) -> dict:
+def oriented_targets(
+    polygons: np.ndarray, labels: Sequence[int], difficult: Sequence[bool], where: Sequence[str]
+) -> dict:
     """``polygons``, le90 ``rboxes`` (minimum-area rectangles), envelope ``boxes``, ``labels`` and ``difficult``."""
     from rsvision.geometry.boxes import poly_to_rbox, poly_to_xyxy
 
@@ -380,7 +395,9 @@ def oriented_targets(polygons: np.ndarray, labels: Sequence[int], difficult: Seq
     }
 
 
-def horizontal_targets(boxes: np.ndarray, labels: Sequence[int], difficult: Sequence[bool], where: Sequence[str]) -> dict:
+def horizontal_targets(
+    boxes: np.ndarray, labels: Sequence[int], difficult: Sequence[bool], where: Sequence[str]
+) -> dict:
     """``boxes`` (checked non-degenerate), ``labels`` and ``difficult``."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     bad = np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))

@@ -16,7 +16,14 @@ from pathlib import Path
 from rsvision.datasets.base import Dataset, Issues, Sample, is_image, read_lines, require_dir, require_file
 from rsvision.errors import AnnotationError, InputNotFoundError
 
-_PRECOMP_SPLITS = {"train": "train", "test": "test", "val": "val", "rsicd-train": "train", "rsicd-test": "test", "rsicd-val": "val"}
+_PRECOMP_SPLITS = {
+    "train": "train",
+    "test": "test",
+    "val": "val",
+    "rsicd-train": "train",
+    "rsicd-test": "test",
+    "rsicd-val": "val",
+}
 
 
 def read_rsicd_precomp(folder: str | os.PathLike, split: str) -> list[tuple[str, list[str]]]:
@@ -56,13 +63,20 @@ def _index_images(root: Path) -> dict[str, Path]:
     return index
 
 
-def _attach(samples: list[tuple[str, list[str], list[list[str]]]], images: dict[str, Path], issues: Issues, source: Path) -> list[Sample]:
+def _attach(
+    samples: list[tuple[str, list[str], list[list[str]]]], images: dict[str, Path], issues: Issues, source: Path
+) -> list[Sample]:
     out = []
     missing = [name for name, _, _ in samples if name not in images]
     for name, caps, toks in samples:
         if name in images:
             out.append(Sample(id=name, image=images[name], targets={"captions": caps, "tokens": toks}))
-    issues.add("missing", f"captioned images are not in the image folder and were skipped", f"{source}: {missing[0]}" if missing else "", len(missing))
+    issues.add(
+        "missing",
+        "captioned images are not in the image folder and were skipped",
+        f"{source}: {missing[0]}" if missing else "",
+        len(missing),
+    )
     return out
 
 
@@ -86,12 +100,18 @@ class RsicdDataset(Dataset):
         else:
             precomp = find_rsicd_precomp(path)
             if precomp is None:
-                raise InputNotFoundError(f"{path}: no rsicd_precomp caption files here or in captions/rsicd_precomp beside it")
+                raise InputNotFoundError(
+                    f"{path}: no rsicd_precomp caption files here or in captions/rsicd_precomp beside it"
+                )
             image_root = Path(images) if images else path
         image_root = require_dir(image_root, "image folder")
         if split is not None and split not in _PRECOMP_SPLITS:
             raise AnnotationError(f"{precomp}: unknown split {split!r}; use train or test")
-        splits = [_PRECOMP_SPLITS[split]] if split else [s for s in ("train", "val", "test") if (precomp / f"{s}_caps.txt").is_file()]
+        splits = (
+            [_PRECOMP_SPLITS[split]]
+            if split
+            else [s for s in ("train", "val", "test") if (precomp / f"{s}_caps.txt").is_file()]
+        )
         issues = Issues(precomp)
         index = _index_images(image_root)
         samples: list[Sample] = []
@@ -103,12 +123,20 @@ class RsicdDataset(Dataset):
 
     @staticmethod
     def _guess_images(precomp: Path) -> Path:
-        candidates = [precomp / "images", precomp.parent / "images", precomp.parent / "RSICD_images",
-                      precomp.parent.parent / "AID", precomp.parent.parent / "RSICD_images", precomp.parent.parent / "images"]
+        candidates = [
+            precomp / "images",
+            precomp.parent / "images",
+            precomp.parent / "RSICD_images",
+            precomp.parent.parent / "AID",
+            precomp.parent.parent / "RSICD_images",
+            precomp.parent.parent / "images",
+        ]
         for c in candidates:
             if c.is_dir():
                 return c
-        raise InputNotFoundError(f"{precomp}: cannot find the image folder (tried {', '.join(str(c) for c in candidates)}); pass images=")
+        raise InputNotFoundError(
+            f"{precomp}: cannot find the image folder (tried {', '.join(str(c) for c in candidates)}); pass images="
+        )
 
 
 class CaptionJsonDataset(Dataset):
@@ -125,7 +153,7 @@ class CaptionJsonDataset(Dataset):
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise AnnotationError(f"{path}: not valid JSON ({err})") from None
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-            raise AnnotationError(f"{path}: expected {{\"images\": [...]}} (Karpathy caption JSON)")
+            raise AnnotationError(f'{path}: expected {{"images": [...]}} (Karpathy caption JSON)')
         if images is None:
             found = [path.parent / n for n in ("images", "imgs", "RSICD_images") if (path.parent / n).is_dir()]
             image_root = found[0] if found else path.parent
@@ -155,5 +183,10 @@ class CaptionJsonDataset(Dataset):
         for name, caps, toks, p in entries:
             if p.is_file():
                 samples.append(Sample(id=name, image=p, targets={"captions": caps, "tokens": toks}))
-        issues.add("missing", "captioned images are missing and were skipped", str(missing[0][3]) if missing else "", len(missing))
+        issues.add(
+            "missing",
+            "captioned images are missing and were skipped",
+            str(missing[0][3]) if missing else "",
+            len(missing),
+        )
         super().__init__(image_root, samples, (), split, issues.emit())

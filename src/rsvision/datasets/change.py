@@ -24,8 +24,17 @@ from typing import Sequence
 
 import numpy as np
 
-from rsvision.datasets.base import Dataset, Sample, index_by_stem, read_image, read_lines, read_split_names, require_dir
-from rsvision.errors import AnnotationError, AnnotationWarning, InputNotFoundError
+from rsvision.datasets.base import (
+    Dataset,
+    Sample,
+    index_by_stem,
+    read_image,
+    read_lines,
+    read_split_names,
+    require_dir,
+    warn,
+)
+from rsvision.errors import AnnotationError, InputNotFoundError
 
 _A = ("A", "Image1", "im1", "t1", "T1")
 _B = ("B", "Image2", "im2", "t2", "T2")
@@ -40,13 +49,15 @@ def binary_change(arr: np.ndarray, path: Path) -> np.ndarray:
     """A single-band (or grey RGB) change label -> uint8 0/1; grey values other than 0/255 thresholded at 128."""
     if arr.ndim == 3:
         if arr.shape[0] > 1 and not all(np.array_equal(arr[0], b) for b in arr[1:3]):
-            raise AnnotationError(f"{path}: a change label must be one band (or grey RGB); it has {arr.shape[0]} differing bands")
+            raise AnnotationError(
+                f"{path}: a change label must be one band (or grey RGB); it has {arr.shape[0]} differing bands"
+            )
         arr = arr[0]
     if arr.max(initial=0) <= 1:
         return arr.astype(np.uint8)
     odd = int(np.count_nonzero((arr != 0) & (arr != 255)))
     if odd:
-        warnings.warn(f"{path}: {odd} label pixels are neither 0 nor 255; thresholded at 128", AnnotationWarning, stacklevel=3)
+        warn(f"{path}: {odd} label pixels are neither 0 nor 255; thresholded at 128")
     return (arr >= 128).astype(np.uint8)
 
 
@@ -147,7 +158,9 @@ class OscdDataset(Dataset):
     def load_mask(self, sample: Sample) -> np.ndarray:
         path = sample.targets.get("mask")
         if path is None:
-            raise AnnotationError(f"OSCD city {sample.id} has no label ({self.root}/labels/{sample.id}/cm/{sample.id}-cm.tif)")
+            raise AnnotationError(
+                f"OSCD city {sample.id} has no label ({self.root}/labels/{sample.id}/cm/{sample.id}-cm.tif)"
+            )
         arr = read_image(path)
         if arr.shape[0] != 1:
             raise AnnotationError(f"{path}: an OSCD label has one band, this one has {arr.shape[0]}")
@@ -159,7 +172,10 @@ class OscdDataset(Dataset):
             raise AnnotationError(f"{path}: label values {values} are neither {no} (no change) nor {yes} (change)")
         shape = _grid_shape(sample.image[0])
         if shape is not None and arr.shape != shape:
-            raise AnnotationError(f"{path}: label is {arr.shape[1]} x {arr.shape[0]} but the older date's 10 m grid is {shape[1]} x {shape[0]}")
+            raise AnnotationError(
+                f"{path}: label is {arr.shape[1]} x {arr.shape[0]} but the older date's 10 m grid is"
+                f" {shape[1]} x {shape[0]}"
+            )
         return (arr == yes).astype(np.uint8)
 
 

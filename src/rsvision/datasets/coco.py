@@ -34,7 +34,13 @@ class CocoDataset(Dataset):
     task = "detection"
     oriented = False
 
-    def __init__(self, path: str | os.PathLike, images: str | os.PathLike | None = None, split: str | None = None, clip: bool = True):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        images: str | os.PathLike | None = None,
+        split: str | None = None,
+        clip: bool = True,
+    ):
         path = require_file(path, "COCO annotation file")
         data = _load_json(path)
         for key in ("images", "annotations", "categories"):
@@ -54,7 +60,9 @@ class CocoDataset(Dataset):
         known = {img.get("id") for img in data["images"]}
         stray = [a.get("id") for k, anns in per_image.items() if k not in known for a in anns]
         if stray:
-            raise AnnotationError(f"{path}: {len(stray)} annotations name an image id not in 'images' (first annotation id {stray[0]})")
+            raise AnnotationError(
+                f"{path}: {len(stray)} annotations name an image id not in 'images' (first annotation id {stray[0]})"
+            )
         issues = Issues(path)
         samples = []
         for img in data["images"]:
@@ -65,7 +73,11 @@ class CocoDataset(Dataset):
             for ann in anns:
                 w = f"{path}: annotation id {ann.get('id')}"
                 bbox = ann.get("bbox")
-                if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox):
+                if (
+                    not isinstance(bbox, list)
+                    or len(bbox) != 4
+                    or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox)
+                ):
                     raise AnnotationError(f"{w}: bbox must be [x, y, w, h] numbers, got {bbox!r}")
                 if bbox[2] <= 0 or bbox[3] <= 0:
                     raise AnnotationError(f"{w}: bbox {bbox} has no width or height")
@@ -132,7 +144,9 @@ def write_coco(
         dets = Detections(labels, np.zeros(len(labels)), t.get("boxes"), t.get("rboxes"), t.get("polygons"))
         boxes = dets.as_boxes()
         crowd = np.asarray(t.get("iscrowd", np.zeros(len(labels), bool)), dtype=bool)
-        polys = dets.polygons if dets.polygons is not None else (dets.as_polygons() if dets.rboxes is not None else None)
+        polys = (
+            dets.polygons if dets.polygons is not None else (dets.as_polygons() if dets.rboxes is not None else None)
+        )
         area = t.get("area")
         if area is None:
             area = poly_area(polys) if polys is not None else (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -170,12 +184,14 @@ def write_coco_results(
             raise AnnotationError(f"detections for {key!r} have no COCO image id")
         boxes = dets.as_boxes()
         for i in range(len(dets)):
-            rows.append({
-                "image_id": image_ids[key],
-                "category_id": int(category_ids[_label(dets.labels[i], category_ids)]),
-                "bbox": _xywh(boxes[i]),
-                "score": float(dets.scores[i]),
-            })
+            rows.append(
+                {
+                    "image_id": image_ids[key],
+                    "category_id": int(category_ids[_label(dets.labels[i], category_ids)]),
+                    "bbox": _xywh(boxes[i]),
+                    "score": float(dets.scores[i]),
+                }
+            )
     return _write_json(Path(path), rows)
 
 

@@ -109,7 +109,9 @@ class DotaDataset(Dataset):
             files = self._select(root, files, split, split_file)
         if not files:
             raise AnnotationError(f"{root}: no labelTxt files in {label_dir}")
-        image_dir = Path(images) if images else next((base / d for d in ("images", "JPEGImages") if (base / d).is_dir()), base)
+        image_dir = (
+            Path(images) if images else next((base / d for d in ("images", "JPEGImages") if (base / d).is_dir()), base)
+        )
         image_index = index_by_stem(image_dir) if image_dir.is_dir() else {}
         names = ClassIndex(classes)
         issues = Issues(root)
@@ -140,7 +142,9 @@ class DotaDataset(Dataset):
         ids = [Path(line.split()[0]).stem for line in read_split_names(split_file)]
         missing = [i for i in ids if i not in by_stem]
         if missing:
-            raise AnnotationError(f"{split_file}: {len(missing)} listed ids have no labelTxt file (first: {missing[0]})")
+            raise AnnotationError(
+                f"{split_file}: {len(missing)} listed ids have no labelTxt file (first: {missing[0]})"
+            )
         return [by_stem[i] for i in ids]
 
 
@@ -190,11 +194,15 @@ def write_task1(folder: str | os.PathLike, detections: Mapping[str, Detections],
             raise AnnotationError(f"task-1 image names cannot contain spaces: {image_id!r}")
         polys = dets.as_polygons()
         for i in np.argsort(-dets.scores, kind="stable"):
-            per_class[_check_label(classes, dets.labels[i])].append(f"{image_id} {repr(float(dets.scores[i]))} {_fmt(polys[i])}")
+            per_class[_check_label(classes, dets.labels[i])].append(
+                f"{image_id} {repr(float(dets.scores[i]))} {_fmt(polys[i])}"
+            )
     return [_write_text(folder / f"Task1_{name}.txt", lines) for name, lines in zip(classes, per_class)]
 
 
-def read_task1(folder: str | os.PathLike, classes: Sequence[str] | None = None) -> tuple[dict[str, Detections], list[str]]:
+def read_task1(
+    folder: str | os.PathLike, classes: Sequence[str] | None = None
+) -> tuple[dict[str, Detections], list[str]]:
     """Read ``Task1_<class>.txt`` files -> (``{image id: Detections}``, class names).
 
     With ``classes`` the labels index that list and a file of another class is an error; without, the
@@ -204,7 +212,7 @@ def read_task1(folder: str | os.PathLike, classes: Sequence[str] | None = None) 
     files = sorted(folder.glob("Task1_*.txt"))
     if not files:
         raise AnnotationError(f"{folder}: no Task1_<class>.txt files")
-    found = [p.stem[len("Task1_"):] for p in files]
+    found = [p.stem[len("Task1_") :] for p in files]
     if classes is None:
         classes = sorted(found)
     index = {c: i for i, c in enumerate(classes)}
@@ -217,7 +225,9 @@ def read_task1(folder: str | os.PathLike, classes: Sequence[str] | None = None) 
             if not parts:
                 continue
             if len(parts) != 10:
-                raise AnnotationError(f"{path}:{n}: expected 'imgname score x1 y1 x2 y2 x3 y3 x4 y4', got {line.strip()!r}")
+                raise AnnotationError(
+                    f"{path}:{n}: expected 'imgname score x1 y1 x2 y2 x3 y3 x4 y4', got {line.strip()!r}"
+                )
             try:
                 values = [float(v) for v in parts[1:]]
             except ValueError:

@@ -98,7 +98,12 @@ class FolderDataset(Dataset):
         chosen = [s for s in samples if s.image.name in wanted]
         found = {s.image.name for s in chosen}
         missing = [n for n in names if n not in found]
-        issues.add("missing", f"names of {source.name} are not images of this folder and were skipped", f"{source}: {missing[0]}" if missing else "", len(missing))
+        issues.add(
+            "missing",
+            f"names of {source.name} are not images of this folder and were skipped",
+            f"{source}: {missing[0]}" if missing else "",
+            len(missing),
+        )
         return chosen
 
     @staticmethod
@@ -116,5 +121,10 @@ class FolderDataset(Dataset):
             elif s.id not in seen:
                 seen.add(s.id)
                 chosen.append(s)
-        issues.add("missing", f"names of {split_file.name} are not images of this folder and were skipped", f"{split_file}: {missing[0]}" if missing else "", len(missing))
+        issues.add(
+            "missing",
+            f"names of {split_file.name} are not images of this folder and were skipped",
+            f"{split_file}: {missing[0]}" if missing else "",
+            len(missing),
+        )
         return chosen

@@ -64,7 +64,11 @@ class RsvgDataset(Dataset):
                 wanted = {int(v) for v in read_split_names(split_file)}
             except ValueError:
                 raise AnnotationError(f"{split_file}: expected one object index (integer) per line") from None
-        image_dir = Path(images) if images else next((root / d for d in ("JPEGImages", "JPEGImage", "images") if (root / d).is_dir()), ann_dir)
+        image_dir = (
+            Path(images)
+            if images
+            else next((root / d for d in ("JPEGImages", "JPEGImage", "images") if (root / d).is_dir()), ann_dir)
+        )
         image_index = index_by_stem(image_dir) if image_dir.is_dir() else {}
         names = ClassIndex(classes)
         issues = Issues(root)
@@ -97,7 +101,9 @@ class RsvgDataset(Dataset):
                     meta["width"], meta["height"] = int(w_img), int(h_img)
                 samples.append(Sample(f"{path.stem}_{k}", image, targets, meta))
         if wanted is not None and count and max(wanted) >= count:
-            raise AnnotationError(f"{split_file}: object index {max(wanted)} is beyond the {count} objects of {ann_dir}")
+            raise AnnotationError(
+                f"{split_file}: object index {max(wanted)} is beyond the {count} objects of {ann_dir}"
+            )
         class_names, remap = names.sorted_remap()
         remap_labels(samples, remap)
         super().__init__(root, samples, class_names, split, issues.emit())

@@ -14,14 +14,22 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from rsvision.datasets.base import Dataset, Sample, index_by_stem, list_images, read_image, read_lines, require_dir
-from rsvision.errors import AnnotationError, AnnotationWarning
+from rsvision.datasets.base import (
+    Dataset,
+    Sample,
+    index_by_stem,
+    list_images,
+    read_image,
+    read_lines,
+    require_dir,
+    warn,
+)
+from rsvision.errors import AnnotationError
 
 # Checked against the images (../shared/data/README.md); stray #000000 pixels fall to Unlabeled.
 DUBAI_COLORS = {
@@ -116,7 +124,7 @@ class ColorMaskDataset(_MaskDataset):
         lower = [n.lower() for n in names]
         self.ignore_index = lower.index("unlabeled") if "unlabeled" in lower else 255
         order = np.argsort(codes)
-        self._codes = np.asarray(codes, dtype=np.int64)[order]
+        self._codes = np.asarray(codes, dtype=np.uint32)[order]
         self._values = order.astype(np.uint8)
         self._build(root, images, masks, names, split)
 
@@ -128,18 +136,22 @@ class ColorMaskDataset(_MaskDataset):
 
         with Image.open(path) as im:
             rgb = np.asarray(im.convert("RGB"))
-        code = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+        rgb = rgb.astype(np.uint32)
+        code = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
         pos = np.clip(np.searchsorted(self._codes, code), 0, len(self._codes) - 1)
         known = self._codes[pos] == code
         out = np.where(known, self._values[pos], np.uint8(self.ignore_index)).astype(np.uint8)
         n_unknown = int(code.size - np.count_nonzero(known))
         if n_unknown:
             if n_unknown * 2 > code.size:
-                raise AnnotationError(f"{path}: {n_unknown} of {code.size} pixels have colours outside the colour table; it does not fit these masks")
+                raise AnnotationError(
+                    f"{path}: {n_unknown} of {code.size} pixels have colours outside the colour table;"
+                    " it does not fit these masks"
+                )
             found = np.unique(code[~known])
             listed = ", ".join(f"#{int(c):06X}" for c in found[:5]) + (" ..." if len(found) > 5 else "")
             self.issues["unknown_color_pixels"] = self.issues.get("unknown_color_pixels", 0) + n_unknown
-            warnings.warn(f"{path}: {n_unknown} pixels of unknown colour ({listed}) set to index {self.ignore_index}", AnnotationWarning, stacklevel=2)
+            warn(f"{path}: {n_unknown} pixels of unknown colour ({listed}) set to index {self.ignore_index}")
         return out
 
 
@@ -151,7 +163,7 @@ def read_color_table(path: Path) -> dict[str, str]:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
         table = {str(c["title"]): str(c["color"]).upper() for c in data["classes"]}
     except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise AnnotationError(f"{path}: expected {{\"classes\": [{{\"title\", \"color\"}}]}} ({err})") from None
+        raise AnnotationError(f'{path}: expected {{"classes": [{{"title", "color"}}]}} ({err})') from None
     if table == _DUBAI_JSON_COLORS:
         return dict(DUBAI_COLORS)
     return table
@@ -178,7 +190,9 @@ class IndexMaskDataset(_MaskDataset):
         root = require_dir(root, "segmentation folder")
         if classes is None:
             if not (root / "classes.txt").is_file():
-                raise AnnotationError(f"{root}: index masks need class names (classes=... or classes.txt, one per line)")
+                raise AnnotationError(
+                    f"{root}: index masks need class names (classes=... or classes.txt, one per line)"
+                )
             classes = read_lines(root / "classes.txt")
         self.ignore_index = int(ignore_index)
         self._build(root, images, masks, classes, split)
@@ -189,13 +203,18 @@ class IndexMaskDataset(_MaskDataset):
             raise AnnotationError(f"sample {sample.id} of {self.root} has no mask")
         arr = read_image(path)
         if arr.shape[0] != 1:
-            raise AnnotationError(f"{path}: an index mask has one band, this one has {arr.shape[0]} (colour masks: use color-mask)")
+            raise AnnotationError(
+                f"{path}: an index mask has one band, this one has {arr.shape[0]} (colour masks: use color-mask)"
+            )
         arr = arr[0]
         bad = (arr >= len(self.classes)) & (arr != self.ignore_index)
         n_bad = int(np.count_nonzero(bad))
         if n_bad:
             self.issues["unknown_index_pixels"] = self.issues.get("unknown_index_pixels", 0) + n_bad
-            warnings.warn(f"{path}: {n_bad} pixels have values outside the {len(self.classes)} classes; set to {self.ignore_index}", AnnotationWarning, stacklevel=2)
+            warn(
+                f"{path}: {n_bad} pixels have values outside the {len(self.classes)} classes;"
+                f" set to {self.ignore_index}"
+            )
             arr = np.where(bad, self.ignore_index, arr)
         return arr
 

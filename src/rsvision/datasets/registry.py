@@ -182,8 +182,10 @@ def guess_format(path: str | os.PathLike) -> str:
         return info.format
     if (p / "labelTxt").is_dir() or any((p / s / "labelTxt").is_dir() for s in ("train", "val", "test")):
         return "dota"
-    if (p / "images").is_dir() and any((c / "imgs_1").is_dir() for c in (p / "images").iterdir()) or (
-        any((c / "imgs_1").is_dir() for c in p.iterdir() if c.is_dir())
+    if (
+        (p / "images").is_dir()
+        and any((c / "imgs_1").is_dir() for c in (p / "images").iterdir())
+        or (any((c / "imgs_1").is_dir() for c in p.iterdir() if c.is_dir()))
     ):
         return "oscd"
     if _has_pair(p) or any(_has_pair(p / s) for s in ("train", "val", "test")):
@@ -219,7 +221,10 @@ def _first(folder: Path, n: int) -> list[Path]:
 
 
 def _has_pair(p: Path) -> bool:
-    return p.is_dir() and any((p / a).is_dir() and (p / b).is_dir() for a, b in (("A", "B"), ("Image1", "Image2"), ("im1", "im2"), ("t1", "t2"), ("T1", "T2")))
+    return p.is_dir() and any(
+        (p / a).is_dir() and (p / b).is_dir()
+        for a, b in (("A", "B"), ("Image1", "Image2"), ("im1", "im2"), ("t1", "t2"), ("T1", "T2"))
+    )
 
 
 def _guess_file(p: Path) -> str:
@@ -234,7 +239,12 @@ def _guess_file(p: Path) -> str:
             raise AnnotationError(f"{p}: not valid JSON ({err})") from None
         if isinstance(data, dict) and {"images", "annotations", "categories"} <= data.keys():
             return "coco"
-        if isinstance(data, dict) and isinstance(data.get("images"), list) and data["images"] and "sentences" in data["images"][0]:
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("images"), list)
+            and data["images"]
+            and "sentences" in data["images"][0]
+        ):
             return "caption-json"
         if isinstance(data, dict) and "questions" in data:
             return "rsvqa"
@@ -242,7 +252,13 @@ def _guess_file(p: Path) -> str:
 
 
 def _first_xml(p: Path) -> Path | None:
-    for sub in ("Annotations/Oriented Bounding Boxes", "Annotations/Horizontal Bounding Boxes", "FullDataSet/Annotations", "Annotations", "."):
+    for sub in (
+        "Annotations/Oriented Bounding Boxes",
+        "Annotations/Horizontal Bounding Boxes",
+        "FullDataSet/Annotations",
+        "Annotations",
+        ".",
+    ):
         d = p / sub
         if d.is_dir():
             found = next((f for f in sorted(d.iterdir()) if f.suffix.lower() == ".xml"), None)
@@ -285,4 +301,8 @@ def _guess_mask(mask: Path) -> str:
     from PIL import Image
 
     with Image.open(mask) as im:
-        return "index-mask" if im.mode in ("L", "I", "I;16", "1") or (im.mode == "P" and (mask.parent.parent / "classes.txt").is_file()) else "color-mask"
+        return (
+            "index-mask"
+            if im.mode in ("L", "I", "I;16", "1") or (im.mode == "P" and (mask.parent.parent / "classes.txt").is_file())
+            else "color-mask"
+        )

@@ -37,7 +37,6 @@ from rsvision.datasets.base import (
     oriented_targets,
     read_split_names,
     remap_labels,
-    require_file,
 )
 from rsvision.datasets.xml import flag, number, parse_xml, text
 from rsvision.errors import AnnotationError, InputNotFoundError
@@ -77,7 +76,9 @@ class _XmlDataset(Dataset):
                 ann_files = self._select(root, ann_dir, ann_files, split, split_file)
         if not ann_files:
             raise AnnotationError(f"{root}: no XML annotation files in {ann_dir}")
-        image_dirs = [Path(images)] if images else [base / d for d in _IMAGE_DIRS if (base / d).is_dir()] + [ann_dir, base]
+        image_dirs = (
+            [Path(images)] if images else [base / d for d in _IMAGE_DIRS if (base / d).is_dir()] + [ann_dir, base]
+        )
         self._image_index: dict[str, Path] = {}
         for d in reversed(image_dirs):
             self._image_index.update(index_by_stem(d))
@@ -91,15 +92,23 @@ class _XmlDataset(Dataset):
 
     def _select(self, root: Path, ann_dir: Path, files: list[Path], split, split_file) -> list[Path]:
         if split_file is None:
-            candidates = [root / "ImageSets" / "Main" / f"{split}.txt", root / "ImageSets" / f"{split}.txt", root / f"{split}.txt"]
+            candidates = [
+                root / "ImageSets" / "Main" / f"{split}.txt",
+                root / "ImageSets" / f"{split}.txt",
+                root / f"{split}.txt",
+            ]
             split_file = next((c for c in candidates if c.is_file()), None)
             if split_file is None:
-                raise InputNotFoundError(f"{root}: no list for split {split!r} (tried {', '.join(map(str, candidates))})")
+                raise InputNotFoundError(
+                    f"{root}: no list for split {split!r} (tried {', '.join(map(str, candidates))})"
+                )
         by_stem = {p.stem: p for p in files}
         ids = [line.split()[0] for line in read_split_names(split_file)]
         missing = [i for i in ids if Path(i).stem not in by_stem]
         if missing:
-            raise AnnotationError(f"{split_file}: {len(missing)} listed ids have no XML in {ann_dir} (first: {missing[0]})")
+            raise AnnotationError(
+                f"{split_file}: {len(missing)} listed ids have no XML in {ann_dir} (first: {missing[0]})"
+            )
         return [by_stem[Path(i).stem] for i in ids]
 
     def _image(self, filename: str, path: Path) -> Path | None:
@@ -109,7 +118,9 @@ class _XmlDataset(Dataset):
             self._issues.add("no_image", "annotation files have no image beside them (kept, without pixels)", str(path))
         return found
 
-    def _size(self, root_elem: ET.Element, path: Path, image: Path | None, wtag: str, htag: str) -> tuple[float, float] | None:
+    def _size(
+        self, root_elem: ET.Element, path: Path, image: Path | None, wtag: str, htag: str
+    ) -> tuple[float, float] | None:
         w = number(root_elem, wtag, path, default=0)
         h = number(root_elem, htag, path, default=0)
         if (w <= 0 or h <= 0) and image is not None:
@@ -193,7 +204,15 @@ class HrscDataset(_XmlDataset):
     _ann_dirs = ("FullDataSet/Annotations", "Annotations")
     _clip = False
 
-    def __init__(self, root, split=None, split_file=None, classes=("ship",), images=None, clip=None):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str | None = None,
+        split_file: str | os.PathLike | None = None,
+        classes: Sequence[str] | None = ("ship",),
+        images: str | os.PathLike | None = None,
+        clip: bool | None = None,
+    ):
         if classes is not None and len(classes) != 1:
             raise AnnotationError(f"HRSC2016 is read as one class (task L1); got classes {list(classes)}")
         if images is None and Path(root, "FullDataSet", "AllImages").is_dir():

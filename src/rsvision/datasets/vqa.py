@@ -43,7 +43,9 @@ class RsvqaDataset(Dataset):
             split = prefix.rpartition("_split_")[2] if "_split_" in prefix else split
         else:
             root = require_dir(root, "RSVQA folder")
-            found = sorted(root.glob(f"*_split_{split}_questions.json")) or sorted(root.glob(f"*{split}_questions.json"))
+            found = sorted(root.glob(f"*_split_{split}_questions.json")) or sorted(
+                root.glob(f"*{split}_questions.json")
+            )
             if not found:
                 raise InputNotFoundError(f"{root}: no *_split_{split}_questions.json")
             prefix = found[0].name.removesuffix("_questions.json")
@@ -53,7 +55,9 @@ class RsvqaDataset(Dataset):
                 raise InputNotFoundError(f"no RSVQA {k} file: {files[k]}")
         questions = _load_list(files["questions"], "questions")
         answers = _load_list(files["answers"], "answers")
-        active_images = {img["id"] for img in _load_list(files["images"], "images")} if files["images"].is_file() else None
+        active_images = (
+            {img["id"] for img in _load_list(files["images"], "images")} if files["images"].is_file() else None
+        )
         by_id = {a["id"]: a for a in answers if "id" in a}
         by_question = {a["question_id"]: a for a in answers if "question_id" in a}
         image_dir = Path(images) if images else next((root / d for d in _IMAGE_DIRS if (root / d).is_dir()), None)

@@ -46,7 +46,9 @@ def parse_xml(path: str | os.PathLike) -> ET.Element:
             ) from None
         raise AnnotationError(f"{path}: XML entity declaration {err.name!r} refused (entity expansion)") from None
     except (defusedxml.DTDForbidden, defusedxml.ExternalReferenceForbidden) as err:
-        raise AnnotationError(f"{path}: external XML reference ({err.sysid or err.pubid}) refused; nothing was read") from None
+        raise AnnotationError(
+            f"{path}: external XML reference ({err.sysid or err.pubid}) refused; nothing was read"
+        ) from None
     except defusedxml.DefusedXmlException as err:
         raise AnnotationError(f"{path}: unsafe XML refused ({type(err).__name__})") from None
     except ET.ParseError as err:

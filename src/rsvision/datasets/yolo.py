@@ -28,18 +28,16 @@ from rsvision.datasets.base import (
     read_lines,
     require_dir,
 )
-from rsvision.errors import AnnotationError, InputNotFoundError
+from rsvision.errors import AnnotationError
 
 
 def yolo_class_names(root: Path) -> list[str] | None:
     """Class names from ``classes.txt`` or a dataset YAML's ``names`` (list or {index: name}) in ``root``."""
     if (root / "classes.txt").is_file():
         return read_lines(root / "classes.txt")
+    import yaml
+
     for yml in sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml")):
-        try:
-            import yaml
-        except ImportError:  # pragma: no cover - PyYAML is optional
-            return None
         try:
             data = yaml.safe_load(yml.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
@@ -127,11 +125,18 @@ class YoloDataset(Dataset):
         k = 8 if self.oriented else 4
         v = np.asarray(rows, dtype=np.float64).reshape(-1, k)
         if not self.oriented:  # centre/size -> corners, still normalised
-            v = np.stack([v[:, 0] - v[:, 2] / 2, v[:, 1] - v[:, 3] / 2, v[:, 0] + v[:, 2] / 2, v[:, 1] + v[:, 3] / 2], axis=1)
+            v = np.stack(
+                [v[:, 0] - v[:, 2] / 2, v[:, 1] - v[:, 3] / 2, v[:, 0] + v[:, 2] / 2, v[:, 1] + v[:, 3] / 2], axis=1
+            )
         clipped = np.clip(v, 0.0, 1.0)
         changed = np.flatnonzero((clipped != v).any(axis=1))
         if len(changed):
-            issues.add("clipped", "objects had normalised values outside [0, 1] and were clipped", where[changed[0]], len(changed))
+            issues.add(
+                "clipped",
+                "objects had normalised values outside [0, 1] and were clipped",
+                where[changed[0]],
+                len(changed),
+            )
         scale = np.tile([width, height], k // 2)
         pixels = clipped * scale
         difficult = np.zeros(len(labels), dtype=bool)

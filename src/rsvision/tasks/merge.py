@@ -72,26 +72,26 @@ def merge_boxes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, cut: 
                 iou_threshold: float, cover: float = 0.5) -> np.ndarray:
     """Indices of the boxes (scene pixels, from overlapping tiles) to keep, by descending score.
 
-    A box cut by a tile edge is dropped when a whole box of its class from another tile covers at least ``cover``
-    of its area: the object is kept from the tile where it is whole. Cut boxes with no whole counterpart (objects
-    larger than the overlap) stay. Then class-aware NMS (rotated for ``(N, 5)`` boxes) removes the duplicates.
+    A box cut by a tile edge is dropped when another box of its class covers at least ``cover`` of its area and
+    is whole, or is a larger piece of a cut object: the object is kept from the tile where it is whole, or where
+    most of it shows when it is larger than the overlap. Then class-aware NMS (rotated for ``(N, 5)`` boxes)
+    removes the duplicates.
     """
     n = len(boxes)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     alive = np.ones(n, dtype=bool)
-    cut_idx, whole_idx = np.flatnonzero(cut), np.flatnonzero(~cut)
-    if len(cut_idx) and len(whole_idx):
+    cut_idx = np.flatnonzero(cut)
+    if len(cut_idx) and n > 1:
         polys = np.asarray(boxes_to_polygons(boxes), dtype=object)
-        tree = shapely.STRtree(polys[whole_idx])
-        qi, wi = tree.query(polys[cut_idx], predicate="intersects")
-        c, w = cut_idx[qi], whole_idx[wi]
-        same = labels[c] == labels[w]
-        c, w = c[same], w[same]
-        area = shapely.area(polys[c])
-        inter = shapely.area(shapely.intersection(polys[c], polys[w]))
-        covered = inter >= cover * np.maximum(area, 1e-12)
-        alive[c[covered]] = False
+        area = shapely.area(polys)
+        qi, other = shapely.STRtree(polys).query(polys[cut_idx], predicate="intersects")
+        c = cut_idx[qi]
+        bigger = ~cut[other] | (area[other] > area[c]) | ((area[other] == area[c]) & (other < c))
+        m = (other != c) & (labels[other] == labels[c]) & bigger
+        c, other = c[m], other[m]
+        inter = shapely.area(shapely.intersection(polys[c], polys[other]))
+        alive[c[inter >= cover * np.maximum(area[c], 1e-12)]] = False
     idx = np.flatnonzero(alive)
     if boxes.shape[1] == 5:
         keep = rotated_nms(boxes[idx], scores[idx], iou_threshold, classes=labels[idx])

@@ -13,14 +13,7 @@ import math
 import torch
 from torchvision.ops import roi_align
 
-
-def d4_transform(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Element ``k`` (0..7) of D4 applied to the last two axes: ``k % 4`` quarter turns
-    (counter-clockwise, ``torch.rot90``), then a left-right flip when ``k >= 4``."""
-    if not 0 <= k < 8:
-        raise ValueError(f"D4 has 8 elements, got k={k}")
-    out = torch.rot90(x, k % 4, dims=(-2, -1))
-    return out.flip(-1) if k >= 4 else out
+from rsvision.models.tta import d4_transform
 
 
 def random_d4(batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,12 +21,7 @@ def random_d4(batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Te
     if batch.shape[-1] != batch.shape[-2]:
         raise ValueError(f"D4 needs square images, got {tuple(batch.shape[-2:])}")
     ks = torch.randint(0, 8, (batch.shape[0],), generator=generator)
-    out = torch.empty_like(batch)
-    for k in range(8):
-        idx = (ks == k).nonzero(as_tuple=True)[0]
-        if len(idx):
-            out[idx] = d4_transform(batch[idx], k)
-    return out, ks
+    return torch.stack([d4_transform(image, int(k)) for image, k in zip(batch, ks)]), ks
 
 
 def random_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
@@ -69,10 +57,9 @@ def colour_jitter(batch: torch.Tensor, strength: float, generator: torch.Generat
     if strength <= 0:
         return batch
     n = batch.shape[0]
-    f = 1 + strength * (2 * torch.rand(3, n, 1, 1, 1, generator=generator) - 1)
-    out = batch * f[0]
-    mean = out.mean(dim=(1, 2, 3), keepdim=True)
-    out = (out - mean) * f[1] + mean
+    b, c, s = 1 + strength * (2 * torch.rand(3, n, 1, 1, 1, generator=generator) - 1)
+    mean = batch.mean(dim=(1, 2, 3), keepdim=True) * b
+    out = batch.mul(b * c).add_(mean * (1 - c))  # brightness, then contrast about the image mean
     grey = out.mean(dim=1, keepdim=True)
-    out = (out - grey) * f[2] + grey
+    out.mul_(s).add_(grey * (1 - s))
     return out.clamp_(0, vmax)

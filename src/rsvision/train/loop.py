@@ -103,9 +103,9 @@ def _generator(seed: int, epoch: int) -> torch.Generator:
 
 def augment_batch(raw: torch.Tensor, prep: Preprocessing, config: TrainConfig, gen: torch.Generator) -> torch.Tensor:
     """Raw (N, C, H, W) pixels -> augmented, standardised (N, C, S, S) float32 with S = prep.input_size."""
+    if config.d4:  # on the raw square images before cropping: the crop distribution is D4-invariant
+        raw, _ = random_d4(raw, gen)
     x = random_resized_crop(raw.float(), prep.input_size, config.crop_scale, config.crop_ratio, gen)
-    if config.d4:
-        x, _ = random_d4(x, gen)
     x = colour_jitter(x, config.jitter, gen, vmax=prep.value_range[1])
     return prep.normalise(x)
 
@@ -238,7 +238,7 @@ def _train_epoch(model, optimizer, train: ArrayData, prep: Preprocessing, config
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
             task_bar(loss_sum / seen)

@@ -1,0 +1,251 @@
+"""`run()`: stream a predictor over a scene of any size, tile by tile, in bounded memory, resumable after a kill."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from rsvision.engine.checkpoint import Checkpoint, run_fingerprint, scene_fingerprint
+from rsvision.engine.dense import StripMerger
+from rsvision.engine.plan import TilePlan
+from rsvision.engine.progress import RunProgress, peak_rss_mb
+from rsvision.engine.reader import Tile, TileReader
+from rsvision.engine.sinks import DenseSink, VectorSink
+from rsvision.engine.vectors import BoxMerger, RecordCollector, check_columns
+from rsvision.errors import OutputError, PredictorError
+from rsvision.io import RasterWriter, Scene, align, open_scene
+from rsvision.io.writers import check_writable, vector_driver
+from rsvision.tasks.base import BoxPredictor, DensePredictor, Detections, Predictor, TileBatch, TilePredictor
+
+
+@dataclass
+class RunResult:
+    """What a run did. ``features`` holds ``(geometries, columns)`` for box and tile outputs."""
+
+    output: Path | None
+    kind: str
+    tiles: int
+    skipped: int  # nodata tiles, not predicted
+    resumed_at: int  # tiles already done by an earlier, interrupted run
+    seconds: float
+    mpix_per_s: float
+    peak_rss_mb: float
+    summary: str
+    features: tuple[list, dict[str, Any]] | None = None
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _torch_context(threads: int) -> Iterator[None]:
+    """``torch.inference_mode`` with ``threads`` intra-op threads, restored afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        if threads != previous:
+            torch.set_num_threads(previous)
+
+
+def _as_scene(scene: Scene | str | PathLike) -> Scene:
+    return scene if isinstance(scene, Scene) else open_scene(scene)
+
+
+def _batch(tiles: list[Tile], transform) -> TileBatch:
+    batch = TileBatch(
+        images=np.stack([t.image for t in tiles]), masks=np.stack([t.mask for t in tiles]),
+        windows=[t.window for t in tiles], transform=transform,
+    )
+    if tiles[0].image2 is not None:
+        batch.images2 = np.stack([t.image2 for t in tiles])
+        batch.masks2 = np.stack([t.mask2 for t in tiles])
+    return batch
+
+
+def _split_outputs(predictor: Predictor, outputs: Any, n: int, plan: TilePlan) -> list[Any]:
+    """One output per tile, checked against what the predictor's kind promises."""
+    name = type(predictor).__name__
+    if isinstance(predictor, DensePredictor):
+        arr = np.asarray(outputs)
+        expected = (n, predictor.num_outputs, plan.tile_h, plan.tile_w)
+        if arr.shape != expected:
+            raise PredictorError(f"{name}.predict returned shape {arr.shape}; expected {expected} (B, K, H, W)")
+        return list(arr)
+    if isinstance(predictor, BoxPredictor):
+        outputs = list(outputs)
+        if len(outputs) != n or not all(isinstance(d, Detections) for d in outputs):
+            raise PredictorError(f"{name}.predict must return one Detections per tile ({n}), got {len(outputs)} items")
+        return outputs
+    if not isinstance(outputs, dict) or any(len(v) != n for v in outputs.values()):
+        raise PredictorError(f"{name}.predict must return a dict of columns with one entry per tile ({n})")
+    return [{k: v[i] for k, v in outputs.items()} for i in range(n)]
+
+
+def _make_sink(predictor: Predictor, scene: Scene, plan: TilePlan, output: Path | None, ckpt: Checkpoint | None):
+    if isinstance(predictor, DensePredictor):
+        predictor.check()
+        merger = StripMerger(plan, predictor.num_outputs, predictor.output, predictor.output_dtype, predictor.nodata)
+        names = list(predictor.class_names) if predictor.class_names is not None else None
+        tags = {"classes": json.dumps(names)} if names else {}
+        writer = RasterWriter(
+            output, scene.grid, predictor.output_count, predictor.output_dtype, predictor.nodata,
+            descriptions=names if predictor.output == "scores" else ["class"],
+            colormap=predictor.colormap if predictor.output == "classes" else None, tags=tags,
+            staging=ckpt.staging if ckpt else None,
+        )
+        return DenseSink(merger, writer)
+    crs, transform = scene.crs, scene.transform
+    if isinstance(predictor, BoxPredictor):
+        merger = BoxMerger(plan, predictor.rotated, predictor.iou_threshold, predictor.edge_margin)
+        return VectorSink(merger, output, crs, lambda: merger.features(transform, predictor.class_names))
+    if isinstance(predictor, TilePredictor):
+        records = RecordCollector(plan)
+        return VectorSink(records, output, crs, lambda: records.features(transform))
+    raise PredictorError(f"{type(predictor).__name__} is not a DensePredictor, BoxPredictor or TilePredictor")
+
+
+def run(
+    scene: Scene | str | PathLike,
+    predictor: Predictor,
+    output: str | PathLike | None = None,
+    *,
+    scene2: Scene | str | PathLike | None = None,
+    tile: int | None = None,
+    overlap: int = 64,
+    batch: int = 8,
+    workers: int = 2,
+    threads: int | None = None,
+    resume: bool = True,
+    checkpoint_seconds: float = 30.0,
+    quiet: bool = False,
+) -> RunResult:
+    """Run ``predictor`` over ``scene`` tile by tile and merge its outputs into ``output``.
+
+    Dense predictors write a COG (``.tif``) strip by strip; box predictors write polygons with class and score,
+    tile predictors one footprint per tile (``.gpkg``, ``.geojson`` or ``.parquet``; with ``output=None`` the
+    features come back in the result). ``scene2`` is the second date of a change predictor, aligned to ``scene``'s
+    grid as it is read. Tiles are ``tile`` pixels (the predictor's ``tile_size`` or 512 by default) overlapping by
+    ``overlap``; ``batch`` tiles from one tile row go to the predictor at once, while ``workers`` threads read ahead
+    and torch uses ``threads`` threads (the CPUs available by default).
+
+    Progress is checkpointed beside the output after tile rows, at most every ``checkpoint_seconds``; rerunning the
+    same call after a crash or kill continues from there (``resume=False`` starts over). The output file appears
+    only once complete.
+    """
+    scene = _as_scene(scene)
+    if predictor.pairs != (scene2 is not None):
+        need = "needs a second scene (scene2=)" if predictor.pairs else "takes one scene; scene2 was given"
+        raise PredictorError(f"{type(predictor).__name__} {need}")
+    second = align(_as_scene(scene2), to=scene) if scene2 is not None else None
+    dense = isinstance(predictor, DensePredictor)
+    if output is None and dense:
+        raise OutputError("dense predictions need an output raster path (OUT.tif)")
+    out_path = check_writable(output) if output is not None else None
+    driver = vector_driver(out_path) if out_path is not None and not dense else None
+    size = tile or predictor.tile_size or 512
+    plan = TilePlan.for_shape(scene.height, scene.width, size, overlap)
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+
+    ckpt = None
+    if out_path is not None:
+        fingerprint = run_fingerprint(
+            scene=scene_fingerprint(scene), scene2=scene_fingerprint(second) if second else None,
+            predictor=predictor.fingerprint(), kind=predictor.kind, tile=size, overlap=overlap, batch=batch,
+            output=out_path.name,
+        )
+        ckpt = Checkpoint(out_path, fingerprint)
+    saved = ckpt.load() if ckpt and resume else None
+    if saved and dense and not ckpt.staging.exists():
+        saved = None
+    if ckpt and not saved:
+        ckpt.start()
+
+    sink = _make_sink(predictor, scene, plan, out_path, ckpt)
+    first_row, done, skipped = 0, 0, 0
+    if dense:
+        sink.writer.open(resume=bool(saved))
+    if saved:
+        state, arrays = saved
+        first_row, done, skipped = state["next_row"], state["tiles_done"], state["skipped"]
+        sink.restore(arrays)
+
+    reader = TileReader(scene, plan, predictor.bands, second, workers=workers, ahead=max(2 * batch, 8))
+    label = Path(scene.path).name
+    progress = RunProgress(len(plan), scene.width * scene.height, label, quiet=quiet, done=done)
+    try:
+        with _torch_context(threads or available_cpus()), progress:
+            skipped = _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, batch,
+                            ckpt, checkpoint_seconds, driver, out_path)
+        written = sink.finish()
+    except OutputError:
+        sink.abort()
+        if ckpt:
+            ckpt.clear()
+        raise
+    except BaseException:
+        sink.suspend()  # keep the checkpoint: the same call resumes
+        raise
+    if ckpt:
+        ckpt.clear()
+    summary = progress.summary(str(written) if written else "memory", skipped)
+    return RunResult(
+        output=written, kind=predictor.kind, tiles=len(plan), skipped=skipped, resumed_at=progress.start_done,
+        seconds=progress.seconds, mpix_per_s=progress.mpix_per_s(), peak_rss_mb=peak_rss_mb(), summary=summary,
+        features=getattr(sink, "result", None),
+    )
+
+
+def _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, batch, ckpt, checkpoint_seconds,
+          driver, out_path) -> int:
+    """Batch the valid tiles of each tile row, predict, merge in tile order; checkpoint after rows."""
+    queue: list[Tile] = []
+    last_checkpoint = time.monotonic()
+    checked = driver is None or predictor.kind != "tiles"
+    for tile in reader.tiles(first_row):
+        if tile.col == 0:
+            sink.begin_row(tile.row)
+        if tile.empty:
+            tile.image = tile.image2 = None  # only its mask is needed
+            skipped += 1
+        queue.append(tile)
+        row_done = tile.col == plan.n_cols - 1
+        valid = [t for t in queue if not t.empty]
+        if len(valid) == batch or row_done:
+            outputs = []
+            if valid:
+                outputs = _split_outputs(predictor, predictor.predict(_batch(valid, scene.transform)), len(valid), plan)
+                if not checked:
+                    check_columns({k: np.stack([o[k] for o in outputs]) for k in outputs[0]}, driver, out_path)
+                    checked = True
+            it = iter(outputs)
+            for t in queue:
+                sink.add(t, None if t.empty else next(it))
+            progress.advance(len(queue))
+            queue.clear()
+        if row_done:
+            sink.end_row(tile.row)
+            last_row = tile.row + 1 == plan.n_rows
+            if ckpt and not last_row and time.monotonic() - last_checkpoint >= checkpoint_seconds:
+                arrays = sink.checkpoint()
+                ckpt.save({"next_row": tile.row + 1, "tiles_done": progress.done, "skipped": skipped}, arrays)
+                last_checkpoint = time.monotonic()
+    return skipped

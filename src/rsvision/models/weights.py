@@ -1,0 +1,172 @@
+"""``Weights`` records: a weights file with the card that says how to use it (DESIGN.md, Contracts).
+
+On disk: ``NAME.safetensors`` with its card ``NAME.json`` beside it. The card names the file and its
+sha256, the architecture, the bands by name, the preprocessing (scale, value range, mean/std, input
+size), the GSD, the classes, the metrics measured on which split, the licence and the command that
+retrains it. Loading checks the sha256; inference applies the card's preprocessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
+from torch import nn
+
+from rsvision.errors import InputNotFoundError, WeightsError
+from rsvision.models.preprocess import Preprocessing
+
+BUILTIN_DIR = Path(__file__).parent / "weights"
+
+
+class MeasuredMetrics(BaseModel):
+    """Metric values (fractions, DESIGN.md keys) measured on one split of one dataset."""
+
+    dataset: str
+    split: str
+    values: dict[str, float]
+
+
+class Weights(BaseModel):
+    """The card of one weights file."""
+
+    name: str
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    task: str = "classification"
+    architecture: str
+    architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
+    preprocessing: Preprocessing
+    gsd_m: float | None = None
+    classes: list[str]
+    metrics: list[MeasuredMetrics] = Field(default_factory=list)
+    licence: str
+    command: str
+    notes: dict[str, Any] = Field(default_factory=dict)
+    _card_path: Path | None = PrivateAttr(default=None)
+
+    # ------------------------------------------------------------------ record
+    @property
+    def bands(self) -> list[str]:
+        return self.preprocessing.bands
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocessing.input_size
+
+    @property
+    def weights_path(self) -> Path:
+        base = self._card_path.parent if self._card_path else Path.cwd()
+        return base / self.file
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Weights":
+        """The card of ``NAME.json`` or of ``NAME.safetensors`` (its card beside it)."""
+        path = Path(path)
+        card = path if path.suffix == ".json" else path.with_suffix(".json")
+        if not card.is_file():
+            if not path.exists():
+                raise InputNotFoundError(f"no such weights file: {path}")
+            raise WeightsError(f"{path}: no card {card.name} beside it (a Weights record is NAME.safetensors + NAME.json)")
+        try:
+            record = cls.model_validate_json(card.read_text())
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            raise WeightsError(f"{card}: invalid card ({where}: {first['msg']})") from None
+        record._card_path = card
+        return record
+
+    def save_card(self, path: str | os.PathLike | None = None) -> Path:
+        card = Path(path) if path else self._card_path
+        if card is None:
+            raise WeightsError(f"weights {self.name}: no path to write the card to")
+        card.write_text(self.model_dump_json(indent=2) + "\n")
+        self._card_path = card
+        return card
+
+    def verify(self) -> Path:
+        """The weights file's path, after checking it exists and matches the card's sha256."""
+        path = self.weights_path
+        if not path.is_file():
+            raise InputNotFoundError(f"{self._card_path}: its weights file {path} does not exist")
+        digest = sha256_file(path)
+        if digest != self.sha256:
+            raise WeightsError(f"{path}: sha256 {digest[:12]}... does not match the card's {self.sha256[:12]}... "
+                               "(file corrupt or replaced)")
+        return path
+
+    # ------------------------------------------------------------------ use
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        return load_file(str(self.verify()))
+
+    def build_model(self, bands: Sequence[str] | None = None) -> nn.Module:
+        """The architecture with these weights loaded, in eval mode. With ``bands`` other than the card's,
+        the stem is adapted by wavelength (for fine-tuning: the card's normalisation covers its own bands)."""
+        from rsvision.models.registry import build_model
+
+        model = build_model(self.architecture, num_classes=len(self.classes), bands=bands or self.bands,
+                            source_bands=self.bands, source_state=self.state_dict(), **self.architecture_kwargs)
+        return model.eval()
+
+    def preprocess(self, image: np.ndarray, bands: Sequence[str] | None = None, *,
+                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                   scale: float | None = None, where: str = "input") -> torch.Tensor:
+        """Raw (C, H, W) or (N, C, H, W) pixels -> the model's input tensor, by the card's preprocessing.
+
+        ``bands`` names the image's bands (reordered to the card's by name). ``mean`` / ``std`` /
+        ``scale`` may be passed only to assert they equal the card's: a different normalisation is refused.
+        """
+        self.preprocessing.check_normalisation(mean, std, scale)
+        return self.preprocessing(image, bands, where)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_weights(model: nn.Module, out_dir: str | os.PathLike, name: str, **card: Any) -> Weights:
+    """Write ``model``'s state as ``out_dir/NAME.safetensors`` and its card ``NAME.json``.
+
+    ``card`` holds the remaining :class:`Weights` fields (architecture, preprocessing, classes, ...).
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.safetensors"
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"name": name, "architecture": str(card.get("architecture", ""))})
+    record = Weights(name=name, file=path.name, sha256=sha256_file(path), **card)
+    record.save_card(out / f"{name}.json")
+    return record
+
+
+def builtin_weights(folder: str | os.PathLike | None = None) -> dict[str, Weights]:
+    """Cards of the weights shipped in ``rsvision/models/weights`` (or ``folder``), by name."""
+    folder = Path(folder) if folder else BUILTIN_DIR
+    return {w.name: w for w in (Weights.load(p) for p in sorted(folder.glob("*.json")))}
+
+
+def resolve_weights(model: str | os.PathLike) -> Weights:
+    """A built-in name (``rsvision models``) or the path of a ``.safetensors`` / ``.json`` weights file."""
+    text = str(model)
+    builtin = builtin_weights()
+    if text in builtin:
+        return builtin[text]
+    path = Path(text)
+    if path.suffix in (".json", ".safetensors") or path.exists():
+        return Weights.load(path)
+    raise InputNotFoundError(f"unknown model {text!r}: not a built-in ({', '.join(builtin) or 'none'}) "
+                             "nor a weights file")

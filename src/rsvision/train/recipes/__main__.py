@@ -1,0 +1,26 @@
+"""``python -m rsvision.train.recipes NAME [--data D] [--out O] [--work W] [--threads N]``."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+
+from rsvision.train.recipes import RECIPES
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rsvision.train.recipes", description=__doc__)
+    parser.add_argument("recipe", choices=sorted(RECIPES))
+    parser.add_argument("--data", help="dataset folder")
+    parser.add_argument("--out", help="folder for NAME.safetensors and NAME.json")
+    parser.add_argument("--work", help="folder for caches, checkpoints and the training log")
+    parser.add_argument("--threads", type=int, help="torch threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (background runs)")
+    args = parser.parse_args(argv)
+    fn = RECIPES[args.recipe]
+    kwargs = {k: v for k, v in vars(args).items() if k in inspect.signature(fn).parameters and v is not None}
+    fn(progress=not args.no_progress, **kwargs)
+
+
+if __name__ == "__main__":
+    main()

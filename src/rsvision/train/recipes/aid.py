@@ -1,0 +1,77 @@
+"""The built-in AID scene classifier: a half-width ResNet-18 at 128 px, trained from scratch on
+``rsicd-train`` less a stratified 10 % validation part, reported on ``rsicd-test``.
+
+Rebuild: ``python -m rsvision.train.recipes aid_classifier --data ../shared/data/AID --out src/rsvision/models/weights``
+(the same command resumes from ``--work``'s checkpoints).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rsvision.datasets.base import stratified_split
+from rsvision.datasets.folder import FolderDataset
+from rsvision.models.preprocess import Preprocessing
+from rsvision.models.registry import build_model
+from rsvision.train.cache import band_statistics, image_cache
+from rsvision.train.loop import ArrayData, TrainConfig, fit
+
+NAME = "aid_resnet18w05"
+ARCH = "resnet18"
+ARCH_KWARGS = {"width": 0.5}
+BANDS = ["red", "green", "blue"]
+CACHE_SIZE = 150  # the shared AID copy's native size: cached without resampling
+VAL_FRACTION = 0.1
+CONFIG = TrainConfig(epochs=70, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05, warmup_epochs=3,
+                     label_smoothing=0.1, crop_scale=(0.35, 1.0), d4=True, jitter=0.3, seed=0, bf16=True,
+                     channels_last=True)
+INPUT_SIZE = 128
+
+
+def command(data: str, out: str, work: str) -> str:
+    return f"python -m rsvision.train.recipes aid_classifier --data {data} --out {out} --work {work}"
+
+
+def aid_classifier(data: str = "../shared/data/AID", out: str = "src/rsvision/models/weights",
+                   work: str = "runs/aid", threads: int = 2, progress: bool = True) -> Path:
+    """Train (or resume) the AID classifier, then evaluate it on rsicd-test and write NAME.safetensors + NAME.json."""
+    torch.set_num_threads(threads)
+    work_dir = Path(work)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log_file = open(work_dir / "train.log", "a", buffering=1)
+
+    def log(line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        print(line, flush=True)
+        log_file.write(f"{stamp}  {line}\n")
+
+    log(f"$ {command(data, out, work)}  (threads {threads}, pid {os.getpid()})")
+    train_all = FolderDataset(data, split="rsicd-train")
+    labels = np.array([s.targets["label"] for s in train_all])
+    val_idx, train_idx = stratified_split(labels, fraction=VAL_FRACTION, seed=0)
+    images = image_cache(train_all, CACHE_SIZE, work_dir / f"cache_rsicd-train_{CACHE_SIZE}.npy", progress=progress)
+    train = ArrayData(images[train_idx], labels[train_idx])  # fancy indexing loads the part into memory
+    val = ArrayData(images[val_idx], labels[val_idx])
+    mean, std = band_statistics(train.images, 255.0)
+    prep = Preprocessing(bands=BANDS, scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=INPUT_SIZE)
+    log(f"rsicd-train: {len(train)} train + {len(val)} validation images, {len(train_all.classes)} classes; "
+        f"mean {np.round(mean, 4).tolist()} std {np.round(std, 4).tolist()}")
+    torch.manual_seed(CONFIG.seed)
+    model = build_model(ARCH, num_classes=len(train_all.classes), bands=BANDS, **ARCH_KWARGS)
+    started = time.time()
+    result = fit(model, train, val, prep, CONFIG, work_dir, log=log, progress=progress)
+    log(f"training done: best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}")
+    from rsvision.train.publish import publish_classifier  # imported late: a resumed run uses the current code
+
+    return publish_classifier(
+        name=NAME, arch=ARCH, arch_kwargs=ARCH_KWARGS, classes=list(train_all.classes), prep=prep,
+        work_dir=work_dir, out_dir=Path(out), data=data, test_split="rsicd-test", result=result, config=CONFIG,
+        command=command(data, out, work), train_seconds=sum(r["seconds"] for r in result.history),
+        dataset_name="AID", licence="Weights: Apache-2.0 (rsvision). Trained on AID (academic use, Xia et al. 2017).",
+        threads=threads, log=log, started=started,
+    )
