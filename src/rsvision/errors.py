@@ -76,3 +76,7 @@ class WeightsError(RsvisionError):
 
 class NormalisationError(RsvisionError, ValueError):
     """An input's scaling or normalisation contradicts the Weights record it is given to."""
+
+
+class EvaluationError(RsvisionError, ValueError):
+    """An evaluation cannot be run as asked: unknown task, or a dataset format that does not hold the task's targets."""

@@ -18,7 +18,6 @@ SCRIPT = textwrap.dedent(
     """
     import json, os, signal, sys
     import numpy as np
-    import torch
     from rsvision.engine import run
     from rsvision.tasks import BoxPredictor, Detections, ModulePredictor
 
@@ -52,8 +51,10 @@ SCRIPT = textwrap.dedent(
             return out
 
     def job(mode, scene, output, overlap):
-        torch.manual_seed(0)
         if mode == "dense":
+            import torch
+
+            torch.manual_seed(0)
             cnn = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
                                       torch.nn.Conv2d(8, 4, 3, padding=1))
             predictor = KillableCNN(cnn, 4, mean=[100] * 3, std=[50] * 3, output="scores")
@@ -112,10 +113,10 @@ def test_dense_resume_is_bit_identical(runner, scene, tmp_path):
 
 
 def test_checkpoint_of_other_settings_is_not_reused(runner, scene, tmp_path):
-    out = tmp_path / "o.tif"
-    runner("dense", scene, out, overlap=32, kill_after=20)
-    assert (tmp_path / ".o.tif.resume" / "state.json").exists()
-    info = runner("dense", scene, out, overlap=48)  # another overlap: start over
+    out = tmp_path / "o.gpkg"
+    runner("boxes", scene, out, overlap=32, kill_after=20)
+    assert (tmp_path / ".o.gpkg.resume" / "state.json").exists()
+    info = runner("boxes", scene, out, overlap=48)  # another overlap: start over
     assert info["resumed_at"] == 0 and out.exists()
 
 

@@ -29,11 +29,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command; an RsvisionError prints one line and exits with its code (2)."""
     from rsvision.cli import info  # noqa: F401  (registers commands)
+    from rsvision.cli import eval as _eval  # noqa: F401
 
-    warnings.showwarning = _show_warning
-    warnings.simplefilter("default", NotGeoreferencedWarning)
-    try:
-        app(args=argv)
-    except RsvisionError as err:
-        err_console.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(err.exit_code)
+    with warnings.catch_warnings():  # restores the caller's warning display when the command ends
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("default", NotGeoreferencedWarning)
+        try:
+            app(args=argv)
+        except RsvisionError as err:
+            err_console.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
+            sys.exit(err.exit_code)

@@ -16,6 +16,8 @@ Images are paths (a tuple of two for change pairs); :meth:`Dataset.load_image` r
 
 from __future__ import annotations
 
+import json
+
 import copy
 import os
 import sys
@@ -293,6 +295,14 @@ def require_file(path: str | os.PathLike, what: str) -> Path:
     if not path.is_file():
         raise InputNotFoundError(f"no such {what}: {path}")
     return path
+
+
+def read_json(path: Path):
+    """Parsed JSON of a file (UTF-8, BOM tolerated); invalid JSON is an AnnotationError naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AnnotationError(f"{path}: not valid JSON ({err})") from None
 
 
 def read_lines(path: Path) -> list[str]:

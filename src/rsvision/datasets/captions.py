@@ -9,11 +9,10 @@ Samples carry ``captions`` (list[str]) and ``tokens`` (list[list[str]]).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from rsvision.datasets.base import Dataset, Issues, Sample, is_image, read_lines, require_dir, require_file
+from rsvision.datasets.base import Dataset, Issues, Sample, is_image, read_json, read_lines, require_dir, require_file
 from rsvision.errors import AnnotationError, InputNotFoundError
 
 _PRECOMP_SPLITS = {
@@ -148,10 +147,7 @@ class CaptionJsonDataset(Dataset):
 
     def __init__(self, path: str | os.PathLike, split: str | None = None, images: str | os.PathLike | None = None):
         path = require_file(path, "caption JSON")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise AnnotationError(f"{path}: not valid JSON ({err})") from None
+        data = read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("images"), list):
             raise AnnotationError(f'{path}: expected {{"images": [...]}} (Karpathy caption JSON)')
         if images is None:

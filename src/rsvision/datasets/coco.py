@@ -16,15 +16,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from rsvision.datasets.base import Dataset, Detections, Issues, Sample, clip_boxes, image_size, require_file
+from rsvision.datasets.base import Dataset, Detections, Issues, Sample, clip_boxes, image_size, read_json, require_file
 from rsvision.errors import AnnotationError, OutputError
-
-
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise AnnotationError(f"{path}: not valid JSON ({err})") from None
 
 
 class CocoDataset(Dataset):
@@ -42,7 +35,7 @@ class CocoDataset(Dataset):
         clip: bool = True,
     ):
         path = require_file(path, "COCO annotation file")
-        data = _load_json(path)
+        data = read_json(path)
         for key in ("images", "annotations", "categories"):
             if not isinstance(data, dict) or not isinstance(data.get(key), list):
                 raise AnnotationError(f"{path}: a COCO annotation file needs an {key!r} list")
@@ -195,13 +188,14 @@ def write_coco_results(
     return _write_json(Path(path), rows)
 
 
-def read_coco_results(path: str | os.PathLike, dataset: CocoDataset | None = None) -> dict:
-    """A COCO results JSON -> ``{image_id: Detections}`` (labels are category ids), or, with ``dataset``,
-    ``{sample id: Detections}`` with labels as class indices. Unknown image or category ids are errors."""
+def load_coco_results(path: str | os.PathLike, dataset: CocoDataset | None = None) -> tuple[list[dict], dict]:
+    """A COCO results JSON, checked row by row -> (the rows as read, for :func:`rsvision.metrics.coco_evaluate`;
+    ``{image_id: Detections}`` with category ids as labels, or, with ``dataset``, ``{sample id: Detections}`` with
+    class indices as labels). Malformed rows and ids the annotation file lacks are errors naming the row."""
     path = require_file(path, "COCO results file")
-    rows = _load_json(path)
+    rows = read_json(path)
     if not isinstance(rows, list):
-        raise AnnotationError(f"{path}: a COCO results file is a JSON list")
+        raise AnnotationError(f'{path}: COCO results are a JSON list of {{"image_id", "category_id", "bbox", "score"}}')
     if dataset is not None:
         sample_of = {s.meta["image_id"]: s.id for s in dataset}
         label_of = {c: i for i, c in enumerate(dataset.category_ids)}
@@ -210,9 +204,11 @@ def read_coco_results(path: str | os.PathLike, dataset: CocoDataset | None = Non
         w = f"{path}: result {k}"
         if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= r.keys():
             raise AnnotationError(f"{w}: needs image_id, category_id, bbox and score")
-        bbox = r["bbox"]
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            raise AnnotationError(f"{w}: bbox must be [x, y, w, h]")
+        bbox, score = r["bbox"], r["score"]
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_finite, bbox)) and min(bbox[2:]) >= 0):
+            raise AnnotationError(f"{w}: bbox must be [x, y, w, h] with w, h >= 0, got {bbox!r}")
+        if not _finite(score):
+            raise AnnotationError(f"{w}: score must be a number, got {score!r}")
         key, label = r["image_id"], r["category_id"]
         if dataset is not None:
             if key not in sample_of:
@@ -222,10 +218,19 @@ def read_coco_results(path: str | os.PathLike, dataset: CocoDataset | None = Non
             key, label = sample_of[key], label_of[label]
         labels, scores, boxes = grouped.setdefault(key, ([], [], []))
         labels.append(label)
-        scores.append(float(r["score"]))
+        scores.append(float(score))
         x, y, bw, bh = (float(v) for v in bbox)
         boxes.append([x, y, x + bw, y + bh])
-    return {k: Detections(l, s, boxes=np.asarray(b).reshape(-1, 4)) for k, (l, s, b) in grouped.items()}
+    return rows, {k: Detections(l, s, boxes=np.asarray(b).reshape(-1, 4)) for k, (l, s, b) in grouped.items()}
+
+
+def read_coco_results(path: str | os.PathLike, dataset: CocoDataset | None = None) -> dict:
+    """``{image_id or sample id: Detections}`` of a COCO results JSON (see :func:`load_coco_results`)."""
+    return load_coco_results(path, dataset)[1]
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _label(label, classes) -> int:

@@ -12,7 +12,6 @@ read, the colours checked against the images (:data:`DUBAI_COLORS`) are used ins
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -25,6 +24,7 @@ from rsvision.datasets.base import (
     index_by_stem,
     list_images,
     read_image,
+    read_json,
     read_lines,
     require_dir,
     warn,
@@ -159,10 +159,10 @@ def read_color_table(path: Path) -> dict[str, str]:
     """Class name -> colour from a Supervisely-style ``classes.json`` (``{"classes": [{"title", "color"}]}``)."""
     if not path.is_file():
         raise AnnotationError(f"{path.parent}: colour masks need a colour table (colors=... or classes.json)")
+    data = read_json(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
         table = {str(c["title"]): str(c["color"]).upper() for c in data["classes"]}
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (KeyError, TypeError) as err:
         raise AnnotationError(f'{path}: expected {{"classes": [{{"title", "color"}}]}} ({err})') from None
     if table == _DUBAI_JSON_COLORS:
         return dict(DUBAI_COLORS)

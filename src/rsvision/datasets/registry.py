@@ -9,13 +9,12 @@ dataset's location gets that dataset's classes and options too.
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsvision.datasets.base import Dataset, is_image
+from rsvision.datasets.base import Dataset, is_image, read_json
 from rsvision.datasets.captions import CaptionJsonDataset, RsicdDataset
 from rsvision.datasets.change import OscdDataset, TripletDataset
 from rsvision.datasets.coco import CocoDataset
@@ -233,10 +232,7 @@ def _guess_file(p: Path) -> str:
     if p.name.endswith("_questions.json"):
         return "rsvqa"
     if p.suffix.lower() == ".json":
-        try:
-            data = json.loads(p.read_text(encoding="utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise AnnotationError(f"{p}: not valid JSON ({err})") from None
+        data = read_json(p)
         if isinstance(data, dict) and {"images", "annotations", "categories"} <= data.keys():
             return "coco"
         if (

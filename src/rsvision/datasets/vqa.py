@@ -9,21 +9,17 @@ One sample per question: ``targets = {"question", "answer", "type"}``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from rsvision.datasets.base import Dataset, Issues, Sample, index_by_stem, require_dir
+from rsvision.datasets.base import Dataset, Issues, Sample, index_by_stem, read_json, require_dir
 from rsvision.errors import AnnotationError, InputNotFoundError
 
 _IMAGE_DIRS = ("Images_LR", "Images_HR", "Images", "Data", "images")
 
 
 def _load_list(path: Path, key: str) -> list[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise AnnotationError(f"{path}: not valid JSON ({err})") from None
+    data = read_json(path)
     items = data.get(key) if isinstance(data, dict) else None
     if not isinstance(items, list):
         raise AnnotationError(f"{path}: expected {{{key!r}: [...]}}")

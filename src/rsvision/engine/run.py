@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -51,9 +53,12 @@ def available_cpus() -> int:
 
 @contextlib.contextmanager
 def _torch_context(threads: int) -> Iterator[None]:
-    """``torch.inference_mode`` with ``threads`` intra-op threads, restored afterwards."""
-    import torch
-
+    """``torch.inference_mode`` with ``threads`` intra-op threads (restored afterwards), when torch is in use: a
+    torch predictor has imported it by now, and a numpy predictor does not pay for importing it."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
     previous = torch.get_num_threads()
     if threads != previous:
         torch.set_num_threads(threads)
@@ -216,36 +221,52 @@ def run(
 
 def _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, batch, ckpt, checkpoint_seconds,
           driver, out_path) -> int:
-    """Batch the valid tiles of each tile row, predict, merge in tile order; checkpoint after rows."""
+    """Batch the valid tiles of each tile row and predict; merge each batch on a second thread (in tile order)
+    while the next one is predicted; checkpoint after tile rows."""
     queue: list[Tile] = []
     last_checkpoint = time.monotonic()
     checked = driver is None or predictor.kind != "tiles"
-    for tile in reader.tiles(first_row):
-        if tile.col == 0:
-            sink.begin_row(tile.row)
-        if tile.empty:
-            tile.image = tile.image2 = None  # only its mask is needed
-            skipped += 1
-        queue.append(tile)
-        row_done = tile.col == plan.n_cols - 1
-        valid = [t for t in queue if not t.empty]
-        if len(valid) == batch or row_done:
-            outputs = []
-            if valid:
-                outputs = _split_outputs(predictor, predictor.predict(_batch(valid, scene.transform)), len(valid), plan)
-                if not checked:
-                    check_columns({k: np.stack([o[k] for o in outputs]) for k in outputs[0]}, driver, out_path)
-                    checked = True
-            it = iter(outputs)
-            for t in queue:
-                sink.add(t, None if t.empty else next(it))
-            progress.advance(len(queue))
-            queue.clear()
-        if row_done:
-            sink.end_row(tile.row)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="rsvision-merge")
+    merging: Future | None = None
+
+    def merge(tiles: list[Tile], outputs: list, end_row: int | None) -> None:
+        it = iter(outputs)
+        for t in tiles:
+            if t.col == 0:
+                sink.begin_row(t.row)
+            sink.add(t, None if t.empty else next(it))
+        progress.advance(len(tiles))
+        if end_row is not None:
+            sink.end_row(end_row)
+
+    try:
+        for tile in reader.tiles(first_row):
+            if tile.empty:
+                tile.image = tile.image2 = None  # only its mask is needed
+                skipped += 1
+            queue.append(tile)
+            row_done = tile.col == plan.n_cols - 1
+            valid = [t for t in queue if not t.empty]
+            if len(valid) == batch or row_done:
+                outputs = []
+                if valid:
+                    raw = predictor.predict(_batch(valid, scene.transform))
+                    outputs = _split_outputs(predictor, raw, len(valid), plan)
+                    if not checked:
+                        check_columns({k: np.stack([o[k] for o in outputs]) for k in outputs[0]}, driver, out_path)
+                        checked = True
+                if merging is not None:
+                    merging.result()
+                merging = pool.submit(merge, list(queue), outputs, tile.row if row_done else None)
+                queue.clear()
             last_row = tile.row + 1 == plan.n_rows
-            if ckpt and not last_row and time.monotonic() - last_checkpoint >= checkpoint_seconds:
+            if row_done and ckpt and not last_row and time.monotonic() - last_checkpoint >= checkpoint_seconds:
+                merging.result()
                 arrays = sink.checkpoint()
                 ckpt.save({"next_row": tile.row + 1, "tiles_done": progress.done, "skipped": skipped}, arrays)
                 last_checkpoint = time.monotonic()
+        if merging is not None:
+            merging.result()
+    finally:
+        pool.shutdown(wait=True)
     return skipped

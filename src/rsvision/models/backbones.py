@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -121,20 +120,3 @@ def build_timm(model_name: str, num_classes: int = 1000, in_chans: int = 3, **kw
     if not timm.is_model(model_name):
         raise RsvisionError(f"timm has no model named {model_name!r}")
     return timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-@torch.no_grad()
-def num_features(model: nn.Module, in_chans: int, size: int = 64) -> int:
-    """Width of the features the classifier head sees (runs one small forward pass when unknown)."""
-    known = getattr(model, "num_features", None)
-    if isinstance(known, int):
-        return known
-    was_training = model.training
-    model.eval()
-    out = model(torch.zeros(1, in_chans, size, size))
-    model.train(was_training)
-    return int(out.shape[-1])

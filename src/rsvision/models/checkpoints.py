@@ -8,7 +8,8 @@
 
 Wrappers (``{"state_dict": ...}``, ``{"model": ...}``) and prefixes (``module.``, ``model.``,
 ``backbone.``, ``encoder.``, ``encoder_q.``) are removed. A classifier head whose shape does not fit
-is left out (and reported); any other missing or unexpected key is an error.
+is left out and a head the file lacks keeps its initialisation (both reported with a warning); any
+other missing or unexpected key is an error.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str =
     skipped = [k for k, v in state.items() if k.startswith(HEADS) and (k not in own or own[k].shape != v.shape)]
     state = {k: v for k, v in state.items() if k not in skipped}
     wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
-    missing = [k for k in own if k not in state and not (k.startswith(HEADS) and skipped)]
+    fresh = [k for k in own if k not in state and k.startswith(HEADS)]  # a new head keeps its initialisation
+    missing = [k for k in own if k not in state and k not in fresh]
     unexpected = [k for k in state if k not in own]
     if wrong or missing or unexpected:
         parts = [f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
@@ -88,6 +90,9 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str =
     model.load_state_dict(state, strict=False)
     if skipped:
         warnings.warn(f"{where}: classifier head {', '.join(skipped)} left out (other number of classes)", stacklevel=2)
+    elif fresh:
+        warnings.warn(f"{where}: has no classifier head; {', '.join(fresh)} keep their random initialisation",
+                      stacklevel=2)
     return skipped
 
 
@@ -109,10 +114,12 @@ def _head_classes(state: Mapping[str, torch.Tensor]) -> int:
 
 
 def load_torchgeo(path: str | os.PathLike, arch: str = "resnet18", bands: Sequence[BandLike] | None = None,
-                  num_classes: int = 0, checkpoint_bands: Sequence[BandLike] = tuple(SENTINEL2_ORDER)) -> nn.Module:
+                  num_classes: int = 0, checkpoint_bands: Sequence[BandLike] = tuple(SENTINEL2_ORDER),
+                  **model_kwargs) -> nn.Module:
     """A TorchGeo Sentinel-2 checkpoint (``resnet18`` / ``resnet50`` into torchvision modules, ``vit_*``
     through timm). ``num_classes=0`` gives a feature extractor; ``bands`` adapts the 13-band stem by
-    wavelength (e.g. to the 10 bands a scene has). ``model.band_names`` holds the bands it takes."""
+    wavelength (e.g. to the 10 bands a scene has); ``model_kwargs`` go to the builder (e.g. a ViT's
+    ``img_size``). ``model.band_names`` holds the bands it takes."""
     from rsvision.models.registry import build_model
 
     state = map_keys(read_state_dict(path), ["conv1.weight", "patch_embed.proj.weight"])
@@ -120,7 +127,7 @@ def load_torchgeo(path: str | os.PathLike, arch: str = "resnet18", bands: Sequen
     if n != len(checkpoint_bands):
         raise WeightsError(f"{path}: checkpoint takes {n} bands, {len(checkpoint_bands)} band names given")
     name = arch if not arch.startswith("vit") else f"timm:{arch}"
-    model = build_model(name, num_classes=num_classes, bands=checkpoint_bands, sensor=None)
+    model = build_model(name, num_classes=num_classes, bands=checkpoint_bands, **model_kwargs)
     load_state(model, state, where=str(path))
     if bands is not None:
         adapt_stem(model, checkpoint_bands, bands)

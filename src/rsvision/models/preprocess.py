@@ -52,7 +52,7 @@ class Preprocessing(BaseModel):
         """Refuse raw values that cannot come from the recorded ``value_range``."""
         lo, hi = self.value_range
         arr = image.detach() if isinstance(image, torch.Tensor) else np.asarray(image)
-        if arr.size == 0 if isinstance(arr, np.ndarray) else arr.numel() == 0:
+        if (arr.numel() if isinstance(arr, torch.Tensor) else arr.size) == 0:
             raise NormalisationError(f"{where}: empty image")
         is_float = arr.dtype.is_floating_point if isinstance(arr, torch.Tensor) else arr.dtype.kind == "f"
         vmin, vmax = float(arr.min()), float(arr.max())

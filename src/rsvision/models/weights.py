@@ -136,18 +136,26 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def save_weights(model: nn.Module, out_dir: str | os.PathLike, name: str, **card: Any) -> Weights:
+def save_weights(model: nn.Module, out_dir: str | os.PathLike, name: str, half: bool = True, **card: Any) -> Weights:
     """Write ``model``'s state as ``out_dir/NAME.safetensors`` and its card ``NAME.json``.
 
-    ``card`` holds the remaining :class:`Weights` fields (architecture, preprocessing, classes, ...).
+    ``half`` stores convolution and linear kernels as float16 (half the size; normalisation
+    parameters and statistics stay float32); loading casts back to float32. ``card`` holds the
+    remaining :class:`Weights` fields (architecture, preprocessing, classes, ...).
     """
     from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.safetensors"
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().contiguous().cpu()
+        if half and value.dtype == torch.float32 and value.ndim > 1:
+            value = value.half()
+        state[key] = value
     save_file(state, str(path), metadata={"name": name, "architecture": str(card.get("architecture", ""))})
+    os.chmod(path, 0o644)
     record = Weights(name=name, file=path.name, sha256=sha256_file(path), **card)
     record.save_card(out / f"{name}.json")
     return record

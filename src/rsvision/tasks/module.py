@@ -48,16 +48,17 @@ class ModulePredictor(DensePredictor):
     def predict(self, batch: TileBatch) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(batch.images).to(self.device)
-        if self.mean is not None:
-            x = x - torch.from_numpy(self.mean).to(x.device)[None, :, None, None]
-        if self.std is not None:
-            x = x / torch.from_numpy(self.std).to(x.device)[None, :, None, None]
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        y = self.module(x)
-        if self.activation == "softmax":
-            y = torch.softmax(y, dim=1)
-        elif self.activation == "sigmoid":
-            y = torch.sigmoid(y)
-        return y.float().contiguous().cpu().numpy()
+        with torch.inference_mode():
+            x = torch.from_numpy(batch.images).to(self.device)
+            if self.mean is not None:
+                x = x - torch.from_numpy(self.mean).to(x.device)[None, :, None, None]
+            if self.std is not None:
+                x = x / torch.from_numpy(self.std).to(x.device)[None, :, None, None]
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = self.module(x)
+            if self.activation == "softmax":
+                y = torch.softmax(y, dim=1)
+            elif self.activation == "sigmoid":
+                y = torch.sigmoid(y)
+            return y.float().contiguous().cpu().numpy()

@@ -140,7 +140,7 @@ def _save(obj: dict, path: Path) -> None:
 
 def _checked_resume(path: Path, config: TrainConfig, n_train: int) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=False)
-    saved = state.get("config", {})
+    saved = json.loads(json.dumps(state.get("config", {})))  # tuples and lists compare alike
     now = json.loads(json.dumps(asdict(config)))
     diff = [k for k in now if saved.get(k) != now[k]]
     if state.get("n_train") != n_train:

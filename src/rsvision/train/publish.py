@@ -51,7 +51,8 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: st
 def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list[str], prep: Preprocessing,
                        work_dir: Path, out_dir: Path, data: str, test_split: str, result: TrainResult,
                        config: TrainConfig, command: str, train_seconds: float, dataset_name: str, licence: str,
-                       threads: int, log: Callable[[str], None], started: float, gsd_m: float | None = None) -> Path:
+                       threads: int, log: Callable[[str], None], started: float, gsd_m: float | None = None,
+                       train_input_size: int | None = None) -> Path:
     """Best validation epoch -> ``out_dir/NAME.safetensors`` + ``NAME.json`` with test metrics, and
     ``NAME_confusion.png``; the test split is touched only here."""
     best = torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)
@@ -91,8 +92,9 @@ def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list
         "train_config": asdict(config),
         "validation_curve": [round(r.get("val_accuracy", float("nan")), 4) for r in result.history],
         "input": "the whole image resized to input_size (AID: 600 px originals, 150 px in the shared copy)",
+        "training_crop_size": train_input_size or prep.input_size,
     }
     record.save_card()
     log(f"wrote {record.weights_path} and {record.weights_path.with_suffix('.json')} "
-        f"({speed:.0f} images/s on {threads} threads)")
+        f"({speed:.0f} images/s on {threads} threads; this run took {(time.time() - started) / 60:.0f} min)")
     return record.weights_path

@@ -1,0 +1,261 @@
+"""Streaming engine: peak memory large vs small scene, overhead over the bare model, and the naive whole-image way.
+
+One fixed model so figures compare run to run: a seeded 3-layer CNN (conv3x3 3->16, conv3x3 16->14, conv1x1 14->6,
+5,064 FLOP per pixel), 6 classes, softmax, tiles 512, overlap 64, batch 8. Scenes are generated 3-band uint8 tiled
+GeoTIFFs, written block row by block row (never whole in memory), and kept in ``--workdir`` for the next run.
+
+- ``peak_rss_ratio``: peak RSS segmenting the large scene end to end (read, predict, blend, write the COG) over the
+  small scene's; each run in a fresh subprocess, which reports its own ``getrusage`` peak.
+- ``overhead_ratio``: engine wall time on the small scene over the predictor's time alone on the same tiles already
+  in memory, batched the way the engine batches them (``overhead_ratio_module``: over the bare module forward,
+  without the predictor's normalisation and softmax).
+- naive: read the whole scene, slide the window in memory, accumulate full-size score and count arrays (as
+  TerraTorch's ``tiled_inference`` does), on the middle scene, beside the engine on the same scene.
+
+    .venv/bin/python benchmarks/engine.py                              # 32,768 / 4,096 / naive 8,192
+    .venv/bin/python benchmarks/engine.py --large 8192 --small 2048 --naive 4096   # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+TILE, OVERLAP, BATCH, CLASSES = 512, 64, 8, 6
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_scene(path: Path, size: int) -> Path:
+    """A tiled 512 x 512, uncompressed 3-band uint8 GeoTIFF: smooth stripes plus noise, one block row at a time."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    if path.exists():
+        return path
+    rng = np.random.default_rng(0)
+    profile = dict(driver="GTiff", width=size, height=size, count=3, dtype="uint8", crs="EPSG:32633",
+                   transform=Affine(0.5, 0, 300000, 0, -0.5, 5000000), tiled=True, blockxsize=512, blockysize=512,
+                   BIGTIFF="YES")
+    tmp = path.with_name(path.stem + ".partial.tif")
+    x = np.arange(size, dtype=np.uint16)
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for row in range(0, size, 512):
+            h = min(512, size - row)
+            y = np.arange(row, row + h, dtype=np.uint16)[:, None]
+            base = ((x[None, :] // 9 + y // 13) * 7).astype(np.uint8)
+            block = np.stack([base, base // 2 + 40, 255 - base]) + rng.integers(0, 24, (3, h, size), dtype=np.uint8)
+            dst.write(block, window=Window(0, row, size, h))
+    tmp.rename(path)
+    return path
+
+
+def build_predictor():
+    import torch
+
+    from rsvision.tasks import ModulePredictor
+
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 14, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(14, CLASSES, 1),
+    )
+    return ModulePredictor(cnn, CLASSES, mean=[128.0] * 3, std=[64.0] * 3, output="classes")
+
+
+FLOP_PER_PIXEL = 2 * (3 * 9 * 16 + 16 * 9 * 14 + 14 * CLASSES)
+
+
+# children: each prints one JSON line ----------------------------------------------------------------------------
+
+
+def child_engine(scene: str, output: str) -> dict:
+    from rsvision.engine import run
+
+    predictor = build_predictor()
+    t0 = time.perf_counter()
+    result = run(scene, predictor, output, tile=TILE, overlap=OVERLAP, batch=BATCH, quiet=True, resume=False)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "peak_rss_mb": peak_rss_mb(), "tiles": result.tiles, "summary": result.summary}
+
+
+def child_forward(scene: str) -> dict:
+    """The predictor alone on every tile of the scene, read into memory first and batched as the engine does."""
+    import torch
+
+    from rsvision.engine.plan import TilePlan
+    from rsvision.engine.run import available_cpus
+    from rsvision.io import open_scene
+    from rsvision.tasks import TileBatch
+
+    predictor = build_predictor()
+    s = open_scene(scene)
+    plan = TilePlan.for_shape(s.height, s.width, TILE, OVERLAP)
+    batches = []
+    for row in range(plan.n_rows):  # the engine forms batches within a tile row
+        windows = [plan.window(row, col) for col in range(plan.n_cols)]
+        for i in range(0, len(windows), BATCH):
+            part = windows[i : i + BATCH]
+            images = np.stack([s.read(w).data.astype(np.float32) for w in part])
+            batches.append(TileBatch(images, np.zeros((len(part), TILE, TILE), bool), part))
+    torch.set_num_threads(available_cpus())
+    # no warm-up call: the engine's wall time includes its first, cold batch too
+    t0 = time.perf_counter()
+    for b in batches:
+        predictor.predict(b)
+    predict_s = time.perf_counter() - t0
+    with torch.inference_mode():
+        xs = [torch.from_numpy(b.images).contiguous(memory_format=torch.channels_last) for b in batches]
+        t0 = time.perf_counter()
+        for x in xs:
+            predictor.module(x)
+        module_s = time.perf_counter() - t0
+    return {"predict_s": predict_s, "module_s": module_s, "tiles": len(plan), "peak_rss_mb": peak_rss_mb()}
+
+
+def child_naive(scene: str, output: str) -> dict:
+    """Whole image in memory, sliding window, full-size accumulators: the approach the engine replaces."""
+    import rasterio
+    import torch
+
+    from rsvision.engine.run import available_cpus
+
+    predictor = build_predictor()
+    torch.set_num_threads(available_cpus())
+    t0 = time.perf_counter()
+    with rasterio.open(scene) as src:
+        image = src.read().astype(np.float32)
+        profile = src.profile
+    _, h, w = image.shape
+    scores = np.zeros((CLASSES, h, w), np.float32)
+    counts = np.zeros((h, w), np.float32)
+    stride = TILE - OVERLAP
+    ys = sorted({*range(0, h - TILE, stride), h - TILE})
+    xs = sorted({*range(0, w - TILE, stride), w - TILE})
+    windows = [(y, x) for y in ys for x in xs]
+    from rsvision.tasks import TileBatch
+
+    for i in range(0, len(windows), BATCH):
+        part = windows[i : i + BATCH]
+        batch = np.stack([image[:, y : y + TILE, x : x + TILE] for y, x in part])
+        out = predictor.predict(TileBatch(batch, np.zeros((len(part), TILE, TILE), bool), []))
+        for (y, x), o in zip(part, out):
+            scores[:, y : y + TILE, x : x + TILE] += o
+            counts[y : y + TILE, x : x + TILE] += 1
+    classes = (scores / counts).argmax(axis=0).astype(np.uint8)
+    profile.update(count=1, dtype="uint8", compress="deflate")
+    with rasterio.open(output, "w", **profile) as dst:
+        dst.write(classes[None])
+    return {"wall_s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb(), "tiles": len(windows)}
+
+
+# parent -----------------------------------------------------------------------------------------------------------
+
+
+def spawn(*args: str, timeout: float) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        return {"error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", type=int, default=32768)
+    parser.add_argument("--small", type=int, default=4096)
+    parser.add_argument("--naive", type=int, default=8192)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/rsvision-bench"))
+    parser.add_argument("--budget", type=float, default=900.0, help="seconds for the whole benchmark")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        result = {"engine": child_engine, "forward": child_forward, "naive": child_naive}[kind](*rest)
+        print(json.dumps(result))
+        return
+
+    start = time.perf_counter()
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    left = lambda: args.budget - (time.perf_counter() - start)  # noqa: E731
+    scenes = {}
+    for size in sorted({args.small, args.naive, args.large}):
+        t0 = time.perf_counter()
+        scenes[size] = make_scene(work / f"scene_{size}.tif", size)
+        print(f"scene {size:>6} x {size:<6}  ready in {time.perf_counter() - t0:6.1f} s  ({scenes[size]})", flush=True)
+
+    def engine(size):
+        out = work / f"classes_{size}.tif"
+        r = spawn("engine", str(scenes[size]), str(out), timeout=max(60.0, left()))
+        out.unlink(missing_ok=True)
+        return r
+
+    small = engine(args.small)
+    forward = spawn("forward", str(scenes[args.small]), timeout=max(60.0, left()))
+    print(f"engine   {args.small:>6}: {small}", flush=True)
+    print(f"forward  {args.small:>6}: {forward}", flush=True)
+    naive = spawn("naive", str(scenes[args.naive]), str(work / "naive.tif"), timeout=max(60.0, left()))
+    (work / "naive.tif").unlink(missing_ok=True)
+    beside = engine(args.naive)
+    print(f"naive    {args.naive:>6}: {naive}", flush=True)
+    print(f"engine   {args.naive:>6}: {beside}", flush=True)
+
+    per_tile = small["wall_s"] / small["tiles"]
+    large_tiles = ((args.large - TILE) // (TILE - OVERLAP) + 2) ** 2
+    estimate = per_tile * large_tiles
+    if estimate < left() - 30:
+        large = engine(args.large)
+    else:
+        large = {"error": f"skipped: estimated {estimate:.0f} s for {large_tiles} tiles exceeds the {left():.0f} s left"}
+    print(f"engine   {args.large:>6}: {large}", flush=True)
+
+    def ratio(a, b):
+        return round(a / b, 3) if a is not None and b else None
+
+    figures = {
+        "bench": "engine",
+        "device": "cpu",
+        "threads": len(os.sched_getaffinity(0)),
+        "flop_per_pixel": FLOP_PER_PIXEL,
+        "tile": TILE, "overlap": OVERLAP, "batch": BATCH,
+        "small": args.small, "large": args.large, "naive_size": args.naive,
+        "overhead_ratio": ratio(small.get("wall_s"), forward.get("predict_s")),
+        "overhead_ratio_module": ratio(small.get("wall_s"), forward.get("module_s")),
+        "peak_rss_ratio": ratio(large.get("peak_rss_mb"), small.get("peak_rss_mb")),
+        "peak_rss_large_mb": large.get("peak_rss_mb"),
+        "peak_rss_small_mb": small.get("peak_rss_mb"),
+        "engine_small_s": small.get("wall_s"),
+        "forward_small_s": forward.get("predict_s"),
+        "module_small_s": forward.get("module_s"),
+        "engine_large_s": large.get("wall_s"),
+        "engine_large_mpix_per_s": round(args.large**2 / large["wall_s"] / 1e6, 3) if "wall_s" in large else None,
+        "naive_peak_rss_mb": naive.get("peak_rss_mb"),
+        "engine_peak_rss_mb_same_scene": beside.get("peak_rss_mb"),
+        "naive_s": naive.get("wall_s"),
+        "engine_s_same_scene": beside.get("wall_s"),
+        "notes": [r["error"] for r in (small, forward, naive, beside, large) if "error" in r],
+        "total_s": round(time.perf_counter() - start, 1),
+    }
+    print()
+    print(f"{'measure':<44}{'value':>14}")
+    for key in ("overhead_ratio", "overhead_ratio_module", "peak_rss_ratio", "peak_rss_small_mb", "peak_rss_large_mb",
+                "engine_large_s", "naive_peak_rss_mb", "engine_peak_rss_mb_same_scene"):
+        value = figures[key]
+        print(f"{key:<44}{value if value is not None else '-':>14}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

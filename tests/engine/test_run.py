@@ -1,0 +1,159 @@
+"""`run()` plumbing: output errors leave nothing behind, change over two grids, progress summary, argument checks."""
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from rsvision.engine import run
+from rsvision.errors import OutputError, PredictorError
+from rsvision.io import align, open_scene
+from rsvision.tasks import ChangePredictor, DensePredictor
+
+
+class Noise(DensePredictor):
+    """Incompressible float scores, so the output's size is known in advance."""
+
+    num_outputs = 4
+    output = "scores"
+
+    def predict(self, batch):
+        rng = np.random.default_rng(len(batch))
+        return rng.random((len(batch), 4, *batch.images.shape[2:]), dtype=np.float32)
+
+
+def _leftovers(folder: Path, name: str) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if name in p.name)
+
+
+@pytest.fixture
+def scene(make_raster):
+    return make_raster("scene.tif", np.random.default_rng(0).integers(0, 255, (3, 400, 500)).astype("uint8"))
+
+
+DISK_FULL = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from rsvision.engine import run
+    from rsvision.errors import OutputError
+    from rsvision.tasks import DensePredictor
+
+    class Noise(DensePredictor):
+        num_outputs, output = 4, "scores"
+
+        def predict(self, batch):
+            return np.random.default_rng(0).random((len(batch), 4, *batch.images.shape[2:]), dtype=np.float32)
+
+    try:
+        run(sys.argv[1], Noise(), sys.argv[2], tile=128, overlap=16, checkpoint_seconds=0, quiet=True)
+    except OutputError as err:
+        print(err)
+        sys.exit(3)
+    """
+)
+
+
+def test_full_disk_gives_output_error_and_no_file(scene, tmp_path):
+    out = tmp_path / "full.tif"  # 400 x 500 x 4 float32 = 3.2 MB of noise, against a 1 MB file size limit
+    limit = 1 << 20
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-c", DISK_FULL, str(scene), str(out)], capture_output=True, text=True,
+                          preexec_fn=limit_file_size, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith(f"cannot write {out}")
+    assert _leftovers(tmp_path, "full.tif") == []  # no final file, no staging, no checkpoint
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    if os.geteuid() == 0:  # root writes anywhere permissions allow; sysfs refuses new files even to root
+        if not Path("/sys").is_dir():
+            pytest.skip("running as root without /sys: no folder to make unwritable")
+        return Path("/sys")
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+@pytest.mark.parametrize("output", ["out.tif", "out.gpkg"])
+def test_unwritable_folder_gives_output_error(scene, tmp_path, output):
+    from rsvision.tasks import BoxPredictor, Detections
+
+    class Nothing(BoxPredictor):
+        def predict(self, batch):
+            return [Detections.empty() for _ in batch.windows]
+
+    folder = _unwritable_folder(tmp_path)
+    predictor = Noise() if output.endswith(".tif") else Nothing()
+    with pytest.raises(OutputError, match=f"cannot write {folder / output}"):
+        run(scene, predictor, folder / output, tile=128, quiet=True)
+    assert not (folder / output).exists()
+
+
+def test_missing_folder_and_missing_output(scene, tmp_path):
+    with pytest.raises(OutputError, match="folder .*nowhere does not exist"):
+        run(scene, Noise(), tmp_path / "nowhere" / "o.tif", quiet=True)
+    with pytest.raises(OutputError, match="need an output raster"):
+        run(scene, Noise(), None, quiet=True)
+
+
+class Difference(ChangePredictor):
+    """Class 1 where the two dates differ by more than 20 in band 1, else 0."""
+
+    num_outputs = 2
+
+    def predict(self, batch):
+        changed = np.abs(batch.images[:, 0] - batch.images2[:, 0]) > 20
+        return np.stack([~changed, changed], axis=1).astype(np.float32)
+
+
+def test_change_over_two_grids(make_raster, tmp_path):
+    rng = np.random.default_rng(4)
+    before = make_raster("before.tif", rng.integers(0, 255, (2, 300, 360)).astype("uint8"),
+                         transform=Affine(10, 0, 500000, 0, -10, 4000000))
+    # the second date: coarser pixels, shifted, and covering only part of the first scene
+    after = make_raster("after.tif", rng.integers(0, 255, (2, 120, 100)).astype("uint8"),
+                        transform=Affine(20, 0, 501005, 0, -20, 3999000), nodata=0)
+    out = tmp_path / "change.tif"
+    second = open_scene(after, resampling="nearest")
+    result = run(before, Difference(), out, scene2=second, tile=96, overlap=24, batch=3, quiet=True)
+    first = open_scene(before)
+    a, b = first.read(), align(second, to=first).read()
+    changed = (np.abs(a.data[0].astype(float) - b.data[0]) > 20).astype(np.uint8)
+    outside = np.ma.getmaskarray(b).all(axis=0)
+    expected = np.where(outside, 255, changed)
+    with rasterio.open(out) as ds:
+        got = ds.read(1)
+        assert ds.transform == first.transform
+    assert 0 < outside.mean() < 1 and result.skipped > 0  # tiles outside the second date were not predicted
+    assert np.array_equal(got, expected)
+
+
+def test_change_needs_two_scenes_and_others_one(scene, tmp_path):
+    with pytest.raises(PredictorError, match="needs a second scene"):
+        run(scene, Difference(), tmp_path / "c.tif", quiet=True)
+    with pytest.raises(PredictorError, match="takes one scene"):
+        run(scene, Noise(), tmp_path / "c.tif", scene2=scene, quiet=True)
+
+
+def test_summary_line_and_threads_restored(scene, tmp_path, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    result = run(str(scene), Noise(), tmp_path / "n.tif", tile=128, overlap=16, threads=1)
+    assert torch.get_num_threads() == before
+    err = capsys.readouterr().err
+    assert result.summary in err.replace("\n", "")
+    assert f"{result.tiles} tiles (0 nodata)" in result.summary and "MPix/s" in result.summary
+    assert "peak memory" in result.summary and result.peak_rss_mb > 0
