@@ -69,7 +69,7 @@ def test_full_disk_gives_output_error_and_no_file(scene, tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     proc = subprocess.run([sys.executable, "-c", DISK_FULL, str(scene), str(out)], capture_output=True, text=True,
-                          preexec_fn=limit_file_size, timeout=120)
+                          preexec_fn=limit_file_size, timeout=120, check=False)
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.startswith(f"cannot write {out}")
     assert _leftovers(tmp_path, "full.tif") == []  # no final file, no staging, no checkpoint
@@ -157,3 +157,51 @@ def test_summary_line_and_threads_restored(scene, tmp_path, capsys):
     assert result.summary in err.replace("\n", "")
     assert f"{result.tiles} tiles (0 nodata)" in result.summary and "MPix/s" in result.summary
     assert "peak memory" in result.summary and result.peak_rss_mb > 0
+
+
+def test_failure_before_any_checkpoint_leaves_nothing(scene, tmp_path):
+    class Broken(Noise):
+        def predict(self, batch):
+            raise RuntimeError("the model failed")
+
+    with pytest.raises(RuntimeError, match="the model failed"):
+        run(scene, Broken(), tmp_path / "o.tif", tile=128, quiet=True)
+    assert _leftovers(tmp_path, "o.tif") == []
+
+
+STOP = {"at_call": None, "calls": 0}
+
+
+class Interruptible(Noise):
+    """Noise that raises KeyboardInterrupt at a chosen call; its fingerprint does not depend on when."""
+
+    def predict(self, batch):
+        STOP["calls"] += 1
+        if STOP["calls"] == STOP["at_call"]:
+            raise KeyboardInterrupt
+        return super().predict(batch)
+
+
+def test_interrupted_run_resumes_with_the_same_output(scene, tmp_path):
+    out = tmp_path / "o.tif"
+    options = {"tile": 128, "overlap": 16, "batch": 2, "checkpoint_seconds": 0, "quiet": True}
+    STOP.update(at_call=4, calls=0)
+    with pytest.raises(KeyboardInterrupt):
+        run(scene, Interruptible(), out, **options)
+    assert not out.exists() and (tmp_path / ".o.tif.resume" / "state.json").exists()
+    STOP.update(at_call=None)
+    result = run(scene, Interruptible(), out, **options)
+    assert 0 < result.resumed_at < result.tiles
+    fresh = run(scene, Interruptible(), tmp_path / "fresh.tif", **options).output
+    with rasterio.open(out) as a, rasterio.open(fresh) as b:
+        assert np.array_equal(a.read(), b.read())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # sidecar and staging gone
+
+
+def test_missing_band_is_reported_before_reading(scene, tmp_path):
+    from rsvision.errors import BandNotFoundError
+
+    predictor = Noise()
+    predictor.bands = ["B08"]
+    with pytest.raises(BandNotFoundError, match="no band 'B08'"):
+        run(scene, predictor, tmp_path / "o.tif", quiet=True)

@@ -8,7 +8,7 @@ import shapely
 from affine import Affine
 
 from rsvision.engine import run
-from rsvision.errors import OutputError
+from rsvision.errors import OutputError, PredictorError
 from rsvision.geometry import boxes_to_polygons, map_to_pixel, normalize_rbox, pixel_to_map, rbox_to_poly
 from rsvision.io import open_scene
 from rsvision.tasks import BoxPredictor, Detections, TilePredictor
@@ -125,7 +125,7 @@ class Tagger(TilePredictor):
 
 
 def test_one_record_per_tile_with_footprint(make_raster, tmp_path):
-    data = np.full((3, 300, 330), 200, np.uint8)
+    data = np.full((3, 300, 400), 200, np.uint8)
     data[:, :, :100] = 0  # nodata tiles give no record
     path = make_raster("t.tif", data, transform=TRANSFORM, nodata=0)
     out = tmp_path / "tiles.parquet"
@@ -148,3 +148,21 @@ def test_vectors_per_tile_need_parquet(make_raster, tmp_path):
     with pytest.raises(OutputError, match=r"column 'embedding' holds a vector per tile; write it to a \.parquet"):
         run(path, Tagger(), tmp_path / "tiles.gpkg", tile=100, overlap=0, quiet=True)
     assert not list(tmp_path.glob("*.gpkg")) and not list(tmp_path.glob(".tiles*"))
+
+
+def test_class_ids_must_match_class_names(scene, tmp_path):
+    boxes, labels = objects_xyxy(np.random.default_rng(3), 10, 500, 600)
+    detector = ClippingDetector(boxes, labels + 5)
+    detector.class_names = ["car", "ship"]
+    with pytest.raises(PredictorError, match=r"class ids must be in \[0, 2\)"):
+        run(scene, detector, tmp_path / "b.gpkg", tile=128, overlap=40, quiet=True)
+    assert not list(tmp_path.glob("*b.gpkg*"))
+
+
+def test_class_names_column(scene, tmp_path):
+    boxes, labels = objects_xyxy(np.random.default_rng(4), 12, 500, 600)
+    detector = ClippingDetector(boxes, labels)
+    detector.class_names = ["car", "ship", "plane"]
+    geoms, cols = _read(run(scene, detector, tmp_path / "b.geojson", tile=128, overlap=40, quiet=True).output)
+    assert len(geoms) == 12
+    assert sorted(cols["class"].tolist()) == sorted(np.array(["car", "ship", "plane"])[labels].tolist())

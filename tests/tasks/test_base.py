@@ -51,7 +51,7 @@ def test_module_predictor_normalises_and_softmaxes():
     from rsvision.tasks import TileBatch
 
     images = np.random.default_rng(0).uniform(0, 50, (2, 2, 8, 9)).astype(np.float32)
-    out = predictor.predict(TileBatch(images, np.zeros((2, 8, 9), bool), []))
+    out = predictor.predict(TileBatch(images.copy(), np.zeros((2, 8, 9), bool), []))
     assert out.shape == (2, 3, 8, 9) and out.dtype == np.float32
     np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-6)
     x = (torch.from_numpy(images) - torch.tensor([10.0, 20])[:, None, None]) / torch.tensor([2.0, 4])[:, None, None]

@@ -15,7 +15,7 @@ def _starts(length, size, overlap):
                                                  (1030, 100, 0)])
 def test_weights_positive_and_smooth(length, size, overlap):
     starts = _starts(length, size, overlap)
-    weights = axis_weights(starts, size if length >= size else length)
+    weights = axis_weights(starts, min(size, length))
     assert all((w > 0).all() and (w <= 1).all() for w in weights)
     total = axis_weight_sum(starts, len(weights[0]), length)
     assert total.min() > 0

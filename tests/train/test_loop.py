@@ -111,3 +111,13 @@ def test_lr_schedule():
     assert lr_at(10, 100, 10, 1.0) == pytest.approx(1.0)
     assert lr_at(55, 100, 10, 1.0) == pytest.approx(0.5)
     assert lr_at(100, 100, 10, 1.0, final_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_without_validation_best_is_last(folder, tmp_path):
+    _, train, _, prep = setup(folder, tmp_path)
+    model = new_model()
+    result = fit(model, train, None, prep, CONFIG, tmp_path / "noval", log=None, progress=False)
+    best = torch.load(tmp_path / "noval" / "best.pt", weights_only=True)
+    assert result.best_epoch == 2 and best["epoch"] == 2
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in best["model"].items())
+    assert len((tmp_path / "noval" / "history.jsonl").read_text().splitlines()) == 2

@@ -63,6 +63,11 @@ class Checkpoint:
             return None
         return state, arrays
 
+    @property
+    def saved(self) -> bool:
+        """Whether a state has been recorded (so a stopped run can resume)."""
+        return (self.folder / "state.json").exists()
+
     def start(self) -> None:
         """Begin afresh: an empty sidecar folder."""
         self.clear()

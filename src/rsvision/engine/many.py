@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
-from typing import Any, Sequence
+from typing import Any
 
 from rsvision.engine.run import RunResult, available_cpus, run
 from rsvision.errors import RsvisionError

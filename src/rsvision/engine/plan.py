@@ -1,4 +1,9 @@
-"""The tile grid of a run: rows and columns of equal-size windows (from :func:`rsvision.io.tiles`)."""
+"""The tile grid of a run: rows and columns of equal-size windows, spread evenly over the scene.
+
+Unlike :func:`rsvision.io.tiles`, which shifts only the last tile inwards, the starts are spread evenly: the overlap
+is at least the one asked for and at most a pixel more along long axes. The last two tile rows of ``io.tiles`` can
+share up to a whole tile of rows, and those shared rows are what the engine holds in memory, full width.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,15 @@ from dataclasses import dataclass
 
 from rasterio.windows import Window
 
-from rsvision.io import tiles
+
+def spread_starts(length: int, size: int, overlap: int) -> tuple[int, ...]:
+    """Starts of the fewest ``size``-pixel tiles that cover ``length`` pixels with at least ``overlap`` shared."""
+    if size <= 0 or not 0 <= overlap < size:
+        raise ValueError(f"tile size must be positive and overlap in [0, size), got size={size}, overlap={overlap}")
+    if length <= size:
+        return (0,)
+    gaps = -(-(length - size) // (size - overlap))  # ceil: steps of at most size - overlap
+    return tuple((i * (length - size) + gaps // 2) // gaps for i in range(gaps + 1))
 
 
 @dataclass(frozen=True)
@@ -21,11 +34,9 @@ class TilePlan:
     col_starts: tuple[int, ...]
 
     @classmethod
-    def for_shape(cls, height: int, width: int, size: int, overlap: int) -> "TilePlan":
-        windows = list(tiles((height, width), size, overlap))
-        rows = tuple(sorted({int(w.row_off) for w in windows}))
-        cols = tuple(sorted({int(w.col_off) for w in windows}))
-        return cls(height, width, int(windows[0].height), int(windows[0].width), rows, cols)
+    def for_shape(cls, height: int, width: int, size: int, overlap: int) -> TilePlan:
+        rows, cols = spread_starts(height, size, overlap), spread_starts(width, size, overlap)
+        return cls(height, width, min(size, height), min(size, width), rows, cols)
 
     @property
     def n_rows(self) -> int:

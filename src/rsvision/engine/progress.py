@@ -47,7 +47,7 @@ class RunProgress:
         )
         self._task = self._progress.add_task(label, total=total, completed=done, resumed_at=done)
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         self._progress.start()
         return self
 

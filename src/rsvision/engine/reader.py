@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 from rasterio.windows import Window
@@ -16,7 +16,8 @@ from rsvision.io import Scene
 
 @dataclass
 class Tile:
-    """One tile as read: band values as float32 ``(C, h, w)`` and its nodata mask ``(h, w)`` (every band masked)."""
+    """One tile as read: band values ``(C, h, w)`` in the file's dtype (float32 in the batch) and its nodata mask
+    ``(h, w)`` (every band masked)."""
 
     row: int
     col: int
@@ -25,11 +26,7 @@ class Tile:
     mask: np.ndarray
     image2: np.ndarray | None = None
     mask2: np.ndarray | None = None
-
-    @property
-    def empty(self) -> bool:
-        """True when the tile holds no valid pixel (in either date): it is skipped and written as nodata."""
-        return bool(self.mask.all()) or (self.mask2 is not None and bool(self.mask2.all()))
+    empty: bool = False  # no valid pixel (in either date): skipped, and written as nodata
 
     @property
     def nodata(self) -> np.ndarray:
@@ -41,7 +38,7 @@ def _read(scene: Scene, window: Window, bands: Sequence[str | int] | None) -> tu
     data = scene.read(window, bands=bands)
     mask = np.ma.getmask(data)
     pixel_mask = np.zeros(data.shape[1:], dtype=bool) if mask is np.ma.nomask else mask.all(axis=0)
-    return np.ma.getdata(data).astype(np.float32, copy=False), pixel_mask
+    return np.ma.getdata(data), pixel_mask
 
 
 class TileReader:
@@ -67,6 +64,7 @@ class TileReader:
             tile.image2, tile.mask2 = _read(self.scene2, window, self.bands)
         elif self.scene2 is not None:  # nothing to predict: skip reading the second date
             tile.image2, tile.mask2 = None, np.ones_like(mask)
+        tile.empty = bool(mask.all()) or (tile.mask2 is not None and bool(tile.mask2.all()))
         return tile
 
     def tiles(self, first_row: int = 0) -> Iterator[Tile]:

@@ -7,11 +7,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -74,13 +75,21 @@ def _as_scene(scene: Scene | str | PathLike) -> Scene:
     return scene if isinstance(scene, Scene) else open_scene(scene)
 
 
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """Tiles as one float32 batch, converted as they are copied in (no intermediate stack)."""
+    out = np.empty((len(arrays), *arrays[0].shape), np.float32)
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out
+
+
 def _batch(tiles: list[Tile], transform) -> TileBatch:
     batch = TileBatch(
-        images=np.stack([t.image for t in tiles]), masks=np.stack([t.mask for t in tiles]),
+        images=_stack([t.image for t in tiles]), masks=np.stack([t.mask for t in tiles]),
         windows=[t.window for t in tiles], transform=transform,
     )
     if tiles[0].image2 is not None:
-        batch.images2 = np.stack([t.image2 for t in tiles])
+        batch.images2 = _stack([t.image2 for t in tiles])
         batch.masks2 = np.stack([t.mask2 for t in tiles])
     return batch
 
@@ -119,7 +128,8 @@ def _make_sink(predictor: Predictor, scene: Scene, plan: TilePlan, output: Path 
         return DenseSink(merger, writer)
     crs, transform = scene.crs, scene.transform
     if isinstance(predictor, BoxPredictor):
-        merger = BoxMerger(plan, predictor.rotated, predictor.iou_threshold, predictor.edge_margin)
+        n_classes = len(predictor.class_names) if predictor.class_names is not None else None
+        merger = BoxMerger(plan, predictor.rotated, predictor.iou_threshold, predictor.edge_margin, n_classes)
         return VectorSink(merger, output, crs, lambda: merger.features(transform, predictor.class_names))
     if isinstance(predictor, TilePredictor):
         records = RecordCollector(plan)
@@ -160,6 +170,10 @@ def run(
         need = "needs a second scene (scene2=)" if predictor.pairs else "takes one scene; scene2 was given"
         raise PredictorError(f"{type(predictor).__name__} {need}")
     second = align(_as_scene(scene2), to=scene) if scene2 is not None else None
+    for band in predictor.bands or ():  # a missing band is a clear error now, not one from a reader thread later
+        scene.band_index(band)
+        if second is not None:
+            second.band_index(band)
     dense = isinstance(predictor, DensePredictor)
     if output is None and dense:
         raise OutputError("dense predictions need an output raster path (OUT.tif)")
@@ -186,8 +200,14 @@ def run(
 
     sink = _make_sink(predictor, scene, plan, out_path, ckpt)
     first_row, done, skipped = 0, 0, 0
-    if dense:
-        sink.writer.open(resume=bool(saved))
+    if dense and saved:
+        try:
+            sink.writer.open(resume=True)
+        except OutputError:  # a staging file the kill left unreadable: start over
+            saved = None
+            ckpt.start()
+    if dense and not saved:
+        sink.writer.open()
     if saved:
         state, arrays = saved
         first_row, done, skipped = state["next_row"], state["tiles_done"], state["skipped"]
@@ -207,7 +227,12 @@ def run(
             ckpt.clear()
         raise
     except BaseException:
-        sink.suspend()  # keep the checkpoint: the same call resumes
+        if ckpt and ckpt.saved:
+            sink.suspend()  # keep the checkpoint: the same call resumes
+        else:  # nothing worth resuming: leave nothing behind
+            sink.abort()
+            if ckpt:
+                ckpt.clear()
         raise
     if ckpt:
         ckpt.clear()
@@ -251,6 +276,8 @@ def _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ba
                 outputs = []
                 if valid:
                     raw = predictor.predict(_batch(valid, scene.transform))
+                    for t in valid:  # merging needs only their masks
+                        t.image = t.image2 = None
                     outputs = _split_outputs(predictor, raw, len(valid), plan)
                     if not checked:
                         check_columns({k: np.stack([o[k] for o in outputs]) for k in outputs[0]}, driver, out_path)

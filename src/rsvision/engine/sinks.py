@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
 
 from rsvision.engine.dense import StripMerger
 from rsvision.engine.reader import Tile
+from rsvision.errors import OutputError
 from rsvision.io import RasterWriter, write_vectors
 
 
@@ -57,7 +59,7 @@ class DenseSink:
     def abort(self) -> None:
         try:
             self._wait()
-        except Exception:  # the error being handled already says what went wrong
+        except OutputError:  # the error being handled already says what went wrong
             pass
         self._pool.shutdown()
         self.writer.abort()

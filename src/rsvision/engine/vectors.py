@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,8 +17,9 @@ class BoxMerger:
     """Boxes in scene pixels. Each tile row is merged with the boxes still open from the row above (cut boxes give
     way to whole ones, then class-aware NMS); boxes ending above the next tile row's start are final."""
 
-    def __init__(self, plan: TilePlan, rotated: bool, iou_threshold: float, edge_margin: float):
-        self.plan, self.rotated = plan, rotated
+    def __init__(self, plan: TilePlan, rotated: bool, iou_threshold: float, edge_margin: float,
+                 n_classes: int | None = None):
+        self.plan, self.rotated, self.n_classes = plan, rotated, n_classes
         self.iou_threshold, self.edge_margin = iou_threshold, edge_margin
         d = 5 if rotated else 4
         empty = {"boxes": np.zeros((0, d)), "scores": np.zeros(0), "labels": np.zeros(0, np.int64)}
@@ -37,6 +38,8 @@ class BoxMerger:
                 f"detections must be (N, {d}) boxes with N scores and N labels, got boxes {raw.shape},"
                 f" scores {np.shape(det.scores)}, labels {np.shape(det.labels)}"
             )
+        if self.n_classes is not None and len(labels) and (labels.min() < 0 or labels.max() >= self.n_classes):
+            raise PredictorError(f"class ids must be in [0, {self.n_classes}) to match the predictor's class names")
         plan = self.plan
         cut = touches_inner_edge(boxes, (plan.tile_h, plan.tile_w), plan.inner_edges(row, col), self.edge_margin)
         shifted = boxes.copy()
@@ -75,8 +78,6 @@ class BoxMerger:
         columns: dict[str, np.ndarray] = {"class_id": f["labels"]}
         if class_names is not None:
             names = np.asarray(list(class_names), dtype=str)
-            if len(f["labels"]) and (f["labels"].min() < 0 or f["labels"].max() >= len(names)):
-                raise PredictorError(f"class ids must be in [0, {len(names)}) to match the predictor's class names")
             columns["class"] = names[f["labels"]] if len(names) else np.zeros(0, dtype=str)
         columns["score"] = f["scores"]
         return geoms, columns

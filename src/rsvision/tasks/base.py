@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from affine import Affine
@@ -28,7 +29,8 @@ from rsvision.errors import PredictorError
 @dataclass
 class TileBatch:
     """Tiles handed to a predictor. Images hold band values as read, as float32; nodata pixels keep the file's
-    values and are flagged in ``masks``. Change predictors also get the second date on the same grid."""
+    values and are flagged in ``masks``. Change predictors also get the second date on the same grid. The arrays
+    are the predictor's to use: it may normalise them in place."""
 
     images: np.ndarray  # (B, C, H, W) float32
     masks: np.ndarray  # (B, H, W) bool, True where every band is nodata
@@ -50,7 +52,7 @@ class Detections:
     labels: np.ndarray
 
     @classmethod
-    def empty(cls, rotated: bool = False) -> "Detections":
+    def empty(cls, rotated: bool = False) -> Detections:
         return cls(np.zeros((0, 5 if rotated else 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
 
 
@@ -74,7 +76,7 @@ class Predictor(ABC):
         return h.hexdigest()[:32]
 
 
-def _digest(obj: Any, h: "hashlib._Hash") -> None:
+def _digest(obj: Any, h: hashlib._Hash) -> None:
     """Feed a stable description of ``obj`` into ``h``: values, arrays and torch weights by content."""
     if obj is None or isinstance(obj, (bool, int, float, str, bytes)):
         h.update(repr(obj).encode())

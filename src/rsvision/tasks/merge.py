@@ -8,7 +8,7 @@ axes; where more than two tiles overlap, dividing by the summed weights still gi
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import shapely

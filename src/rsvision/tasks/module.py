@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -49,16 +49,17 @@ class ModulePredictor(DensePredictor):
         import torch
 
         with torch.inference_mode():
-            x = torch.from_numpy(batch.images).to(self.device)
+            x = torch.from_numpy(batch.images).to(self.device)  # the batch is ours: normalise in place
             if self.mean is not None:
-                x = x - torch.from_numpy(self.mean).to(x.device)[None, :, None, None]
+                x.sub_(torch.from_numpy(self.mean).to(x.device)[None, :, None, None])
             if self.std is not None:
-                x = x / torch.from_numpy(self.std).to(x.device)[None, :, None, None]
+                x.div_(torch.from_numpy(self.std).to(x.device)[None, :, None, None])
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = self.module(x)
+            y = self.module(x).float().contiguous()
+            del x  # the layout copy is not needed past the forward pass
             if self.activation == "softmax":
                 y = torch.softmax(y, dim=1)
             elif self.activation == "sigmoid":
-                y = torch.sigmoid(y)
-            return y.float().contiguous().cpu().numpy()
+                y.sigmoid_()
+            return y.cpu().numpy()

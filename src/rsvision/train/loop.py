@@ -164,7 +164,8 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` on ``train`` (raw pixels; ``prep`` gives scaling, normalisation and input size),
     validating on ``val`` after each epoch. ``out_dir/last.pt`` is written every epoch and resumed
-    from when present (same settings), ``out_dir/best.pt`` holds the best validation epoch, and
+    from when present (same settings), ``out_dir/best.pt`` holds the best validation epoch (the last
+    epoch without ``val``), and
     ``out_dir/history.jsonl`` one line of metrics per epoch."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,15 +193,14 @@ def fit(
             tv = torch.from_numpy(val.labels)
             row["val_loss"] = float(F.cross_entropy(torch.from_numpy(logits), tv))
             row["val_accuracy"] = float((logits.argmax(1) == val.labels).mean())
-            if not (row["val_accuracy"] <= result.best_val_accuracy):  # also when best is nan
-                result.best_epoch, result.best_val_accuracy = epoch + 1, row["val_accuracy"]
-                _save({"model": model.state_dict(), "epoch": epoch + 1, "val_accuracy": row["val_accuracy"]}, best_path)
+        if row.get("val_accuracy") is None or not (row["val_accuracy"] <= result.best_val_accuracy):  # nan: first
+            result.best_epoch, result.best_val_accuracy = epoch + 1, row.get("val_accuracy", float("nan"))
+            _save({"model": model.state_dict(), "epoch": epoch + 1, "val_accuracy": result.best_val_accuracy}, best_path)
         result.history.append(row)
         _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
                "history": result.history, "best_epoch": result.best_epoch,
                "best_val_accuracy": result.best_val_accuracy, "config": asdict(config), "n_train": len(train)}, last)
-        with open(out / "history.jsonl", "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        (out / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         if log:
             log(_line(row, config.epochs))
     return result
