@@ -8,7 +8,8 @@ import pytest
 
 from rsvision.bench.detection import evaluate_coco_results, evaluate_dota_results
 from rsvision.datasets import CocoDataset
-from rsvision.datasets.base import Dataset, Sample, xyxy_to_poly
+from rsvision.datasets.base import Dataset, Sample
+from rsvision.geometry import xyxy_to_poly
 from rsvision.errors import AnnotationError, MetricInputError
 
 CLASSES = ("car", "ship")

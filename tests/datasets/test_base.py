@@ -1,4 +1,4 @@
-"""Shared pieces: Issues summaries, Detections, image reading, samples and subsets."""
+"""Shared pieces: Issues summaries, image reading, samples and subsets."""
 
 import warnings
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsvision.datasets.base import Dataset, Detections, Issues, Sample, image_size, read_image
-from rsvision.errors import AnnotationError, AnnotationWarning, InputNotFoundError, UnreadableRasterError
+from rsvision.datasets.base import Dataset, Issues, Sample, image_size, read_image
+from rsvision.errors import AnnotationWarning, InputNotFoundError, UnreadableRasterError
 
 
 def test_issues_warn_once_per_kind_with_counts():
@@ -25,17 +25,6 @@ def test_issues_warn_once_per_kind_with_counts():
         "data/x: 3 names were skipped (first: list.txt: b)",
     ]
     assert all(w.category is AnnotationWarning for w in caught)
-
-
-def test_detections_shapes_and_conversions():
-    d = Detections([1, 0], [0.5, 0.25], boxes=[[0, 0, 4, 2], [1, 1, 3, 5]])
-    np.testing.assert_array_equal(d.as_polygons()[0], [0, 0, 4, 0, 4, 2, 0, 2])
-    r = Detections([0], [1.0], rboxes=[[5, 5, 4, 2, 0]])
-    np.testing.assert_allclose(r.as_boxes(), [[3, 4, 7, 6]])
-    with pytest.raises(AnnotationError, match="1 scores for 2 labels"):
-        Detections([0, 1], [1.0], boxes=np.zeros((2, 4)))
-    with pytest.raises(AnnotationError, match="need boxes, rboxes or polygons"):
-        Detections([0], [1.0])
 
 
 def test_read_image_modes(tmp_path):

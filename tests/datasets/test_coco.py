@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsvision.datasets.base import Detections
+from rsvision.geometry import Detections
 from rsvision.datasets.coco import CocoDataset, read_coco_results, write_coco, write_coco_results
 from rsvision.datasets.dota import DOTA_V1_CLASSES, DotaDataset
 from rsvision.errors import AnnotationError, AnnotationWarning

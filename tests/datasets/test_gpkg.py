@@ -7,7 +7,7 @@ import pytest
 import shapely
 from rasterio.transform import Affine
 
-from rsvision.datasets.base import Detections
+from rsvision.geometry import Detections
 from rsvision.datasets.gpkg import write_boxes
 from rsvision.errors import AnnotationError
 

@@ -47,7 +47,7 @@ SCRIPT = textwrap.dedent(
                 b = self.objects - [x0, y0, x0, y0]
                 b = np.clip(b, 0, [w.width, w.height, w.width, w.height])
                 keep = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
-                out.append(Detections(b[keep], 0.5 + 0.05 * np.flatnonzero(keep), np.flatnonzero(keep) % 3))
+                out.append(Detections(np.flatnonzero(keep) % 3, 0.5 + 0.05 * np.flatnonzero(keep), boxes=b[keep]))
             return out
 
     def job(mode, scene, output, overlap):

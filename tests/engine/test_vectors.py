@@ -52,7 +52,8 @@ class ClippingDetector(BoxPredictor):
                 boxes[:, :2] -= shift
             else:
                 boxes = shapely.bounds(seen[idx]) - np.tile(shift, 2)
-            out.append(Detections(boxes, np.where(whole, 0.6, 0.9), self.labels[idx]))
+            scores = np.where(whole, 0.6, 0.9)
+            out.append(Detections(self.labels[idx], scores, **{"rboxes" if self.rotated else "boxes": boxes}))
         return out
 
 

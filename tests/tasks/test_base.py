@@ -31,7 +31,7 @@ def test_kinds():
     assert Scores(2).kind == "dense" and not Scores(2).pairs
     assert ChangePredictor.pairs and ChangePredictor.kind == "dense"
     assert BoxPredictor.kind == "boxes" and TilePredictor.kind == "tiles"
-    assert Detections.empty(rotated=True).boxes.shape == (0, 5)
+    assert Detections.empty(rotated=True).rboxes.shape == (0, 5)
 
 
 def test_fingerprint_follows_settings_and_weights():

@@ -16,8 +16,9 @@ import numpy as np
 
 from rsvision.bench.match import SampleIndex
 from rsvision.bench.predictions import read_dota_results
-from rsvision.datasets.base import Dataset, Detections, Sample, xyxy_to_poly
+from rsvision.datasets.base import Dataset, Sample
 from rsvision.datasets.coco import load_coco_results
+from rsvision.geometry import Detections, xyxy_to_poly
 from rsvision.metrics import DetectionMetric, coco_evaluate
 from rsvision.metrics.coco import IOU_THRESHOLDS
 

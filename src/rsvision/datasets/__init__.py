@@ -7,7 +7,7 @@ kind (``Dataset.issues``); malformed input raises :class:`rsvision.errors.Annota
 file (and line or object).
 """
 
-from rsvision.datasets.base import Dataset, Detections, Sample, read_image, stratified_split
+from rsvision.datasets.base import Dataset, Sample, read_image, stratified_split
 from rsvision.datasets.captions import CaptionJsonDataset, RsicdDataset, read_rsicd_precomp
 from rsvision.datasets.change import OscdDataset, TripletDataset
 from rsvision.datasets.coco import CocoDataset, read_coco_results, write_coco, write_coco_results
@@ -28,6 +28,7 @@ from rsvision.datasets.registry import (
 from rsvision.datasets.voc import DiorRDataset, HrscDataset, VocDataset
 from rsvision.datasets.vqa import RsvqaDataset
 from rsvision.datasets.yolo import YoloDataset
+from rsvision.geometry.detections import Detections
 
 __all__ = [
     "CaptionJsonDataset",

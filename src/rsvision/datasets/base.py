@@ -16,9 +16,8 @@ Images are paths (a tuple of two for change pairs); :meth:`Dataset.load_image` r
 
 from __future__ import annotations
 
-import json
-
 import copy
+import json
 import os
 import sys
 import warnings
@@ -42,65 +41,6 @@ class Sample:
     image: Path | tuple[Path, ...] | None
     targets: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Detections:
-    """Boxes of one image with class indices and scores (predictions or results read back from a file).
-
-    Give ``boxes`` (N, 4) xyxy, or ``rboxes`` (N, 5) le90, or ``polygons`` (N, 8); writers
-    derive what their format needs.
-    """
-
-    labels: np.ndarray
-    scores: np.ndarray
-    boxes: np.ndarray | None = None
-    rboxes: np.ndarray | None = None
-    polygons: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
-        self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
-        n = len(self.labels)
-        for name, k in (("boxes", 4), ("rboxes", 5), ("polygons", 8)):
-            value = getattr(self, name)
-            if value is not None:
-                value = np.asarray(value, dtype=np.float64).reshape(-1, k)
-                if len(value) != n:
-                    raise AnnotationError(f"detections: {len(value)} {name} for {n} labels")
-                setattr(self, name, value)
-        if len(self.scores) != n:
-            raise AnnotationError(f"detections: {len(self.scores)} scores for {n} labels")
-        if self.boxes is None and self.rboxes is None and self.polygons is None:
-            raise AnnotationError("detections need boxes, rboxes or polygons")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def as_polygons(self) -> np.ndarray:
-        """(N, 8) corners: the polygons, else the rotated boxes' corners, else the boxes' corners."""
-        from rsvision.geometry.boxes import rbox_to_poly
-
-        if self.polygons is not None:
-            return self.polygons
-        if self.rboxes is not None:
-            return rbox_to_poly(self.rboxes).reshape(-1, 8)
-        return xyxy_to_poly(self.boxes)
-
-    def as_boxes(self) -> np.ndarray:
-        """(N, 4) xyxy: the boxes, else the envelope of the rotated boxes or polygons."""
-        from rsvision.geometry.boxes import poly_to_xyxy
-
-        if self.boxes is not None:
-            return self.boxes
-        return poly_to_xyxy(self.as_polygons()).reshape(-1, 4)
-
-
-def xyxy_to_poly(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) xyxy -> (N, 8) corners clockwise on the image from the top-left."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    x1, y1, x2, y2 = b.T
-    return np.stack([x1, y1, x2, y1, x2, y2, x1, y2], axis=1)
 
 
 def warn(message: str) -> None:

@@ -16,8 +16,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from rsvision.datasets.base import Dataset, Detections, Issues, Sample, clip_boxes, image_size, read_json, require_file
+from rsvision.datasets.base import Dataset, Issues, Sample, clip_boxes, image_size, read_json, require_file
 from rsvision.errors import AnnotationError, OutputError
+from rsvision.geometry.detections import Detections
 
 
 class CocoDataset(Dataset):

@@ -21,7 +21,6 @@ import numpy as np
 from rsvision.datasets.base import (
     ClassIndex,
     Dataset,
-    Detections,
     Issues,
     Sample,
     clip_polygons,
@@ -33,6 +32,7 @@ from rsvision.datasets.base import (
     require_dir,
 )
 from rsvision.errors import AnnotationError, InputNotFoundError, OutputError
+from rsvision.geometry import Detections
 
 DOTA_V1_CLASSES = (
     "plane", "ship", "storage-tank", "baseball-diamond", "tennis-court", "basketball-court",

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from rsvision.datasets.base import Detections
+from rsvision.geometry.detections import Detections
 from rsvision.errors import AnnotationError
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from rsvision.engine.plan import TilePlan
 from rsvision.errors import OutputError, PredictorError
 from rsvision.geometry import boxes_to_polygons, rbox_to_xyxy
-from rsvision.tasks.base import Detections
+from rsvision.geometry import Detections
 from rsvision.tasks.merge import merge_boxes, touches_inner_edge
 
 
@@ -28,16 +28,10 @@ class BoxMerger:
         self._row: list[dict[str, np.ndarray]] = []
 
     def add(self, row: int, col: int, det: Detections) -> None:
-        d = 5 if self.rotated else 4
-        raw = np.asarray(det.boxes, dtype=np.float64)
-        boxes = raw.reshape(0, d) if raw.size == 0 else raw
-        scores = np.asarray(det.scores, dtype=np.float64).reshape(-1)
-        labels = np.asarray(det.labels).reshape(-1).astype(np.int64)
-        if boxes.ndim != 2 or boxes.shape[1] != d or not len(boxes) == len(scores) == len(labels):
-            raise PredictorError(
-                f"detections must be (N, {d}) boxes with N scores and N labels, got boxes {raw.shape},"
-                f" scores {np.shape(det.scores)}, labels {np.shape(det.labels)}"
-            )
+        if self.rotated and det.rboxes is None and len(det):
+            raise PredictorError("a rotated box predictor must return Detections with rboxes (cx, cy, w, h, angle)")
+        boxes = (det.rboxes if det.rboxes is not None else np.zeros((0, 5))) if self.rotated else det.as_boxes()
+        scores, labels = det.scores, det.labels
         if self.n_classes is not None and len(labels) and (labels.min() < 0 or labels.max() >= self.n_classes):
             raise PredictorError(f"class ids must be in [0, {self.n_classes}) to match the predictor's class names")
         plan = self.plan

@@ -16,8 +16,10 @@ from rsvision.geometry.boxes import (
     rbox_to_xyxy,
     xywh_to_xyxy,
     xyxy_to_rbox,
+    xyxy_to_poly,
     xyxy_to_xywh,
 )
+from rsvision.geometry.detections import Detections
 from rsvision.geometry.iou import box_iou, overlapping_pairs, paired_rotated_iou, rotated_iou
 from rsvision.geometry.masks import mask_to_polygons, rasterize_polygons
 from rsvision.geometry.nms import nms, rotated_nms
@@ -31,6 +33,7 @@ from rsvision.geometry.transform import (
 )
 
 __all__ = [
+    "Detections",
     "box_area",
     "box_iou",
     "boxes_to_polygons",
@@ -54,6 +57,7 @@ __all__ = [
     "rotated_iou",
     "rotated_nms",
     "xywh_to_xyxy",
+    "xyxy_to_poly",
     "xyxy_to_rbox",
     "xyxy_to_xywh",
 ]

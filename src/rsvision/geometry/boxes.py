@@ -157,6 +157,13 @@ def rbox_to_poly(rboxes: Array) -> Array:
     )  # fmt: skip
 
 
+def xyxy_to_poly(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) xyxy -> (N, 8) corners clockwise on the image from the top-left."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = b.T
+    return np.stack([x1, y1, x2, y1, x2, y2, x1, y2], axis=1)
+
+
 def rbox_to_xyxy(rboxes: Array) -> Array:
     """Rotated boxes -> their enclosing horizontal ``xyxy`` boxes. Numpy or torch."""
     r = _check(rboxes, 5, "rotated boxes")

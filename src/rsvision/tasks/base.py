@@ -24,6 +24,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from rsvision.errors import PredictorError
+from rsvision.geometry.detections import Detections
 
 
 @dataclass
@@ -41,19 +42,6 @@ class TileBatch:
 
     def __len__(self) -> int:
         return len(self.images)
-
-
-@dataclass
-class Detections:
-    """One tile's boxes in tile pixels: ``(N, 4)`` xyxy or ``(N, 5)`` rotated le90, with scores and class ids."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-
-    @classmethod
-    def empty(cls, rotated: bool = False) -> Detections:
-        return cls(np.zeros((0, 5 if rotated else 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
 
 
 class Predictor(ABC):
