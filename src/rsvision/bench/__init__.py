@@ -1,7 +1,9 @@
-"""Evaluation harness: score predictions made elsewhere against a dataset, for every task.
+"""Evaluation harness: score predictions made elsewhere against a dataset, for every task, or run a model.
 
 ``evaluate_predictions("detection", "data/dota", "preds/")`` -> the metric dict of DESIGN.md
-(docs/eval.md lists the prediction formats and keys); ``write_metrics_json`` writes it with NaN as null.
+(docs/eval.md lists the prediction formats and keys); ``evaluate_model("classification", "data/AID", "MODEL")``
+runs a model; ``probe("data/UCM", "MODEL")`` gives the linear-probe and k-NN accuracy of its features;
+``write_metrics_json`` writes a metric dict with NaN as null.
 """
 
 from rsvision.bench.evaluate import (
@@ -11,16 +13,22 @@ from rsvision.bench.evaluate import (
     open_task_dataset,
     score_predictions,
 )
+from rsvision.bench.model_eval import evaluate_model
 from rsvision.bench.predictions import read_classification_csv, read_task2
+from rsvision.bench.probe import knn_predict, probe, probe_features
 from rsvision.bench.report import jsonable, metrics_json, write_metrics_json
 
 __all__ = [
     "TASKS",
     "TASK_FORMATS",
+    "evaluate_model",
     "evaluate_predictions",
     "jsonable",
+    "knn_predict",
     "metrics_json",
     "open_task_dataset",
+    "probe",
+    "probe_features",
     "read_classification_csv",
     "read_task2",
     "score_predictions",

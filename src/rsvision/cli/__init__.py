@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command; an RsvisionError prints one line and exits with its code (2)."""
     from rsvision.cli import info  # noqa: F401  (registers commands)
     from rsvision.cli import eval as _eval  # noqa: F401
+    from rsvision.cli import classify  # noqa: F401
+    from rsvision.cli import models  # noqa: F401
+    from rsvision.cli import train  # noqa: F401
 
     with warnings.catch_warnings():  # restores the caller's warning display when the command ends
         warnings.showwarning = _show_warning

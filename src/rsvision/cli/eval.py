@@ -1,4 +1,5 @@
-"""`rsvision eval TASK --data PATH [--format F] [--split S] [--split-file FILE] --predictions PRED [--json OUT]`."""
+"""`rsvision eval TASK --data PATH [--format F] [--split S] [--split-file FILE] (--predictions PRED | -m MODEL)
+[--json OUT]` and `rsvision eval probe --data FOLDER [-m MODEL] [--json OUT]`."""
 
 from __future__ import annotations
 
@@ -51,7 +52,9 @@ def print_metrics(result: dict[str, Any], title: str, console: Console | None = 
 @app.command("eval")
 def eval_command(
     task: str = typer.Argument(
-        ..., help="classification, detection, segmentation, change, retrieval, captioning, vqa or grounding."
+        ...,
+        help="classification, detection, segmentation, change, retrieval, captioning, vqa or grounding; or probe "
+        "(linear probe and k-NN of a backbone's features on an image-folder dataset).",
     ),
     data: Path = typer.Option(..., "--data", help="Dataset path (or a registered name such as dota8)."),
     format: Optional[str] = typer.Option(
@@ -61,20 +64,53 @@ def eval_command(
         None, "--split", help="A split the format knows (AID: rsicd-train, rsicd-test)."
     ),
     split_file: Optional[Path] = typer.Option(None, "--split-file", help="A file listing the samples of the split."),
-    predictions: Path = typer.Option(
-        ..., "--predictions", help="Predictions in the dataset's result format (see docs/eval.md)."
+    predictions: Optional[Path] = typer.Option(
+        None, "--predictions", help="Predictions in the dataset's result format (see docs/eval.md)."
     ),
+    model: Optional[str] = typer.Option(
+        None, "-m", "--model",
+        help="Run this model instead of reading --predictions: a name of `rsvision models`, a NAME.safetensors "
+        "file, or timm:NAME:PATH / torchgeo:ARCH:PATH. eval probe uses the default classifier when omitted.",
+    ),
+    tta: bool = typer.Option(False, "--tta", help="With -m: average the 8 flips and quarter turns of each image."),
+    batch: int = typer.Option(64, "--batch", min=1, help="With -m: images per batch."),
     json_out: Optional[Path] = typer.Option(
         None, "--json", help="Write the metrics as JSON (NaN as null) to this file; '-' prints JSON instead of tables."
     ),
 ) -> None:
-    """Score predictions made elsewhere against a dataset, with the metrics of the task."""
-    from rsvision.bench import evaluate_predictions, metrics_json, write_metrics_json
+    """Score predictions made elsewhere (--predictions) or run a model (-m) on a dataset; or probe features.
 
-    result = evaluate_predictions(task, data, predictions, format=format, split=split, split_file=split_file)
+    `eval probe` measures a backbone's pooled features by linear probe and k-NN (docs/classification.md)."""
+    from rsvision.bench import evaluate_model, evaluate_predictions, metrics_json, probe, write_metrics_json
+    from rsvision.errors import EvaluationError
+
+    progress = json_out is None or str(json_out) != "-"
+    if task == "probe":
+        if predictions is not None:
+            raise EvaluationError("eval probe runs a backbone (-m MODEL, or the default); --predictions does not apply")
+        result = probe(data, model, format, split, split_file, batch_size=batch, progress=progress)
+        title = f"probe: features of {result['model']} on {data}"
+    elif (predictions is None) == (model is None):
+        which = "not both" if model is not None else "one is needed"
+        raise EvaluationError(f"eval {task}: give --predictions PRED (results made elsewhere) or -m MODEL (run a "
+                              f"model), {which}")
+    elif model is not None:
+        result = evaluate_model(task, data, model, format, split, split_file, tta=tta, batch_size=batch,
+                                progress=progress)
+        title = f"{task}: model {model}{' with D4 TTA' if tta else ''} on {data}"
+    else:
+        result = evaluate_predictions(task, data, predictions, format=format, split=split, split_file=split_file)
+        title = f"{task}: {predictions} on {data}"
+    failed = result.get("failed") or []
+    if failed:
+        err = Console(stderr=True)
+        for item in failed[:20]:
+            err.print(f"skipped {item['sample']}: {item['reason']}", highlight=False, markup=False, soft_wrap=True)
+        more = f" ({len(failed) - 20} more in the JSON)" if len(failed) > 20 else ""
+        err.print(f"{len(failed)} images could not be used and are not scored{more}", highlight=False, markup=False)
     if json_out is not None and str(json_out) == "-":
         print(metrics_json(result))
         return
     if json_out is not None:
         write_metrics_json(json_out, result)
-    print_metrics(result, f"{task}: {predictions} on {data}")
+    print_metrics(result, title)

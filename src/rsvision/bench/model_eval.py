@@ -1,0 +1,85 @@
+"""Run a model on a dataset and score it (``rsvision eval TASK -m MODEL``), with the keys of DESIGN.md.
+
+Classification: every image of the split is classified with the record's preprocessing (optionally D4 TTA);
+an image that cannot be read or that the model cannot take is left out of the scores, counted in
+``n_failed`` and listed under ``failed``. Classes are matched by name, so the dataset may hold a subset
+of the model's classes in any order.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rsvision.bench.evaluate import check_task, open_task_dataset
+from rsvision.datasets import Dataset
+from rsvision.errors import EvaluationError
+from rsvision.metrics import ClassificationMetric
+
+if TYPE_CHECKING:  # torch is imported when a model runs, not with the package
+    from rsvision.models.classifier import Classifier
+
+
+def evaluate_model(
+    task: str,
+    data: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+    format: str | None = None,
+    split: str | None = None,
+    split_file: str | os.PathLike | None = None,
+    *,
+    tta: bool = False,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run ``model`` (``-m``: a built-in name, a weights file or ``timm:NAME:PATH``; the task's default model
+    when None) on the dataset at ``data`` and return the task's metric dict."""
+    check_task(task)
+    if task != "classification":
+        raise EvaluationError(f"eval {task} -m is not available yet; "
+                              "score predictions made elsewhere with --predictions")
+    from rsvision.tasks.classification import load_classifier
+
+    dataset = open_task_dataset(task, data, format, split, split_file)
+    if len(dataset) == 0:
+        raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
+    return evaluate_classifier_by_name(load_classifier(model), dataset, tta=tta, batch_size=batch_size,
+                                       progress=progress)
+
+
+def evaluate_classifier_by_name(classifier: Classifier, dataset: Dataset, *, tta: bool = False, batch_size: int = 64,
+                                progress: bool = False) -> dict[str, Any]:
+    """Classification keys (``overall_accuracy``, ``average_accuracy``, ``kappa``, ``per_class``,
+    ``confusion_matrix`` over the model's classes) plus ``top5_accuracy``, ``n_images``, ``n_failed`` and,
+    when some failed, ``failed``: ``[{"sample", "reason"}]``."""
+    from rsvision.tasks.classification import require_head
+    from rsvision.train.evaluate import predict_dataset
+
+    require_head(classifier)
+    model_classes = list(classifier.classes)
+    index = {c: i for i, c in enumerate(model_classes)}
+    unknown = [c for c in dataset.classes if c not in index]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        known = ", ".join(model_classes[:8]) + (" ..." if len(model_classes) > 8 else "")
+        raise EvaluationError(f"{dataset.root}: classes unknown to model {classifier.weights.name}: {shown} "
+                              f"({len(unknown)} of {len(dataset.classes)}); the model knows {known}")
+    to_model = np.array([index[c] for c in dataset.classes], dtype=np.int64)
+    pred = predict_dataset(classifier, dataset, batch_size=batch_size, tta=tta, progress=progress)
+    if not len(pred.indices):
+        first = pred.failures[0] if pred.failures else ("", "no samples")
+        raise EvaluationError(f"no image of {dataset.root} could be classified (first: {first[1]})")
+    truth = to_model[np.array([dataset[int(i)].targets["label"] for i in pred.indices], dtype=np.int64)]
+    metric = ClassificationMetric(model_classes)
+    metric.update(pred.probabilities.argmax(1), truth)
+    out = metric.compute()
+    k = min(5, len(model_classes))
+    top = np.argsort(-pred.probabilities, axis=1, kind="stable")[:, :k]
+    out["top5_accuracy"] = float((top == truth[:, None]).any(axis=1).mean())
+    out["n_images"] = len(pred.indices)
+    out["n_failed"] = len(pred.failures)
+    if pred.failures:
+        out["failed"] = [{"sample": s, "reason": r} for s, r in pred.failures]
+    return out

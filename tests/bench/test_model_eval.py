@@ -1,0 +1,63 @@
+"""Running a model on a dataset: classes matched by name, metrics equal to scoring the classifier's own
+predictions by hand, unusable images counted and listed, unknown classes refused."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rsvision.bench import evaluate_model
+from rsvision.datasets import FolderDataset
+from rsvision.errors import EvaluationError
+from rsvision.models import Classifier, Preprocessing, build_model, save_weights
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    net = build_model("resnet18", num_classes=3, width=0.125)
+    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
+                         std=[0.25] * 3, input_size=32)
+    save_weights(net, tmp_path / "w", "tiny", architecture="resnet18", architecture_kwargs={"width": 0.125},
+                 preprocessing=prep, classes=["blue", "green", "red"], licence="-", command="-")
+    return tmp_path / "w" / "tiny.safetensors"
+
+
+def _folder(root, classes, n=5):
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (24 + i, 30, 3)).astype(np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_metrics_of_the_model_classes_by_name(weights, tmp_path):
+    root = _folder(tmp_path / "data", ["red", "blue"])  # a subset of the model's classes, in another order
+    (root / "red" / "broken.png").write_bytes(b"\x89PNG broken")
+    result = evaluate_model("classification", root, weights)
+    data = FolderDataset(root)
+    clf = Classifier(weights)
+    good = [s for s in data if s.image.name != "broken.png"]
+    probs = clf.predict_proba([data.load_image(s) for s in good])
+    truth = np.array([clf.classes.index(data.classes[s.targets["label"]]) for s in good])
+    pred = probs.argmax(1)
+    assert result["overall_accuracy"] == pytest.approx(np.mean(pred == truth))
+    recalls = [np.mean(pred[truth == c] == c) for c in (0, 2)]
+    assert result["average_accuracy"] == pytest.approx(np.mean(recalls))
+    assert np.array(result["confusion_matrix"]).shape == (3, 3) and result["per_class"]["green"]["support"] == 0
+    assert result["n_images"] == 10 and result["n_failed"] == 1
+    (failed,) = result["failed"]
+    assert failed["sample"] == "red/broken.png" and "cannot read" in failed["reason"]
+    top2 = np.argsort(-probs, axis=1)[:, :3]
+    assert result["top5_accuracy"] == pytest.approx(np.mean((top2 == truth[:, None]).any(1)))  # 3 classes: 1.0
+
+
+def test_unknown_classes_and_tasks(weights, tmp_path):
+    root = _folder(tmp_path / "data", ["red", "ocean"])
+    with pytest.raises(EvaluationError, match="classes unknown to model tiny: ocean"):
+        evaluate_model("classification", root, weights)
+    with pytest.raises(EvaluationError, match="eval detection -m is not available yet"):
+        evaluate_model("detection", root, weights)

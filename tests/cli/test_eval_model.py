@@ -1,0 +1,90 @@
+"""`rsvision eval classification -m MODEL` and `rsvision eval probe`: JSON keys, TTA, and the argument rules
+(--predictions and -m exclude each other; one is required)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rsvision.cli import main
+from rsvision.models import Preprocessing, build_model, save_weights
+
+torch.set_num_threads(1)
+
+
+def run_cli(capsys, *argv):
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return done.value.code, out.out, out.err
+
+
+@pytest.fixture
+def setup(tmp_path):
+    torch.manual_seed(0)
+    net = build_model("resnet18", num_classes=3, width=0.125)
+    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
+                         std=[0.25] * 3, input_size=32)
+    save_weights(net, tmp_path, "tiny", architecture="resnet18", architecture_kwargs={"width": 0.125},
+                 preprocessing=prep, classes=["blue", "green", "red"], licence="-", command="-")
+    rng = np.random.default_rng(0)
+    for k, c in enumerate(["blue", "green", "red"]):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        for i in range(6):
+            a = rng.integers(0, 60, (32, 32, 3)).astype(np.uint8)
+            a[..., 2 - k] += 180
+            Image.fromarray(a).save(tmp_path / "data" / c / f"{i}.png")
+    return tmp_path / "tiny.safetensors", tmp_path / "data"
+
+
+def test_eval_with_a_model(setup, tmp_path, capsys):
+    weights, data = setup
+    code, out, err = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--json",
+                             tmp_path / "m.json")
+    assert code == 0, err
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert {"overall_accuracy", "average_accuracy", "kappa", "per_class", "confusion_matrix", "top5_accuracy",
+            "n_images", "n_failed"} <= set(result)
+    assert result["n_images"] == 18 and "overall_accuracy" in out
+    code, out, err = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--tta", "--json", "-")
+    assert code == 0, err
+    assert 0 <= json.loads(out)["overall_accuracy"] <= 1
+
+
+def test_probe(setup, capsys):
+    weights, data = setup
+    code, out, err = run_cli(capsys, "eval", "probe", "--data", data, "-m", weights, "--json", "-")
+    assert code == 0, err
+    result = json.loads(out)
+    # colour classes are separable even in a random network's pooled features
+    assert result["linear_accuracy"] == 1.0 and result["knn_accuracy"] == 1.0
+    assert (result["n_train"], result["n_test"], result["feature_dim"], result["model"]) == (9, 9, 64, "tiny")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["classification"], "give --predictions PRED (results made elsewhere) or -m MODEL (run a model), one is"),
+        (["classification", "--predictions", "p.csv", "-m", "M"], "not both"),
+        (["probe", "--predictions", "p.csv"], "--predictions does not apply"),
+        (["detection", "-m", "M"], "eval detection -m is not available yet"),
+    ],
+)
+def test_argument_rules(setup, capsys, args, message):
+    weights, data = setup
+    argv = ["eval", args[0], "--data", data, *[weights if a == "M" else a for a in args[1:]]]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and message in err
+
+
+def test_classify_csv_scores_as_the_model_run(setup, tmp_path, capsys):
+    weights, data = setup
+    csv_path = tmp_path / "pred.csv"
+    assert run_cli(capsys, "classify", data, "-m", weights, "-o", csv_path, "-q")[0] == 0
+    _, from_csv, _ = run_cli(capsys, "eval", "classification", "--data", data, "--predictions", csv_path, "--json", "-")
+    _, from_model, _ = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--json", "-")
+    a, b = json.loads(from_csv), json.loads(from_model)
+    assert {k: a[k] for k in ("overall_accuracy", "kappa", "confusion_matrix", "top5_accuracy")} == {
+        k: b[k] for k in ("overall_accuracy", "kappa", "confusion_matrix", "top5_accuracy")}

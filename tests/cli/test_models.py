@@ -1,0 +1,74 @@
+"""`rsvision models`: built-in cards listed with architecture, bands, input size, classes and measured metrics."""
+
+import json
+
+import pytest
+import torch
+
+from rsvision.cli import main
+from rsvision.models import (
+    DEFAULT_CLASSIFIER,
+    MeasuredMetrics,
+    Preprocessing,
+    build_model,
+    builtin_weights,
+    save_weights,
+)
+
+torch.set_num_threads(1)
+
+
+def run_cli(capsys, *argv):
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return done.value.code, out.out, out.err
+
+
+@pytest.fixture
+def cards(tmp_path, monkeypatch):
+    """A built-in folder holding one card, made here."""
+    net = build_model("resnet18", num_classes=2, width=0.125)
+    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
+                         std=[0.25] * 3, input_size=48)
+    metrics = [MeasuredMetrics(dataset="AID", split="rsicd-test",
+                               values={"overall_accuracy": 0.9123, "average_accuracy": 0.9, "kappa": 0.9044})]
+    save_weights(net, tmp_path, "demo_net", architecture="resnet18", architecture_kwargs={"width": 0.125},
+                 preprocessing=prep, gsd_m=1.5, classes=["a", "b"], metrics=metrics, licence="CC0", command="x",
+                 notes={"images_per_s_cpu": 321.0})
+    monkeypatch.setattr("rsvision.models.weights.BUILTIN_DIR", tmp_path)
+    return tmp_path
+
+
+def test_table(cards, capsys):
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "demo_net  classification  resnet18 width=0.125  bands red,green,blue  48 px at 1.5 m  2 classes"
+    assert lines[1] == "    AID rsicd-test: overall_accuracy 0.9123, kappa 0.9044"
+    assert "architectures for `rsvision train --arch`: convnext_tiny" in out
+
+
+def test_json(cards, capsys):
+    code, out, _ = run_cli(capsys, "models", "--json")
+    assert code == 0
+    (record,) = json.loads(out)
+    assert record["name"] == "demo_net" and record["classes"] == 2 and record["input_size"] == 48
+    assert record["metrics"] == [{"dataset": "AID", "split": "rsicd-test", "overall_accuracy": 0.9123,
+                                  "average_accuracy": 0.9, "kappa": 0.9044}]
+    assert record["images_per_s_cpu"] == 321.0 and record["file"].endswith("demo_net.safetensors")
+
+
+def test_empty(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("rsvision.models.weights.BUILTIN_DIR", tmp_path)
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and "no built-in weights are installed" in out
+
+
+def test_shipped_aid_classifier_lists_its_metrics(capsys):
+    if DEFAULT_CLASSIFIER not in builtin_weights():
+        pytest.skip(f"built-in weights {DEFAULT_CLASSIFIER} not trained yet")
+    _, out, _ = run_cli(capsys, "models", "--json")
+    record = next(r for r in json.loads(out) if r["name"] == DEFAULT_CLASSIFIER)
+    test = next(m for m in record["metrics"] if m["split"] == "rsicd-test")
+    assert 0.88 <= test["overall_accuracy"] <= 1 and record["classes"] == 30
