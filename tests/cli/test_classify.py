@@ -203,19 +203,22 @@ def test_large_image_without_georeference(weights, tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code, _, err = run_cli(capsys, "classify", dubai_aerial, "-m", weights, "-o", out, "--tile", "400",
-                               "--threads", "1", "-q")
+                               "--threads", "1", "-q", "--preview", tmp_path / "dubai.png")
     assert code == 0, err
     assert "no georeference" in err and "30 tiles of 400 px classified" in err
     with rasterio.open(out) as ds:
         assert ds.crs is None and (ds.width, ds.height) == (1817, 2061)
         assert set(np.unique(ds.read(1))) <= {0, 1, 2}
+    with Image.open(tmp_path / "dubai.png") as picture:  # the class map drawn over the scene, with a legend
+        assert picture.format == "PNG" and picture.height == 1200 and picture.width > 1200 * 1817 / 2061
 
 
 @pytest.mark.parametrize(
     ("target", "output", "extra", "message"),
     [
         ("folder", "out.tif", [], "images are classified into a CSV"),
-        ("folder", "out.csv", ["--vector", "v.gpkg"], "--vector applies to scenes"),
+        ("folder", "out.csv", ["--vector", "v.gpkg"], "--vector and --preview apply to scenes"),
+        ("folder", "out.csv", ["--preview", "p.png"], "--vector and --preview apply to scenes"),
         ("scene", "out.png", [], "class-map GeoTIFF"),
         ("scene", "out.tif", ["--vector", "v.shp"], "unknown vector format"),
         ("missing", "out.csv", [], "no such file or folder"),

@@ -122,3 +122,14 @@ def test_empty_vector_layer(tmp_path):
 def test_unknown_vector_format(tmp_path):
     with pytest.raises(OutputError, match="unknown vector format"):
         write_vectors(tmp_path / "v.shp.zip", [box(0, 0, 1, 1)])
+
+
+def test_class_map_metadata_on_a_small_strip_raster(tmp_path):
+    grid = Grid(GRID.crs, GRID.transform, 150, 150)
+    colours = {0: (255, 0, 0, 255), 1: (0, 0, 255, 255)}
+    with RasterWriter(tmp_path / "c.tif", grid, 1, "uint8", 255, descriptions=["class"], colormap=colours,
+                      tags={"classes": '["a", "b"]'}) as writer:
+        writer.write(np.tile(np.array([0, 1], "uint8"), (150, 75)))
+    with rasterio.open(tmp_path / "c.tif") as ds:
+        assert ds.colormap(1)[0] == (255, 0, 0, 255) and ds.colormap(1)[1] == (0, 0, 255, 255)
+        assert ds.descriptions == ("class",) and ds.tags()["classes"] == '["a", "b"]'

@@ -31,6 +31,9 @@ def classify_command(
         None, "--vector",
         help="Scenes: also write the tiles as polygons with class and score (.gpkg, .geojson, .parquet).",
     ),
+    preview: Optional[Path] = typer.Option(
+        None, "--preview", help="Scenes: also draw the class map over the scene, with a legend (PNG)."
+    ),
     tta: bool = typer.Option(False, "--tta", help="Average the 8 flips and quarter turns of each image or tile."),
     batch: int = typer.Option(32, "--batch", min=1, help="Images (or tiles) per batch."),
     tile: Optional[int] = typer.Option(
@@ -48,6 +51,7 @@ def classify_command(
     image was classified, 2 when none was.
     """
     from rsvision.errors import InputNotFoundError, OutputError
+    from rsvision.io.writers import check_writable
     from rsvision.tasks.classification import classify_folder, classify_scene, is_image_folder, load_classifier
 
     if not source.exists():
@@ -56,10 +60,12 @@ def classify_command(
     whole_images = (source.is_dir() and is_image_folder(source)) or (source.is_file() and suffix == ".csv")
     if whole_images and suffix != ".csv":
         raise OutputError(f"cannot write {output}: images are classified into a CSV (-o OUT.csv)")
-    if whole_images and vector is not None:
-        raise OutputError("--vector applies to scenes (tile polygons); images of a folder go to the CSV only")
+    if whole_images and (vector is not None or preview is not None):
+        raise OutputError("--vector and --preview apply to scenes; images of a folder go to the CSV only")
     if not whole_images and suffix not in (".tif", ".tiff"):
         raise OutputError(f"cannot write {output}: a scene's tile classes go to a class-map GeoTIFF (-o OUT.tif)")
+    if preview is not None:
+        check_writable(preview)
     err = Console(stderr=True)
     if threads:
         import torch
@@ -82,6 +88,11 @@ def classify_command(
                             bands=_bands(bands), threads=threads, quiet=quiet)
     shown = ", ".join(f"{name} {n}" for name, n in list(result.counts.items())[:8])
     more = f", ... ({len(result.counts)} classes)" if len(result.counts) > 8 else ""
-    outputs = str(result.class_map) + (f" and {result.vector}" if result.vector else "")
+    if preview is not None:
+        from rsvision.bench.plots import class_map_preview
+
+        class_map_preview(source, result.class_map, preview)
+    written = [result.class_map, result.vector, preview]
+    outputs = ", ".join(str(p) for p in written if p is not None)
     err.print(f"{result.tiles - result.skipped} tiles of {result.tile_size} px classified ({result.skipped} nodata): "
               f"{shown}{more} -> {outputs}", highlight=False, markup=False, soft_wrap=True)

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import uuid
+import warnings
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -119,9 +120,18 @@ class RasterWriter:
                 self._ds = rasterio.open(self._tmp, "r+")
             else:
                 self._ds = rasterio.open(self._tmp, "w", **self._profile())
+                self._write_metadata(self._ds)  # before any pixels: GTiff fixes the photometric tag on first write
         except RasterioError as err:
             raise OutputError(f"cannot write {self.path}: {err}") from None
         return self
+
+    def _write_metadata(self, ds) -> None:
+        for i, d in enumerate(self.descriptions or [], start=1):
+            ds.set_band_description(i, d)
+        if self.colormap:
+            ds.write_colormap(1, dict(self.colormap))
+        if self.tags:
+            ds.update_tags(**self.tags)
 
     def flush(self) -> None:
         """Put every window written so far into the staging file on disk (closing and reopening it)."""
@@ -158,13 +168,6 @@ class RasterWriter:
         final_tmp = temp_path_for(self.path)
         try:
             ds = self._ds
-            if self.descriptions:
-                for i, d in enumerate(self.descriptions, start=1):
-                    ds.set_band_description(i, d)
-            if self.colormap:
-                ds.write_colormap(1, dict(self.colormap))
-            if self.tags:
-                ds.update_tags(**self.tags)
             ds.close()
             self._ds = None
             rasterio.shutil.copy(
@@ -260,11 +263,13 @@ def write_vectors(
             import pyogrio.raw
 
             geometry_type = types[0] if len(types) == 1 else "Unknown"
-            pyogrio.raw.write(
-                str(tmp), wkb, [cols[k] for k in cols], list(cols), driver=driver, layer=layer or final.stem,
-                geometry_type=geometry_type, crs=crs_obj.to_wkt() if crs_obj else None,
-                promote_to_multi=False,
-            )
+            with warnings.catch_warnings():  # pixel-space layers were already warned about when their scene opened
+                warnings.filterwarnings("ignore", message="'crs' was not provided")
+                pyogrio.raw.write(
+                    str(tmp), wkb, [cols[k] for k in cols], list(cols), driver=driver, layer=layer or final.stem,
+                    geometry_type=geometry_type, crs=crs_obj.to_wkt() if crs_obj else None,
+                    promote_to_multi=False,
+                )
     return final
 
 

@@ -1,0 +1,70 @@
+"""Pictures of results: a class map laid over its scene, with a legend of the classes present."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from rsvision.io import atomic_output, open_scene
+from rsvision.io.scene import Scene
+
+
+def _display_rgb(scene: Scene, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) floats in [0, 1]: red, green, blue when the scene names them (B04, B03, B02 for Sentinel-2),
+    else its first three bands (or its one band as grey), each stretched between its 2nd and 98th percentiles."""
+    names = scene.band_names
+    for wanted in (["red", "green", "blue"], ["B04", "B03", "B02"], ["B4", "B3", "B2"]):
+        if all(n in names for n in wanted):
+            bands = wanted
+            break
+    else:
+        bands = names[:3] if len(names) >= 3 else names[:1] * 3
+    pixels = scene.read(bands=bands, out_shape=shape, resampling="average")
+    data = np.ma.filled(pixels.astype("float64"), np.nan)
+    lo, hi = np.nanpercentile(data, 2, axis=(1, 2)), np.nanpercentile(data, 98, axis=(1, 2))
+    rgb = (data - lo[:, None, None]) / np.maximum(hi - lo, 1e-9)[:, None, None]
+    return np.nan_to_num(np.clip(rgb, 0, 1)).transpose(1, 2, 0)
+
+
+def class_map_preview(scene: Scene | str | os.PathLike, class_map: str | os.PathLike, output: str | os.PathLike,
+                      max_size: int = 1200, alpha: float = 0.45) -> Path:
+    """A PNG of ``scene`` with ``class_map`` (a class-map COG with its colour map and ``classes`` tag, as
+    ``rsvision classify`` writes it) blended over it, and a legend of the classes present."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    scene = scene if isinstance(scene, Scene) else open_scene(scene)
+    classes_scene = open_scene(class_map)
+    import rasterio
+
+    with rasterio.open(class_map) as ds:
+        colours = ds.colormap(1)
+        names = json.loads(ds.tags().get("classes", "[]"))
+        nodata = ds.nodata
+    scale = min(1.0, max_size / max(scene.width, scene.height))
+    shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
+    rgb = _display_rgb(scene, shape)
+    ids = classes_scene.read(out_shape=shape, resampling="nearest").data[0]
+    valid = ids != nodata if nodata is not None else np.ones(ids.shape, bool)
+    lut = np.zeros((256, 3))
+    for value, colour in colours.items():
+        lut[value] = np.asarray(colour[:3]) / 255
+    blended = rgb.copy()
+    blended[valid] = (1 - alpha) * rgb[valid] + alpha * lut[ids[valid]]
+    present = [int(v) for v in np.unique(ids[valid])]
+    fig, ax = plt.subplots(figsize=(shape[1] / 100 + 2.6, shape[0] / 100), dpi=100)
+    ax.imshow(blended, interpolation="nearest")
+    ax.set_axis_off()
+    handles = [Patch(color=lut[v], label=names[v] if v < len(names) else str(v)) for v in present]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=9)
+    fig.tight_layout()
+    with atomic_output(output) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(output)
