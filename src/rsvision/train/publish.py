@@ -52,7 +52,7 @@ def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list
                        work_dir: Path, out_dir: Path, data: str, test_split: str, result: TrainResult,
                        config: TrainConfig, command: str, train_seconds: float, dataset_name: str, licence: str,
                        threads: int, log: Callable[[str], None], started: float, gsd_m: float | None = None,
-                       train_input_size: int | None = None) -> Path:
+                       train_input_size: int | None = None, extra_notes: dict | None = None) -> Path:
     """Best validation epoch -> ``out_dir/NAME.safetensors`` + ``NAME.json`` with test metrics, and
     ``NAME_confusion.png``; the test split is touched only here."""
     best = torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)
@@ -77,7 +77,8 @@ def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list
     record.metrics = [
         MeasuredMetrics(dataset=dataset_name, split=test_split, values={k: metrics[k] for k in keys}),
         MeasuredMetrics(dataset=dataset_name, split=f"{test_split} (D4 TTA)", values={k: metrics_tta[k] for k in keys}),
-        MeasuredMetrics(dataset=dataset_name, split="rsicd-train validation part (10 %, stratified, seed 0)",
+        MeasuredMetrics(dataset=dataset_name, split=f"rsicd-train validation part (10 %, stratified, seed 0) at "
+                        f"{train_input_size or prep.input_size} px, best epoch",
                         values={"overall_accuracy": result.best_val_accuracy}),
     ]
     record.notes = {
@@ -93,6 +94,7 @@ def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list
         "validation_curve": [round(r.get("val_accuracy", float("nan")), 4) for r in result.history],
         "input": "the whole image resized to input_size (AID: 600 px originals, 150 px in the shared copy)",
         "training_crop_size": train_input_size or prep.input_size,
+        **(extra_notes or {}),
     }
     record.save_card()
     log(f"wrote {record.weights_path} and {record.weights_path.with_suffix('.json')} "

@@ -1,5 +1,6 @@
-"""The built-in AID scene classifier: a half-width ResNet-18 at 128 px, trained from scratch on
-``rsicd-train`` less a stratified 10 % validation part, reported on ``rsicd-test``.
+"""The built-in AID scene classifier: a half-width ResNet-18 trained from scratch on 128 px crops of
+``rsicd-train`` less a stratified 10 % validation part; the inference size (whole image resized) is
+chosen on that validation part, and ``rsicd-test`` is read only to report.
 
 Rebuild: ``python -m rsvision.train.recipes aid_classifier --data ../shared/data/AID --out src/rsvision/models/weights``
 (the same command resumes from ``--work``'s checkpoints).
@@ -34,7 +35,7 @@ INPUT_SIZE = 128  # training crops
 INFERENCE_SIZES = (128, 144, 160)  # whole-image sizes compared on the validation part
 
 
-def choose_input_size(model, val: ArrayData, prep: Preprocessing, sizes, log) -> Preprocessing:
+def choose_input_size(model, val: ArrayData, prep: Preprocessing, sizes, log) -> tuple[Preprocessing, dict[int, float]]:
     """The inference size with the best validation accuracy (the smallest on a tie). Random resized crops
     show objects larger than a whole-image resize does, so a somewhat larger test size can do better."""
     scores = {}
@@ -44,7 +45,7 @@ def choose_input_size(model, val: ArrayData, prep: Preprocessing, sizes, log) ->
     best = max(sizes, key=lambda s: (scores[s], -s))
     log("validation accuracy by inference size: " + ", ".join(f"{s} px {a:.4f}" for s, a in scores.items())
         + f" -> {best} px")
-    return prep.model_copy(update={"input_size": best})
+    return prep.model_copy(update={"input_size": best}), scores
 
 
 def command(data: str, out: str, work: str) -> str:
@@ -81,7 +82,7 @@ def aid_classifier(data: str = "../shared/data/AID", out: str = "src/rsvision/mo
     result = fit(model, train, val, prep, CONFIG, work_dir, log=log, progress=progress)
     log(f"training done: best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}")
     model.load_state_dict(torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)["model"])
-    prep = choose_input_size(model, val, prep, INFERENCE_SIZES, log)
+    prep, size_scores = choose_input_size(model, val, prep, INFERENCE_SIZES, log)
     from rsvision.train.publish import publish_classifier  # imported late: a resumed run uses the current code
 
     return publish_classifier(
@@ -90,4 +91,5 @@ def aid_classifier(data: str = "../shared/data/AID", out: str = "src/rsvision/mo
         command=command(data, out, work), train_seconds=sum(r["seconds"] for r in result.history),
         dataset_name="AID", licence="Weights: Apache-2.0 (rsvision). Trained on AID (academic use, Xia et al. 2017).",
         threads=threads, log=log, started=started, train_input_size=INPUT_SIZE,
+        extra_notes={"validation_accuracy_by_inference_size": {str(k): round(v, 4) for k, v in size_scores.items()}},
     )
