@@ -12,64 +12,30 @@ the k = 20 nearest training images vote, a tie goes to the tied class of the nea
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rsvision.bench.evaluate import open_task_dataset
 from rsvision.datasets import Dataset, stratified_split
-from rsvision.errors import EvaluationError, RsvisionError
+from rsvision.errors import EvaluationError
 
 if TYPE_CHECKING:  # torch is imported when a model runs, not with the package
     import torch
 
     from rsvision.models.classifier import Classifier
-
-
-@dataclass
-class Features:
-    """Pooled features ``(N, D)`` of the samples at ``indices``; ``failures`` lists ``(sample id, reason)``."""
-
-    values: np.ndarray
-    indices: np.ndarray
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    from rsvision.train.evaluate import DatasetOutputs
 
 
 def extract_features(classifier: Classifier, dataset: Dataset, batch_size: int = 64,
-                     progress: bool = False) -> Features:
+                     progress: bool = False) -> DatasetOutputs:
     """Pooled features (the input of the classifier head) of every readable sample; an image that cannot be
     read or that the model cannot take is recorded with its reason and skipped."""
-    import torch
-    from rich.progress import Progress
-
     from rsvision.tasks.classification import feature_model
+    from rsvision.train.evaluate import map_dataset
 
-    net = feature_model(classifier)
-    values, kept, failures, pending = [], [], [], []
-
-    def flush() -> None:
-        if pending:
-            with torch.no_grad():
-                out = net(torch.cat([t for _, t in pending])).float()
-            values.append(out.reshape(len(out), -1).numpy())
-            kept.extend(i for i, _ in pending)
-            pending.clear()
-
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"features of {len(dataset)} images", total=len(dataset))
-        for i, sample in enumerate(dataset):
-            try:
-                image = dataset.load_image(sample)
-                pending.append((i, classifier.weights.preprocess(image, classifier.bands, where=str(sample.image))))
-            except RsvisionError as err:
-                failures.append((sample.id, str(err)))
-            if len(pending) >= batch_size:
-                flush()
-            bar.advance(task)
-        flush()
-    feats = np.concatenate(values) if values else np.zeros((0, 0), np.float32)
-    return Features(feats, np.asarray(kept, dtype=np.int64), failures)
+    # width 0: with no readable image there are no features to size
+    return map_dataset(classifier, dataset, feature_model(classifier), 0, batch_size, progress, what="features of")
 
 
 def _objective(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, c: float) -> torch.Tensor:

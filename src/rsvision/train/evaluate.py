@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -15,39 +16,39 @@ from rsvision.models.classifier import Classifier
 
 
 @dataclass
-class DatasetPredictions:
-    """Probabilities of the samples that could be read; ``failures`` lists ``(sample id, reason)``."""
+class DatasetOutputs:
+    """Per-sample outputs ``(N, D)`` of the samples at ``indices`` (those that could be read); ``failures`` lists
+    ``(sample id, reason)``."""
 
-    probabilities: np.ndarray
+    values: np.ndarray
     indices: np.ndarray
     failures: list[tuple[str, str]] = field(default_factory=list)
 
+    @property
+    def probabilities(self) -> np.ndarray:  # what a classifier's outputs are
+        return self.values
 
-def predict_dataset(classifier: Classifier, dataset: Dataset, batch_size: int = 64, tta: bool = False,
-                    progress: bool = False) -> DatasetPredictions:
-    """Class probabilities of every readable sample; an unreadable or unfit image is recorded with its
-    reason and skipped, the rest is still classified."""
-    probs, kept, failures = [], [], []
+
+
+def map_dataset(classifier: Classifier, dataset: Dataset, forward: Callable[[torch.Tensor], torch.Tensor],
+                width: int, batch_size: int = 64, progress: bool = False, what: str = "classifying") -> DatasetOutputs:
+    """``forward`` over every readable sample, preprocessed as the classifier's weights say, in batches; an
+    unreadable or unfit image is recorded with its reason and skipped, the rest is still processed."""
+    from rich.progress import Progress
+
+    values, kept, failures = [], [], []
     pending: list[tuple[int, torch.Tensor]] = []
 
     def flush() -> None:
         if pending:
-            x = torch.cat([t for _, t in pending])
             with torch.no_grad():
-                if tta:
-                    from rsvision.models.tta import d4_probabilities
-
-                    p = d4_probabilities(classifier.model, x)
-                else:
-                    p = classifier.model(x).softmax(-1)
-            probs.append(p.numpy())
+                out = forward(torch.cat([t for _, t in pending])).float()
+            values.append(out.reshape(len(out), -1).numpy())
             kept.extend(i for i, _ in pending)
             pending.clear()
 
-    from rich.progress import Progress
-
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"classifying {len(dataset)} images", total=len(dataset))
+        task = bar.add_task(f"{what} {len(dataset)} images", total=len(dataset))
         for i, sample in enumerate(dataset):
             try:
                 image = dataset.load_image(sample)
@@ -58,9 +59,19 @@ def predict_dataset(classifier: Classifier, dataset: Dataset, batch_size: int = 
                 flush()
             bar.advance(task)
         flush()
-    k = len(classifier.classes)
-    return DatasetPredictions(np.concatenate(probs) if probs else np.zeros((0, k), np.float32),
-                              np.asarray(kept, dtype=np.int64), failures)
+    return DatasetOutputs(np.concatenate(values) if values else np.zeros((0, width), np.float32),
+                          np.asarray(kept, dtype=np.int64), failures)
+
+
+def predict_dataset(classifier: Classifier, dataset: Dataset, batch_size: int = 64, tta: bool = False,
+                    progress: bool = False) -> DatasetOutputs:
+    """Class probabilities of every readable sample (see :func:`map_dataset`)."""
+    from rsvision.models.tta import d4_probabilities
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return d4_probabilities(classifier.model, x) if tta else classifier.model(x).softmax(-1)
+
+    return map_dataset(classifier, dataset, forward, len(classifier.classes), batch_size, progress)
 
 
 def evaluate_classifier(classifier: Classifier, dataset: Dataset, batch_size: int = 64, tta: bool = False,
