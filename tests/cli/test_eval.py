@@ -456,6 +456,7 @@ def test_bad_masks(capsys, tmp_path):
         assert code == 2 and message in err and "t.png" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_predictions_option_is_required(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "eval", "classification", "--data", tmp_path)
-    assert code == 2 and "--predictions" in err
+def test_without_predictions_a_model_runs(capsys, tmp_path):
+    # no --predictions and no -m: the task's built-in model runs; with no built-in model the message says so
+    code, _, err = run_cli(capsys, "eval", "segmentation", "--data", tmp_path)
+    assert code == 2 and "--predictions" in err and "no model of this task is built in yet" in err

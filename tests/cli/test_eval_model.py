@@ -66,10 +66,10 @@ def test_probe(setup, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["classification"], "give --predictions PRED (results made elsewhere) or -m MODEL (run a model), one is"),
+        (["detection"], "eval detection: no model of this task is built in yet"),
         (["classification", "--predictions", "p.csv", "-m", "M"], "not both"),
         (["probe", "--predictions", "p.csv"], "--predictions does not apply"),
-        (["detection", "-m", "M"], "eval detection -m is not available yet"),
+        (["detection", "-m", "M"], "eval detection: no model of this task is built in yet"),
     ],
 )
 def test_argument_rules(setup, capsys, args, message):

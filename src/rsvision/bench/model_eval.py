@@ -38,7 +38,7 @@ def evaluate_model(
     when None) on the dataset at ``data`` and return the task's metric dict."""
     check_task(task)
     if task != "classification":
-        raise EvaluationError(f"eval {task} -m is not available yet; "
+        raise EvaluationError(f"eval {task}: no model of this task is built in yet, so none can run (-m); "
                               "score predictions made elsewhere with --predictions")
     from rsvision.tasks.classification import load_classifier
 

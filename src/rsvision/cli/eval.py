@@ -69,7 +69,7 @@ def eval_command(
     ),
     model: Optional[str] = typer.Option(
         None, "-m", "--model",
-        help="Run this model instead of reading --predictions: a name of `rsvision models`, a NAME.safetensors "
+        help="Run this model (without -m and --predictions: the built-in default) instead of reading --predictions: a name of `rsvision models`, a NAME.safetensors "
         "file, or timm:NAME:PATH / torchgeo:ARCH:PATH. eval probe uses the default classifier when omitted.",
     ),
     tta: bool = typer.Option(False, "--tta", help="With -m: average the 8 flips and quarter turns of each image."),
@@ -90,14 +90,13 @@ def eval_command(
             raise EvaluationError("eval probe runs a backbone (-m MODEL, or the default); --predictions does not apply")
         result = probe(data, model, format, split, split_file, batch_size=batch, progress=progress)
         title = f"probe: features of {result['model']} on {data}"
-    elif (predictions is None) == (model is None):
-        which = "not both" if model is not None else "one is needed"
+    elif predictions is not None and model is not None:
         raise EvaluationError(f"eval {task}: give --predictions PRED (results made elsewhere) or -m MODEL (run a "
-                              f"model), {which}")
-    elif model is not None:
+                              "model), not both")
+    elif predictions is None:  # run -m MODEL, or the task's built-in default model
         result = evaluate_model(task, data, model, format, split, split_file, tta=tta, batch_size=batch,
                                 progress=progress)
-        title = f"{task}: model {model}{' with D4 TTA' if tta else ''} on {data}"
+        title = f"{task}: model {model or 'built-in default'}{' with D4 TTA' if tta else ''} on {data}"
     else:
         result = evaluate_predictions(task, data, predictions, format=format, split=split, split_file=split_file)
         title = f"{task}: {predictions} on {data}"
