@@ -86,7 +86,10 @@ class Weights(BaseModel):
         card = Path(path) if path else self._card_path
         if card is None:
             raise WeightsError(f"weights {self.name}: no path to write the card to")
-        card.write_text(self.model_dump_json(indent=2) + "\n")
+        from rsvision.io.writers import atomic_output
+
+        with atomic_output(card) as tmp:
+            tmp.write_text(self.model_dump_json(indent=2) + "\n")
         self._card_path = card
         return card
 
@@ -145,6 +148,8 @@ def save_weights(model: nn.Module, out_dir: str | os.PathLike, name: str, half: 
     """
     from safetensors.torch import save_file
 
+    from rsvision.io.writers import atomic_output
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.safetensors"
@@ -154,8 +159,9 @@ def save_weights(model: nn.Module, out_dir: str | os.PathLike, name: str, half: 
         if half and value.dtype == torch.float32 and value.ndim > 1:
             value = value.half()
         state[key] = value
-    save_file(state, str(path), metadata={"name": name, "architecture": str(card.get("architecture", ""))})
-    os.chmod(path, 0o644)
+    with atomic_output(path) as tmp:  # one metadata key: safetensors orders several arbitrarily, changing the sha256
+        save_file(state, str(tmp), metadata={"name": name})
+        os.chmod(tmp, 0o644)
     record = Weights(name=name, file=path.name, sha256=sha256_file(path), **card)
     record.save_card(out / f"{name}.json")
     return record
