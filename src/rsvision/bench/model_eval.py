@@ -40,7 +40,7 @@ def evaluate_model(
     if task != "classification":
         raise EvaluationError(f"eval {task}: no model of this task is built in yet, so none can run (-m); "
                               "score predictions made elsewhere with --predictions")
-    from rsvision.tasks.classification import load_classifier
+    from rsvision.models.classifier import load_classifier
 
     dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
@@ -54,7 +54,7 @@ def evaluate_classifier_by_name(classifier: Classifier, dataset: Dataset, *, tta
     """Classification keys (``overall_accuracy``, ``average_accuracy``, ``kappa``, ``per_class``,
     ``confusion_matrix`` over the model's classes) plus ``top5_accuracy``, ``n_images``, ``n_failed`` and,
     when some failed, ``failed``: ``[{"sample", "reason"}]``."""
-    from rsvision.tasks.classification import require_head
+    from rsvision.models.classifier import require_head
     from rsvision.train.evaluate import predict_dataset
 
     require_head(classifier)

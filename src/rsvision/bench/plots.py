@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from rsvision.errors import NotGeoreferencedWarning
 from rsvision.io import atomic_output, open_scene
 from rsvision.io.scene import Scene
 
@@ -40,7 +42,9 @@ def class_map_preview(scene: Scene | str | os.PathLike, class_map: str | os.Path
     from matplotlib.patches import Patch
 
     scene = scene if isinstance(scene, Scene) else open_scene(scene)
-    classes_scene = open_scene(class_map)
+    with warnings.catch_warnings():  # our own output: the scene's missing georeference was reported already
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        classes_scene = open_scene(class_map)
     import rasterio
 
     with rasterio.open(class_map) as ds:

@@ -31,7 +31,7 @@ def extract_features(classifier: Classifier, dataset: Dataset, batch_size: int =
                      progress: bool = False) -> DatasetOutputs:
     """Pooled features (the input of the classifier head) of every readable sample; an image that cannot be
     read or that the model cannot take is recorded with its reason and skipped."""
-    from rsvision.tasks.classification import feature_model
+    from rsvision.models.classifier import feature_model
     from rsvision.train.evaluate import map_dataset
 
     # width 0: with no readable image there are no features to size
@@ -128,7 +128,7 @@ def probe(
 ) -> dict[str, Any]:
     """Linear probe and k-NN of ``model``'s pooled features (the default classifier's backbone when None) on
     the image-folder dataset at ``data``; adds ``n_images``, ``n_failed`` (and ``failed`` when some were)."""
-    from rsvision.tasks.classification import load_classifier
+    from rsvision.models.classifier import load_classifier
 
     dataset = open_task_dataset("classification", data, format, split, split_file)
     classifier = load_classifier(model)

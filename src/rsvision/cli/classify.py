@@ -52,7 +52,8 @@ def classify_command(
     """
     from rsvision.errors import InputNotFoundError, OutputError
     from rsvision.io.writers import check_writable
-    from rsvision.tasks.classification import classify_folder, classify_scene, is_image_folder, load_classifier
+    from rsvision.models.classifier import load_classifier
+    from rsvision.tasks.classification import classify_folder, classify_scene, is_image_folder
 
     if not source.exists():
         raise InputNotFoundError(f"no such file or folder: {source}")
