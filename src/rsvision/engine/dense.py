@@ -150,7 +150,7 @@ class StripMerger:
         acc, mask = self._zbuf[:, :, :n], self._zmask[:, :n]
         out = self._strip[:, :, self._zlo : hi]
         if self.output == "classes":
-            out[0] = acc.argmax(axis=0)
+            _argmax_into(acc, out[0])
         else:
             r = self._r
             norm = self._sum_y[r : r + self._zh, None] * self._sum_x[None, self._zlo : hi]
@@ -171,3 +171,14 @@ class StripMerger:
         self._new = {}
         strip, self._strip = self._strip, None
         return self._r, strip
+
+
+def _argmax_into(scores: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = scores.argmax(axis=0)`` (first maximum on ties) for a (K, H, W) view: K passes over whole planes
+    run faster than numpy's argmax along a strided leading axis."""
+    best = scores[0].copy()
+    out[...] = 0
+    for k in range(1, len(scores)):
+        better = scores[k] > best
+        out[better] = k
+        np.maximum(best, scores[k], out=best)
