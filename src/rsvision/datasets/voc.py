@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import xml.etree.ElementTree as ET
+from abc import abstractmethod
 from pathlib import Path
 from typing import Sequence
 
@@ -127,8 +128,9 @@ class _XmlDataset(Dataset):
             w, h = image_size(image)
         return (w, h) if w > 0 and h > 0 else None
 
-    def _read(self, path: Path) -> Sample:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _read(self, path: Path) -> Sample:
+        """One annotation file -> its sample."""
 
 
 class VocDataset(_XmlDataset):
