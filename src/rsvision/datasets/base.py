@@ -135,7 +135,9 @@ class Dataset(Sequence[Sample]):
             raise AnnotationError(f"sample {sample.id} of {self.root} has no mask")
         arr = read_image(path)
         if arr.shape[0] != 1:
-            raise AnnotationError(f"{path}: a label mask must have one band, it has {arr.shape[0]}")
+            raise AnnotationError(
+                f"{path}: a label mask must have one band, it has {arr.shape[0]} (colour masks: use color-mask)"
+            )
         return arr[0]
 
 

@@ -23,7 +23,6 @@ from rsvision.datasets.base import (
     Sample,
     index_by_stem,
     list_images,
-    read_image,
     read_json,
     read_lines,
     require_dir,
@@ -198,15 +197,8 @@ class IndexMaskDataset(_MaskDataset):
         self._build(root, images, masks, classes, split)
 
     def load_mask(self, sample: Sample) -> np.ndarray:
-        path = sample.targets.get("mask")
-        if path is None:
-            raise AnnotationError(f"sample {sample.id} of {self.root} has no mask")
-        arr = read_image(path)
-        if arr.shape[0] != 1:
-            raise AnnotationError(
-                f"{path}: an index mask has one band, this one has {arr.shape[0]} (colour masks: use color-mask)"
-            )
-        arr = arr[0]
+        arr = super().load_mask(sample)  # a missing or multi-band mask is refused there
+        path = sample.targets["mask"]
         bad = (arr >= len(self.classes)) & (arr != self.ignore_index)
         n_bad = int(np.count_nonzero(bad))
         if n_bad:
