@@ -120,11 +120,13 @@ def test_merger_memory_is_the_carry_only():
     plan = TilePlan.for_shape(1000, 3000, 256, 64)
     merger = StripMerger(plan, 4, "classes", "uint8", 255)
     scores = np.ones((4, 256, 256), np.float32)
+    zone = merger._zone
+    assert zone.shape == (4, 256, 256)  # the zone window is one tile, allocated once
     for row in range(plan.n_rows):
         merger.begin_row(row)
         for col in range(plan.n_cols):
             merger.add(col, scores.copy(), np.zeros((256, 256), bool))
-            assert merger._zbuf.shape[2] <= 256  # the zone window is never wider than a tile
+            assert merger._zone is zone
             held = sum(b.shape[2] for b in merger.carry.values()) + sum(b.shape[2] for b in merger._new.values())
             assert held <= 3000 + 2 * 256  # incoming and outgoing carry blocks: about one width in all
         r, strip = merger.end_row()
@@ -134,3 +136,19 @@ def test_merger_memory_is_the_carry_only():
         assert int(state["carry_rows"]) == expected_carry
         if expected_carry:
             assert sum(state[f"carry_{j}"].shape[2] for j in range(plan.n_cols)) == 3000
+
+
+@pytest.mark.parametrize("k", [1, 2, 6, 8, 9, 12])
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_argmax_first_maximum_on_ties(k, dtype):
+    from rsvision.engine.dense import _ArgmaxScratch, _argmax_into
+
+    rng = np.random.default_rng(k)
+    scratch = _ArgmaxScratch(k, 64, 80)
+    for h, w in [(50, 70), (3, 5), (64, 80)]:
+        scores = rng.integers(0, 3, (k, h, w)).astype(np.float32)  # many ties
+        strip = np.zeros((70, 100), dtype)
+        out = strip[5 : 5 + h, 10 : 10 + w]  # a strided view, as in a strip
+        _argmax_into(scores, out, scratch)
+        assert np.array_equal(out, scores.argmax(axis=0))
+        assert not strip[:5].any() and not strip[:, :10].any()  # nothing written outside the view

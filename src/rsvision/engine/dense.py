@@ -2,11 +2,13 @@
 
 Tile row ``i`` covers scene rows ``[r_i, r_i + h)``; rows ``[r_i, r_{i+1})`` (its *zone*) receive nothing from later
 tile rows, so they are final once the row is done. Within the zone, columns left of the next tile's start are final
-once a tile is added, so the zone is blended in a window a tile wide that slides left to right. Rows shared with
-the next tile row go to a full-width *carry* (``K x overlap x width``), which is all that crosses a row boundary,
-and hence all a checkpoint has to keep besides the output written so far. The carry is held in column blocks (one
-per tile column): a block of the incoming carry is freed once the zone has taken it in, and a block of the outgoing
-carry is made when a tile first reaches it, so about one carry is in memory at a time, not two.
+once a tile is added: they are finished from the tile's own scores where no other tile reaches, and from one
+buffer a tile wide (the *zone*, sliding left to right) where tiles share columns; nothing is cleared or copied
+twice. Rows shared with the next tile row
+go to a full-width *carry* (``K x overlap x width``), which is all that crosses a row boundary, and hence all a
+checkpoint has to keep besides the output written so far. The carry is held in column blocks (one per tile
+column): a block of the incoming carry is freed once the zone has taken it in, and a block of the outgoing carry is
+made when a tile first reaches it, so about one carry is in memory at a time, not two.
 """
 
 from __future__ import annotations
@@ -17,6 +19,24 @@ import numpy as np
 
 from rsvision.engine.plan import TilePlan
 from rsvision.tasks.merge import axis_weight_sum, axis_weights
+
+
+class _Ramps:
+    """The 1-D blend weights of one axis, with the stretches where they differ from 1: a tile is weighted by
+    scaling only those stretches (the weight is separable), about half the pixels of a 512 tile with overlap 64."""
+
+    def __init__(self, starts: tuple[int, ...], length: int):
+        self.weights, self.parts = [], []
+        for w in axis_weights(starts, length):
+            w = w.astype(np.float32)
+            lead = int(np.argmax(w == 1)) if (w == 1).any() else length
+            trail = int(np.argmax(w[::-1] == 1)) if (w == 1).any() else length
+            if lead + trail >= length:  # the two ramps meet: weight the whole axis at once
+                parts = [(0, length)] if lead or trail else []
+            else:
+                parts = [(a, b) for a, b in ((0, lead), (length - trail, length)) if b > a]
+            self.weights.append(w)
+            self.parts.append(parts)
 
 
 class StripMerger:
@@ -30,37 +50,24 @@ class StripMerger:
         self.plan, self.k, self.output = plan, num_outputs, output
         self.dtype, self.nodata = np.dtype(dtype), nodata
         self.out_count = num_outputs if output == "scores" else 1
-        self._wy, self._ykey = self._dedupe(axis_weights(plan.row_starts, plan.tile_h))
-        self._wx, self._xkey = self._dedupe(axis_weights(plan.col_starts, plan.tile_w))
-        self._w2d: dict[tuple[int, int], np.ndarray] = {}
+        max_zone = max(plan.row_end(i) - plan.row_starts[i] for i in range(plan.n_rows))
+        self._rows = _Ramps(plan.row_starts, plan.tile_h)
+        self._cols = _Ramps(plan.col_starts, plan.tile_w)
         if output == "scores":
             self._sum_y = axis_weight_sum(plan.row_starts, plan.tile_h, plan.height).astype(np.float32)
             self._sum_x = axis_weight_sum(plan.col_starts, plan.tile_w, plan.width).astype(np.float32)
+        # the sliding zone buffer: allocated once, reused by every tile
+        self._zone = np.empty((self.k, plan.tile_h, plan.tile_w), np.float32)
+        # one strip buffer, and the carry blocks taken in, for reuse: over thousands of tiles, fresh arrays of these
+        # sizes would fragment the heap and creep the memory up
+        self._strip_buffer = np.empty((self.out_count, max_zone, plan.width), self.dtype)
+        self._spare: list[np.ndarray] = []
+        self._scratch = _ArgmaxScratch(self.k, plan.tile_h, plan.tile_w) if output == "classes" else None
         # carry column blocks: block j spans [col_starts[j], col_starts[j + 1]) (the last one reaches the width)
         self._block_lo = list(plan.col_starts)
         self._block_hi = list(plan.col_starts[1:]) + [plan.width]
         self.carry: dict[int, np.ndarray] = {}  # block -> (K, carry_rows, block width), rows from carry_lo
         self.carry_rows, self.carry_lo = 0, 0
-
-    @staticmethod
-    def _dedupe(weights: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
-        unique: dict[bytes, int] = {}
-        arrays, keys = [], []
-        for w in weights:
-            key = unique.setdefault(w.tobytes(), len(unique))
-            if key == len(arrays):
-                arrays.append(w.astype(np.float32))
-            keys.append(key)
-        return arrays, keys
-
-    def _weight(self, row: int, col: int) -> np.ndarray:
-        key = (self._ykey[row], self._xkey[col])
-        w = self._w2d.get(key)
-        if w is None:
-            if len(self._w2d) >= 16:  # a few kinds per axis (edge, and up to two overlap widths each side)
-                self._w2d.pop(next(iter(self._w2d)))
-            w = self._w2d[key] = np.outer(self._wy[key[0]], self._wx[key[1]]).astype(np.float32)
-        return w
 
     def _blocks(self, lo: int, hi: int) -> range:
         """Carry blocks that columns ``[lo, hi)`` touch."""
@@ -90,80 +97,90 @@ class StripMerger:
             for j, block in self.carry.items():
                 self._new_block(j)[:, : carry_hi - r_end] = block[:, r_end - r :]
         self._n_in = max(0, min(carry_hi, r_end) - r)  # carried rows inside the zone
-        self._zbuf = np.zeros((self.k, self._zh, 0), np.float32)  # zone columns [zlo, zlo + zbuf width)
-        self._zmask = np.zeros((self._zh, 0), bool)
-        self._zlo = 0
-        self._strip = np.empty((self.out_count, self._zh, p.width), self.dtype)
+        self._filled = 0  # zone columns [col start, + filled) hold the sums of earlier tiles
+        self._strip = self._strip_buffer[:, : self._zh]
 
     def _new_block(self, j: int) -> np.ndarray:
         block = self._new.get(j)
         if block is None:
             width = self._block_hi[j] - self._block_lo[j]
-            block = self._new[j] = np.zeros((self.k, self._new_rows, width), np.float32)
+            shape = (self.k, self._new_rows, width)
+            spare = next((i for i, b in enumerate(self._spare) if b.shape == shape), None)
+            if spare is None:
+                block = np.zeros(shape, np.float32)
+            else:
+                block = self._spare.pop(spare)
+                block.fill(0)
+            self._new[j] = block
         return block
 
-    def _grow(self, hi: int) -> None:
-        old_w = self._zbuf.shape[2]
-        start = self._zlo + old_w
-        if start >= hi:
-            return
-        zbuf = np.zeros((self.k, self._zh, hi - self._zlo), np.float32)
-        zbuf[:, :, :old_w] = self._zbuf
-        if self._n_in:  # take in the carried rows of the new columns, then free the blocks taken in whole
-            for j in self._blocks(start, hi):
-                lo, bhi = self._block_lo[j], self._block_hi[j]
-                a, b = max(start, lo), min(hi, bhi)
-                zbuf[:, : self._n_in, a - self._zlo : b - self._zlo] = self.carry[j][:, : self._n_in, a - lo : b - lo]
-                if bhi <= hi:
-                    del self.carry[j]
-        zmask = np.zeros((self._zh, hi - self._zlo), bool)
-        zmask[:, :old_w] = self._zmask
-        self._zbuf, self._zmask = zbuf, zmask
+    def _weigh(self, scores: np.ndarray, col: int) -> np.ndarray:
+        """``scores`` times the tile's blend window, in place where the array allows."""
+        out = scores if scores.dtype == np.float32 and scores.flags.writeable else scores.astype(np.float32)
+        wy, wx = self._rows.weights[self._row], self._cols.weights[col]
+        for a, b in self._rows.parts[self._row]:
+            out[:, a:b] *= wy[a:b, None]
+        for a, b in self._cols.parts[col]:
+            out[:, :, a:b] *= wx[a:b]
+        return out
 
     def add(self, col: int, scores: np.ndarray | None, nodata: np.ndarray | None) -> None:
         """Add tile ``col`` of the current row: its ``(K, h, w)`` scores (None for a skipped nodata tile) and its
         nodata mask; then finish the zone columns no later tile reaches."""
         p = self.plan
-        c = p.col_starts[col]
-        self._grow(c + p.tile_w)
-        lo, hi = c - self._zlo, c - self._zlo + p.tile_w
-        zh = self._zh
-        if scores is None:
-            self._zmask[:, lo:hi] = True
+        c, tw, zh, f = p.col_starts[col], p.tile_w, self._zh, self._filled
+        if scores is None:  # nothing to add: the carried rows alone pass on to the next tile
+            weighted, nodata = np.zeros((self.k, p.tile_h, tw), np.float32), np.ones((p.tile_h, tw), bool)
         else:
-            weighted = scores if scores.dtype == np.float32 and scores.flags.writeable else scores.astype(np.float32)
-            np.multiply(weighted, self._weight(self._row, col), out=weighted)
-            self._zbuf[:, :, lo:hi] += weighted[:, :zh]
+            weighted = self._weigh(scores, col)
             if self._new_rows:
-                for j in self._blocks(c, c + p.tile_w):
+                for j in self._blocks(c, c + tw):
                     b_lo = self._block_lo[j]
-                    a, b = max(c, b_lo), min(c + p.tile_w, self._block_hi[j])
+                    a, b = max(c, b_lo), min(c + tw, self._block_hi[j])
                     self._new_block(j)[:, :, a - b_lo : b - b_lo] += weighted[:, zh:, a - c : b - c]
-            self._zmask[:, lo:hi] = nodata[:zh]
+        if self._n_in and f < tw:  # add the carried rows of the new columns, then free the blocks taken in whole
+            for j in self._blocks(c + f, c + tw):
+                lo, hi = self._block_lo[j], self._block_hi[j]
+                a, b = max(c + f, lo), min(c + tw, hi)
+                weighted[:, : self._n_in, a - c : b - c] += self.carry[j][:, : self._n_in, a - lo : b - lo]
+                if hi <= c + tw:
+                    block = self.carry.pop(j)
+                    if block.flags.writeable:
+                        self._spare.append(block)
+        zone = self._zone[:, :zh]
+        zone[:, :, :f] += weighted[:, :zh, :f]
         done = p.col_starts[col + 1] if col + 1 < p.n_cols else p.width
-        self._finish(done)
+        n = done - c
+        # final columns [0, n): the shared ones from the zone, the others straight from this tile (no copy)
+        self._finish(zone[:, :, : min(f, n)], nodata[:zh], c, 0)
+        if n > f:
+            self._finish(weighted[:, :zh, f:n], nodata[:zh], c, f)
+        # columns [n, tw) go on to the next tile: the zone's still-shared ones, then this tile's own
+        keep = max(0, f - n)
+        if keep:  # numpy copies overlapping slices safely
+            zone[:, :, :keep] = zone[:, :, n:f]
+        zone[:, :, keep : tw - n] = weighted[:, :zh, max(f, n) : tw]
+        self._filled = tw - n
 
-    def _finish(self, hi: int) -> None:
-        n = hi - self._zlo
-        if n <= 0:
+    def _finish(self, acc: np.ndarray, nodata: np.ndarray, c: int, a: int) -> None:
+        """Write the summed scores ``acc`` of tile columns ``[a, a + acc width)`` (the tile starts at scene column
+        ``c``) to the strip; ``nodata`` is the tile's mask."""
+        zh, n = acc.shape[1], acc.shape[2]
+        if n == 0:
             return
-        acc, mask = self._zbuf[:, :, :n], self._zmask[:, :n]
-        out = self._strip[:, :, self._zlo : hi]
+        out = self._strip[:, :, c + a : c + a + n]
         if self.output == "classes":
-            _argmax_into(acc, out[0])
+            _argmax_into(acc, out[0], self._scratch)
         else:
-            r = self._r
-            norm = self._sum_y[r : r + self._zh, None] * self._sum_x[None, self._zlo : hi]
+            norm = self._sum_y[self._r : self._r + zh, None] * self._sum_x[None, c + a : c + a + n]
             np.divide(acc, norm, out=out)
+        mask = nodata[:, a : a + n]
         if mask.any():
             out[:, mask] = self.nodata
-        self._zbuf, self._zmask = self._zbuf[:, :, n:], self._zmask[:, n:]
-        self._zlo = hi
 
     def end_row(self) -> tuple[int, np.ndarray]:
-        """The finished strip ``(first scene row, (out_count, rows, width) array)``; the row's carry is kept."""
-        if self._zlo != self.plan.width:
-            raise RuntimeError(f"tile row {self._row} ended with columns from {self._zlo} unfinished")
+        """The finished strip ``(first scene row, (out_count, rows, width) array)``; the row's carry is kept. The
+        strip's buffer is filled again by the next row: write it first."""
         if self._new_rows:  # blocks only skipped (nodata) tiles reached carry nothing
             for j in range(len(self._block_lo)):
                 self._new_block(j)
@@ -173,12 +190,45 @@ class StripMerger:
         return self._r, strip
 
 
-def _argmax_into(scores: np.ndarray, out: np.ndarray) -> None:
-    """``out[...] = scores.argmax(axis=0)`` (first maximum on ties) for a (K, H, W) view: K passes over whole planes
-    run faster than numpy's argmax along a strided leading axis."""
-    best = scores[0].copy()
-    out[...] = 0
-    for k in range(1, len(scores)):
-        better = scores[k] > best
-        out[better] = k
-        np.maximum(best, scores[k], out=best)
+class _ArgmaxScratch:
+    """Work buffers for :func:`_argmax_into` on up to ``k`` planes of ``h x w``, allocated once per run."""
+
+    def __init__(self, k: int, h: int, w: int):
+        padded = -(-(h * w) // 8) * 8  # whole 64-bit words
+        self.best = np.empty(h * w, np.float32)
+        self.flags = np.zeros(min(k, 8) * padded, bool)
+        self.word = np.empty(padded // 8, np.uint64)
+        self.bits = np.empty(padded // 8, np.uint64)
+
+
+# The argmax for K <= 8 classes: which planes equal the maximum, as bytes of 0/1 shifted to bit k and OR-ed together
+# eight pixels (one 64-bit word) at a time, so the lowest set bit of each byte, looked up in a table, is the first
+# maximum. Whole-plane passes only: 4x faster than K compare-and-select passes, and numpy's argmax along the
+# strided leading axis is slower still.
+_LOWEST_BIT = np.array([(v & -v).bit_length() - 1 if v else 0 for v in range(256)], np.uint8)
+
+
+def _argmax_into(scores: np.ndarray, out: np.ndarray, scratch: _ArgmaxScratch) -> None:
+    """``out[...] = scores.argmax(axis=0)`` (first maximum on ties) for a (K, h, w) view."""
+    k, h, w = scores.shape
+    m = h * w
+    best = scratch.best[:m].reshape(h, w)
+    np.maximum.reduce(scores, axis=0, out=best)
+    if k > 8 or out.dtype != np.uint8:
+        out[...] = k - 1
+        flags = scratch.flags[:m].reshape(h, w)
+        for i in range(k - 2, -1, -1):  # later writes win: the first maximum is written last
+            np.equal(scores[i], best, out=flags)
+            np.copyto(out, i, where=flags)
+        return
+    padded = -(-m // 8) * 8
+    flags = scratch.flags[: k * padded].reshape(k, padded)
+    np.equal(scores, best, out=flags[:, :m].reshape(k, h, w))
+    flags[:, m:] = False
+    words = flags.view(np.uint64)
+    bits, word = scratch.bits[: padded // 8], scratch.word[: padded // 8]
+    np.copyto(bits, words[0])
+    for i in range(1, k):
+        np.left_shift(words[i], np.uint64(i), out=word)
+        np.bitwise_or(bits, word, out=bits)
+    np.take(_LOWEST_BIT, bits.view(np.uint8)[:m].reshape(h, w), out=out)

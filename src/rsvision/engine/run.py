@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -20,13 +20,20 @@ from rsvision.engine.checkpoint import Checkpoint, run_fingerprint, scene_finger
 from rsvision.engine.dense import StripMerger
 from rsvision.engine.plan import TilePlan
 from rsvision.engine.progress import RunProgress, peak_rss_mb
-from rsvision.engine.reader import Tile, TileReader
+from rsvision.engine.reader import ReadBatch, TileReader
 from rsvision.engine.sinks import DenseSink, VectorSink
 from rsvision.engine.vectors import BoxMerger, RecordCollector, check_columns
 from rsvision.errors import OutputError, PredictorError
 from rsvision.io import RasterWriter, Scene, align, open_scene
 from rsvision.io.writers import check_writable, vector_driver
-from rsvision.tasks.base import BoxPredictor, DensePredictor, Detections, Predictor, TileBatch, TilePredictor
+from rsvision.tasks.base import (
+    BoxPredictor,
+    DensePredictor,
+    Detections,
+    Predictor,
+    TileBatch,
+    TilePredictor,
+)
 
 
 @dataclass
@@ -71,34 +78,66 @@ def _torch_context(threads: int) -> Iterator[None]:
             torch.set_num_threads(previous)
 
 
+def _load_malloc_trim():
+    """glibc's ``malloc_trim``, or None on other C libraries."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _load_malloc_trim() if sys.platform.startswith("linux") else None
+
+
+class _HeapTrimmer:
+    """Hands the heap's free pages back to the system at most every ``seconds``. glibc keeps freed blocks under
+    32 MB (GDAL's cached blocks, strips, carry blocks, torch's smaller tensors) in per-thread arenas, so over
+    thousands of tiles the resident size creeps up by the fragments; trimming now and then keeps it flat (as Dask's
+    workers do). Not after every row: pages handed back are faulted in again when reused, which costs time."""
+
+    def __init__(self, seconds: float = 5.0):
+        self.seconds, self.last = seconds, time.monotonic()
+
+    def __call__(self) -> None:
+        if _malloc_trim is not None and time.monotonic() - self.last >= self.seconds:
+            _malloc_trim(0)
+            self.last = time.monotonic()
+
+
 def _as_scene(scene: Scene | str | PathLike) -> Scene:
     return scene if isinstance(scene, Scene) else open_scene(scene)
 
 
-def _stack(arrays: list[np.ndarray]) -> np.ndarray:
-    """Tiles as one float32 batch, converted as they are copied in (no intermediate stack)."""
-    out = np.empty((len(arrays), *arrays[0].shape), np.float32)
-    for i, a in enumerate(arrays):
-        out[i] = a
-    return out
-
-
-def _batch(tiles: list[Tile], transform) -> TileBatch:
+def _batch(read: ReadBatch, valid: list[int], transform) -> TileBatch:
+    """The valid tiles of a read batch as the predictor's batch (the buffers themselves when none is empty)."""
+    every = len(valid) == len(read.tiles)
+    pick = (lambda a: a) if every else (lambda a: a[valid])
+    tiles = [read.tiles[i] for i in valid]
     batch = TileBatch(
-        images=_stack([t.image for t in tiles]), masks=np.stack([t.mask for t in tiles]),
-        windows=[t.window for t in tiles], transform=transform,
+        images=pick(read.images), masks=np.stack([t.mask for t in tiles]), windows=[t.window for t in tiles],
+        transform=transform,
     )
-    if tiles[0].image2 is not None:
-        batch.images2 = _stack([t.image2 for t in tiles])
+    if read.images2 is not None:
+        batch.images2 = pick(read.images2)
         batch.masks2 = np.stack([t.mask2 for t in tiles])
     return batch
 
 
-def _split_outputs(predictor: Predictor, outputs: Any, n: int, plan: TilePlan) -> list[Any]:
-    """One output per tile, checked against what the predictor's kind promises."""
+def _detached(value: Any, batch: TileBatch) -> Any:
+    """``value``, copied if it is a view of the batch's images: their buffers are read into again."""
+    if isinstance(value, np.ndarray) and any(
+        a is not None and np.may_share_memory(value, a) for a in (batch.images, batch.images2)
+    ):
+        return value.copy()
+    return value
+
+
+def _split_outputs(predictor: Predictor, outputs: Any, batch: TileBatch, plan: TilePlan) -> list[Any]:
+    """One output per tile, checked against what the predictor's kind promises, none a view of the batch."""
+    n = len(batch)
     name = type(predictor).__name__
     if isinstance(predictor, DensePredictor):
-        arr = np.asarray(outputs)
+        arr = _detached(np.asarray(outputs), batch)
         expected = (n, predictor.num_outputs, plan.tile_h, plan.tile_w)
         if arr.shape != expected:
             raise PredictorError(f"{name}.predict returned shape {arr.shape}; expected {expected} (B, K, H, W)")
@@ -110,6 +149,7 @@ def _split_outputs(predictor: Predictor, outputs: Any, n: int, plan: TilePlan) -
         return outputs
     if not isinstance(outputs, dict) or any(len(v) != n for v in outputs.values()):
         raise PredictorError(f"{name}.predict must return a dict of columns with one entry per tile ({n})")
+    outputs = {k: _detached(v, batch) for k, v in outputs.items()}
     return [{k: v[i] for k, v in outputs.items()} for i in range(n)]
 
 
@@ -158,8 +198,8 @@ def run(
     tile predictors one footprint per tile (``.gpkg``, ``.geojson`` or ``.parquet``; with ``output=None`` the
     features come back in the result). ``scene2`` is the second date of a change predictor, aligned to ``scene``'s
     grid as it is read. Tiles are ``tile`` pixels (the predictor's ``tile_size`` or 512 by default) overlapping by
-    ``overlap``; ``batch`` tiles from one tile row go to the predictor at once, while ``workers`` threads read ahead
-    and torch uses ``threads`` threads (the CPUs available by default).
+    ``overlap``; ``batch`` consecutive tiles of a tile row (less those with no valid pixel) go to the predictor at
+    once, while ``workers`` threads read ahead and torch uses ``threads`` threads (the CPUs available by default).
 
     Progress is checkpointed beside the output after tile rows, at most every ``checkpoint_seconds``; rerunning the
     same call after a crash or kill continues from there (``resume=False`` starts over). The output file appears
@@ -213,13 +253,13 @@ def run(
         first_row, done, skipped = state["next_row"], state["tiles_done"], state["skipped"]
         sink.restore(arrays)
 
-    reader = TileReader(scene, plan, predictor.bands, second, workers=workers, ahead=max(2 * batch, 8))
+    reader = TileReader(scene, plan, predictor.bands, second, batch=batch, workers=workers)
     label = Path(scene.path).name
     progress = RunProgress(len(plan), scene.width * scene.height, label, quiet=quiet, done=done)
     try:
         with _torch_context(threads or available_cpus()), progress:
-            skipped = _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, batch,
-                            ckpt, checkpoint_seconds, driver, out_path)
+            skipped = _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ckpt,
+                            checkpoint_seconds, driver, out_path)
         written = sink.finish()
     except OutputError:
         sink.abort()
@@ -244,56 +284,38 @@ def run(
     )
 
 
-def _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, batch, ckpt, checkpoint_seconds,
-          driver, out_path) -> int:
-    """Batch the valid tiles of each tile row and predict; merge each batch on a second thread (in tile order)
-    while the next one is predicted; checkpoint after tile rows."""
-    queue: list[Tile] = []
+def _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ckpt, checkpoint_seconds, driver,
+          out_path) -> int:
+    """Predict the valid tiles of each read batch and merge the outputs (in tile order) before the next batch, so
+    one batch of outputs is alive at the model's memory peak, not two: on a CPU the model's threads use every core,
+    and merging on another thread alongside saved no time. Checkpoint after tile rows."""
     last_checkpoint = time.monotonic()
     checked = driver is None or predictor.kind != "tiles"
-    pool = ThreadPoolExecutor(1, thread_name_prefix="rsvision-merge")
-    merging: Future | None = None
-
-    def merge(tiles: list[Tile], outputs: list, end_row: int | None) -> None:
+    trim = _HeapTrimmer()
+    for read in reader.batches(first_row):
+        valid = [i for i, t in enumerate(read.tiles) if not t.empty]
+        skipped += len(read.tiles) - len(valid)
+        outputs = []
+        if valid:
+            tile_batch = _batch(read, valid, scene.transform)
+            outputs = _split_outputs(predictor, predictor.predict(tile_batch), tile_batch, plan)
+            if not checked:
+                check_columns({k: np.stack([o[k] for o in outputs]) for k in outputs[0]}, driver, out_path)
+                checked = True
         it = iter(outputs)
-        for t in tiles:
+        for t in read.tiles:
             if t.col == 0:
                 sink.begin_row(t.row)
             sink.add(t, None if t.empty else next(it))
-        progress.advance(len(tiles))
-        if end_row is not None:
-            sink.end_row(end_row)
-
-    try:
-        for tile in reader.tiles(first_row):
-            if tile.empty:
-                tile.image = tile.image2 = None  # only its mask is needed
-                skipped += 1
-            queue.append(tile)
-            row_done = tile.col == plan.n_cols - 1
-            valid = [t for t in queue if not t.empty]
-            if len(valid) == batch or row_done:
-                outputs = []
-                if valid:
-                    raw = predictor.predict(_batch(valid, scene.transform))
-                    for t in valid:  # merging needs only their masks
-                        t.image = t.image2 = None
-                    outputs = _split_outputs(predictor, raw, len(valid), plan)
-                    if not checked:
-                        check_columns({k: np.stack([o[k] for o in outputs]) for k in outputs[0]}, driver, out_path)
-                        checked = True
-                if merging is not None:
-                    merging.result()
-                merging = pool.submit(merge, list(queue), outputs, tile.row if row_done else None)
-                queue.clear()
-            last_row = tile.row + 1 == plan.n_rows
-            if row_done and ckpt and not last_row and time.monotonic() - last_checkpoint >= checkpoint_seconds:
-                merging.result()
-                arrays = sink.checkpoint()
-                ckpt.save({"next_row": tile.row + 1, "tiles_done": progress.done, "skipped": skipped}, arrays)
-                last_checkpoint = time.monotonic()
-        if merging is not None:
-            merging.result()
-    finally:
-        pool.shutdown(wait=True)
+        del outputs, it
+        progress.advance(len(read.tiles))
+        if not read.ends_row:
+            continue
+        row = read.tiles[0].row
+        sink.end_row(row)
+        trim()
+        if ckpt and row + 1 < plan.n_rows and time.monotonic() - last_checkpoint >= checkpoint_seconds:
+            arrays = sink.checkpoint()
+            ckpt.save({"next_row": row + 1, "tiles_done": progress.done, "skipped": skipped}, arrays)
+            last_checkpoint = time.monotonic()
     return skipped

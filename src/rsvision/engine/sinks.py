@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,14 @@ from rasterio.windows import Window
 
 from rsvision.engine.dense import StripMerger
 from rsvision.engine.reader import Tile
-from rsvision.errors import OutputError
 from rsvision.io import RasterWriter, write_vectors
 
 
 class DenseSink:
-    """Blend tile scores into strips and write each finished strip on a writer thread, one write in flight."""
+    """Blend tile scores into strips and write each finished strip (the writer compresses as it goes)."""
 
     def __init__(self, merger: StripMerger, writer: RasterWriter):
         self.merger, self.writer = merger, writer
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rsvision-write")
-        self._pending: Future | None = None
 
     def begin_row(self, row: int) -> None:
         self.merger.begin_row(row)
@@ -32,17 +28,9 @@ class DenseSink:
 
     def end_row(self, row: int) -> None:
         r, strip = self.merger.end_row()
-        self._wait()  # at most one strip waits to be written
-        window = Window(0, r, strip.shape[2], strip.shape[1])
-        self._pending = self._pool.submit(self.writer.write, strip, window)
-
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        self.writer.write(strip, Window(0, r, strip.shape[2], strip.shape[1]))
 
     def checkpoint(self) -> dict[str, np.ndarray]:
-        self._wait()
         self.writer.flush()
         return self.merger.state()
 
@@ -50,27 +38,14 @@ class DenseSink:
         self.merger.restore(arrays)
 
     def finish(self) -> Path:
-        try:
-            self._wait()
-            return self.writer.close()
-        finally:
-            self._pool.shutdown()
+        return self.writer.close()
 
     def abort(self) -> None:
-        try:
-            self._wait()
-        except OutputError:  # the error being handled already says what went wrong
-            pass
-        self._pool.shutdown()
         self.writer.abort()
 
     def suspend(self) -> None:
         """Stop early but keep the staging file, so the run can resume from its last checkpoint."""
-        try:
-            self._wait()
-        finally:
-            self._pool.shutdown()
-            self.writer.suspend()
+        self.writer.suspend()
 
 
 class VectorSink:

@@ -34,9 +34,10 @@ from rsvision.errors import (
 from rsvision.io.sensors import SENSORS, Band, band_from_filename, get_sensor, guess_sensor
 
 # GDAL's block cache defaults to 5% of RAM, which one scan of a large scene fills: memory would then grow with the
-# scene. 128 MB holds the two rows of 512-pixel blocks that a row of overlapping tiles spans, for a 16,384-pixel
-# wide 4-band uint16 scene; a user's own GDAL_CACHEMAX wins.
-os.environ.setdefault("GDAL_CACHEMAX", "128")
+# scene. Tiles are read row by row, so a cache that kept the blocks of a whole tile row for the next row would grow
+# with the scene's width too; 64 MB keeps the blocks that neighbouring tiles of a row share (two tiles of 13-band
+# uint16 in 512-pixel blocks). A user's own GDAL_CACHEMAX wins.
+os.environ.setdefault("GDAL_CACHEMAX", "64")
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img", ".png", ".jpg", ".jpeg"}
 
@@ -187,14 +188,20 @@ class Scene:
         bands: Sequence[str | int] | None = None,
         out_shape: tuple[int, int] | None = None,
         resampling: str | Resampling | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ma.MaskedArray:
         """Read ``bands`` (names or 0-based positions; all by default) in ``window`` (the whole scene by default),
-        optionally resampled to ``out_shape`` (H, W). Returns a (C, H, W) masked array: True where nodata."""
+        optionally resampled to ``out_shape`` (H, W). Returns a (C, H, W) masked array: True where nodata.
+
+        ``out``: a (C, H, W) array to read into, of any dtype (GDAL converts as it reads, with no extra copy): a
+        caller that reads many windows reuses one buffer instead of touching new memory for each."""
         window = window or Window(0, 0, self.width, self.height)
         positions = [self.band_index(b) for b in bands] if bands is not None else list(range(self.count))
         h, w = out_shape or (int(window.height), int(window.width))
         rs = _resampling(resampling) if resampling is not None else self.resampling
-        data = np.empty((len(positions), h, w), dtype=self.dtype)
+        if out is not None and out.shape != (len(positions), h, w):
+            raise ValueError(f"out has shape {out.shape}; this read needs {(len(positions), h, w)}")
+        data = out if out is not None else np.empty((len(positions), h, w), dtype=self.dtype)
         mask = None
         # One read call per file: a single multi-band file is read in one go.
         groups: dict[tuple[str, bool], list[tuple[int, int]]] = {}
