@@ -152,3 +152,19 @@ def test_argmax_first_maximum_on_ties(k, dtype):
         _argmax_into(scores, out, scratch)
         assert np.array_equal(out, scores.argmax(axis=0))
         assert not strip[:5].any() and not strip[:, :10].any()  # nothing written outside the view
+
+
+def test_outputs_that_are_views_of_the_reused_read_buffers(scene_of, tmp_path):
+    class Identity(DensePredictor):
+        """Returns its input batch itself: the engine reads the next tiles into the same buffers, so it must copy."""
+
+        num_outputs, output = 2, "scores"
+
+        def predict(self, batch):
+            return batch.images
+
+    data = np.random.default_rng(3).integers(1, 255, (2, 300, 410)).astype("uint8")
+    out = tmp_path / "same.tif"
+    run(scene_of(300, 410, data=data), Identity(), out, tile=128, overlap=32, batch=3, quiet=True)
+    with rasterio.open(out) as ds:
+        np.testing.assert_allclose(ds.read(), data.astype(np.float32), rtol=1e-6)

@@ -59,6 +59,18 @@ def test_read_out_shape_resamples(make_raster):
     assert small.data[0, 0, 0] == pytest.approx(data[:4, :4].mean())
 
 
+def test_read_into_a_buffer_of_another_dtype(make_raster):
+    data = np.arange(3 * 40 * 50, dtype="uint16").reshape(3, 40, 50)
+    data[:, 0, 0] = 0
+    scene = open_scene(make_raster("b.tif", data, nodata=0))
+    out = np.full((2, 10, 20), -1.0, np.float32)
+    got = scene.read(Window(5, 3, 20, 10), bands=[2, 0], out=out)
+    assert np.shares_memory(got.data, out)
+    np.testing.assert_array_equal(out, data[[2, 0], 3:13, 5:25].astype(np.float32))
+    with pytest.raises(ValueError, match="out has shape"):
+        scene.read(Window(0, 0, 20, 10), out=out)
+
+
 def test_band_names_and_sensor_override(make_raster):
     data = np.ones((4, 8, 8), dtype="uint8")
     scene = open_scene(make_raster("naip.tif", data, photometric="MINISBLACK"))

@@ -54,6 +54,29 @@ def test_incremental_writer_windows(tmp_path):
         np.testing.assert_array_equal(ds.read(), data)
 
 
+@pytest.mark.parametrize("shape", [(600, 700), (1301, 1027)])
+def test_overviews_built_as_strips_are_written(tmp_path, shape):
+    h, w = shape
+    grid = Grid(GRID.crs, GRID.transform, w, h)
+    data = np.random.default_rng(1).integers(0, 250, (2, h, w)).astype("uint8")
+    writer = RasterWriter(tmp_path / "o.tif", grid, 2, "uint8", blocksize=256).open()
+    for row in range(0, h, 217):  # strips that match no block
+        writer.write(data[:, row : row + 217], Window(0, row, w, min(217, h - row)))
+    assert writer._ovr_path.exists()  # the first overview, filled as the strips came
+    writer.suspend()  # as at a checkpoint: both files kept and reopened
+    writer.open(resume=True)
+    path = writer.close()
+    rows, cols = np.minimum(2 * np.arange(-(-h // 2)) + 1, h - 1), np.minimum(2 * np.arange(-(-w // 2)) + 1, w - 1)
+    with rasterio.open(path) as ds:
+        assert ds.overviews(1) == [2 ** (i + 1) for i in range(len(ds.overviews(1)))]
+        assert max(-(-h // ds.overviews(1)[-1]), -(-w // ds.overviews(1)[-1])) <= 256  # down to one block
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        np.testing.assert_array_equal(ds.read(), data)
+        level1 = ds.read(out_shape=(2, len(rows), len(cols)))
+    np.testing.assert_array_equal(level1, data[:, rows][:, :, cols])  # nearest: pixel 2i + 1
+    assert _leftovers(tmp_path) == []
+
+
 def test_failure_keeps_existing_output_and_leaves_nothing(tmp_path):
     target = tmp_path / "out.tif"
     target.write_bytes(b"previous result")

@@ -14,6 +14,7 @@ made when a tile first reaches it, so about one carry is in memory at a time, no
 from __future__ import annotations
 
 from bisect import bisect_right
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -44,9 +45,11 @@ class StripMerger:
 
     ``output="classes"``: the argmax over K of the weighted sum (the normalising weight is positive per pixel, so it
     cannot change the argmax and is skipped); ``output="scores"``: the weighted mean. Nodata pixels get ``nodata``.
+    The argmax, the costliest step, runs on ``threads`` threads (numpy releases the GIL), in bands of rows: tiles
+    are merged between the model's batches, while its threads wait.
     """
 
-    def __init__(self, plan: TilePlan, num_outputs: int, output: str, dtype: str, nodata: float):
+    def __init__(self, plan: TilePlan, num_outputs: int, output: str, dtype: str, nodata: float, threads: int = 1):
         self.plan, self.k, self.output = plan, num_outputs, output
         self.dtype, self.nodata = np.dtype(dtype), nodata
         self.out_count = num_outputs if output == "scores" else 1
@@ -62,7 +65,10 @@ class StripMerger:
         # sizes would fragment the heap and creep the memory up
         self._strip_buffer = np.empty((self.out_count, max_zone, plan.width), self.dtype)
         self._spare: list[np.ndarray] = []
-        self._scratch = _ArgmaxScratch(self.k, plan.tile_h, plan.tile_w) if output == "classes" else None
+        self._bands = max(1, min(threads, plan.tile_h // 64)) if output == "classes" else 1
+        band_rows = -(-plan.tile_h // self._bands)
+        self._scratch = [_ArgmaxScratch(self.k, band_rows, plan.tile_w) for _ in range(self._bands)]
+        self._pool = ThreadPoolExecutor(self._bands - 1, thread_name_prefix="rsvision-argmax") if self._bands > 1 else None
         # carry column blocks: block j spans [col_starts[j], col_starts[j + 1]) (the last one reaches the width)
         self._block_lo = list(plan.col_starts)
         self._block_hi = list(plan.col_starts[1:]) + [plan.width]
@@ -170,13 +176,22 @@ class StripMerger:
             return
         out = self._strip[:, :, c + a : c + a + n]
         if self.output == "classes":
-            _argmax_into(acc, out[0], self._scratch)
+            bounds = np.linspace(0, zh, self._bands + 1).astype(int)
+            jobs = [(acc[:, a0:a1], out[0, a0:a1], scratch) for a0, a1, scratch in zip(bounds, bounds[1:], self._scratch)]
+            done = [self._pool.submit(_argmax_into, *job) for job in jobs[1:]]
+            _argmax_into(*jobs[0])
+            for future in done:
+                future.result()
         else:
             norm = self._sum_y[self._r : self._r + zh, None] * self._sum_x[None, c + a : c + a + n]
             np.divide(acc, norm, out=out)
         mask = nodata[:, a : a + n]
         if mask.any():
             out[:, mask] = self.nodata
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def end_row(self) -> tuple[int, np.ndarray]:
         """The finished strip ``(first scene row, (out_count, rows, width) array)``; the row's carry is kept. The
@@ -231,4 +246,4 @@ def _argmax_into(scores: np.ndarray, out: np.ndarray, scratch: _ArgmaxScratch) -
     for i in range(1, k):
         np.left_shift(words[i], np.uint64(i), out=word)
         np.bitwise_or(bits, word, out=bits)
-    np.take(_LOWEST_BIT, bits.view(np.uint8)[:m].reshape(h, w), out=out)
+    np.take(_LOWEST_BIT, bits.view(np.uint8)[:m].reshape(h, w), out=out, mode="clip")  # "raise" would buffer

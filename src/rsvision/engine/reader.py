@@ -1,7 +1,7 @@
 """Read batches of tiles ahead on a thread pool (GDAL releases the GIL) while the model runs, in order.
 
-A batch is up to ``batch`` consecutive tiles of one tile row, read by GDAL straight into float32 buffers that are
-reused from batch to batch: converting as it reads, and touching no new memory, is several times faster than
+A batch is up to ``batch`` consecutive tiles of one tile row, read by GDAL straight into float32 buffers (and
+masks) that are reused from batch to batch: converting as it reads, and touching no new memory, is several times faster than
 reading the file's dtype into fresh arrays and converting them afterwards.
 """
 
@@ -38,13 +38,26 @@ class Tile:
 
 @dataclass
 class ReadBatch:
-    """Consecutive tiles of one tile row and their band values ``(n, C, h, w)`` float32 (``images2``: the second
-    date). The images live in a reused buffer: they are valid until the next batch is asked for."""
+    """Consecutive tiles of one tile row: band values ``(n, C, h, w)`` float32 and nodata masks ``(n, h, w)``
+    (``images2``, ``masks2``: the second date). They live in reused buffers: valid until the next batch is asked
+    for."""
 
     tiles: list[Tile]
     images: np.ndarray
+    masks: np.ndarray
     images2: np.ndarray | None = None
+    masks2: np.ndarray | None = None
     ends_row: bool = False
+
+
+@dataclass
+class _Slot:
+    """The buffers one batch is read into."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    images2: np.ndarray | None
+    masks2: np.ndarray | None
 
 
 class TileReader:
@@ -65,25 +78,43 @@ class TileReader:
         self.channels = len(bands) if bands is not None else scene.count
         self.channels2 = len(bands) if bands is not None else (scene2.count if scene2 is not None else 0)
 
-    def _read(self, scene: Scene, window: Window, out: np.ndarray) -> np.ndarray:
-        """Read into ``out``; the pixel mask (True where every band is nodata)."""
+    def _read(self, scene: Scene, window: Window, out: np.ndarray, mask_out: np.ndarray) -> np.ndarray:
+        """Read into ``out`` and the pixel mask (True where every band is nodata) into ``mask_out``."""
         mask = np.ma.getmask(scene.read(window, bands=self.bands, out=out))
-        return np.zeros(out.shape[1:], bool) if mask is np.ma.nomask else mask.all(axis=0)
+        if mask is np.ma.nomask:
+            mask_out[...] = False
+        else:
+            np.all(mask, axis=0, out=mask_out)
+        return mask_out
 
-    def _load(self, row: int, cols: range, images: np.ndarray, images2: np.ndarray | None) -> ReadBatch:
+    def _slot(self) -> _Slot:
+        p = self.plan
+        pair = self.scene2 is not None
+        return _Slot(
+            np.empty((self.batch, self.channels, p.tile_h, p.tile_w), np.float32),
+            np.empty((self.batch, p.tile_h, p.tile_w), bool),
+            np.empty((self.batch, self.channels2, p.tile_h, p.tile_w), np.float32) if pair else None,
+            np.empty((self.batch, p.tile_h, p.tile_w), bool) if pair else None,
+        )
+
+    def _load(self, row: int, cols: range, slot: _Slot) -> ReadBatch:
         tiles = []
         for i, col in enumerate(cols):
             window = self.plan.window(row, col)
-            mask = self._read(self.scene, window, images[i])
-            tile = Tile(row, col, window, mask)
-            if images2 is not None:  # a tile with nothing to predict skips reading the second date
-                tile.mask2 = np.ones_like(mask) if mask.all() else self._read(self.scene2, window, images2[i])
-                tile.empty = bool(tile.mask2.all())
-            tile.empty = tile.empty or bool(mask.all())
+            mask = self._read(self.scene, window, slot.images[i], slot.masks[i])
+            tile = Tile(row, col, window, mask, empty=bool(mask.all()))
+            if self.scene2 is not None:  # a tile with nothing to predict skips reading the second date
+                if tile.empty:
+                    slot.masks2[i] = True
+                    tile.mask2 = slot.masks2[i]
+                else:
+                    tile.mask2 = self._read(self.scene2, window, slot.images2[i], slot.masks2[i])
+                    tile.empty = bool(tile.mask2.all())
             tiles.append(tile)
         n = len(tiles)
-        return ReadBatch(tiles, images[:n], None if images2 is None else images2[:n],
-                         ends_row=cols[-1] == self.plan.n_cols - 1)
+        pair = self.scene2 is not None
+        return ReadBatch(tiles, slot.images[:n], slot.masks[:n], slot.images2[:n] if pair else None,
+                         slot.masks2[:n] if pair else None, ends_row=cols[-1] == self.plan.n_cols - 1)
 
     def batches(self, first_row: int = 0) -> Iterator[ReadBatch]:
         """Batches row by row, left to right, starting at tile row ``first_row``. A batch's buffers are reused once
@@ -91,17 +122,12 @@ class TileReader:
         p = self.plan
         order = [(r, range(c, min(c + self.batch, p.n_cols))) for r in range(first_row, p.n_rows)
                  for c in range(0, p.n_cols, self.batch)]
-        slots = self.ahead + 1  # the batches read ahead, and the one the caller holds
-        buffers = [np.empty((self.batch, self.channels, p.tile_h, p.tile_w), np.float32) for _ in range(slots)]
-        buffers2 = None
-        if self.scene2 is not None:
-            buffers2 = [np.empty((self.batch, self.channels2, p.tile_h, p.tile_w), np.float32) for _ in range(slots)]
+        slots = [self._slot() for _ in range(self.ahead + 1)]  # the batches read ahead, and the caller's
         pending: deque[Future] = deque()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rsvision-read")
         try:
             for k, (row, cols) in enumerate(order):
-                slot = k % slots
-                pending.append(pool.submit(self._load, row, cols, buffers[slot], buffers2[slot] if buffers2 else None))
+                pending.append(pool.submit(self._load, row, cols, slots[k % len(slots)]))
                 if len(pending) > self.ahead:
                     yield pending.popleft().result()
             while pending:

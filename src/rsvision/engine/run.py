@@ -112,19 +112,16 @@ def _batch(read: ReadBatch, valid: list[int], transform) -> TileBatch:
     """The valid tiles of a read batch as the predictor's batch (the buffers themselves when none is empty)."""
     every = len(valid) == len(read.tiles)
     pick = (lambda a: a) if every else (lambda a: a[valid])
-    tiles = [read.tiles[i] for i in valid]
-    batch = TileBatch(
-        images=pick(read.images), masks=np.stack([t.mask for t in tiles]), windows=[t.window for t in tiles],
-        transform=transform,
-    )
+    batch = TileBatch(images=pick(read.images), masks=pick(read.masks),
+                      windows=[read.tiles[i].window for i in valid], transform=transform)
     if read.images2 is not None:
-        batch.images2 = pick(read.images2)
-        batch.masks2 = np.stack([t.mask2 for t in tiles])
+        batch.images2, batch.masks2 = pick(read.images2), pick(read.masks2)
     return batch
 
 
 def _detached(value: Any, batch: TileBatch) -> Any:
-    """``value``, copied if it is a view of the batch's images: their buffers are read into again."""
+    """``value``, copied if it is a view of the batch's images: their buffers are read into again, and records are
+    kept until the run ends."""
     if isinstance(value, np.ndarray) and any(
         a is not None and np.may_share_memory(value, a) for a in (batch.images, batch.images2)
     ):
@@ -133,11 +130,12 @@ def _detached(value: Any, batch: TileBatch) -> Any:
 
 
 def _split_outputs(predictor: Predictor, outputs: Any, batch: TileBatch, plan: TilePlan) -> list[Any]:
-    """One output per tile, checked against what the predictor's kind promises, none a view of the batch."""
+    """One output per tile, checked against what the predictor's kind promises; records kept to the end are not
+    views of the batch."""
     n = len(batch)
     name = type(predictor).__name__
     if isinstance(predictor, DensePredictor):
-        arr = _detached(np.asarray(outputs), batch)
+        arr = np.asarray(outputs)  # merged before the next batch is read: a view of the batch's images may stay
         expected = (n, predictor.num_outputs, plan.tile_h, plan.tile_w)
         if arr.shape != expected:
             raise PredictorError(f"{name}.predict returned shape {arr.shape}; expected {expected} (B, K, H, W)")
@@ -153,10 +151,12 @@ def _split_outputs(predictor: Predictor, outputs: Any, batch: TileBatch, plan: T
     return [{k: v[i] for k, v in outputs.items()} for i in range(n)]
 
 
-def _make_sink(predictor: Predictor, scene: Scene, plan: TilePlan, output: Path | None, ckpt: Checkpoint | None):
+def _make_sink(predictor: Predictor, scene: Scene, plan: TilePlan, output: Path | None, ckpt: Checkpoint | None,
+               threads: int):
     if isinstance(predictor, DensePredictor):
         predictor.check()
-        merger = StripMerger(plan, predictor.num_outputs, predictor.output, predictor.output_dtype, predictor.nodata)
+        merger = StripMerger(plan, predictor.num_outputs, predictor.output, predictor.output_dtype, predictor.nodata,
+                             threads=threads)
         names = list(predictor.class_names) if predictor.class_names is not None else None
         tags = {"classes": json.dumps(names)} if names else {}
         writer = RasterWriter(
@@ -238,7 +238,8 @@ def run(
     if ckpt and not saved:
         ckpt.start()
 
-    sink = _make_sink(predictor, scene, plan, out_path, ckpt)
+    threads = threads or available_cpus()
+    sink = _make_sink(predictor, scene, plan, out_path, ckpt, threads)
     first_row, done, skipped = 0, 0, 0
     if dense and saved:
         try:
@@ -257,7 +258,7 @@ def run(
     label = Path(scene.path).name
     progress = RunProgress(len(plan), scene.width * scene.height, label, quiet=quiet, done=done)
     try:
-        with _torch_context(threads or available_cpus()), progress:
+        with _torch_context(threads), progress:
             skipped = _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ckpt,
                             checkpoint_seconds, driver, out_path)
         written = sink.finish()

@@ -32,7 +32,7 @@ class TileBatch:
     """Tiles handed to a predictor. Images hold band values as read, as float32; nodata pixels keep the file's
     values and are flagged in ``masks``. Change predictors also get the second date on the same grid. The arrays
     are the predictor's to use during ``predict``: it may normalise them in place, but not keep them, as the engine
-    reads the next tiles into the same buffers (an output that is a view of them is copied)."""
+    reads the next tiles into the same buffers."""
 
     images: np.ndarray  # (B, C, H, W) float32
     masks: np.ndarray  # (B, H, W) bool, True where every band is nodata
