@@ -1,157 +1,20 @@
 """`rsvision train classification --data DIR [...] -o WEIGHTS.safetensors`: train a scene classifier on any
-image-folder dataset with :func:`rsvision.train.fit`, resuming from ``--work``'s checkpoints, and write the
-weights with their card.
-
-Recipe: a stratified, seeded validation part of the data (``--val``) chooses the best epoch and is the only
-thing the card's metrics are measured on; every image is decoded and resized once into a memory-mapped cache
-at 1.25 x the input size (random resized crops are taken from it); band statistics come from the training part.
+image-folder dataset (:func:`rsvision.train.classifier.train_folder_classifier`), resuming from ``--work``'s
+checkpoints, and write the weights with their card.
 """
 
 from __future__ import annotations
 
 import shlex
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 
 from rsvision.cli import app
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
-
-
-def default_bands(count: int) -> list[str]:
-    """Band names for images whose bands are not named: RGB for 3, Sentinel-2's 13 in canonical order."""
-    from rsvision.errors import BandCountError
-    from rsvision.io.sensors import SENTINEL2_ORDER
-    from rsvision.models import RGB
-
-    if count == 3:
-        return list(RGB)
-    if count == 13:
-        return list(SENTINEL2_ORDER)
-    raise BandCountError(f"the images have {count} bands: name them with --bands (e.g. red,green,blue,nir)")
-
-
-def value_scale(images: np.ndarray) -> tuple[float, tuple[float, float]]:
-    """``(scale, value_range)`` of raw pixels: 8-bit -> 255; other integers (reflectance) -> 10000 over the
-    dtype's range; floats -> 1 over the training values' range widened by its span on each side."""
-    dtype = images.dtype
-    if dtype == np.uint8:
-        return 255.0, (0.0, 255.0)
-    if dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        return 10000.0, (float(info.min), float(info.max))
-    lo, hi = float(np.min(images)), float(np.max(images))
-    span = max(hi - lo, 1.0)
-    return 1.0, (lo - span, hi + span)
-
-
-def train_folder_classifier(
-    dataset,
-    output: str | Path,
-    *,
-    arch: str = "resnet18",
-    arch_kwargs: dict[str, Any] | None = None,
-    init: str | None = None,
-    epochs: int = 30,
-    size: int = 128,
-    batch: int = 64,
-    lr: float = 2e-3,
-    seed: int = 0,
-    val_fraction: float = 0.1,
-    bands: Sequence[str] | None = None,
-    gsd_m: float | None = None,
-    work: str | Path | None = None,
-    command: str = "",
-    log: Callable[[str], None] = print,
-    progress: bool = True,
-):
-    """Train (or resume) a classifier on a classification ``dataset`` and write ``output`` (NAME.safetensors)
-    with its card NAME.json. ``init`` (a ``-m`` name or weights file) starts from those weights, adapting the
-    stem to ``bands`` and replacing the head; its architecture is used. Returns the :class:`Weights` record."""
-    import torch
-
-    from rsvision.datasets import stratified_split
-    from rsvision.errors import RsvisionError
-    from rsvision.metrics import ClassificationMetric
-    from rsvision.models import MeasuredMetrics, Preprocessing, build_model, resolve_weights, save_weights
-    from rsvision.train import ArrayData, TrainConfig, band_statistics, fit, image_cache, predict_logits
-
-    out = Path(output)
-    if out.suffix != ".safetensors":
-        raise RsvisionError(f"-o {out}: weights are written as NAME.safetensors (with NAME.json beside it)")
-    if not 0.0 <= val_fraction < 1.0:
-        raise RsvisionError(f"--val must be in [0, 1), got {val_fraction}")
-    work_dir = Path(work) if work else out.with_name(f"{out.stem}.work")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    labels = np.array([s.targets["label"] for s in dataset], dtype=np.int64)
-    classes = list(dataset.classes)
-    if len(classes) < 2:
-        raise RsvisionError(f"{dataset.root}: training a classifier needs at least 2 classes, found {len(classes)}")
-    if val_fraction > 0:
-        val_idx, train_idx = stratified_split(labels, fraction=val_fraction, seed=seed)
-    else:
-        val_idx, train_idx = np.zeros(0, np.int64), np.arange(len(labels))
-    cache_size = round(size * 1.25)
-    split = dataset.split or "all"
-    images = image_cache(dataset, cache_size, work_dir / f"cache_{split}_{cache_size}.npy", progress=progress)
-    train = ArrayData(images[train_idx], labels[train_idx])
-    val = ArrayData(images[val_idx], labels[val_idx]) if len(val_idx) else None
-    band_names = list(bands) if bands else default_bands(images.shape[1])
-    if len(band_names) != images.shape[1]:
-        raise RsvisionError(f"{len(band_names)} band names given for images of {images.shape[1]} bands")
-    scale, value_range = value_scale(train.images)
-    mean, std = band_statistics(train.images, scale)
-    prep = Preprocessing(bands=band_names, scale=scale, value_range=value_range, mean=mean, std=std, input_size=size)
-    log(f"{dataset.root}: {len(train)} training and {len(val) if val else 0} validation images, {len(classes)} "
-        f"classes, {images.shape[1]} bands ({', '.join(band_names)}), cached at {cache_size} px in {work_dir}")
-    torch.manual_seed(seed)
-    if init:
-        record = resolve_weights(init)
-        arch, arch_kwargs = record.architecture, dict(record.architecture_kwargs)
-        model = build_model(arch, num_classes=len(classes), bands=band_names, source_bands=record.bands,
-                            source_state=record.state_dict(), **arch_kwargs)
-    else:
-        arch_kwargs = dict(arch_kwargs or {})
-        model = build_model(arch, num_classes=len(classes), bands=band_names, **arch_kwargs)
-    batch = min(batch, len(train))
-    config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, seed=seed, warmup_epochs=min(2.0, epochs / 10))
-    started = time.time()
-    result = fit(model, train, val, prep, config, work_dir, log=log, progress=progress)
-    model.load_state_dict(torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)["model"])
-    metrics = []
-    if val is not None:
-        metric = ClassificationMetric(classes)
-        metric.update(predict_logits(model, val.images, prep, config=config).argmax(1), val.labels)
-        scores = metric.compute()
-        metrics.append(MeasuredMetrics(
-            dataset=str(dataset.root), split=f"{split}: validation part ({val_fraction:.0%}, stratified, seed {seed})",
-            values={k: scores[k] for k in ("overall_accuracy", "average_accuracy", "kappa")}))
-    notes = {
-        "training_seconds": round(sum(r["seconds"] for r in result.history)),
-        "best_epoch": result.best_epoch, "epochs": epochs, "train_config": _config_dict(config),
-        "validation_curve": [round(r.get("val_accuracy", float("nan")), 4) for r in result.history],
-        "trained_from": f"weights {init}" if init else "scratch (random initialisation)",
-        "training_cache_size": cache_size,
-    }
-    record = save_weights(model, out.parent, out.stem, architecture=arch, architecture_kwargs=arch_kwargs,
-                          preprocessing=prep, gsd_m=gsd_m, classes=classes, metrics=metrics, notes=notes,
-                          licence=f"set by its trainer; trained on {dataset.root}, whose terms apply",
-                          command=command or f"rsvision train classification --data {dataset.root} -o {out}")
-    log(f"wrote {record.weights_path} and its card {record.weights_path.with_suffix('.json').name} "
-        f"(best epoch {result.best_epoch}, {(time.time() - started):.0f} s this run)")
-    return record
-
-
-def _config_dict(config) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(config)
 
 
 @app.command("train")
@@ -187,6 +50,7 @@ def train_command(
 
     from rsvision.bench import open_task_dataset
     from rsvision.errors import RsvisionError
+    from rsvision.train.classifier import train_folder_classifier
 
     if task != "classification":
         raise RsvisionError(f"train {task}: only classification can be trained so far")

@@ -3,13 +3,12 @@
 Tile row ``i`` covers scene rows ``[r_i, r_i + h)``; rows ``[r_i, r_{i+1})`` (its *zone*) receive nothing from later
 tile rows, so they are final once the row is done. Within the zone, columns left of the next tile's start are final
 once a tile is added: they are finished from the tile's own scores where no other tile reaches, and from one
-buffer a tile wide (the *zone*, sliding left to right) where tiles share columns; nothing is cleared or copied
-twice. Rows shared with the next tile row
-go to a full-width *carry* (``K x overlap x width``), which is all that crosses a row boundary, and hence all a
-checkpoint has to keep besides the output written so far. The carry is held in column blocks (one per tile
-column): a block of the incoming carry is freed once the zone has taken it in, and a block of the outgoing carry is
-made when a tile first reaches it, so about one carry is in memory at a time, not two.
-"""
+buffer a tile wide (sliding left to right) where tiles share columns; nothing is cleared or copied twice. Rows
+shared with the next tile row go to a full-width *carry* (``K x overlap x width``), which is all that crosses a row
+boundary, and hence all a checkpoint has to keep besides the output written so far. The carry is held in column
+blocks (one per tile column): a block of the incoming carry is set aside for reuse once the zone has taken it in,
+and a block of the outgoing carry is made when a tile first reaches it, so about one carry is in memory at a time,
+not two."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ _malloc_trim = _load_malloc_trim() if sys.platform.startswith("linux") else None
 
 class _HeapTrimmer:
     """Hands the heap's free pages back to the system at most every ``seconds``. glibc keeps freed blocks under
-    32 MB (GDAL's cached blocks, strips, carry blocks, torch's smaller tensors) in per-thread arenas, so over
+    32 MB (GDAL's cached blocks, torch's smaller tensors, numpy temporaries) in per-thread arenas, so over
     thousands of tiles the resident size creeps up by the fragments; trimming now and then keeps it flat (as Dask's
     workers do). Not after every row: pages handed back are faulted in again when reused, which costs time."""
 
