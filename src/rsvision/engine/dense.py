@@ -2,8 +2,9 @@
 
 Tile row ``i`` covers scene rows ``[r_i, r_i + h)``; rows ``[r_i, r_{i+1})`` (its *zone*) receive nothing from later
 tile rows, so they are final once the row is done. Within the zone, columns left of the next tile's start are final
-once a tile is added: they are finished from the tile's own scores where no other tile reaches, and from one
-buffer a tile wide (sliding left to right) where tiles share columns; nothing is cleared or copied twice. Rows
+once a tile is added: the sums of earlier tiles over the columns it shares with them are added into its scores,
+the final columns are finished straight from those, and the columns the next tile shares are kept in one buffer a
+tile wide; nothing is cleared or copied twice. Rows
 shared with the next tile row go to a full-width *carry* (``K x overlap x width``), which is all that crosses a row
 boundary, and hence all a checkpoint has to keep besides the output written so far. The carry is held in column
 blocks (one per tile column): a block of the incoming carry is set aside for reuse once the zone has taken it in,
@@ -44,8 +45,8 @@ class StripMerger:
 
     ``output="classes"``: the argmax over K of the weighted sum (the normalising weight is positive per pixel, so it
     cannot change the argmax and is skipped); ``output="scores"``: the weighted mean. Nodata pixels get ``nodata``.
-    The argmax, the costliest step, runs on ``threads`` threads (numpy releases the GIL), in bands of rows: tiles
-    are merged between the model's batches, while its threads wait.
+    A tile's zone rows are merged in ``threads`` bands at once (numpy releases the GIL): tiles are merged between
+    the model's batches, while its threads wait.
     """
 
     def __init__(self, plan: TilePlan, num_outputs: int, output: str, dtype: str, nodata: float, threads: int = 1):
@@ -64,10 +65,10 @@ class StripMerger:
         # sizes would fragment the heap and creep the memory up
         self._strip_buffer = np.empty((self.out_count, max_zone, plan.width), self.dtype)
         self._spare: list[np.ndarray] = []
-        self._bands = max(1, min(threads, plan.tile_h // 64)) if output == "classes" else 1
-        band_rows = -(-plan.tile_h // self._bands)
-        self._scratch = [_ArgmaxScratch(self.k, band_rows, plan.tile_w) for _ in range(self._bands)]
-        self._pool = ThreadPoolExecutor(self._bands - 1, thread_name_prefix="rsvision-argmax") if self._bands > 1 else None
+        self._bands = max(1, min(threads, plan.tile_h // 64))
+        band_rows = -(-plan.tile_h // self._bands) + 1
+        self._scratch = [_ArgmaxScratch(self.k, band_rows, plan.tile_w) for _ in range(self._bands)] if output == "classes" else []
+        self._pool = ThreadPoolExecutor(self._bands - 1, thread_name_prefix="rsvision-merge") if self._bands > 1 else None
         # carry column blocks: block j spans [col_starts[j], col_starts[j + 1]) (the last one reaches the width)
         self._block_lo = list(plan.col_starts)
         self._block_hi = list(plan.col_starts[1:]) + [plan.width]
@@ -119,15 +120,15 @@ class StripMerger:
             self._new[j] = block
         return block
 
-    def _weigh(self, scores: np.ndarray, col: int) -> np.ndarray:
-        """``scores`` times the tile's blend window, in place where the array allows."""
-        out = scores if scores.dtype == np.float32 and scores.flags.writeable else scores.astype(np.float32)
+    def _weigh(self, out: np.ndarray, col: int, r0: int, r1: int) -> None:
+        """Rows ``[r0, r1)`` of a tile's scores times its blend window, in place."""
         wy, wx = self._rows.weights[self._row], self._cols.weights[col]
         for a, b in self._rows.parts[self._row]:
-            out[:, a:b] *= wy[a:b, None]
+            a, b = max(a, r0), min(b, r1)
+            if b > a:
+                out[:, a:b] *= wy[a:b, None]
         for a, b in self._cols.parts[col]:
-            out[:, :, a:b] *= wx[a:b]
-        return out
+            out[:, r0:r1, a:b] *= wx[a:b]
 
     def add(self, col: int, scores: np.ndarray | None, nodata: np.ndarray | None) -> None:
         """Add tile ``col`` of the current row: its ``(K, h, w)`` scores (None for a skipped nodata tile) and its
@@ -137,56 +138,54 @@ class StripMerger:
         if scores is None:  # nothing to add: the carried rows alone pass on to the next tile
             weighted, nodata = np.zeros((self.k, p.tile_h, tw), np.float32), np.ones((p.tile_h, tw), bool)
         else:
-            weighted = self._weigh(scores, col)
-            if self._new_rows:
+            weighted = scores if scores.dtype == np.float32 and scores.flags.writeable else scores.astype(np.float32)
+            if self._new_rows:  # rows past the zone: weighed, then into the outgoing carry
+                self._weigh(weighted, col, zh, p.tile_h)
                 for j in self._blocks(c, c + tw):
                     b_lo = self._block_lo[j]
                     a, b = max(c, b_lo), min(c + tw, self._block_hi[j])
                     self._new_block(j)[:, :, a - b_lo : b - b_lo] += weighted[:, zh:, a - c : b - c]
-        if self._n_in and f < tw:  # add the carried rows of the new columns, then free the blocks taken in whole
+        done = p.col_starts[col + 1] if col + 1 < p.n_cols else p.width
+        bounds = np.linspace(0, zh, self._bands + 1).astype(int)
+        jobs = [(weighted, nodata, col, done - c, a0, a1, scores is not None, i)
+                for i, (a0, a1) in enumerate(zip(bounds, bounds[1:])) if a1 > a0]
+        running = [self._pool.submit(self._zone_rows, *job) for job in jobs[1:]]  # more than one band: a pool
+        self._zone_rows(*jobs[0])
+        for future in running:
+            future.result()
+        if self._n_in and f < tw:  # set aside the incoming carry blocks taken in whole, for reuse
             for j in self._blocks(c + f, c + tw):
-                lo, hi = self._block_lo[j], self._block_hi[j]
-                a, b = max(c + f, lo), min(c + tw, hi)
-                weighted[:, : self._n_in, a - c : b - c] += self.carry[j][:, : self._n_in, a - lo : b - lo]
-                if hi <= c + tw:
+                if self._block_hi[j] <= c + tw and j in self.carry:
                     block = self.carry.pop(j)
                     if block.flags.writeable:
                         self._spare.append(block)
-        zone = self._zone[:, :zh]
-        zone[:, :, :f] += weighted[:, :zh, :f]
-        done = p.col_starts[col + 1] if col + 1 < p.n_cols else p.width
-        n = done - c
-        # final columns [0, n): the shared ones from the zone, the others straight from this tile (no copy)
-        self._finish(zone[:, :, : min(f, n)], nodata[:zh], c, 0)
-        if n > f:
-            self._finish(weighted[:, :zh, f:n], nodata[:zh], c, f)
-        # columns [n, tw) go on to the next tile: the zone's still-shared ones, then this tile's own
-        keep = max(0, f - n)
-        if keep:  # numpy copies overlapping slices safely
-            zone[:, :, :keep] = zone[:, :, n:f]
-        zone[:, :, keep : tw - n] = weighted[:, :zh, max(f, n) : tw]
-        self._filled = tw - n
+        self._filled = tw - (done - c)
 
-    def _finish(self, acc: np.ndarray, nodata: np.ndarray, c: int, a: int) -> None:
-        """Write the summed scores ``acc`` of tile columns ``[a, a + acc width)`` (the tile starts at scene column
-        ``c``) to the strip; ``nodata`` is the tile's mask."""
-        zh, n = acc.shape[1], acc.shape[2]
-        if n == 0:
-            return
-        out = self._strip[:, :, c + a : c + a + n]
+    def _zone_rows(self, weighted: np.ndarray, nodata: np.ndarray, col: int, n: int, r0: int, r1: int,
+                   weigh: bool, band: int) -> None:
+        """Zone rows ``[r0, r1)`` of a tile (row bands run in parallel): weigh them, take in the carried rows, add
+        the earlier tiles' sums over the shared columns, finish the final ``n`` columns, keep the rest."""
+        c, tw, f = self.plan.col_starts[col], self.plan.tile_w, self._filled
+        if weigh:
+            self._weigh(weighted, col, r0, r1)
+        n_in = min(self._n_in, r1)
+        if n_in > r0 and f < tw:  # carried rows of the columns no earlier tile of this row reached
+            for j in self._blocks(c + f, c + tw):
+                lo, hi = self._block_lo[j], self._block_hi[j]
+                a, b = max(c + f, lo), min(c + tw, hi)
+                weighted[:, r0:n_in, a - c : b - c] += self.carry[j][:, r0:n_in, a - lo : b - lo]
+        rows = slice(r0, r1)
+        weighted[:, rows, :f] += self._zone[:, rows, :f]
+        acc, out = weighted[:, rows, :n], self._strip[:, rows, c : c + n]
         if self.output == "classes":
-            bounds = np.linspace(0, zh, self._bands + 1).astype(int)
-            jobs = [(acc[:, a0:a1], out[0, a0:a1], scratch) for a0, a1, scratch in zip(bounds, bounds[1:], self._scratch)]
-            done = [self._pool.submit(_argmax_into, *job) for job in jobs[1:]]
-            _argmax_into(*jobs[0])
-            for future in done:
-                future.result()
+            _argmax_into(acc, out[0], self._scratch[band])
         else:
-            norm = self._sum_y[self._r : self._r + zh, None] * self._sum_x[None, c + a : c + a + n]
+            norm = self._sum_y[self._r + r0 : self._r + r1, None] * self._sum_x[None, c : c + n]
             np.divide(acc, norm, out=out)
-        mask = nodata[:, a : a + n]
+        mask = nodata[rows, :n]
         if mask.any():
             out[:, mask] = self.nodata
+        self._zone[:, rows, : tw - n] = weighted[:, rows, n:tw]
 
     def close(self) -> None:
         if self._pool is not None:
