@@ -47,3 +47,24 @@ def make_raster(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def tiny_classifier():
+    """Writes a seeded, untrained width-1/8 ResNet-18 RGB classifier and its card: ``make(folder, name, classes,
+    input_size, **card)`` returns the weights path."""
+
+    def make(folder, name="tiny", classes=("blue", "green", "red"), input_size=32, **card):
+        import torch
+
+        from rsvision.models import Preprocessing, build_model, save_weights
+
+        torch.manual_seed(0)
+        net = build_model("resnet18", num_classes=len(classes), width=0.125)
+        prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
+                             std=[0.25] * 3, input_size=input_size)
+        save_weights(net, folder, name, architecture="resnet18", architecture_kwargs={"width": 0.125},
+                     preprocessing=prep, classes=list(classes), **{"licence": "-", "command": "-", **card})
+        return Path(folder) / f"{name}.safetensors"
+
+    return make

@@ -9,20 +9,15 @@ from PIL import Image
 from rsvision.bench import evaluate_model
 from rsvision.datasets import FolderDataset
 from rsvision.errors import EvaluationError
-from rsvision.models import Classifier, Preprocessing, build_model, save_weights
+from rsvision.models import Classifier
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture
-def weights(tmp_path):
-    torch.manual_seed(0)
-    net = build_model("resnet18", num_classes=3, width=0.125)
-    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
-                         std=[0.25] * 3, input_size=32)
-    save_weights(net, tmp_path / "w", "tiny", architecture="resnet18", architecture_kwargs={"width": 0.125},
-                 preprocessing=prep, classes=["blue", "green", "red"], licence="-", command="-")
-    return tmp_path / "w" / "tiny.safetensors"
+def weights(tmp_path, tiny_classifier):
+    (tmp_path / "w").mkdir()
+    return tiny_classifier(tmp_path / "w")
 
 
 def _folder(root, classes, n=5):

@@ -9,7 +9,6 @@ import torch
 from PIL import Image
 
 from rsvision.cli import main
-from rsvision.models import Preprocessing, build_model, save_weights
 
 torch.set_num_threads(1)
 
@@ -22,13 +21,8 @@ def run_cli(capsys, *argv):
 
 
 @pytest.fixture
-def setup(tmp_path):
-    torch.manual_seed(0)
-    net = build_model("resnet18", num_classes=3, width=0.125)
-    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
-                         std=[0.25] * 3, input_size=32)
-    save_weights(net, tmp_path, "tiny", architecture="resnet18", architecture_kwargs={"width": 0.125},
-                 preprocessing=prep, classes=["blue", "green", "red"], licence="-", command="-")
+def setup(tmp_path, tiny_classifier):
+    weights = tiny_classifier(tmp_path)
     rng = np.random.default_rng(0)
     for k, c in enumerate(["blue", "green", "red"]):
         (tmp_path / "data" / c).mkdir(parents=True)
@@ -36,7 +30,7 @@ def setup(tmp_path):
             a = rng.integers(0, 60, (32, 32, 3)).astype(np.uint8)
             a[..., 2 - k] += 180
             Image.fromarray(a).save(tmp_path / "data" / c / f"{i}.png")
-    return tmp_path / "tiny.safetensors", tmp_path / "data"
+    return weights, tmp_path / "data"
 
 
 def test_eval_with_a_model(setup, tmp_path, capsys):

@@ -9,10 +9,7 @@ from rsvision.cli import main
 from rsvision.models import (
     DEFAULT_CLASSIFIER,
     MeasuredMetrics,
-    Preprocessing,
-    build_model,
     builtin_weights,
-    save_weights,
 )
 
 torch.set_num_threads(1)
@@ -26,16 +23,12 @@ def run_cli(capsys, *argv):
 
 
 @pytest.fixture
-def cards(tmp_path, monkeypatch):
+def cards(tmp_path, monkeypatch, tiny_classifier):
     """A built-in folder holding one card, made here."""
-    net = build_model("resnet18", num_classes=2, width=0.125)
-    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
-                         std=[0.25] * 3, input_size=48)
     metrics = [MeasuredMetrics(dataset="AID", split="rsicd-test",
                                values={"overall_accuracy": 0.9123, "average_accuracy": 0.9, "kappa": 0.9044})]
-    save_weights(net, tmp_path, "demo_net", architecture="resnet18", architecture_kwargs={"width": 0.125},
-                 preprocessing=prep, gsd_m=1.5, classes=["a", "b"], metrics=metrics, licence="CC0", command="x",
-                 notes={"images_per_s_cpu": 321.0})
+    tiny_classifier(tmp_path, "demo_net", classes=["a", "b"], input_size=48, gsd_m=1.5, metrics=metrics,
+                    licence="CC0", command="x", notes={"images_per_s_cpu": 321.0})
     monkeypatch.setattr("rsvision.models.weights.BUILTIN_DIR", tmp_path)
     return tmp_path
 
