@@ -25,13 +25,6 @@ CLASSES = ("blue", "green", "red")
 TRANSFORM = Affine(1, 0, 500000, 0, -1, 4000000)  # 1 m pixels, EPSG:32633
 
 
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return done.value.code, out.out, out.err
-
-
 def _image(rng, k, size=40):
     a = rng.integers(0, 80, (size, size, 3)).astype(np.uint8)
     a[..., 2 - k] += 150
@@ -75,7 +68,7 @@ def mixed(tmp_path):
     return folder, good
 
 
-def test_folder_to_csv_with_bad_files(weights, mixed, tmp_path, capsys):
+def test_folder_to_csv_with_bad_files(weights, mixed, tmp_path, capsys, run_cli):
     folder, good = mixed
     out = tmp_path / "out.csv"
     code, _, err = run_cli(capsys, "classify", folder, "-m", weights, "-o", out, "-q")
@@ -97,7 +90,7 @@ def test_folder_to_csv_with_bad_files(weights, mixed, tmp_path, capsys):
     assert lines[-1] == f"classified 3 of 7 images, 4 failed -> {out}"
 
 
-def test_nothing_classified_exits_2(weights, mixed, tmp_path, capsys):
+def test_nothing_classified_exits_2(weights, mixed, tmp_path, capsys, run_cli):
     folder, good = mixed
     for name in good:
         (folder / name).unlink()
@@ -107,7 +100,7 @@ def test_nothing_classified_exits_2(weights, mixed, tmp_path, capsys):
     assert "classified 0 of 4 images, 4 failed (no CSV written)" in err
 
 
-def test_single_image_with_csv_output(weights, mixed, tmp_path, capsys):
+def test_single_image_with_csv_output(weights, mixed, tmp_path, capsys, run_cli):
     folder, _ = mixed
     out = tmp_path / "one.csv"
     code, _, err = run_cli(capsys, "classify", folder / "a.png", "-m", weights, "-o", out, "-q")
@@ -143,7 +136,7 @@ def _nearest_tile_map(starts_y, starts_x, tile, shape, classes_by_tile, nodata=2
     return out
 
 
-def test_scene_to_class_map_and_tiles(weights, make_raster, tmp_path, capsys):
+def test_scene_to_class_map_and_tiles(weights, make_raster, tmp_path, capsys, run_cli):
     path = _scene(make_raster, "scene.tif", _scene_pixels(), nodata=0)
     out, vec = tmp_path / "classes.tif", tmp_path / "tiles.gpkg"
     code, _, err = run_cli(capsys, "classify", path, "-m", weights, "-o", out, "--vector", vec, "--threads", "1", "-q")
@@ -176,7 +169,7 @@ def test_scene_to_class_map_and_tiles(weights, make_raster, tmp_path, capsys):
     assert np.array_equal(got, _nearest_tile_map(starts_y, starts_x, tile, (96, 160), by_tile))
 
 
-def test_scene_bands_are_matched_by_name(weights, make_raster, tmp_path, capsys):
+def test_scene_bands_are_matched_by_name(weights, make_raster, tmp_path, capsys, run_cli):
     data = _scene_pixels()
     rgb = _scene(make_raster, "rgb.tif", data)
     bgr = _scene(make_raster, "bgr.tif", data[::-1])
@@ -196,7 +189,7 @@ def test_scene_bands_are_matched_by_name(weights, make_raster, tmp_path, capsys)
     assert code == 2 and "the model takes bands red, green, blue; the scene has band1" in err
 
 
-def test_large_image_without_georeference(weights, tmp_path, capsys):
+def test_large_image_without_georeference(weights, tmp_path, capsys, run_cli):
     from rsvision.samples import dubai_aerial
 
     out = tmp_path / "dubai.tif"
@@ -224,14 +217,14 @@ def test_large_image_without_georeference(weights, tmp_path, capsys):
         ("missing", "out.csv", [], "no such file or folder"),
     ],
 )
-def test_bad_outputs(weights, mixed, make_raster, tmp_path, capsys, target, output, extra, message):
+def test_bad_outputs(weights, mixed, make_raster, tmp_path, capsys, target, output, extra, message, run_cli):
     folder, _ = mixed
     paths = {"folder": folder, "scene": _scene(make_raster, "s.tif", _scene_pixels()), "missing": tmp_path / "nope"}
     code, _, err = run_cli(capsys, "classify", paths[target], "-m", weights, "-o", tmp_path / output, *extra, "-q")
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_unknown_model(mixed, tmp_path, capsys):
+def test_unknown_model(mixed, tmp_path, capsys, run_cli):
     folder, _ = mixed
     code, _, err = run_cli(capsys, "classify", folder, "-m", "no_such_model", "-o", tmp_path / "o.csv")
     assert code == 2 and "unknown model 'no_such_model'" in err

@@ -8,27 +8,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsvision.cli import main
 
+@pytest.fixture
+def scores(run_cli):
+    def run(capsys, tmp_path, task, data, predictions, *extra):
+        """Run eval with --json; check the table printed and return the JSON written."""
+        out_json = tmp_path / "metrics.json"
+        code, out, err = run_cli(capsys, "eval", task, "--data", data, "--predictions", predictions, "--json",
+                                 out_json, *extra)
+        assert code == 0, err
+        text = out_json.read_text()
+        assert "NaN" not in text and "Infinity" not in text
+        result = json.loads(text)
+        first = next(k for k, v in result.items() if isinstance(v, float))
+        assert first in out  # the table lists the keys
+        return result
 
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return done.value.code, out.out, out.err
-
-
-def scores(capsys, tmp_path, task, data, predictions, *extra):
-    """Run eval with --json; check the table printed and return the JSON written."""
-    out_json = tmp_path / "metrics.json"
-    code, out, err = run_cli(capsys, "eval", task, "--data", data, "--predictions", predictions, "--json", out_json, *extra)
-    assert code == 0, err
-    text = out_json.read_text()
-    assert "NaN" not in text and "Infinity" not in text
-    result = json.loads(text)
-    first = next(k for k, v in result.items() if isinstance(v, float))
-    assert first in out  # the table lists the keys
-    return result
+    return run
 
 
 def _png(path, array):
@@ -56,7 +52,7 @@ def _kappa(t, p, classes):
     return (p_o - p_e) / (1 - p_e)
 
 
-def test_classification(capsys, tmp_path):
+def test_classification(capsys, tmp_path, scores):
     classes = ("beach", "forest", "port")
     truth = _folder_dataset(tmp_path / "data", classes)
     wrong = {1: "port", 5: "beach", 6: "beach", 11: "forest"}  # row -> predicted class
@@ -77,7 +73,7 @@ def test_classification(capsys, tmp_path):
     assert result["per_class"]["forest"]["recall"] == pytest.approx(2 / 4)
 
 
-def test_classification_on_aid(capsys, tmp_path, shared):
+def test_classification_on_aid(capsys, tmp_path, shared, scores):
     """All 10,000 AID images, every tenth given the next class: overall accuracy 0.9 exactly."""
     root = shared("AID")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
@@ -100,7 +96,7 @@ OBJ = "<object><name>{cls}</name><difficult>0</difficult><bndbox><xmin>{b[0]}</x
       "<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
 
 
-def test_detection_voc_task2(capsys, tmp_path):
+def test_detection_voc_task2(capsys, tmp_path, scores):
     """Two of three cars found, plus a correct boat: car AP = 2/3 (all-point), 7/11 (11-point: t <= 0.6)."""
     gt = {"im1": [("car", [2, 2, 20, 20]), ("car", [30, 30, 50, 50])], "im2": [("car", [5, 5, 25, 25]), ("boat", [1, 1, 9, 9])]}
     for name, objects in gt.items():
@@ -131,7 +127,7 @@ def _task1_from(dataset, folder, keep=None):
     return folder
 
 
-def test_detection_dota_devkit_example(capsys, tmp_path, shared):
+def test_detection_dota_devkit_example(capsys, tmp_path, shared, scores):
     """The devkit's P1888 labels as task-1 predictions (score 1): AP 1 at every IoU; then every
     non-difficult large vehicle of odd index dropped: its AP is the share kept (precision stays 1)."""
     from rsvision.datasets import open_dataset
@@ -152,7 +148,7 @@ def test_detection_dota_devkit_example(capsys, tmp_path, shared):
     assert result["per_class"]["small-vehicle"]["ap"] == 1.0
 
 
-def test_detection_dota8_yolo_obb(capsys, tmp_path, shared):
+def test_detection_dota8_yolo_obb(capsys, tmp_path, shared, scores):
     from rsvision.datasets import open_dataset
 
     root = shared("dota", "dota8")
@@ -163,7 +159,7 @@ def test_detection_dota8_yolo_obb(capsys, tmp_path, shared):
     assert sum(c["num_gt"] for c in result["per_class"].values()) == sum(len(s.targets["labels"]) for s in ds)
 
 
-def test_detection_coco(capsys, tmp_path):
+def test_detection_coco(capsys, tmp_path, scores):
     gt = {
         "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 100},
                    {"id": 2, "file_name": "b.jpg", "width": 100, "height": 100}],
@@ -184,7 +180,7 @@ def test_detection_coco(capsys, tmp_path):
 # ----------------------------------------------------------------------------- segmentation and change
 
 
-def test_segmentation_index_masks(capsys, tmp_path):
+def test_segmentation_index_masks(capsys, tmp_path, scores):
     rng = np.random.default_rng(0)
     data, preds = tmp_path / "seg", tmp_path / "preds"
     (data).mkdir()
@@ -218,7 +214,7 @@ def _change_counts(t, p):
             "iou": tp / (tp + fp + fn)}
 
 
-def test_change_triplets(capsys, tmp_path):
+def test_change_triplets(capsys, tmp_path, scores):
     rng = np.random.default_rng(1)
     data, preds = tmp_path / "cd", tmp_path / "preds"
     truths, predictions = [], []
@@ -238,14 +234,14 @@ def test_change_triplets(capsys, tmp_path):
     assert set(result) >= {"f1", "iou", "precision", "recall", "kappa"}
 
 
-def test_change_levir_labels_as_predictions(capsys, tmp_path, shared):
+def test_change_levir_labels_as_predictions(capsys, tmp_path, shared, scores):
     root = shared("change_samples", "samples_LEVIR")
     shutil.copytree(root / "label", tmp_path / "preds")
     result = scores(capsys, tmp_path, "change", root, tmp_path / "preds")
     assert result["f1"] == result["iou"] == result["precision"] == result["recall"] == 1.0
 
 
-def test_change_oscd_city_names(capsys, tmp_path, shared):
+def test_change_oscd_city_names(capsys, tmp_path, shared, scores):
     """OSCD labels (1 = no change, 2 = change) -> 0/255 predictions named <city>-cm.tif, one city emptied."""
     import rasterio
 
@@ -284,7 +280,7 @@ def _caption_json(root):
     return root / "dataset.json"
 
 
-def test_captioning(capsys, tmp_path):
+def test_captioning(capsys, tmp_path, scores):
     """Predicting a reference exactly: every n-gram matches and the closest reference length is its own,
     so BLEU-1..4 are 1; the longest common subsequence is the whole caption, so ROUGE-L is 1."""
     data = _caption_json(tmp_path / "cap")
@@ -297,7 +293,7 @@ def test_captioning(capsys, tmp_path):
     assert 0.9 < result["meteor"] <= 1.0 and result["cider"] > 1.0
 
 
-def test_captioning_rsicd_test_caption0(capsys, tmp_path, shared):
+def test_captioning_rsicd_test_caption0(capsys, tmp_path, shared, scores):
     shared("AID")
     root = shared("captions", "rsicd_precomp")
     names = (root / "test_filename.txt").read_text().split()
@@ -314,7 +310,7 @@ def test_captioning_rsicd_test_caption0(capsys, tmp_path, shared):
         assert result[key] == pytest.approx(1.0, abs=1e-9)
 
 
-def test_retrieval(capsys, tmp_path):
+def test_retrieval(capsys, tmp_path, scores):
     """3 images x 2 captions. Own captions on top: every recall is 1. Own captions at the bottom: an
     image's best own caption has the 4 other captions above it (R@1 no, R@5 yes); a caption's image
     has the 2 other images above it (R@1 no, R@5 yes): mean recall 4/6."""
@@ -345,7 +341,7 @@ def _rsvqa(root):
     _png(root / "Images_LR" / "1.png", np.zeros((4, 4)))
 
 
-def test_vqa(capsys, tmp_path):
+def test_vqa(capsys, tmp_path, scores):
     _rsvqa(tmp_path / "vqa")
     preds = [{"question_id": 1, "answer": "Yes"}, {"question_id": "2", "answer": "yes"},
              {"question_id": 3, "answer": 4}, {"question_id": 4, "answer": "urban"}]
@@ -362,7 +358,7 @@ RSVG = """<annotation><filename>7.jpg</filename><size><width>200</width><height>
 <description>a small pond</description></object></annotation>"""
 
 
-def test_grounding(capsys, tmp_path):
+def test_grounding(capsys, tmp_path, scores):
     """One exact box, one box covering 40 % of its target (100 x 40 in 100 x 100): Acc@0.5 = 1/2, mIoU = 0.7."""
     (tmp_path / "rsvg" / "Annotations").mkdir(parents=True)
     (tmp_path / "rsvg" / "Annotations" / "7.xml").write_text(RSVG)
@@ -373,7 +369,7 @@ def test_grounding(capsys, tmp_path):
     assert result["acc_at_0.5"] == 0.5 and result["miou"] == pytest.approx(0.7)
 
 
-def test_grounding_rsvg_sample(capsys, tmp_path, shared):
+def test_grounding_rsvg_sample(capsys, tmp_path, shared, scores):
     import re
 
     root = shared("format_samples", "rsvg")
@@ -387,7 +383,7 @@ def test_grounding_rsvg_sample(capsys, tmp_path, shared):
 # ----------------------------------------------------------------------------- output and bad input
 
 
-def test_json_to_stdout(capsys, tmp_path):
+def test_json_to_stdout(capsys, tmp_path, run_cli):
     data = _caption_json(tmp_path / "cap")
     np.save(tmp_path / "s.npy", np.eye(3, 6))
     code, out, _ = run_cli(capsys, "eval", "retrieval", "--data", data, "--predictions", tmp_path / "s.npy",
@@ -396,7 +392,7 @@ def test_json_to_stdout(capsys, tmp_path):
     assert code == 0 and set(json.loads(out)) == keys
 
 
-def test_bad_input_one_line_exit_2(capsys, tmp_path):
+def test_bad_input_one_line_exit_2(capsys, tmp_path, run_cli):
     _folder_dataset(tmp_path / "data", ("beach", "forest"), per_class=2)
     caption_data = _caption_json(tmp_path / "cap")
     (tmp_path / "empty").mkdir()
@@ -428,7 +424,7 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path):
         assert len(err.strip().splitlines()) == 1, err
 
 
-def test_bad_detection_files(capsys, tmp_path, shared):
+def test_bad_detection_files(capsys, tmp_path, shared, run_cli):
     root = shared("dota", "devkit_example")
     for name, text, message in [
         ("plane", "P1888 0.5 1 2 3\n", "Task1_plane.txt:1: expected 'imgname score x1 y1"),
@@ -443,7 +439,7 @@ def test_bad_detection_files(capsys, tmp_path, shared):
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_bad_masks(capsys, tmp_path):
+def test_bad_masks(capsys, tmp_path, run_cli):
     data = tmp_path / "seg"
     (data).mkdir()
     (data / "classes.txt").write_text("a\nb\n")
@@ -456,7 +452,7 @@ def test_bad_masks(capsys, tmp_path):
         assert code == 2 and message in err and "t.png" in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_without_predictions_a_model_runs(capsys, tmp_path):
+def test_without_predictions_a_model_runs(capsys, tmp_path, run_cli):
     # no --predictions and no -m: the task's built-in model runs; with no built-in model the message says so
     code, _, err = run_cli(capsys, "eval", "segmentation", "--data", tmp_path)
     assert code == 2 and "--predictions" in err and "no model of this task is built in yet" in err

@@ -8,16 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rsvision.cli import main
-
 torch.set_num_threads(1)
-
-
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return done.value.code, out.out, out.err
 
 
 @pytest.fixture
@@ -33,7 +24,7 @@ def setup(tmp_path, tiny_classifier):
     return weights, tmp_path / "data"
 
 
-def test_eval_with_a_model(setup, tmp_path, capsys):
+def test_eval_with_a_model(setup, tmp_path, capsys, run_cli):
     weights, data = setup
     code, out, err = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--json",
                              tmp_path / "m.json")
@@ -47,7 +38,7 @@ def test_eval_with_a_model(setup, tmp_path, capsys):
     assert 0 <= json.loads(out)["overall_accuracy"] <= 1
 
 
-def test_probe(setup, capsys):
+def test_probe(setup, capsys, run_cli):
     weights, data = setup
     code, out, err = run_cli(capsys, "eval", "probe", "--data", data, "-m", weights, "--json", "-")
     assert code == 0, err
@@ -66,14 +57,14 @@ def test_probe(setup, capsys):
         (["detection", "-m", "M"], "eval detection: no model of this task is built in yet"),
     ],
 )
-def test_argument_rules(setup, capsys, args, message):
+def test_argument_rules(setup, capsys, args, message, run_cli):
     weights, data = setup
     argv = ["eval", args[0], "--data", data, *[weights if a == "M" else a for a in args[1:]]]
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and message in err
 
 
-def test_classify_csv_scores_as_the_model_run(setup, tmp_path, capsys):
+def test_classify_csv_scores_as_the_model_run(setup, tmp_path, capsys, run_cli):
     weights, data = setup
     csv_path = tmp_path / "pred.csv"
     assert run_cli(capsys, "classify", data, "-m", weights, "-o", csv_path, "-q")[0] == 0

@@ -2,23 +2,13 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from rsvision import samples
-from rsvision.cli import main
 
 KEYS = {"path", "sensor", "crs", "width", "height", "transform", "bounds", "bounds_lonlat", "dtype", "nodata",
         "overviews", "bands"}
 
 
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out = capsys.readouterr()
-    return done.value.code, out.out, out.err
-
-
-def test_info_json_keys(capsys):
+def test_info_json_keys(capsys, run_cli):
     code, out, _ = run_cli(capsys, "info", str(samples.oscd_bercy_before), "--json")
     assert code == 0
     meta = json.loads(out)
@@ -31,14 +21,14 @@ def test_info_json_keys(capsys):
     assert 2.3 < west < east < 2.45 and 48.8 < south < north < 48.9  # Paris
 
 
-def test_info_text(capsys):
+def test_info_text(capsys, run_cli):
     code, out, err = run_cli(capsys, "info", str(samples.dubai_aerial))
     assert code == 0
     assert "none (pixel coordinates)" in out and "1817 x 2061" in out
     assert "no georeference" in err
 
 
-def test_bad_inputs_one_line_exit_2(tmp_path, capsys):
+def test_bad_inputs_one_line_exit_2(tmp_path, capsys, run_cli):
     junk = tmp_path / "junk.tif"
     junk.write_bytes(b"\x00" * 10)
     empty = tmp_path / "empty"

@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 
-from rsvision.cli import main
 from rsvision.models import (
     DEFAULT_CLASSIFIER,
     MeasuredMetrics,
@@ -13,13 +12,6 @@ from rsvision.models import (
 )
 
 torch.set_num_threads(1)
-
-
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return done.value.code, out.out, out.err
 
 
 @pytest.fixture
@@ -33,7 +25,7 @@ def cards(tmp_path, monkeypatch, tiny_classifier):
     return tmp_path
 
 
-def test_table(cards, capsys):
+def test_table(cards, capsys, run_cli):
     code, out, err = run_cli(capsys, "models")
     assert code == 0, err
     lines = out.splitlines()
@@ -42,7 +34,7 @@ def test_table(cards, capsys):
     assert "architectures for `rsvision train --arch`: convnext_tiny" in out
 
 
-def test_json(cards, capsys):
+def test_json(cards, capsys, run_cli):
     code, out, _ = run_cli(capsys, "models", "--json")
     assert code == 0
     (record,) = json.loads(out)
@@ -52,13 +44,13 @@ def test_json(cards, capsys):
     assert record["images_per_s_cpu"] == 321.0 and record["file"].endswith("demo_net.safetensors")
 
 
-def test_empty(tmp_path, monkeypatch, capsys):
+def test_empty(tmp_path, monkeypatch, capsys, run_cli):
     monkeypatch.setattr("rsvision.models.weights.BUILTIN_DIR", tmp_path)
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "no built-in weights are installed" in out
 
 
-def test_shipped_aid_classifier_lists_its_metrics(capsys):
+def test_shipped_aid_classifier_lists_its_metrics(capsys, run_cli):
     if DEFAULT_CLASSIFIER not in builtin_weights():
         pytest.skip(f"built-in weights {DEFAULT_CLASSIFIER} not trained yet")
     _, out, _ = run_cli(capsys, "models", "--json")

@@ -16,13 +16,6 @@ torch.set_num_threads(1)
 CLASSES = ("blue", "green", "red")
 
 
-def run_cli(capsys, *argv):
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return done.value.code, out.out, out.err
-
-
 def make_folder(root, per_class=8, size=40):
     """Three classes of noise images, each brighter in its own channel."""
     rng = np.random.default_rng(0)
@@ -79,7 +72,7 @@ def test_writes_weights_and_card(trained):
     assert probs.shape == (1, 3) and np.isclose(probs.sum(), 1, atol=1e-5)
 
 
-def test_rerun_resumes_and_other_settings_are_refused(trained, capsys):
+def test_rerun_resumes_and_other_settings_are_refused(trained, capsys, run_cli):
     from safetensors.torch import load_file
 
     data, out = trained
@@ -103,13 +96,13 @@ def test_rerun_resumes_and_other_settings_are_refused(trained, capsys):
         (["--arch", "nonet"], "unknown model 'nonet'"),
     ],
 )
-def test_bad_arguments(trained, tmp_path, capsys, extra, message):
+def test_bad_arguments(trained, tmp_path, capsys, extra, message, run_cli):
     data, _ = trained
     code, _, err = run_cli(capsys, *train_args(data, tmp_path / "x.safetensors", *extra))
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_bad_task_output_and_data(trained, tmp_path, capsys):
+def test_bad_task_output_and_data(trained, tmp_path, capsys, run_cli):
     data, _ = trained
     code, _, err = run_cli(capsys, "train", "detection", "--data", data, "-o", tmp_path / "x.safetensors")
     assert code == 2 and "only classification" in err
