@@ -4,12 +4,11 @@ Tile row ``i`` covers scene rows ``[r_i, r_i + h)``; rows ``[r_i, r_{i+1})`` (it
 tile rows, so they are final once the row is done. Within the zone, columns left of the next tile's start are final
 once a tile is added: the sums of earlier tiles over the columns it shares with them are added into its scores,
 the final columns are finished straight from those, and the columns the next tile shares are kept in one buffer a
-tile wide; nothing is cleared or copied twice. Rows
-shared with the next tile row go to a full-width *carry* (``K x overlap x width``), which is all that crosses a row
-boundary, and hence all a checkpoint has to keep besides the output written so far. The carry is held in column
-blocks (one per tile column): a block of the incoming carry is set aside for reuse once the zone has taken it in,
-and a block of the outgoing carry is made when a tile first reaches it, so about one carry is in memory at a time,
-not two."""
+tile wide; nothing is cleared or copied twice. Rows shared with the next tile row go to a full-width *carry*
+(``K x overlap x width``), which is all that crosses a row boundary, and hence all a checkpoint has to keep besides
+the output written so far. The carry is held in column blocks (one per tile column): a block of the incoming carry
+is set aside for reuse once the zone has taken it in, and a block of the outgoing carry is made when a tile first
+reaches it, so about one carry is in memory at a time, not two."""
 
 from __future__ import annotations
 
@@ -30,8 +29,8 @@ class _Ramps:
         self.weights, self.parts = [], []
         for w in axis_weights(starts, length):
             w = w.astype(np.float32)
-            lead = int(np.argmax(w == 1)) if (w == 1).any() else length
-            trail = int(np.argmax(w[::-1] == 1)) if (w == 1).any() else length
+            ones = np.flatnonzero(w == 1)
+            lead, trail = (int(ones[0]), length - 1 - int(ones[-1])) if len(ones) else (length, length)
             if lead + trail >= length:  # the two ramps meet: weight the whole axis at once
                 parts = [(0, length)] if lead or trail else []
             else:

@@ -1,8 +1,8 @@
 """Read batches of tiles ahead on a thread pool (GDAL releases the GIL) while the model runs, in order.
 
 A batch is up to ``batch`` consecutive tiles of one tile row, read by GDAL straight into float32 buffers (and
-masks) that are reused from batch to batch: converting as it reads, and touching no new memory, is several times faster than
-reading the file's dtype into fresh arrays and converting them afterwards.
+masks) that are reused from batch to batch: converting as it reads, and touching no new memory, is several times
+faster than reading the file's dtype into fresh arrays and converting them afterwards.
 """
 
 from __future__ import annotations
