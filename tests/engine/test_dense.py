@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import rasterio
+import torch
 
 from rsvision.engine import run
 from rsvision.engine.dense import StripMerger
@@ -149,7 +150,7 @@ def test_argmax_first_maximum_on_ties(k, dtype):
         scores = rng.integers(0, 3, (k, h, w)).astype(np.float32)  # many ties
         strip = np.zeros((70, 100), dtype)
         out = strip[5 : 5 + h, 10 : 10 + w]  # a strided view, as in a strip
-        _argmax_into(scores, out, scratch)
+        _argmax_into(torch.from_numpy(scores), out, scratch)
         assert np.array_equal(out, scores.argmax(axis=0))
         assert not strip[:5].any() and not strip[:, :10].any()  # nothing written outside the view
 

@@ -8,14 +8,18 @@ tile wide; nothing is cleared or copied twice. Rows shared with the next tile ro
 (``K x overlap x width``), which is all that crosses a row boundary, and hence all a checkpoint has to keep besides
 the output written so far. The carry is held in column blocks (one per tile column): a block of the incoming carry
 is set aside for reuse once the zone has taken it in, and a block of the outgoing carry is made when a tile first
-reaches it, so about one carry is in memory at a time, not two."""
+reaches it, so about one carry is in memory at a time, not two.
+
+The arithmetic runs as torch operations on views of the same arrays: they run on torch's intra-op threads, which
+are already awake from the model's forward pass, so a tile is merged on every core without a thread of ours
+competing with them (numpy on a second thread ran no faster while those threads spun)."""
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 from rsvision.engine.plan import TilePlan
 from rsvision.tasks.merge import axis_weight_sum, axis_weights
@@ -35,7 +39,7 @@ class _Ramps:
                 parts = [(0, length)] if lead or trail else []
             else:
                 parts = [(a, b) for a, b in ((0, lead), (length - trail, length)) if b > a]
-            self.weights.append(w)
+            self.weights.append(torch.from_numpy(w))
             self.parts.append(parts)
 
 
@@ -44,11 +48,9 @@ class StripMerger:
 
     ``output="classes"``: the argmax over K of the weighted sum (the normalising weight is positive per pixel, so it
     cannot change the argmax and is skipped); ``output="scores"``: the weighted mean. Nodata pixels get ``nodata``.
-    A tile's zone rows are merged in ``threads`` bands at once (numpy releases the GIL): tiles are merged between
-    the model's batches, while its threads wait.
     """
 
-    def __init__(self, plan: TilePlan, num_outputs: int, output: str, dtype: str, nodata: float, threads: int = 1):
+    def __init__(self, plan: TilePlan, num_outputs: int, output: str, dtype: str, nodata: float):
         self.plan, self.k, self.output = plan, num_outputs, output
         self.dtype, self.nodata = np.dtype(dtype), nodata
         self.out_count = num_outputs if output == "scores" else 1
@@ -56,18 +58,15 @@ class StripMerger:
         self._rows = _Ramps(plan.row_starts, plan.tile_h)
         self._cols = _Ramps(plan.col_starts, plan.tile_w)
         if output == "scores":
-            self._sum_y = axis_weight_sum(plan.row_starts, plan.tile_h, plan.height).astype(np.float32)
-            self._sum_x = axis_weight_sum(plan.col_starts, plan.tile_w, plan.width).astype(np.float32)
+            self._sum_y = torch.from_numpy(axis_weight_sum(plan.row_starts, plan.tile_h, plan.height).astype(np.float32))
+            self._sum_x = torch.from_numpy(axis_weight_sum(plan.col_starts, plan.tile_w, plan.width).astype(np.float32))
         # the sliding zone buffer: allocated once, reused by every tile
-        self._zone = np.empty((self.k, plan.tile_h, plan.tile_w), np.float32)
+        self._zone = torch.empty((self.k, plan.tile_h, plan.tile_w), dtype=torch.float32)
         # one strip buffer, and the carry blocks taken in, for reuse: over thousands of tiles, fresh arrays of these
         # sizes would fragment the heap and creep the memory up
         self._strip_buffer = np.empty((self.out_count, max_zone, plan.width), self.dtype)
         self._spare: list[np.ndarray] = []
-        self._bands = max(1, min(threads, plan.tile_h // 64))
-        band_rows = -(-plan.tile_h // self._bands) + 1
-        self._scratch = [_ArgmaxScratch(self.k, band_rows, plan.tile_w) for _ in range(self._bands)] if output == "classes" else []
-        self._pool = ThreadPoolExecutor(self._bands - 1, thread_name_prefix="rsvision-merge") if self._bands > 1 else None
+        self._scratch = _ArgmaxScratch(self.k, plan.tile_h, plan.tile_w) if output == "classes" else None
         # carry column blocks: block j spans [col_starts[j], col_starts[j + 1]) (the last one reaches the width)
         self._block_lo = list(plan.col_starts)
         self._block_hi = list(plan.col_starts[1:]) + [plan.width]
@@ -86,7 +85,7 @@ class StripMerger:
     def restore(self, state: dict[str, np.ndarray]) -> None:
         self.carry_lo, self.carry_rows = int(state["carry_lo"]), int(state["carry_rows"])
         n = len(self._block_lo) if self.carry_rows else 0
-        self.carry = {j: np.asarray(state[f"carry_{j}"], dtype=np.float32) for j in range(n)}
+        self.carry = {j: np.require(state[f"carry_{j}"], np.float32, "W") for j in range(n)}
 
     # one tile row ----------------------------------------------------------------------------------------------
     def begin_row(self, row: int) -> None:
@@ -119,76 +118,57 @@ class StripMerger:
             self._new[j] = block
         return block
 
-    def _weigh(self, out: np.ndarray, col: int, r0: int, r1: int) -> None:
+    def _weigh(self, out: torch.Tensor, col: int, r0: int, r1: int) -> None:
         """Rows ``[r0, r1)`` of a tile's scores times its blend window, in place."""
         wy, wx = self._rows.weights[self._row], self._cols.weights[col]
         for a, b in self._rows.parts[self._row]:
             a, b = max(a, r0), min(b, r1)
             if b > a:
-                out[:, a:b] *= wy[a:b, None]
+                out[:, a:b].mul_(wy[a:b, None])
         for a, b in self._cols.parts[col]:
-            out[:, r0:r1, a:b] *= wx[a:b]
+            out[:, r0:r1, a:b].mul_(wx[a:b])
 
     def add(self, col: int, scores: np.ndarray | None, nodata: np.ndarray | None) -> None:
         """Add tile ``col`` of the current row: its ``(K, h, w)`` scores (None for a skipped nodata tile) and its
-        nodata mask; then finish the zone columns no later tile reaches."""
+        nodata mask; then finish the zone columns no later tile reaches: weigh the tile, take in the carried rows,
+        add the earlier tiles' sums over the shared columns, finish the final columns, keep the rest."""
         p = self.plan
         c, tw, zh, f = p.col_starts[col], p.tile_w, self._zh, self._filled
         if scores is None:  # nothing to add: the carried rows alone pass on to the next tile
-            weighted, nodata = np.zeros((self.k, p.tile_h, tw), np.float32), np.ones((p.tile_h, tw), bool)
+            weighted, nodata = torch.zeros((self.k, p.tile_h, tw)), np.ones((p.tile_h, tw), bool)
         else:
-            weighted = scores if scores.dtype == np.float32 and scores.flags.writeable else scores.astype(np.float32)
-            if self._new_rows:  # rows past the zone: weighed, then into the outgoing carry
-                self._weigh(weighted, col, zh, p.tile_h)
+            if scores.dtype != np.float32 or not scores.flags.writeable or min(scores.strides) < 0:
+                scores = scores.astype(np.float32)
+            weighted = torch.from_numpy(scores)
+            self._weigh(weighted, col, 0, p.tile_h)
+            if self._new_rows:  # rows past the zone go into the outgoing carry
                 for j in self._blocks(c, c + tw):
                     b_lo = self._block_lo[j]
                     a, b = max(c, b_lo), min(c + tw, self._block_hi[j])
-                    self._new_block(j)[:, :, a - b_lo : b - b_lo] += weighted[:, zh:, a - c : b - c]
-        done = p.col_starts[col + 1] if col + 1 < p.n_cols else p.width
-        bounds = np.linspace(0, zh, self._bands + 1).astype(int)
-        jobs = [(weighted, nodata, col, done - c, a0, a1, scores is not None, i)
-                for i, (a0, a1) in enumerate(zip(bounds, bounds[1:])) if a1 > a0]
-        running = [self._pool.submit(self._zone_rows, *job) for job in jobs[1:]]  # more than one band: a pool
-        self._zone_rows(*jobs[0])
-        for future in running:
-            future.result()
-        if self._n_in and f < tw:  # set aside the incoming carry blocks taken in whole, for reuse
-            for j in self._blocks(c + f, c + tw):
-                if self._block_hi[j] <= c + tw and j in self.carry:
-                    block = self.carry.pop(j)
-                    if block.flags.writeable:
-                        self._spare.append(block)
-        self._filled = tw - (done - c)
-
-    def _zone_rows(self, weighted: np.ndarray, nodata: np.ndarray, col: int, n: int, r0: int, r1: int,
-                   weigh: bool, band: int) -> None:
-        """Zone rows ``[r0, r1)`` of a tile (row bands run in parallel): weigh them, take in the carried rows, add
-        the earlier tiles' sums over the shared columns, finish the final ``n`` columns, keep the rest."""
-        c, tw, f = self.plan.col_starts[col], self.plan.tile_w, self._filled
-        if weigh:
-            self._weigh(weighted, col, r0, r1)
-        n_in = min(self._n_in, r1)
-        if n_in > r0 and f < tw:  # carried rows of the columns no earlier tile of this row reached
+                    carry = torch.from_numpy(self._new_block(j))
+                    carry[:, :, a - b_lo : b - b_lo].add_(weighted[:, zh:, a - c : b - c])
+        n = (p.col_starts[col + 1] if col + 1 < p.n_cols else p.width) - c  # final columns
+        n_in = self._n_in
+        if n_in and f < tw:  # carried rows of the columns no earlier tile of this row reached
             for j in self._blocks(c + f, c + tw):
                 lo, hi = self._block_lo[j], self._block_hi[j]
                 a, b = max(c + f, lo), min(c + tw, hi)
-                weighted[:, r0:n_in, a - c : b - c] += self.carry[j][:, r0:n_in, a - lo : b - lo]
-        rows = slice(r0, r1)
-        weighted[:, rows, :f] += self._zone[:, rows, :f]
-        acc, out = weighted[:, rows, :n], self._strip[:, rows, c : c + n]
+                carry = torch.from_numpy(self.carry[j])
+                weighted[:, :n_in, a - c : b - c].add_(carry[:, :n_in, a - lo : b - lo])
+                if hi <= c + tw:  # taken in whole: set aside for reuse
+                    self._spare.append(self.carry.pop(j))
+        weighted[:, :zh, :f].add_(self._zone[:, :zh, :f])
+        acc, out = weighted[:, :zh, :n], self._strip[:, :, c : c + n]
         if self.output == "classes":
-            _argmax_into(acc, out[0], self._scratch[band])
+            _argmax_into(acc, out[0], self._scratch)
         else:
-            norm = self._sum_y[self._r + r0 : self._r + r1, None] * self._sum_x[None, c : c + n]
-            np.divide(acc, norm, out=out)
-        mask = nodata[rows, :n]
+            norm = self._sum_y[self._r : self._r + zh, None] * self._sum_x[None, c : c + n]
+            torch.div(acc, norm, out=torch.from_numpy(out))
+        mask = nodata[:zh, :n]
         if mask.any():
             out[:, mask] = self.nodata
-        self._zone[:, rows, : tw - n] = weighted[:, rows, n:tw]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
+        self._zone[:, :zh, : tw - n].copy_(weighted[:, :zh, n:tw])
+        self._filled = tw - n
 
     def end_row(self) -> tuple[int, np.ndarray]:
         """The finished strip ``(first scene row, (out_count, rows, width) array)``; the row's carry is kept. The
@@ -220,12 +200,13 @@ class _ArgmaxScratch:
 _LOWEST_BIT = np.array([(v & -v).bit_length() - 1 if v else 0 for v in range(256)], np.uint8)
 
 
-def _argmax_into(scores: np.ndarray, out: np.ndarray, scratch: _ArgmaxScratch) -> None:
+def _argmax_into(scores: torch.Tensor, out: np.ndarray, scratch: _ArgmaxScratch) -> None:
     """``out[...] = scores.argmax(axis=0)`` (first maximum on ties) for a (K, h, w) view."""
     k, h, w = scores.shape
     m = h * w
     best = scratch.best[:m].reshape(h, w)
-    np.maximum.reduce(scores, axis=0, out=best)
+    torch.amax(scores, dim=0, out=torch.from_numpy(best))  # on torch's threads; numpy's reduce is 4x slower
+    scores = scores.numpy()
     if k > 8 or out.dtype != np.uint8:
         out[...] = k - 1
         flags = scratch.flags[:m].reshape(h, w)

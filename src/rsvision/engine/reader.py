@@ -97,42 +97,54 @@ class TileReader:
             np.empty((self.batch, p.tile_h, p.tile_w), bool) if pair else None,
         )
 
-    def _load(self, row: int, cols: range, slot: _Slot) -> ReadBatch:
-        tiles = []
-        for i, col in enumerate(cols):
-            window = self.plan.window(row, col)
-            mask = self._read(self.scene, window, slot.images[i], slot.masks[i])
-            tile = Tile(row, col, window, mask, empty=bool(mask.all()))
-            if self.scene2 is not None:  # a tile with nothing to predict skips reading the second date
-                if tile.empty:
-                    slot.masks2[i] = True
-                    tile.mask2 = slot.masks2[i]
-                else:
-                    tile.mask2 = self._read(self.scene2, window, slot.images2[i], slot.masks2[i])
-                    tile.empty = bool(tile.mask2.all())
-            tiles.append(tile)
-        n = len(tiles)
-        pair = self.scene2 is not None
-        return ReadBatch(tiles, slot.images[:n], slot.masks[:n], slot.images2[:n] if pair else None,
-                         slot.masks2[:n] if pair else None, ends_row=cols[-1] == self.plan.n_cols - 1)
+    def _load(self, row: int, col: int, slot: _Slot, i: int) -> Tile:
+        """Read tile ``(row, col)`` into place ``i`` of ``slot``."""
+        window = self.plan.window(row, col)
+        mask = self._read(self.scene, window, slot.images[i], slot.masks[i])
+        tile = Tile(row, col, window, mask, empty=bool(mask.all()))
+        if self.scene2 is not None:  # a tile with nothing to predict skips reading the second date
+            if tile.empty:
+                slot.masks2[i] = True
+                tile.mask2 = slot.masks2[i]
+            else:
+                tile.mask2 = self._read(self.scene2, window, slot.images2[i], slot.masks2[i])
+                tile.empty = bool(tile.mask2.all())
+        return tile
+
+    def _load_part(self, row: int, cols: range, slot: _Slot, part: range) -> list[Tile]:
+        """Read the tiles at places ``part`` of a batch of columns ``cols``."""
+        return [self._load(row, cols[i], slot, i) for i in part]
 
     def batches(self, first_row: int = 0) -> Iterator[ReadBatch]:
         """Batches row by row, left to right, starting at tile row ``first_row``. A batch's buffers are reused once
-        the next batch is asked for."""
+        the next batch is asked for. The first batch, which the model waits for, is read alone and on every worker;
+        later ones are read while the model runs, each on one worker, to leave the model the other cores."""
         p = self.plan
         order = [(r, range(c, min(c + self.batch, p.n_cols))) for r in range(first_row, p.n_rows)
                  for c in range(0, p.n_cols, self.batch)]
         slots = [self._slot() for _ in range(self.ahead + 1)]  # the batches read ahead, and the caller's
-        pending: deque[Future] = deque()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rsvision-read")
+        pending: deque[tuple[range, _Slot, list[Future]]] = deque()
+
+        def start(k: int) -> None:
+            (row, cols), slot = order[k], slots[k % len(slots)]
+            parts = [range(i, i + 1) for i in range(len(cols))] if k == 0 else [range(len(cols))]
+            futures = [pool.submit(self._load_part, row, cols, slot, part) for part in parts]
+            pending.append((cols, slot, futures))
+
         try:
-            for k, (row, cols) in enumerate(order):
-                pending.append(pool.submit(self._load, row, cols, slots[k % len(slots)]))
-                if len(pending) > self.ahead:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            if order:
+                start(0)
+            for k in range(len(order)):
+                cols, slot, futures = pending.popleft()
+                tiles = [tile for f in futures for tile in f.result()]
+                for j in range(k + 1 + len(pending), min(k + 1 + self.ahead, len(order))):
+                    start(j)
+                n, pair = len(tiles), self.scene2 is not None
+                yield ReadBatch(tiles, slot.images[:n], slot.masks[:n], slot.images2[:n] if pair else None,
+                                slot.masks2[:n] if pair else None, ends_row=cols[-1] == p.n_cols - 1)
         finally:
-            for fut in pending:
-                fut.cancel()
+            for _, _, futures in pending:
+                for fut in futures:
+                    fut.cancel()
             pool.shutdown(wait=True)

@@ -151,12 +151,10 @@ def _split_outputs(predictor: Predictor, outputs: Any, batch: TileBatch, plan: T
     return [{k: v[i] for k, v in outputs.items()} for i in range(n)]
 
 
-def _make_sink(predictor: Predictor, scene: Scene, plan: TilePlan, output: Path | None, ckpt: Checkpoint | None,
-               threads: int):
+def _make_sink(predictor: Predictor, scene: Scene, plan: TilePlan, output: Path | None, ckpt: Checkpoint | None):
     if isinstance(predictor, DensePredictor):
         predictor.check()
-        merger = StripMerger(plan, predictor.num_outputs, predictor.output, predictor.output_dtype, predictor.nodata,
-                             threads=threads)
+        merger = StripMerger(plan, predictor.num_outputs, predictor.output, predictor.output_dtype, predictor.nodata)
         names = list(predictor.class_names) if predictor.class_names is not None else None
         tags = {"classes": json.dumps(names)} if names else {}
         writer = RasterWriter(
@@ -239,7 +237,7 @@ def run(
         ckpt.start()
 
     threads = threads or available_cpus()
-    sink = _make_sink(predictor, scene, plan, out_path, ckpt, threads)
+    sink = _make_sink(predictor, scene, plan, out_path, ckpt)
     first_row, done, skipped = 0, 0, 0
     if dense and saved:
         try:

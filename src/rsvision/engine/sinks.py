@@ -38,16 +38,13 @@ class DenseSink:
         self.merger.restore(arrays)
 
     def finish(self) -> Path:
-        self.merger.close()
         return self.writer.close()
 
     def abort(self) -> None:
-        self.merger.close()
         self.writer.abort()
 
     def suspend(self) -> None:
         """Stop early but keep the staging file, so the run can resume from its last checkpoint."""
-        self.merger.close()
         self.writer.suspend()
 
 
