@@ -9,10 +9,12 @@ GeoTIFFs, written block row by block row (never whole in memory), and kept in ``
   ``getrusage`` peak.
 - ``overhead_ratio``: engine wall time on the small scene over the predictor's time alone on the same tiles already
   in memory, batched the way the engine batches them (``overhead_ratio_module``: over the bare module forward,
-  without the predictor's normalisation and softmax); each in a fresh process, the fastest of ``--repeat``
-  interleaved runs of each. On this 2-core VM the model's own time swings by up to 45% from run to run (its
-  134 MB activations are fresh pages each batch, and what a page fault costs varies with the host), so the
-  ratio of two fastest runs is the stable figure.
+  without the predictor's normalisation and softmax). Each run is in a fresh process; ``--repeat`` pairs of an
+  engine run and a predictor run, one after the other, and the median of the pairs' ratios. On this 2-core VM
+  the model's own time swings by up to 45% over minutes (its 134 MB activations are fresh pages each batch, and
+  what a page fault costs varies with the host): a pair shares the host's state of the moment, so its ratio is
+  steadier than either time. ``overhead_ratio_fastest`` is the fastest engine run over the fastest predictor run;
+  ``engine_own_s`` the engine's time outside ``predict`` (median), the part of the ratio the engine controls.
 - naive: read the whole scene, slide the window in memory, accumulate full-size score and count arrays (as
   TerraTorch's ``tiled_inference`` does), on the middle scene, beside the engine on the same scene.
 
@@ -91,10 +93,21 @@ def child_engine(scene: str, output: str) -> dict:
     from rsvision.engine import run
 
     predictor = build_predictor()
+    predict, in_predict = predictor.predict, [0.0]
+
+    def timed_predict(batch):
+        t = time.perf_counter()
+        try:
+            return predict(batch)
+        finally:
+            in_predict[0] += time.perf_counter() - t
+
+    predictor.predict = timed_predict
     t0 = time.perf_counter()
     result = run(scene, predictor, output, tile=TILE, overlap=OVERLAP, batch=BATCH, quiet=True, resume=False)
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "peak_rss_mb": peak_rss_mb(), "tiles": result.tiles, "summary": result.summary}
+    return {"wall_s": wall, "own_s": wall - in_predict[0], "peak_rss_mb": peak_rss_mb(), "tiles": result.tiles,
+            "summary": result.summary}
 
 
 def _batches_in_memory(scene: str) -> list:
@@ -193,7 +206,7 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=8192)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rsvision-bench-engine"))
     parser.add_argument("--budget", type=float, default=900.0, help="seconds for the whole benchmark")
-    parser.add_argument("--repeat", type=int, default=5, help="runs of the small scene and of the bare model")
+    parser.add_argument("--repeat", type=int, default=7, help="pairs of runs: the small scene, the bare model")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -219,25 +232,25 @@ def main() -> None:
         out.unlink(missing_ok=True)
         return r
 
-    # the overhead pair, interleaved and repeated: the fastest of each damps other processes on a shared machine
+    # the overhead pairs: an engine run, then the predictor alone, repeated
     smalls, forwards = [], []
     for _ in range(args.repeat):
         smalls.append(engine(args.small))
         forwards.append(spawn("forward", str(scenes[args.small]), timeout=max(60.0, left())))
         print(f"engine   {args.small:>6}: {smalls[-1]}", flush=True)
         print(f"forward  {args.small:>6}: {forwards[-1]}", flush=True)
-    small = min(smalls, key=lambda r: r.get("wall_s", float("inf")))
-    forward = min(forwards, key=lambda r: r.get("predict_s", float("inf")))
-    module_s = min(r.get("module_s", float("inf")) for r in forwards)
+    pairs = [(e, f) for e, f in zip(smalls, forwards) if "wall_s" in e and "predict_s" in f]
+    fastest = lambda runs, key: min((r[key] for r in runs if key in r), default=None)
+    middle = lambda values: float(np.median(values)) if values else None
     small_peaks = [r["peak_rss_mb"] for r in smalls if "peak_rss_mb" in r]
-    small_peak = float(np.median(small_peaks)) if small_peaks else None  # peaks vary run to run: the middle one
+    small_peak = middle(small_peaks)  # peaks vary run to run: the middle one
     naive = spawn("naive", str(scenes[args.naive]), str(work / "naive.tif"), timeout=max(60.0, left()))
     (work / "naive.tif").unlink(missing_ok=True)
     beside = engine(args.naive)
     print(f"naive    {args.naive:>6}: {naive}", flush=True)
     print(f"engine   {args.naive:>6}: {beside}", flush=True)
 
-    per_tile = small.get("wall_s", float("inf")) / small.get("tiles", 1)
+    per_tile = fastest(smalls, "wall_s") / pairs[0][0]["tiles"] if pairs else float("inf")
     large_tiles = ((args.large - TILE) // (TILE - OVERLAP) + 2) ** 2
     estimate = 1.1 * per_tile * large_tiles
     if estimate < left() - 30:
@@ -256,15 +269,17 @@ def main() -> None:
         "flop_per_pixel": FLOP_PER_PIXEL,
         "tile": TILE, "overlap": OVERLAP, "batch": BATCH,
         "small": args.small, "large": args.large, "naive_size": args.naive,
-        "overhead_ratio": ratio(small.get("wall_s"), forward.get("predict_s")),
-        "overhead_ratio_module": ratio(small.get("wall_s"), module_s),
+        "overhead_ratio": round(middle([e["wall_s"] / f["predict_s"] for e, f in pairs]), 3) if pairs else None,
+        "overhead_ratio_fastest": ratio(fastest(smalls, "wall_s"), fastest(forwards, "predict_s")),
+        "overhead_ratio_module": round(middle([e["wall_s"] / f["module_s"] for e, f in pairs]), 3) if pairs else None,
+        "engine_own_s": round(middle([e["own_s"] for e, _ in pairs]), 3) if pairs else None,
         "peak_rss_ratio": ratio(large.get("peak_rss_mb"), small_peak),
         "peak_rss_large_mb": large.get("peak_rss_mb"),
         "peak_rss_small_mb": small_peak,
         "peak_rss_small_runs_mb": small_peaks,
-        "engine_small_s": small.get("wall_s"),
-        "forward_small_s": forward.get("predict_s"),
-        "module_small_s": module_s,
+        "engine_small_s": fastest(smalls, "wall_s"),
+        "forward_small_s": fastest(forwards, "predict_s"),
+        "module_small_s": fastest(forwards, "module_s"),
         "engine_small_runs_s": [r.get("wall_s") for r in smalls],
         "forward_small_runs_s": [r.get("predict_s") for r in forwards],
         "engine_large_s": large.get("wall_s"),
@@ -278,7 +293,7 @@ def main() -> None:
     }
     print()
     print(f"{'measure':<44}{'value':>14}")
-    for key in ("overhead_ratio", "overhead_ratio_module", "peak_rss_ratio", "peak_rss_small_mb", "peak_rss_large_mb",
+    for key in ("overhead_ratio", "overhead_ratio_fastest", "overhead_ratio_module", "engine_own_s", "peak_rss_ratio", "peak_rss_small_mb", "peak_rss_large_mb",
                 "engine_large_s", "naive_peak_rss_mb", "engine_peak_rss_mb_same_scene"):
         value = figures[key]
         print(f"{key:<44}{value if value is not None else '-':>14}")

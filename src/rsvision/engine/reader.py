@@ -111,40 +111,39 @@ class TileReader:
                 tile.empty = bool(tile.mask2.all())
         return tile
 
-    def _load_part(self, row: int, cols: range, slot: _Slot, part: range) -> list[Tile]:
-        """Read the tiles at places ``part`` of a batch of columns ``cols``."""
-        return [self._load(row, cols[i], slot, i) for i in part]
+    def _load_all(self, row: int, cols: range, slot: _Slot) -> list[Tile]:
+        return [self._load(row, col, slot, i) for i, col in enumerate(cols)]
 
     def batches(self, first_row: int = 0) -> Iterator[ReadBatch]:
         """Batches row by row, left to right, starting at tile row ``first_row``. A batch's buffers are reused once
-        the next batch is asked for. The first batch, which the model waits for, is read alone and on every worker;
-        later ones are read while the model runs, each on one worker, to leave the model the other cores."""
+        the next batch is asked for. The first batch, which the model waits for, is read in the calling thread,
+        where the scene is open already (a worker first opens its own handle, about 10 ms); the next ones are read
+        on the workers while the model runs."""
         p = self.plan
         order = [(r, range(c, min(c + self.batch, p.n_cols))) for r in range(first_row, p.n_rows)
                  for c in range(0, p.n_cols, self.batch)]
         slots = [self._slot() for _ in range(self.ahead + 1)]  # the batches read ahead, and the caller's
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rsvision-read")
-        pending: deque[tuple[range, _Slot, list[Future]]] = deque()
+        pending: deque[tuple[range, _Slot, Future]] = deque()
 
         def start(k: int) -> None:
             (row, cols), slot = order[k], slots[k % len(slots)]
-            parts = [range(i, i + 1) for i in range(len(cols))] if k == 0 else [range(len(cols))]
-            futures = [pool.submit(self._load_part, row, cols, slot, part) for part in parts]
-            pending.append((cols, slot, futures))
+            pending.append((cols, slot, pool.submit(self._load_all, row, cols, slot)))
 
         try:
-            if order:
-                start(0)
             for k in range(len(order)):
-                cols, slot, futures = pending.popleft()
-                tiles = [tile for f in futures for tile in f.result()]
+                if k == 0:
+                    (row, cols), slot = order[0], slots[0]
+                    tiles = self._load_all(row, cols, slot)
+                else:
+                    cols, slot, future = pending.popleft()
+                    tiles = future.result()
                 for j in range(k + 1 + len(pending), min(k + 1 + self.ahead, len(order))):
                     start(j)
                 n, pair = len(tiles), self.scene2 is not None
                 yield ReadBatch(tiles, slot.images[:n], slot.masks[:n], slot.images2[:n] if pair else None,
                                 slot.masks2[:n] if pair else None, ends_row=cols[-1] == p.n_cols - 1)
         finally:
-            for _, _, futures in pending:
-                for fut in futures:
-                    fut.cancel()
+            for _, _, future in pending:
+                future.cancel()
             pool.shutdown(wait=True)
