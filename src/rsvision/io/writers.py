@@ -207,7 +207,7 @@ class RasterWriter:
             return
         (i0, src_rows), (j0, src_cols) = rows, cols
         part = data[:, src_rows][:, :, src_cols].astype(self.dtype, copy=False)
-        self._ovr.write(part, window=Window(j0, i0, len(src_cols), len(src_rows)))
+        self._ovr.write(part, window=Window(j0, i0, part.shape[2], part.shape[1]))
 
     def close(self) -> Path:
         """Finish: convert to a COG and rename it onto the output path."""
@@ -252,15 +252,19 @@ class RasterWriter:
             self.abort()
 
 
-def _nearest_half(full: int, start: int, length: int) -> tuple[int, np.ndarray] | None:
+def _nearest_half(full: int, start: int, length: int) -> tuple[int, slice | np.ndarray] | None:
     """For a span ``[start, start + length)`` of an axis of ``full`` pixels: the first index of the half-size level's
-    pixels that copy from it, and their source offsets within the span (pixel ``i`` copies ``min(2i + 1, full - 1)``)."""
+    pixels that copy from it, and their source offsets within the span (pixel ``i`` copies ``min(2i + 1, full - 1)``),
+    as a slice (a view, no copy) unless the last pixel of an odd axis is among them."""
     level = np.arange(-(-full // 2))
     source = np.minimum(2 * level + 1, full - 1)
     inside = np.flatnonzero((source >= start) & (source < start + length))
     if len(inside) == 0:
         return None
-    return int(inside[0]), source[inside] - start
+    offsets = source[inside] - start
+    if len(offsets) == 1 or (np.diff(offsets) == 2).all():
+        return int(inside[0]), slice(int(offsets[0]), int(offsets[-1]) + 1, 2)
+    return int(inside[0]), offsets
 
 
 def write_cog(
