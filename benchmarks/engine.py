@@ -10,11 +10,12 @@ GeoTIFFs, written block row by block row (never whole in memory), and kept in ``
 - ``overhead_ratio``: engine wall time on the small scene over the predictor's time alone on the same tiles already
   in memory, batched the way the engine batches them (``overhead_ratio_module``: over the bare module forward,
   without the predictor's normalisation and softmax). Each run is in a fresh process; ``--repeat`` pairs of an
-  engine run and a predictor run, one after the other, and the median of the pairs' ratios. On this 2-core VM
-  the model's own time swings by up to 45% over minutes (its 134 MB activations are fresh pages each batch, and
-  what a page fault costs varies with the host): a pair shares the host's state of the moment, so its ratio is
-  steadier than either time. ``overhead_ratio_fastest`` is the fastest engine run over the fastest predictor run;
-  ``engine_own_s`` the engine's time outside ``predict`` (median), the part of the ratio the engine controls.
+  engine run and a predictor run, back to back (which one first alternates), and the median of the pairs'
+  ratios. On this 2-core VM the model's own time swings by up to 45% over minutes (its 134 MB activations are
+  fresh pages each batch, and what a page fault costs varies with the host): a pair shares the host's state of
+  the moment, so its ratio is steadier than either time. ``overhead_ratio_fastest`` is the fastest engine run
+  over the fastest predictor run; ``engine_own_s`` the engine's time outside ``predict`` (median), the part of
+  the ratio the engine controls.
 - naive: read the whole scene, slide the window in memory, accumulate full-size score and count arrays (as
   TerraTorch's ``tiled_inference`` does), on the middle scene, beside the engine on the same scene.
 
@@ -232,11 +233,14 @@ def main() -> None:
         out.unlink(missing_ok=True)
         return r
 
-    # the overhead pairs: an engine run, then the predictor alone, repeated
+    # the overhead pairs: an engine run and the predictor alone, back to back, which one first alternating
     smalls, forwards = [], []
-    for _ in range(args.repeat):
-        smalls.append(engine(args.small))
-        forwards.append(spawn("forward", str(scenes[args.small]), timeout=max(60.0, left())))
+    for i in range(args.repeat):
+        for kind in ("engine", "forward") if i % 2 == 0 else ("forward", "engine"):
+            if kind == "engine":
+                smalls.append(engine(args.small))
+            else:
+                forwards.append(spawn("forward", str(scenes[args.small]), timeout=max(60.0, left())))
         print(f"engine   {args.small:>6}: {smalls[-1]}", flush=True)
         print(f"forward  {args.small:>6}: {forwards[-1]}", flush=True)
     pairs = [(e, f) for e, f in zip(smalls, forwards) if "wall_s" in e and "predict_s" in f]
