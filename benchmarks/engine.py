@@ -297,8 +297,9 @@ def main() -> None:
     }
     print()
     print(f"{'measure':<44}{'value':>14}")
-    for key in ("overhead_ratio", "overhead_ratio_fastest", "overhead_ratio_module", "engine_own_s", "peak_rss_ratio", "peak_rss_small_mb", "peak_rss_large_mb",
-                "engine_large_s", "naive_peak_rss_mb", "engine_peak_rss_mb_same_scene"):
+    for key in ("overhead_ratio", "overhead_ratio_fastest", "overhead_ratio_module", "engine_own_s", "peak_rss_ratio",
+                "peak_rss_small_mb", "peak_rss_large_mb", "engine_large_s", "naive_peak_rss_mb",
+                "engine_peak_rss_mb_same_scene"):
         value = figures[key]
         print(f"{key:<44}{value if value is not None else '-':>14}")
     print(json.dumps(figures))

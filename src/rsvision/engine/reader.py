@@ -97,22 +97,22 @@ class TileReader:
             np.empty((self.batch, p.tile_h, p.tile_w), bool) if pair else None,
         )
 
-    def _load(self, row: int, col: int, slot: _Slot, i: int) -> Tile:
-        """Read tile ``(row, col)`` into place ``i`` of ``slot``."""
-        window = self.plan.window(row, col)
-        mask = self._read(self.scene, window, slot.images[i], slot.masks[i])
-        tile = Tile(row, col, window, mask, empty=bool(mask.all()))
-        if self.scene2 is not None:  # a tile with nothing to predict skips reading the second date
-            if tile.empty:
-                slot.masks2[i] = True
-                tile.mask2 = slot.masks2[i]
-            else:
-                tile.mask2 = self._read(self.scene2, window, slot.images2[i], slot.masks2[i])
-                tile.empty = bool(tile.mask2.all())
-        return tile
-
-    def _load_all(self, row: int, cols: range, slot: _Slot) -> list[Tile]:
-        return [self._load(row, col, slot, i) for i, col in enumerate(cols)]
+    def _load(self, row: int, cols: range, slot: _Slot) -> list[Tile]:
+        """Read the tiles of ``cols`` in tile row ``row`` into ``slot``."""
+        tiles = []
+        for i, col in enumerate(cols):
+            window = self.plan.window(row, col)
+            mask = self._read(self.scene, window, slot.images[i], slot.masks[i])
+            tile = Tile(row, col, window, mask, empty=bool(mask.all()))
+            if self.scene2 is not None:  # a tile with nothing to predict skips reading the second date
+                if tile.empty:
+                    slot.masks2[i] = True
+                    tile.mask2 = slot.masks2[i]
+                else:
+                    tile.mask2 = self._read(self.scene2, window, slot.images2[i], slot.masks2[i])
+                    tile.empty = bool(tile.mask2.all())
+            tiles.append(tile)
+        return tiles
 
     def batches(self, first_row: int = 0) -> Iterator[ReadBatch]:
         """Batches row by row, left to right, starting at tile row ``first_row``. A batch's buffers are reused once
@@ -128,16 +128,16 @@ class TileReader:
 
         def start(k: int) -> None:
             (row, cols), slot = order[k], slots[k % len(slots)]
-            pending.append((cols, slot, pool.submit(self._load_all, row, cols, slot)))
+            pending.append((cols, slot, pool.submit(self._load, row, cols, slot)))
 
         try:
             for k in range(len(order)):
-                if k == 0:
-                    (row, cols), slot = order[0], slots[0]
-                    tiles = self._load_all(row, cols, slot)
-                else:
+                if pending:
                     cols, slot, future = pending.popleft()
                     tiles = future.result()
+                else:  # nothing read ahead yet: the first batch
+                    (row, cols), slot = order[k], slots[k % len(slots)]
+                    tiles = self._load(row, cols, slot)
                 for j in range(k + 1 + len(pending), min(k + 1 + self.ahead, len(order))):
                     start(j)
                 n, pair = len(tiles), self.scene2 is not None
