@@ -22,9 +22,9 @@ def test_align_utm_onto_lonlat_at_a_known_point(make_raster):
     assert out.shape == (1, 150, 150)
     to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32633", always_xy=True)
     for row, col in [(10, 20), (75, 75), (140, 33)]:
-        lon, lat = ref_t * (col + 0.5, row + 0.5)  # centre of the reference pixel
+        lon, lat = ref_t @ (col + 0.5, row + 0.5)  # centre of the reference pixel
         x, y = to_utm.transform(lon, lat)
-        src_col, src_row = ~src_t * (x, y)
+        src_col, src_row = ~src_t @ (x, y)
         assert out.data[0, row, col] == ids[int(src_row), int(src_col)]
 
 
