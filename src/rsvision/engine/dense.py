@@ -118,15 +118,13 @@ class StripMerger:
             self._new[j] = block
         return block
 
-    def _weigh(self, out: torch.Tensor, col: int, r0: int, r1: int) -> None:
-        """Rows ``[r0, r1)`` of a tile's scores times its blend window, in place."""
+    def _weigh(self, out: torch.Tensor, col: int) -> None:
+        """A tile's scores times its blend window, in place."""
         wy, wx = self._rows.weights[self._row], self._cols.weights[col]
         for a, b in self._rows.parts[self._row]:
-            a, b = max(a, r0), min(b, r1)
-            if b > a:
-                out[:, a:b].mul_(wy[a:b, None])
+            out[:, a:b].mul_(wy[a:b, None])
         for a, b in self._cols.parts[col]:
-            out[:, r0:r1, a:b].mul_(wx[a:b])
+            out[:, :, a:b].mul_(wx[a:b])
 
     def add(self, col: int, scores: np.ndarray | None, nodata: np.ndarray | None) -> None:
         """Add tile ``col`` of the current row: its ``(K, h, w)`` scores (None for a skipped nodata tile) and its
@@ -140,7 +138,7 @@ class StripMerger:
             if scores.dtype != np.float32 or not scores.flags.writeable or min(scores.strides) < 0:
                 scores = scores.astype(np.float32)
             weighted = torch.from_numpy(scores)
-            self._weigh(weighted, col, 0, p.tile_h)
+            self._weigh(weighted, col)
             if self._new_rows:  # rows past the zone go into the outgoing carry
                 for j in self._blocks(c, c + tw):
                     b_lo = self._block_lo[j]
