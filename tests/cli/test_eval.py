@@ -69,8 +69,32 @@ def test_classification(capsys, tmp_path, scores):
     assert result["overall_accuracy"] == pytest.approx(np.mean(t == p)) == pytest.approx(8 / 12)
     assert result["average_accuracy"] == pytest.approx(np.mean([np.mean(p[t == c] == c) for c in classes]))
     assert result["kappa"] == pytest.approx(_kappa(t, p, classes))
-    assert result["top5_accuracy"] == pytest.approx(11 / 12)
+    assert "top5_accuracy" not in result  # 3 classes: it would be 1 by construction
     assert result["per_class"]["forest"]["recall"] == pytest.approx(2 / 4)
+
+
+def test_classification_predictions_of_classes_the_dataset_lacks_count_wrong(capsys, tmp_path, scores, run_cli):
+    """A model of more classes than the dataset: its other classes are scored as wrong, not refused."""
+    _folder_dataset(tmp_path / "data", ("beach", "forest"), per_class=2)
+    rows = "path,class\nbeach_0.png,beach\nbeach_1.png,sea\nforest_0.png,forest\nforest_1.png,forest\n"
+    (tmp_path / "pred.csv").write_text(rows)
+    result = scores(capsys, tmp_path, "classification", tmp_path / "data", tmp_path / "pred.csv")
+    assert result["overall_accuracy"] == pytest.approx(3 / 4) and result["other_class_predictions"] == 1
+    assert result["per_class"]["beach"]["recall"] == pytest.approx(1 / 2)
+    assert result["confusion_matrix"] == [[1, 0, 1], [0, 2, 0], [0, 0, 0]]
+    code, _, err = run_cli(capsys, "eval", "classification", "--data", tmp_path / "data", "--predictions",
+                           tmp_path / "pred.csv")
+    assert code == 0 and "1 prediction name classes the dataset does not have" in err
+
+
+def test_top5_accuracy_with_more_than_five_classes():
+    from rsvision.bench.evaluate import score_classes
+
+    classes = [f"c{i}" for i in range(7)]
+    truth = np.array([0, 1, 2, 3])
+    top = [["c0"], ["c6", "c5", "c4", "c3", "c2", "c1"], ["c6", "c2"], ["c1"]]
+    result = score_classes(classes, truth, [t[0] for t in top], top)
+    assert result["top5_accuracy"] == pytest.approx(2 / 4)  # c1 is sixth: not in the top five
 
 
 def test_classification_on_aid(capsys, tmp_path, shared, scores):
@@ -402,7 +426,6 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path, run_cli):
         ("ok", "path,class\nbeach_0.png,beach\nbeach_1.png,beach\nforest_0.png,forest\nforest_1.png,forest\n"),
         ("extra", "path,class\nbeach_0.png,beach\nbeach_1.png,beach\nforest_0.png,forest\nforest_1.png,forest\nx.png,beach\n"),
         ("missing", "path,class\nbeach_0.png,beach\n"),
-        ("unknown", "path,class\nbeach_0.png,beach\nbeach_1.png,sea\nforest_0.png,forest\nforest_1.png,forest\n"),
     ]:
         csv[name] = tmp_path / f"{name}.csv"
         csv[name].write_text(text)
@@ -416,7 +439,7 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path, run_cli):
         (("retrieval", caption_data, tmp_path / "s.npy"), "similarity is 3 x 5, the dataset has 3 images x 6 captions"),
         (("classification", tmp_path / "data", csv["extra"]), "1 predictions name no sample of the dataset (first: x.png)"),
         (("classification", tmp_path / "data", csv["missing"]), "3 of 4 samples have no prediction (first: beach/beach_1.png,"),
-        (("classification", tmp_path / "data", csv["unknown"]), "unknown.csv:3: unknown class 'sea'"),
+        (("classification", tmp_path / "empty", csv["ok"]), "is an empty folder: no images or annotations"),
     ]
     for (task, data, preds, *extra), message in cases:
         code, _, err = run_cli(capsys, "eval", task, "--data", data, "--predictions", preds, *extra)

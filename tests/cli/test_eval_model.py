@@ -30,7 +30,7 @@ def test_eval_with_a_model(setup, tmp_path, capsys, run_cli):
                              tmp_path / "m.json")
     assert code == 0, err
     result = json.loads((tmp_path / "m.json").read_text())
-    assert {"overall_accuracy", "average_accuracy", "kappa", "per_class", "confusion_matrix", "top5_accuracy",
+    assert {"overall_accuracy", "average_accuracy", "kappa", "per_class", "confusion_matrix",
             "n_images", "n_failed"} <= set(result)
     assert result["n_images"] == 18 and "overall_accuracy" in out
     code, out, err = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--tta", "--json", "-")
@@ -71,5 +71,5 @@ def test_classify_csv_scores_as_the_model_run(setup, tmp_path, capsys, run_cli):
     _, from_csv, _ = run_cli(capsys, "eval", "classification", "--data", data, "--predictions", csv_path, "--json", "-")
     _, from_model, _ = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--json", "-")
     a, b = json.loads(from_csv), json.loads(from_model)
-    assert {k: a[k] for k in ("overall_accuracy", "kappa", "confusion_matrix", "top5_accuracy")} == {
-        k: b[k] for k in ("overall_accuracy", "kappa", "confusion_matrix", "top5_accuracy")}
+    assert {k: a[k] for k in ("overall_accuracy", "kappa", "confusion_matrix")} == {
+        k: b[k] for k in ("overall_accuracy", "kappa", "confusion_matrix")}

@@ -24,8 +24,8 @@ def test_info_json_keys(capsys, run_cli):
 def test_info_text(capsys, run_cli):
     code, out, err = run_cli(capsys, "info", str(samples.dubai_aerial))
     assert code == 0
-    assert "none (pixel coordinates)" in out and "1817 x 2061" in out
-    assert "no georeference" in err
+    assert "none (pixel coordinates)" in out and "1817 x 2061" in out and "3 bands" in out
+    assert err == ""  # the crs line says there is no georeference; no warning inside or around the table
 
 
 def test_bad_inputs_one_line_exit_2(tmp_path, capsys, run_cli):
@@ -44,3 +44,24 @@ def test_console_script_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rsvision", "info", str(tmp_path / "x.tif")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "no such file or folder" in proc.stderr
+
+
+def test_folder_of_images_is_not_a_scene(tmp_path, capsys, run_cli):
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(tmp_path / f"photo_{i}.jpg")
+    code, _, err = run_cli(capsys, "info", tmp_path)
+    assert code == 2 and "is a folder of 3 images, not band files of one scene" in err
+    assert "rsvision classify" in err and len(err.strip().splitlines()) == 1
+
+
+def test_oscd_city_folder_points_to_its_dates(capsys, run_cli):
+    code, _, err = run_cli(capsys, "info", samples.oscd_bercy_before.parent)
+    assert code == 2 and "imgs_1" in err and "imgs_2" in err
+
+
+def test_empty_file(tmp_path, capsys, run_cli):
+    (tmp_path / "empty.tif").write_bytes(b"")
+    code, _, err = run_cli(capsys, "info", tmp_path / "empty.tif")
+    assert code == 2 and "the file is empty (0 bytes)" in err

@@ -31,7 +31,7 @@ def test_table(cards, capsys, run_cli):
     lines = out.splitlines()
     assert lines[0] == "demo_net  classification  resnet18 width=0.125  bands red,green,blue  48 px at 1.5 m  2 classes"
     assert lines[1] == "    AID rsicd-test: overall_accuracy 0.9123, kappa 0.9044"
-    assert "architectures for `rsvision train --arch`: convnext_tiny" in out
+    assert "architectures for `rsvision train --arch`: see docs/models.md" in out
 
 
 def test_json(cards, capsys, run_cli):

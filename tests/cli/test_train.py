@@ -110,3 +110,29 @@ def test_bad_task_output_and_data(trained, tmp_path, capsys, run_cli):
     assert code == 2 and "NAME.safetensors" in err
     code, _, err = run_cli(capsys, *train_args(tmp_path / "missing", tmp_path / "x.safetensors"))
     assert code == 2 and "missing" in err
+
+
+def test_outputs_are_checked_before_training(trained, tmp_path, capsys, run_cli, monkeypatch):
+    """Every output (weights, card, work folder) is checked before the first epoch; no folder is made on the
+    way except the work folder, inside an existing one."""
+    import os
+
+    import rsvision.io.writers as writers
+
+    data, _ = trained
+    code, _, err = run_cli(capsys, *train_args(data, tmp_path / "missing" / "x.safetensors"))
+    assert code == 2 and "folder" in err and "does not exist" in err and not (tmp_path / "missing").exists()
+    (tmp_path / "file").write_text("")
+    code, _, err = run_cli(capsys, *train_args(data, tmp_path / "x.safetensors", "--work", tmp_path / "file"))
+    assert code == 2 and "cannot use" in err and "it is a file" in err and not (tmp_path / "x.work").exists()
+    code, _, err = run_cli(capsys, *train_args(data, tmp_path / "x.safetensors", "--work", tmp_path / "a" / "b"))
+    assert code == 2 and "does not exist" in err and not (tmp_path / "a").exists()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access  # root may write anywhere: pretend the folder is read-only, as it is for a user
+    monkeypatch.setattr(writers.os, "access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode))
+    code, out, err = run_cli(capsys, *train_args(data, locked / "x.safetensors", "--work", tmp_path / "w"))
+    assert code == 2 and f"folder {locked} is not writable" in err and "Traceback" not in err
+    assert "epoch" not in out + err and not (tmp_path / "w").exists()
+    code, out, err = run_cli(capsys, *train_args(data, tmp_path / "y.safetensors", "--work", locked / "work"))
+    assert code == 2 and "is not writable" in err and "epoch" not in out + err

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from rsvision.datasets.base import stratified_split
-from rsvision.datasets.folder import FolderDataset
+from rsvision.datasets.folder import FolderDataset, is_band_folder, list_folder_images
 from rsvision.errors import AnnotationError, AnnotationWarning
 
 
@@ -58,3 +58,19 @@ def test_stratified_split():
     again = stratified_split(labels, 0.5, seed=0)
     assert np.array_equal(a, again[0]) and np.array_equal(b, again[1])
     assert not np.array_equal(a, stratified_split(labels, 0.5, seed=1)[0])
+
+
+def test_band_folder_or_image_folder(tmp_path):
+    bands = tmp_path / "bands"
+    bands.mkdir()
+    for b in ("B02", "B03"):
+        (bands / f"T31_{b}.tif").write_bytes(b"")
+    images = tmp_path / "images"
+    (images / "cls").mkdir(parents=True)
+    (images / "cls" / "x.png").write_bytes(b"")
+    assert is_band_folder(bands) and not is_band_folder(images)
+    (images / "a_B02.tif").write_bytes(b"")  # a band-like name does not make a folder of classes a scene
+    assert not is_band_folder(images)
+    (bands / ".hidden").mkdir()
+    assert is_band_folder(bands)
+    assert [p.name for p in list_folder_images(images)] == ["a_B02.tif", "x.png"]

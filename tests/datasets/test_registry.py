@@ -61,6 +61,9 @@ def test_guess_generated_layouts(tmp_path):
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(seg / "masks" / "a.png")
     assert guess_format(seg) == "index-mask"
     (tmp_path / "nothing").mkdir()
+    with pytest.raises(AnnotationError, match="nothing is an empty folder: no images or annotations"):
+        guess_format(tmp_path / "nothing")
+    (tmp_path / "nothing" / "notes.txt").write_text("x")
     with pytest.raises(AnnotationError, match="cannot guess the dataset format"):
         guess_format(tmp_path / "nothing")
 

@@ -9,7 +9,7 @@ import torch
 from rsvision.errors import WeightsError
 from rsvision.models import Classifier, Preprocessing, build_model, save_weights
 from rsvision.models.classifier import feature_model, load_classifier
-from rsvision.tasks.classification import classify_folder
+from rsvision.workflows.classify import classify_folder
 
 torch.set_num_threads(1)
 

@@ -58,6 +58,7 @@ def test_card_errors(saved, tmp_path):
 
 def test_half_storage_halves_the_file(saved, tmp_path):
     model, record, _ = saved
+    (tmp_path / "h").mkdir()
     half = save_weights(model, tmp_path / "h", "tiny", **record.model_dump(exclude={"name", "file", "sha256"}))
     assert half.weights_path.stat().st_size < 0.6 * record.weights_path.stat().st_size
     x = torch.randn(2, 3, 32, 32)

@@ -96,6 +96,7 @@ def test_training_learns_and_classifier_evaluates(folder, tmp_path):
     config = TrainConfig(epochs=20, batch_size=6, lr=0.05, warmup_epochs=1, optimizer="sgd", jitter=0.1, seed=0)
     result = fit(model, train, val, prep, config, tmp_path / "run", log=None, progress=False)
     assert result.history[-1]["val_accuracy"] >= 0.8
+    (tmp_path / "w").mkdir()
     record = save_weights(model, tmp_path / "w", "scenes", architecture="resnet18",
                           architecture_kwargs={"width": 0.125}, preprocessing=prep, classes=list(ds.classes),
                           licence="test", command="test")

@@ -1,6 +1,6 @@
 """Evaluation harness: score predictions made elsewhere against a dataset, for every task, or run a model.
 
-``evaluate_predictions("detection", "data/dota", "preds/")`` -> the metric dict of DESIGN.md
+``evaluate_predictions("detection", "data/dota", "preds/")`` -> the metric dict of docs/metrics.md
 (docs/eval.md lists the prediction formats and keys); ``evaluate_model("classification", "data/AID", "MODEL")``
 runs a model; ``probe("data/UCM", "MODEL")`` gives the linear-probe and k-NN accuracy of its features;
 ``write_metrics_json`` writes a metric dict with NaN as null.

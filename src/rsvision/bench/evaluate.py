@@ -1,7 +1,7 @@
 """Score predictions made elsewhere against a dataset, for every task (``rsvision eval TASK --predictions``).
 
 :func:`evaluate_predictions` opens the dataset (:func:`open_task_dataset`), reads the predictions in
-the task's result format and returns the metric dict whose keys DESIGN.md fixes. The formats, and
+the task's result format and returns the metric dict whose keys docs/metrics.md fixes. The formats, and
 how predictions are matched to samples, are in docs/eval.md.
 """
 
@@ -119,29 +119,38 @@ def score_predictions(task: str, dataset: Dataset, predictions: str | os.PathLik
 # ----------------------------------------------------------------------------- one function per task
 
 
+def score_classes(classes: list[str], truth: np.ndarray, predicted: list[str],
+                  top: list[list[str]] | None = None) -> dict[str, Any]:
+    """Classification keys for predicted class names against ``truth`` (indices into the dataset's ``classes``),
+    scored over the dataset's classes: a name the dataset does not have (from a model with more classes than the
+    dataset) counts as wrong, in an extra class ``(other)``, and ``other_class_predictions`` says how many.
+    ``top``: the most probable names per sample; gives ``top5_accuracy`` when the dataset has more than five
+    classes (with five or fewer it would be 1 by construction)."""
+    index = {c: i for i, c in enumerate(classes)}
+    other = len(classes)
+    pred = np.array([index.get(name, other) for name in predicted], dtype=np.int64)
+    n_other = int((pred == other).sum())
+    metric = ClassificationMetric([*classes, *(["(other)"] if n_other else [])])
+    metric.update(pred, truth)
+    out = metric.compute()
+    out["other_class_predictions"] = n_other
+    if top is not None and len(classes) > 5:
+        out["top5_accuracy"] = float(np.mean([classes[t] in names[:5] for t, names in zip(truth, top)]))
+    return out
+
+
 def evaluate_classification(dataset: Dataset, path: Path) -> dict[str, Any]:
-    """A ``path,class,score,top5`` CSV; rows name images by path (relative to the data root, absolute,
-    or the file name alone). Adds ``top5_accuracy`` when every row has a ``top5``."""
+    """A ``path,class,score,top5`` CSV; rows name images by path (relative to the data root, absolute, or the
+    file name alone); scored by :func:`score_classes` (``top5_accuracy`` when every row has a ``top5``)."""
     rows = read_classification_csv(path)
     keys = [[name_parts(os.path.relpath(s.image, dataset.root)), name_parts(s.id)] for s in dataset]
     owners = SampleIndex([s.id for s in dataset], keys).assign([r.path for r in rows], str(path))
-    index = {c: i for i, c in enumerate(dataset.classes)}
-    pred = np.empty(len(dataset), dtype=np.int64)
+    by_sample = [rows[0]] * len(dataset)
     for owner, row in zip(owners, rows):
-        if row.label not in index:
-            raise MetricInputError(
-                f"{path}:{row.line}: unknown class {row.label!r};"
-                f" classes of {dataset.root}: {', '.join(dataset.classes)}"
-            )
-        pred[owner] = index[row.label]
+        by_sample[owner] = row
     truth = np.array([s.targets["label"] for s in dataset], dtype=np.int64)
-    metric = ClassificationMetric(dataset.classes)
-    metric.update(pred, truth)
-    out = metric.compute()
-    if all(r.top5 is not None for r in rows):
-        hits = [dataset.classes[truth[o]] in r.top5 for o, r in zip(owners, rows)]
-        out["top5_accuracy"] = float(np.mean(hits))
-    return out
+    top = [r.top5 for r in by_sample] if all(r.top5 is not None for r in rows) else None
+    return score_classes(list(dataset.classes), truth, [r.label for r in by_sample], top)  # type: ignore[arg-type]
 
 
 def evaluate_detection(dataset: Dataset, path: Path) -> dict[str, Any]:

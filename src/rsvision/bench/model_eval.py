@@ -1,4 +1,4 @@
-"""Run a model on a dataset and score it (``rsvision eval TASK -m MODEL``), with the keys of DESIGN.md.
+"""Run a model on a dataset and score it (``rsvision eval TASK -m MODEL``), with the keys of docs/metrics.md.
 
 Classification: every image of the split is classified with the record's preprocessing (optionally D4 TTA);
 an image that cannot be read or that the model cannot take is left out of the scores, counted in
@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rsvision.bench.evaluate import check_task, open_task_dataset
+from rsvision.bench.evaluate import check_task, open_task_dataset, score_classes
 from rsvision.datasets import Dataset
 from rsvision.errors import EvaluationError
-from rsvision.metrics import ClassificationMetric
 
 if TYPE_CHECKING:  # torch is imported when a model runs, not with the package
     from rsvision.models.classifier import Classifier
@@ -51,33 +50,28 @@ def evaluate_model(
 
 def evaluate_classifier_by_name(classifier: Classifier, dataset: Dataset, *, tta: bool = False, batch_size: int = 64,
                                 progress: bool = False) -> dict[str, Any]:
-    """Classification keys (``overall_accuracy``, ``average_accuracy``, ``kappa``, ``per_class``,
-    ``confusion_matrix`` over the model's classes) plus ``top5_accuracy``, ``n_images``, ``n_failed`` and,
-    when some failed, ``failed``: ``[{"sample", "reason"}]``."""
+    """The classification keys of :func:`rsvision.bench.evaluate.score_classes`, over the dataset's classes
+    (matched to the model's by name), plus ``n_images``, ``n_failed`` and, when some failed, ``failed``:
+    ``[{"sample", "reason"}]``. A dataset class the model does not know is refused: it could never be right."""
     from rsvision.models.classifier import require_head
     from rsvision.train.evaluate import predict_dataset
 
     require_head(classifier)
     model_classes = list(classifier.classes)
-    index = {c: i for i, c in enumerate(model_classes)}
-    unknown = [c for c in dataset.classes if c not in index]
+    unknown = [c for c in dataset.classes if c not in model_classes]
     if unknown:
         shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         known = ", ".join(model_classes[:8]) + (" ..." if len(model_classes) > 8 else "")
         raise EvaluationError(f"{dataset.root}: classes unknown to model {classifier.weights.name}: {shown} "
                               f"({len(unknown)} of {len(dataset.classes)}); the model knows {known}")
-    to_model = np.array([index[c] for c in dataset.classes], dtype=np.int64)
     pred = predict_dataset(classifier, dataset, batch_size=batch_size, tta=tta, progress=progress)
     if not len(pred.indices):
         first = pred.failures[0] if pred.failures else ("", "no samples")
         raise EvaluationError(f"no image of {dataset.root} could be classified (first: {first[1]})")
-    truth = to_model[np.array([dataset[int(i)].targets["label"] for i in pred.indices], dtype=np.int64)]
-    metric = ClassificationMetric(model_classes)
-    metric.update(pred.probabilities.argmax(1), truth)
-    out = metric.compute()
-    k = min(5, len(model_classes))
-    top = np.argsort(-pred.probabilities, axis=1, kind="stable")[:, :k]
-    out["top5_accuracy"] = float((top == truth[:, None]).any(axis=1).mean())
+    truth = np.array([dataset[int(i)].targets["label"] for i in pred.indices], dtype=np.int64)
+    order = np.argsort(-pred.probabilities, axis=1, kind="stable")[:, :5]
+    names = np.asarray(model_classes)
+    out = score_classes(list(dataset.classes), truth, list(names[order[:, 0]]), [list(names[o]) for o in order])
     out["n_images"] = len(pred.indices)
     out["n_failed"] = len(pred.failures)
     if pred.failures:

@@ -1,5 +1,5 @@
 """`rsvision classify FOLDER -o OUT.csv` (one class per image) and `rsvision classify SCENE -o OUT.tif
-[--vector OUT.gpkg]` (one class per tile of a scene)."""
+[--vector OUT.gpkg] [--preview OUT.png]` (one class per tile of a scene)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,60 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from rsvision.cli import app
+from rsvision.cli import QUIET, app, report, say, set_quiet
+from rsvision.core.progress import plural
+from rsvision.datasets.base import IMAGE_SUFFIXES
+from rsvision.datasets.folder import is_band_folder, list_folder_images
+from rsvision.errors import InputNotFoundError, OutputError
+from rsvision.io.writers import check_writable, vector_driver
 
 
 def _bands(text: str | None) -> list[str] | None:
     return [b.strip() for b in text.split(",") if b.strip()] if text else None
 
 
+def _is_images(source: Path, output: Path) -> bool:
+    """Whether ``source`` is classified image by image (a folder of images, or one image into a CSV) rather than
+    tile by tile (a raster file, or a folder of one scene's band files)."""
+    if source.is_file():
+        return output.suffix.lower() == ".csv"
+    if is_band_folder(source):
+        return False
+    scenes = sorted(d.name for d in source.iterdir() if d.is_dir() and is_band_folder(d))
+    if scenes:
+        raise InputNotFoundError(f"{source} holds the band folders of {plural(len(scenes), 'scene')} "
+                                 f"({', '.join(scenes[:4])}); classify one of them, e.g. {source / scenes[0]}")
+    if not list_folder_images(source):
+        raise InputNotFoundError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or its subfolders, and "
+                                 "no band files of a scene (..._B02.tif)")
+    return True
+
+
+def _check_outputs(images: bool, output: Path, vector: Path | None, preview: Path | None, split: str | None) -> None:
+    suffix = output.suffix.lower()
+    if images and suffix != ".csv":
+        raise OutputError(f"cannot write {output}: images of a folder are classified into a CSV (-o OUT.csv); "
+                          "a class-map GeoTIFF is made for a scene (a raster file or a folder of band files)")
+    if images and (vector is not None or preview is not None):
+        raise OutputError("--vector and --preview apply to scenes; images of a folder go to the CSV only")
+    if not images and split is not None:
+        raise OutputError("--split and --split-file apply to folders of images, not to a scene")
+    if not images and suffix not in (".tif", ".tiff"):
+        raise OutputError(f"cannot write {output}: a scene's tile classes go to a class-map GeoTIFF (-o OUT.tif)")
+    for path in (output, preview):
+        if path is not None:
+            check_writable(path)
+    if vector is not None:
+        vector_driver(check_writable(vector))
+
+
 @app.command("classify")
 def classify_command(
     source: Path = typer.Argument(
-        ..., metavar="FOLDER_OR_SCENE", help="A folder of images (searched recursively) -> CSV; or a scene: a raster file (a large image) or a "
-        "folder of band files -> tile class map. A single image file with -o OUT.csv is classified whole."
+        ..., metavar="FOLDER_OR_SCENE", help="A folder of images (searched recursively) -> CSV; or a scene: a raster "
+        "file (a large image) or a folder of band files -> tile class map. A single image file with -o OUT.csv is "
+        "classified whole."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="OUT.csv for images, OUT.tif (class-map COG) for a scene."),
     model: Optional[str] = typer.Option(
@@ -34,6 +74,11 @@ def classify_command(
     preview: Optional[Path] = typer.Option(
         None, "--preview", help="Scenes: also draw the class map over the scene, with a legend (PNG)."
     ),
+    split: Optional[str] = typer.Option(
+        None, "--split", help="Folders: classify only this split of the dataset (AID: rsicd-train, rsicd-test), "
+        "as `rsvision eval --split` scores it."
+    ),
+    split_file: Optional[Path] = typer.Option(None, "--split-file", help="Folders: a file listing the images."),
     tta: bool = typer.Option(False, "--tta", help="Average the 8 flips and quarter turns of each image or tile."),
     batch: int = typer.Option(32, "--batch", min=1, help="Images (or tiles) per batch."),
     tile: Optional[int] = typer.Option(
@@ -43,57 +88,55 @@ def classify_command(
         None, "--bands", help="Names of the input's bands in order, comma-separated (e.g. red,green,blue,nir)."
     ),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all available)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = QUIET,
 ) -> None:
     """Classify each image of a folder, or each tile of a scene, with a scene classifier (AID by default).
 
     Images the model cannot take are reported one per line and skipped; the exit code is 0 when at least one
     image was classified, 2 when none was.
     """
-    from rsvision.errors import InputNotFoundError, OutputError
-    from rsvision.io.writers import check_writable
-    from rsvision.models.classifier import load_classifier
-    from rsvision.tasks.classification import classify_folder, classify_scene, is_image_folder
-
+    set_quiet(quiet)
     if not source.exists():
         raise InputNotFoundError(f"no such file or folder: {source}")
-    suffix = output.suffix.lower()
-    whole_images = (source.is_dir() and is_image_folder(source)) or (source.is_file() and suffix == ".csv")
-    if whole_images and suffix != ".csv":
-        raise OutputError(f"cannot write {output}: images are classified into a CSV (-o OUT.csv)")
-    if whole_images and (vector is not None or preview is not None):
-        raise OutputError("--vector and --preview apply to scenes; images of a folder go to the CSV only")
-    if not whole_images and suffix not in (".tif", ".tiff"):
-        raise OutputError(f"cannot write {output}: a scene's tile classes go to a class-map GeoTIFF (-o OUT.tif)")
-    if preview is not None:
-        check_writable(preview)
-    err = Console(stderr=True)
-    if threads:
-        import torch
+    images = _is_images(source, output)
+    if split_file is not None and not split_file.is_file():
+        raise InputNotFoundError(f"no such split file: {split_file}")
+    _check_outputs(images, output, vector, preview, split or (str(split_file) if split_file else None))
+    # deferred: torch takes seconds to import, and the checks above answer a mistake without it
+    from rsvision.bench import open_task_dataset
+    from rsvision.core.settings import torch_threads
+    from rsvision.models.classifier import load_classifier
+    from rsvision.workflows.classify import classify_scene
 
-        torch.set_num_threads(threads)
-    classifier = load_classifier(model, bands=_bands(bands) if whole_images else None)
-    if whole_images:
-        result = classify_folder(source, classifier, output, batch_size=batch, tta=tta, progress=not quiet)
-        for image, reason in result.failures:  # reasons name the file; say which one when one does not
-            line = reason if Path(image).name in reason else f"{image}: {reason}"
-            err.print(f"skipped: {line}", highlight=False, markup=False, soft_wrap=True)
-        total = result.classified + len(result.failures)
-        where = f" -> {output}" if result.classified else " (no CSV written)"
-        err.print(f"classified {result.classified} of {total} images, {len(result.failures)} failed{where}",
-                  highlight=False, markup=False, soft_wrap=True)
-        if not result.classified:
-            sys.exit(2)
-        return
-    result = classify_scene(source, classifier, output, vector=vector, tile=tile, batch=batch, tta=tta,
-                            bands=_bands(bands), threads=threads, quiet=quiet)
+    with torch_threads(threads):
+        classifier = load_classifier(model, bands=_bands(bands) if images else None)
+        if images:
+            inputs = open_task_dataset("classification", source, None, split, split_file) if (
+                split or split_file) else source
+            _classify_images(inputs, classifier, output, batch, tta, quiet)
+            return
+        result = classify_scene(source, classifier, output, vector=vector, preview=preview, tile=tile, batch=batch,
+                                tta=tta, bands=_bands(bands), threads=threads, quiet=quiet)
+    if result.note:
+        say(f"note: {result.note}")
     shown = ", ".join(f"{name} {n}" for name, n in list(result.counts.items())[:8])
     more = f", ... ({len(result.counts)} classes)" if len(result.counts) > 8 else ""
-    if preview is not None:
-        from rsvision.bench.plots import class_map_preview
+    outputs = ", ".join(str(p) for p in (result.class_map, result.vector, result.preview) if p is not None)
+    done = result.tiles - result.skipped
+    say(f"{plural(done, 'tile')} of {result.tile_size} px classified ({result.skipped} nodata): {shown}{more} "
+        f"-> {outputs}")
 
-        class_map_preview(source, result.class_map, preview)
-    written = [result.class_map, result.vector, preview]
-    outputs = ", ".join(str(p) for p in written if p is not None)
-    err.print(f"{result.tiles - result.skipped} tiles of {result.tile_size} px classified ({result.skipped} nodata): "
-              f"{shown}{more} -> {outputs}", highlight=False, markup=False, soft_wrap=True)
+
+def _classify_images(inputs, classifier, output: Path, batch: int, tta: bool, quiet: bool) -> None:
+    from rsvision.workflows.classify import classify_folder  # deferred with torch, as above
+
+    result = classify_folder(inputs, classifier, output, batch_size=batch, tta=tta, progress=not quiet)
+    for image, reason in result.failures:  # reasons name the file; say which one when one does not
+        line = reason if Path(image).name in reason else f"{image}: {reason}"
+        report(f"skipped: {line}")
+    total = result.classified + len(result.failures)
+    where = f" -> {output}" if result.classified else " (no CSV written)"
+    (say if result.classified else report)(
+        f"classified {result.classified} of {plural(total, 'image')}, {len(result.failures)} failed{where}")
+    if not result.classified:
+        sys.exit(2)

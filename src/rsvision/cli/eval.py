@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rsvision.cli import app
+from rsvision.cli import QUIET, app, report, say, set_quiet
+from rsvision.core.progress import plural
 
 
 def _fmt(value: Any) -> str:
@@ -77,6 +78,7 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(
         None, "--json", help="Write the metrics as JSON (NaN as null) to this file; '-' prints JSON instead of tables."
     ),
+    quiet: bool = QUIET,
 ) -> None:
     """Score predictions made elsewhere (--predictions) or run a model (-m) on a dataset; or probe features.
 
@@ -84,7 +86,8 @@ def eval_command(
     from rsvision.bench import evaluate_model, evaluate_predictions, metrics_json, probe, write_metrics_json
     from rsvision.errors import EvaluationError
 
-    progress = json_out is None or str(json_out) != "-"
+    set_quiet(quiet)
+    progress = not quiet and (json_out is None or str(json_out) != "-")
     if task == "probe":
         if predictions is not None:
             raise EvaluationError("eval probe runs a backbone (-m MODEL, or the default); --predictions does not apply")
@@ -101,12 +104,14 @@ def eval_command(
         result = evaluate_predictions(task, data, predictions, format=format, split=split, split_file=split_file)
         title = f"{task}: {predictions} on {data}"
     failed = result.get("failed") or []
+    for item in failed[:20]:
+        report(f"skipped {item['sample']}: {item['reason']}")
     if failed:
-        err = Console(stderr=True)
-        for item in failed[:20]:
-            err.print(f"skipped {item['sample']}: {item['reason']}", highlight=False, markup=False, soft_wrap=True)
         more = f" ({len(failed) - 20} more in the JSON)" if len(failed) > 20 else ""
-        err.print(f"{len(failed)} images could not be used and are not scored{more}", highlight=False, markup=False)
+        say(f"{plural(len(failed), 'image')} could not be used and are not scored{more}")
+    if result.get("other_class_predictions"):
+        say(f"note: {plural(result['other_class_predictions'], 'prediction')} name classes the dataset does not "
+            "have; they count as wrong (class '(other)')")
     if json_out is not None and str(json_out) == "-":
         print(metrics_json(result))
         return

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from rsvision.cli import app
+from rsvision.cli import QUIET, app, set_quiet
+from rsvision.core.progress import plural
+from rsvision.errors import NotGeoreferencedWarning
 from rsvision.io import open_scene, scene_info
 
 
 @app.command()
 def info(
     scene: Path = typer.Argument(..., help="A raster file, a folder of band files (Sentinel-2, OSCD imgs_1/)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (keys fixed in DESIGN.md)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (keys in docs/io.md)."),
+    quiet: bool = QUIET,
 ) -> None:
     """Describe a scene: sensor, bands, CRS, size, pixel size, bounds, nodata, dtype, overviews."""
-    with open_scene(scene) as s:
+    set_quiet(quiet)
+    with warnings.catch_warnings():  # the crs line says it: "none (pixel coordinates)"
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        s = open_scene(scene)
+    with s:
         meta = scene_info(s)
         res = s.res
     if as_json:
@@ -30,7 +38,7 @@ def info(
     rows = [
         ("sensor", meta["sensor"] or "unknown"),
         ("crs", meta["crs"] or "none (pixel coordinates)"),
-        ("size", f"{meta['width']} x {meta['height']} pixels, {len(meta['bands'])} bands, {meta['dtype']}"),
+        ("size", f"{meta['width']} x {meta['height']} pixels, {plural(len(meta['bands']), 'band')}, {meta['dtype']}"),
         ("pixel size", f"{res[0]:.6g} x {res[1]:.6g}"),
         ("bounds", ", ".join(f"{v:.6f}" for v in meta["bounds"])),
         ("bounds lon/lat", ", ".join(f"{v:.6f}" for v in meta["bounds_lonlat"]) if meta["bounds_lonlat"] else "-"),

@@ -1,4 +1,5 @@
-"""`rsvision models [--json]`: the built-in weights and the metrics measured for them."""
+"""`rsvision models [--json]`: the built-in weights and the metrics measured for them (read from their cards,
+without torch)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from rsvision.cli import app
+from rsvision.cli import QUIET, app, set_quiet
+from rsvision.models.weights import builtin_weights
 
 SHOWN_METRICS = ("overall_accuracy", "kappa")
 
@@ -35,10 +37,10 @@ def describe(record) -> dict[str, Any]:
 @app.command("models")
 def models_command(
     as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+    quiet: bool = QUIET,
 ) -> None:
     """List the built-in weights: architecture, bands, input size, classes and measured metrics."""
-    from rsvision.models import builtin_weights, list_models
-
+    set_quiet(quiet)
     records = [describe(w) for w in builtin_weights().values()]
     if as_json:
         print(json.dumps(records, indent=2))
@@ -55,5 +57,6 @@ def models_command(
             values = ", ".join(f"{k} {m[k]:.4f}" for k in SHOWN_METRICS if k in m)
             if values:
                 console.print(f"    {m['dataset']} {m['split']}: {values}", highlight=False, soft_wrap=True)
-    console.print(f"architectures for `rsvision train --arch`: {', '.join(list_models())}, or timm:<name>",
-                  highlight=False, soft_wrap=True)
+    if not quiet:
+        console.print("architectures for `rsvision train --arch`: see docs/models.md (or timm:<name>)",
+                      highlight=False, soft_wrap=True)

@@ -1,6 +1,8 @@
 """`rsvision train classification --data DIR [...] -o WEIGHTS.safetensors`: train a scene classifier on any
 image-folder dataset (:func:`rsvision.train.classifier.train_folder_classifier`), resuming from ``--work``'s
 checkpoints, and write the weights with their card.
+
+Every output (the weights, their card, the work folder) is checked before anything is read or trained.
 """
 
 from __future__ import annotations
@@ -10,11 +12,22 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from rsvision.cli import app
+from rsvision.bench import open_task_dataset
+from rsvision.cli import QUIET, app, say, set_quiet
+from rsvision.errors import OutputError, RsvisionError
+from rsvision.io.writers import check_work_folder, check_writable
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
+
+
+def check_training_outputs(output: Path, work: Path | None) -> Path:
+    """The work folder, after checking the weights, their card and the work folder can all be written."""
+    if output.suffix != ".safetensors":
+        raise OutputError(f"-o {output}: weights are written as NAME.safetensors (with NAME.json beside it)")
+    check_writable(output)
+    check_writable(output.with_suffix(".json"))
+    return check_work_folder(work or output.with_name(f"{output.stem}.work"))
 
 
 @app.command("train")
@@ -40,31 +53,30 @@ def train_command(
     bands: Optional[str] = typer.Option(None, "--bands", help="Band names in order, comma-separated (default RGB)."),
     gsd: Optional[float] = typer.Option(None, "--gsd", help="Metres per pixel of the training images, if uniform."),
     work: Optional[Path] = typer.Option(
-        None, "--work", help="Folder for the image cache and checkpoints (default WEIGHTS.work); reruns resume."
+        None, "--work", help="Folder for the image cache and checkpoints (default WEIGHTS.work, created inside an "
+        "existing folder); reruns resume."
     ),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (the metrics line per epoch stays)."),
+    quiet: bool = QUIET,
 ) -> None:
     """Train a model on a dataset and write its weights with their card (resumes from --work)."""
-    import torch
-
-    from rsvision.bench import open_task_dataset
-    from rsvision.errors import RsvisionError
-    from rsvision.train.classifier import train_folder_classifier
-
+    set_quiet(quiet)
     if task != "classification":
         raise RsvisionError(f"train {task}: only classification can be trained so far")
+    if width is not None and arch not in RESNETS:
+        raise RsvisionError(f"--width applies to {', '.join(RESNETS)}, not {arch}")
+    if not 0.0 <= val < 1.0:
+        raise RsvisionError(f"--val must be in [0, 1), got {val:g}")
+    dataset = open_task_dataset("classification", data, None, split, split_file)
+    work_dir = check_training_outputs(output, work)
+    # deferred: torch takes seconds to import, and the checks above answer a mistake without it
+    from rsvision.core.settings import torch_threads
     from rsvision.models import list_models
+    from rsvision.train.classifier import train_folder_classifier
 
     if not init and arch not in list_models() and not arch.startswith("timm:"):
         raise RsvisionError(f"unknown model {arch!r}; --arch takes {', '.join(list_models())} or timm:<name>")
-    if width is not None and arch not in RESNETS:
-        raise RsvisionError(f"--width applies to {', '.join(RESNETS)}, not {arch}")
     arch_kwargs = {"width": width if width is not None else 0.5} if arch in RESNETS and not init else {}
-    if threads:
-        torch.set_num_threads(threads)
-    dataset = open_task_dataset("classification", data, None, split, split_file)
-    work_dir = work or output.with_name(f"{output.stem}.work")
     argv = ["rsvision", "train", task, "--data", str(data), *(["--split", split] if split else []),
             *(["--split-file", str(split_file)] if split_file else []),
             *(["--init", init] if init else ["--arch", arch]),
@@ -72,10 +84,9 @@ def train_command(
             "--epochs", str(epochs), "--size", str(size), "--batch", str(batch), "--lr", f"{lr:g}", "--seed", str(seed),
             "--val", f"{val:g}", *(["--bands", bands] if bands else []), *(["--gsd", f"{gsd:g}"] if gsd else []),
             "--work", str(work_dir), "-o", str(output)]
-    console = Console()
-    train_folder_classifier(
-        dataset, output, arch=arch, arch_kwargs=arch_kwargs, init=init, epochs=epochs, size=size, batch=batch, lr=lr,
-        seed=seed, val_fraction=val, bands=[b.strip() for b in bands.split(",")] if bands else None, gsd_m=gsd,
-        work=work_dir, command=shlex.join(argv), progress=not quiet,
-        log=lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True),
-    )
+    with torch_threads(threads):
+        train_folder_classifier(
+            dataset, output, arch=arch, arch_kwargs=arch_kwargs, init=init, epochs=epochs, size=size, batch=batch,
+            lr=lr, seed=seed, val_fraction=val, bands=[b.strip() for b in bands.split(",")] if bands else None,
+            gsd_m=gsd, work=work_dir, command=shlex.join(argv), progress=not quiet, log=say,
+        )

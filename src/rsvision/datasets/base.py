@@ -1,6 +1,6 @@
 """What every reader returns: :class:`Sample` records in a :class:`Dataset`, plus shared helpers.
 
-Targets follow the package contracts (DESIGN.md), under these keys:
+Targets follow the package contracts (docs/architecture.md), under these keys:
 
 - ``label`` (int): scene class.
 - ``boxes`` (N, 4) float64 ``xyxy``; ``rboxes`` (N, 5) float64 le90 ``cx, cy, w, h, angle``;

@@ -14,8 +14,27 @@ from typing import Sequence
 
 from rsvision.datasets.base import Dataset, Issues, Sample, is_image, list_images, read_split_names, require_dir
 from rsvision.errors import AnnotationError, InputNotFoundError
+from rsvision.io.sensors import band_from_filename
 
 RSICD_SPLITS = {"rsicd-train": "train", "rsicd-test": "test"}
+
+
+def list_folder_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` and its subfolders (hidden ones skipped), sorted by path."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out.extend(Path(root) / f for f in files if is_image(Path(f)))
+    return sorted(out)
+
+
+def is_band_folder(path: Path) -> bool:
+    """Whether a folder holds the band files of one scene: every image file directly in it names its band
+    (``..._B02.tif``), as :func:`rsvision.io.open_scene` stacks them, and no subfolder holds images."""
+    top = [p for p in path.iterdir() if p.is_file() and is_image(p)]
+    subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    band_files = bool(top) and all(band_from_filename(p.stem) for p in top)
+    return band_files and not any(list_folder_images(d) for d in subdirs)
 
 
 def _class_root(root: Path) -> Path:

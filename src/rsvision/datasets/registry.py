@@ -176,6 +176,8 @@ def guess_format(path: str | os.PathLike) -> str:
         raise InputNotFoundError(f"no such dataset path: {p}")
     if p.is_file():
         return _guess_file(p)
+    if not any(f for f in p.iterdir() if not f.name.startswith(".")):
+        raise AnnotationError(f"{p} is an empty folder: no images or annotations to read")
     info = _registered_at(p)
     if info is not None:
         return info.format

@@ -6,9 +6,10 @@ import resource
 import sys
 import time
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
+
+from rsvision.core.progress import plural, progress_bar
 
 
 def peak_rss_mb() -> float:
@@ -32,18 +33,17 @@ class _RateColumn(ProgressColumn):
 
 
 class RunProgress:
-    """Counts tiles; draws a bar unless ``quiet``; :meth:`summary` gives the closing line."""
+    """Counts tiles; draws a bar on a terminal unless ``quiet``; :meth:`summary` gives the closing line (the
+    caller prints it: the library itself never prints)."""
 
     def __init__(self, total: int, scene_pixels: int, label: str, quiet: bool = False, done: int = 0):
         self.total, self.done, self.start_done = total, done, done
         self.pixels_per_tile = scene_pixels / max(total, 1)
         self.quiet = quiet
-        self.console = Console(stderr=True)
         self.t0 = time.perf_counter()
-        self._progress = Progress(
+        self._progress = progress_bar(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
-            _RateColumn(self.pixels_per_tile), TimeRemainingColumn(), console=self.console, disable=quiet,
-            transient=True,
+            _RateColumn(self.pixels_per_tile), TimeRemainingColumn(), enabled=not quiet,
         )
         self._task = self._progress.add_task(label, total=total, completed=done, resumed_at=done)
 
@@ -65,12 +65,9 @@ class RunProgress:
     def mpix_per_s(self) -> float:
         return (self.done - self.start_done) * self.pixels_per_tile / max(self.seconds, 1e-9) / 1e6
 
-    def summary(self, output: str, skipped: int) -> str:
+    def summary(self, output: str | None, skipped: int) -> str:
         resumed = f", resumed at tile {self.start_done}" if self.start_done else ""
-        line = (
-            f"{self.done} tiles ({skipped} nodata{resumed}) in {self.seconds:.1f} s, {self.mpix_per_s():.2f} MPix/s,"
-            f" peak memory {peak_rss_mb():.0f} MB -> {output}"
+        return (
+            f"{plural(self.done, 'tile')} ({skipped} nodata{resumed}) in {self.seconds:.1f} s,"
+            f" {self.mpix_per_s():.2f} MPix/s, peak memory {peak_rss_mb():.0f} MB" + (f" -> {output}" if output else "")
         )
-        if not self.quiet:
-            self.console.print(line, highlight=False, soft_wrap=True)
-        return line

@@ -275,7 +275,7 @@ def run(
         raise
     if ckpt:
         ckpt.clear()
-    summary = progress.summary(str(written) if written else "memory", skipped)
+    summary = progress.summary(str(written) if written else None, skipped)
     return RunResult(
         output=written, kind=predictor.kind, tiles=len(plan), skipped=skipped, resumed_at=progress.start_done,
         seconds=progress.seconds, mpix_per_s=progress.mpix_per_s(), peak_rss_mb=peak_rss_mb(), summary=summary,

@@ -1,6 +1,6 @@
 """Boxes, rotated boxes, polygons and masks: converters, IoU, NMS, pixel <-> map coordinates.
 
-Conventions (DESIGN.md): pixel x = column, y = row, origin top-left, y down; boxes ``xyxy``;
+Conventions (docs/architecture.md): pixel x = column, y = row, origin top-left, y down; boxes ``xyxy``;
 rotated boxes ``(cx, cy, w, h, angle)`` in le90 (w >= h, angle radians in [-pi/2, pi/2),
 positive clockwise on the image); 8-corner polygons at the file boundary.
 """

@@ -1,6 +1,6 @@
 """Box types and converters: horizontal ``xyxy``, COCO ``xywh``, rotated ``(cx, cy, w, h, angle)``, 8-corner polygons.
 
-Rotated boxes follow the le90 convention (DESIGN.md): ``w >= h``, angle in radians in
+Rotated boxes follow the le90 convention (docs/architecture.md): ``w >= h``, angle in radians in
 ``[-pi/2, pi/2)``, a positive angle turns clockwise on the image (y down), so a corner is
 ``centre + R(angle) @ (+-w/2, +-h/2)`` with ``R = [[cos, -sin], [sin, cos]]``. A square has
 two le90 encodings; its angle is taken in ``[-pi/4, pi/4)`` so that every rectangle has one.

@@ -1,4 +1,4 @@
-"""What `rsvision info` reports about a scene, as a JSON-ready dict (keys fixed in DESIGN.md)."""
+"""What `rsvision info` reports about a scene, as a JSON-ready dict (keys in docs/io.md)."""
 
 from __future__ import annotations
 

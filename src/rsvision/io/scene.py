@@ -21,6 +21,7 @@ from rasterio.transform import array_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from rsvision.core.progress import plural
 from rsvision.errors import (
     BandCountError,
     BandNotFoundError,
@@ -80,6 +81,10 @@ def _resampling(value: str | Resampling) -> Resampling:
 
 
 def _open(path: str):
+    if os.path.isfile(path) and os.path.getsize(path) == 0:  # GDAL's message would not say the file is empty
+        raise UnreadableRasterError(
+            f"cannot read {path} as a raster: the file is empty (0 bytes); copy or download it again"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", _RioNotGeoreferenced)
@@ -88,6 +93,42 @@ def _open(path: str):
         raise UnreadableRasterError(
             f"cannot read {path} as a raster ({str(err).splitlines()[0]}); check it is a complete GeoTIFF, JPEG or PNG"
         ) from None
+
+
+def _inside(window: Window, grid: Grid) -> bool:
+    return (
+        window.col_off >= 0 and window.row_off >= 0
+        and window.col_off + window.width <= grid.width and window.row_off + window.height <= grid.height
+    )
+
+
+def _clip(window: Window, grid: Grid, h: int, w: int) -> tuple[Window, tuple[int, int, int, int]] | None:
+    """The part of ``window`` inside ``grid``, and the output rows and columns ``(y0, y1, x0, x1)`` it lands on
+    when the window is read into ``(h, w)`` pixels (offsets scaled and rounded, so a resampled read stays on the
+    window's output grid); None when no output pixel holds scene data."""
+    if window.width <= 0 or window.height <= 0:
+        return None
+    c0, r0 = max(window.col_off, 0), max(window.row_off, 0)
+    c1, r1 = min(window.col_off + window.width, grid.width), min(window.row_off + window.height, grid.height)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    sx, sy = w / window.width, h / window.height
+    x0, x1 = round((c0 - window.col_off) * sx), round((c1 - window.col_off) * sx)
+    y0, y1 = round((r0 - window.row_off) * sy), round((r1 - window.row_off) * sy)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0), (y0, y1, x0, x1)
+
+
+def _fill_value(nodata: float | None, dtype: np.dtype) -> float:
+    """What pixels outside the scene hold in an array of ``dtype``: the scene's nodata, 0 without one; clamped
+    to an integer dtype's range as GDAL converts in-scene nodata (NaN, which integers cannot hold, becomes 0)."""
+    if nodata is None or (np.isnan(nodata) and dtype.kind not in "fc"):
+        return 0
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return min(max(nodata, info.min), info.max)
+    return nodata
 
 
 class Scene:
@@ -193,6 +234,9 @@ class Scene:
         """Read ``bands`` (names or 0-based positions; all by default) in ``window`` (the whole scene by default),
         optionally resampled to ``out_shape`` (H, W). Returns a (C, H, W) masked array: True where nodata.
 
+        A window may reach past the scene's edges (edge tiles, negative offsets): pixels outside the scene hold the
+        scene's nodata (0 without one) and are masked; a window wholly outside returns an all-masked array.
+
         ``out``: a (C, H, W) array to read into, of any dtype (GDAL converts as it reads, with no extra copy): a
         caller that reads many windows reuses one buffer instead of touching new memory for each."""
         window = window or Window(0, 0, self.width, self.height)
@@ -202,6 +246,15 @@ class Scene:
         if out is not None and out.shape != (len(positions), h, w):
             raise ValueError(f"out has shape {out.shape}; this read needs {(len(positions), h, w)}")
         data = out if out is not None else np.empty((len(positions), h, w), dtype=self.dtype)
+        if not _inside(window, self.grid):
+            return self._read_boundless(window, positions, data, rs)
+        return self._read_inside(window, positions, data, rs)
+
+    def _read_inside(
+        self, window: Window, positions: list[int], data: np.ndarray, rs: Resampling
+    ) -> np.ma.MaskedArray:
+        """Read a window that lies inside the scene into ``data`` (its shape sets the output size)."""
+        h, w = data.shape[1:]
         mask = None
         # One read call per file: a single multi-band file is read in one go.
         groups: dict[tuple[str, bool], list[tuple[int, int]]] = {}
@@ -229,6 +282,25 @@ class Scene:
                     mask = np.zeros(data.shape, dtype=bool)
                 mask[outs] = np.ma.getmaskarray(block)
         return np.ma.MaskedArray(data, mask=np.ma.nomask if mask is None else mask, copy=False)
+
+    def _read_boundless(
+        self, window: Window, positions: list[int], data: np.ndarray, rs: Resampling
+    ) -> np.ma.MaskedArray:
+        """Read a window that reaches past the scene: only its intersection with the scene grid is read, into its
+        place in ``data``; the rest is filled with nodata (0 without one) and masked. rasterio's boundless read
+        would build a VRT per call, far slower than this for edge tiles."""
+        fill = _fill_value(self.nodata, data.dtype)
+        mask = np.ones(data.shape, dtype=bool)
+        clipped = _clip(window, self.grid, data.shape[1], data.shape[2])
+        if clipped is None:
+            data[...] = fill
+            return np.ma.MaskedArray(data, mask=mask, copy=False)
+        inner, (y0, y1, x0, x1) = clipped
+        data[:, :y0] = data[:, y1:] = fill
+        data[:, y0:y1, :x0] = data[:, y0:y1, x1:] = fill
+        part = self._read_inside(inner, positions, data[:, y0:y1, x0:x1], rs)
+        mask[:, y0:y1, x0:x1] = np.ma.getmaskarray(part)
+        return np.ma.MaskedArray(data, mask=mask, copy=False)
 
     def close(self) -> None:
         with self._lock:
@@ -310,14 +382,14 @@ def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) 
     if band_names is not None:
         names = list(band_names)
         if len(names) != count:
-            raise BandCountError(f"{path} has {count} bands but {len(names)} band names were given")
+            raise BandCountError(f"{path} has {plural(count, 'band')} but {len(names)} band names were given")
     elif descriptions and all(descriptions) and len(set(descriptions)) == count:
         names = list(descriptions)
     elif sensor_obj is not None and len(sensor_obj.bands) == count:
         names = sensor_obj.band_names
     elif sensor_obj is not None and sensor:
         raise BandCountError(
-            f"{path} has {count} bands but sensor {sensor_obj.name!r} has {len(sensor_obj.bands)}; pass band_names"
+            f"{path} has {plural(count, 'band')} but sensor {sensor_obj.name!r} has {len(sensor_obj.bands)}; pass band_names"
         )
     else:
         names = [f"band{i}" for i in range(1, count + 1)]
@@ -328,12 +400,37 @@ def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) 
 
 
 def _band_files(folder: Path) -> list[Path]:
+    """The raster files of a folder that holds one scene's band files: each file's name must declare its band
+    (``..._B02.tif``), so a folder of photos is not stacked into a scene of one band per photo."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
     if not files:
+        if (folder / "imgs_1").is_dir() and (folder / "imgs_2").is_dir():
+            raise NoBandFilesError(
+                f"{folder} is an OSCD city folder, not one scene; open {folder / 'imgs_1'} (before) or"
+                f" {folder / 'imgs_2'} (after)"
+            )
         raise NoBandFilesError(
             f"{folder} holds no raster band files; point at a folder of single-band files such as ..._B02.tif"
         )
+    unnamed = [f for f in files if band_from_filename(f.stem) is None]
+    if len(unnamed) == len(files):
+        raise NoBandFilesError(
+            f"{folder} is a folder of {len(files)} images, not band files of one scene; `rsvision classify {folder}"
+            " -o OUT.csv` classifies such folders one image at a time; open one image, or name band files like"
+            " ..._B02.tif"
+        )
+    if unnamed:  # e.g. a Sentinel-2 IMG_DATA folder's TCI.jp2 beside its band files
+        warnings.warn(f"{folder}: {len(unnamed)} raster(s) whose names declare no band (such as {unnamed[0].name})"
+                      " are left out of the stack", UserWarning, stacklevel=4)
+        files = [f for f in files if f not in unnamed]
     return files
+
+
+def _shared_nodata(values: Sequence[float | None]) -> float | None:
+    """The nodata value every band file has, else None. NaN counts as one value (a set of NaNs read from several
+    files holds each of them, NaN != NaN), so a stack of NaN-nodata files keeps NaN as its nodata."""
+    keys = {"nan" if v is not None and np.isnan(v) else v for v in values}
+    return values[0] if len(keys) == 1 else None
 
 
 def _open_stack(
@@ -382,8 +479,7 @@ def _open_stack(
     bands = _bands_for(names, sensor_name, _pixel_size_m(target))
     sources = [_Source(path, i, g != target) for _, path, i, g, _, _ in entries]
     dtype = str(np.result_type(*{e[4] for e in entries}))
-    nodatas = {e[5] for e in entries}
-    nodata = nodatas.pop() if len(nodatas) == 1 else None
+    nodata = _shared_nodata([e[5] for e in entries])
     return Scene(label, bands, sources, target, dtype, nodata, sensor_name, resampling, [])
 
 

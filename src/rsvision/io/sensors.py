@@ -113,3 +113,23 @@ def guess_sensor(
     if count == 4 and dtype == "uint8":
         return SENSORS["naip"]
     return None
+
+
+# Common band names and the centre wavelengths (nm) they cover: Landsat 8's and Sentinel-2's visible and NIR bands
+# fall inside, their coastal aerosol bands (443 nm) and red edges (705-783 nm) outside.
+COMMON_BANDS: dict[str, tuple[float, float]] = {
+    "blue": (450, 520), "green": (520, 600), "red": (620, 690), "nir": (780, 900),
+}
+
+
+def band_for_common_name(name: str, bands: list[Band]) -> Band | None:
+    """The band among ``bands`` that a common name (``red``, ``nir`` ...) means: its centre wavelength in the
+    name's range, the nearest to the range's middle, the finest among equals. None when no band fits."""
+    span = COMMON_BANDS.get(name.lower())
+    if span is None:
+        return None
+    lo, hi = span
+    fits = [b for b in bands if b.wavelength_nm is not None and lo <= b.wavelength_nm <= hi]
+    if not fits:
+        return None
+    return min(fits, key=lambda b: (abs(b.wavelength_nm - (lo + hi) / 2), b.gsd_m or 0.0))  # type: ignore[operator]

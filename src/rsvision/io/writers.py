@@ -31,7 +31,8 @@ def temp_path_for(path: Path, tag: str = "partial") -> Path:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """The output path, after checking its folder exists and can be written."""
+    """The output path, after checking its folder exists and can be written, and that the path is not a folder.
+    Output folders are never created: a missing one is an error."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -40,6 +41,24 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise OutputError(f"cannot write {path}: folder {folder} is not writable")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
+    return path
+
+
+def check_work_folder(path: str | os.PathLike) -> Path:
+    """A folder a command owns for its intermediate files (caches, checkpoints): an existing writable folder,
+    or a new one inside an existing writable folder (created here: the one folder rsvision makes itself)."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise OutputError(f"cannot use {path} as the work folder: it is a file")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot use {path} as the work folder: it is not writable")
+        return path
+    check_writable(path)
+    try:
+        path.mkdir()
+    except OSError as err:
+        raise OutputError(f"cannot create the work folder {path}: {err.strerror or err}") from None
     return path
 
 

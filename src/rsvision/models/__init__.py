@@ -1,16 +1,35 @@
 """Models: builders by name, a band-adaptive stem, ``Weights`` records that carry their preprocessing,
-loaders for third-party checkpoints, and the scene classifier."""
+loaders for third-party checkpoints, and the scene classifier.
 
-from rsvision.models.checkpoints import download_from_hub, load_state, load_timm, load_torchgeo, read_state_dict
-from rsvision.models.classifier import DEFAULT_CLASSIFIER, Classifier, Prediction
-from rsvision.models.preprocess import Preprocessing
-from rsvision.models.registry import RGB, build_model, list_models, register
-from rsvision.models.stem import adapt_stem, band_mapping, resolve_bands
-from rsvision.models.weights import MeasuredMetrics, Weights, builtin_weights, resolve_weights, save_weights
+Names are loaded on first use (PEP 562): ``rsvision.models.weights`` (the cards) imports without torch, so the
+command line lists models and checks arguments without waiting seconds for it.
+"""
 
-__all__ = [
-    "DEFAULT_CLASSIFIER", "RGB", "Classifier", "MeasuredMetrics", "Prediction", "Preprocessing", "Weights",
-    "adapt_stem", "band_mapping", "build_model", "builtin_weights", "download_from_hub", "list_models",
-    "load_state", "load_timm", "load_torchgeo", "read_state_dict", "register", "resolve_bands", "resolve_weights",
-    "save_weights",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "checkpoints": ("download_from_hub", "load_state", "load_timm", "load_torchgeo", "read_state_dict"),
+    "classifier": ("DEFAULT_CLASSIFIER", "Classifier", "Prediction"),
+    "preprocess": ("Preprocessing",),
+    "registry": ("RGB", "build_model", "list_models", "register"),
+    "stem": ("adapt_stem", "band_mapping", "resolve_bands"),
+    "weights": ("MeasuredMetrics", "Weights", "builtin_weights", "resolve_weights", "save_weights"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rsvision.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rsvision.models.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

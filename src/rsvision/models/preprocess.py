@@ -8,14 +8,33 @@ with ``mean`` / ``std`` (of the scaled values). Inputs whose values contradict `
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, Field, model_validator
 
+from rsvision.core.progress import plural
 from rsvision.errors import BandCountError, NormalisationError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the methods that make tensors: cards (and this record in them) are read at the
+# command line's startup (`rsvision models`, argument checks) without paying seconds for torch.
+
+
+# Reflectance stored as integers (Sentinel-2 L1C/L2A: DN / 10000) to 8-bit true colour, as the usual true-colour
+# rendering does it: reflectance 0 .. 0.4 onto 0 .. 255 (a gain of 2.5), brighter pixels saturate.
+REFLECTANCE_SCALE = 10000.0
+TRUE_COLOUR_GAIN = 2.5
+
+
+def reflectance_to_8bit(values: np.ndarray, scale: float = REFLECTANCE_SCALE, gain: float = TRUE_COLOUR_GAIN
+                        ) -> np.ndarray:
+    """``min(255, round(DN / scale * gain * 255))`` as uint8: integer reflectance to 8-bit true colour, for
+    models trained on 8-bit RGB imagery."""
+    out = np.asarray(values, dtype=np.float32) * np.float32(gain * 255.0 / scale)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 class Preprocessing(BaseModel):
@@ -51,10 +70,11 @@ class Preprocessing(BaseModel):
     def check_values(self, image: np.ndarray | torch.Tensor, where: str = "input") -> None:
         """Refuse raw values that cannot come from the recorded ``value_range``."""
         lo, hi = self.value_range
-        arr = image.detach() if isinstance(image, torch.Tensor) else np.asarray(image)
-        if (arr.numel() if isinstance(arr, torch.Tensor) else arr.size) == 0:
+        tensor = hasattr(image, "detach")  # a torch.Tensor
+        arr = image.detach() if tensor else np.asarray(image)
+        if (arr.numel() if tensor else arr.size) == 0:
             raise NormalisationError(f"{where}: empty image")
-        is_float = arr.dtype.is_floating_point if isinstance(arr, torch.Tensor) else arr.dtype.kind == "f"
+        is_float = arr.dtype.is_floating_point if tensor else arr.dtype.kind == "f"
         vmin, vmax = float(arr.min()), float(arr.max())
         if vmin < lo - 1e-6 or vmax > hi + 1e-6:
             raise NormalisationError(
@@ -72,7 +92,7 @@ class Preprocessing(BaseModel):
         count = image.shape[axis]
         if bands is None:
             if count != len(self.bands):
-                raise BandCountError(f"{where}: {count} bands given without names; the model takes "
+                raise BandCountError(f"{where}: {plural(count, 'band')} given without names; the model takes "
                                      f"{len(self.bands)} ({', '.join(self.bands)})")
             return image
         if len(bands) != count:
@@ -86,12 +106,16 @@ class Preprocessing(BaseModel):
 
     def normalise(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) raw values -> standardised float32 (no resizing)."""
+        import torch
+
         mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1) * self.scale
         std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1) * self.scale
         return (batch.float() - mean) / std
 
     def resize(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) float -> (N, C, input_size, input_size), whole image, bilinear with antialias."""
+        import torch.nn.functional as F
+
         size = self.input_size
         if batch.shape[-2:] == (size, size):
             return batch
@@ -99,6 +123,8 @@ class Preprocessing(BaseModel):
 
     def __call__(self, image: np.ndarray, bands: Sequence[str] | None = None, where: str = "input") -> torch.Tensor:
         """(C, H, W) or (N, C, H, W) raw image (numpy, masked arrays filled with 0) -> model-ready tensor."""
+        import torch
+
         if isinstance(image, np.ma.MaskedArray):
             image = image.filled(0)
         image = np.asarray(image)

@@ -1,4 +1,4 @@
-"""``Weights`` records: a weights file with the card that says how to use it (DESIGN.md, Contracts).
+"""``Weights`` records: a weights file with the card that says how to use it (docs/models.md).
 
 On disk: ``NAME.safetensors`` with its card ``NAME.json`` beside it. The card names the file and its
 sha256, the architecture, the bands by name, the preprocessing (scale, value range, mean/std, input
@@ -11,21 +11,27 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
-from torch import nn
 
 from rsvision.errors import InputNotFoundError, WeightsError
+from rsvision.io.writers import atomic_output, check_writable
 from rsvision.models.preprocess import Preprocessing
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch is imported inside the methods that load or save tensors: cards are read at the command line's startup
+# (`rsvision models`, `-m` checks) without paying seconds for torch.
 
 BUILTIN_DIR = Path(__file__).parent / "weights"
 
 
 class MeasuredMetrics(BaseModel):
-    """Metric values (fractions, DESIGN.md keys) measured on one split of one dataset."""
+    """Metric values (fractions, the keys of docs/metrics.md) measured on one split of one dataset."""
 
     dataset: str
     split: str
@@ -86,8 +92,6 @@ class Weights(BaseModel):
         card = Path(path) if path else self._card_path
         if card is None:
             raise WeightsError(f"weights {self.name}: no path to write the card to")
-        from rsvision.io.writers import atomic_output
-
         with atomic_output(card) as tmp:
             tmp.write_text(self.model_dump_json(indent=2) + "\n")
         self._card_path = card
@@ -146,13 +150,11 @@ def save_weights(model: nn.Module, out_dir: str | os.PathLike, name: str, half: 
     parameters and statistics stay float32); loading casts back to float32. ``card`` holds the
     remaining :class:`Weights` fields (architecture, preprocessing, classes, ...).
     """
+    import torch
     from safetensors.torch import save_file
 
-    from rsvision.io.writers import atomic_output
-
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.safetensors"
+    path = check_writable(out / f"{name}.safetensors")
     state = {}
     for key, value in model.state_dict().items():
         value = value.detach().contiguous().cpu()

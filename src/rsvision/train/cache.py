@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rsvision.core.progress import progress_bar
 from rsvision.datasets.base import Dataset
 from rsvision.errors import UnreadableRasterError
 
@@ -46,9 +47,7 @@ def image_cache(dataset: Dataset, size: int, path: str | os.PathLike, progress: 
     first = dataset.load_image(dataset[0])
     tmp = path.with_name(path.stem + ".part.npy")
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype, shape=(len(ids), first.shape[0], size, size))
-    from rich.progress import Progress
-
-    with Progress(disable=not progress, transient=True) as bar:
+    with progress_bar(enabled=progress) as bar:
         task = bar.add_task(f"caching {len(ids)} images at {size} px", total=len(ids))
         for i, sample in enumerate(dataset):
             image = first if i == 0 else dataset.load_image(sample)

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from rsvision.core.progress import plural
+from rsvision.io.writers import check_work_folder, check_writable
+
 
 def default_bands(count: int) -> list[str]:
     """Band names for images whose bands are not named: RGB for 3, Sentinel-2's 13 in canonical order."""
@@ -26,7 +29,7 @@ def default_bands(count: int) -> list[str]:
         return list(RGB)
     if count == 13:
         return list(SENTINEL2_ORDER)
-    raise BandCountError(f"the images have {count} bands: name them with --bands (e.g. red,green,blue,nir)")
+    raise BandCountError(f"the images have {plural(count, 'band')}: name them with --bands (e.g. red,green,blue,nir)")
 
 
 def value_scale(images: np.ndarray) -> tuple[float, tuple[float, float]]:
@@ -92,8 +95,9 @@ def train_folder_classifier(
         raise RsvisionError(f"-o {out}: weights are written as NAME.safetensors (with NAME.json beside it)")
     if not 0.0 <= val_fraction < 1.0:
         raise RsvisionError(f"--val must be in [0, 1), got {val_fraction}")
-    work_dir = Path(work) if work else out.with_name(f"{out.stem}.work")
-    work_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out)
+    check_writable(out.with_suffix(".json"))
+    work_dir = check_work_folder(work if work else out.with_name(f"{out.stem}.work"))
     labels = np.array([s.targets["label"] for s in dataset], dtype=np.int64)
     classes = list(dataset.classes)
     if len(classes) < 2:

@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from rsvision.core.progress import progress_bar
 from rsvision.datasets.base import Dataset
 from rsvision.errors import RsvisionError
 from rsvision.metrics.classification import ClassificationMetric
@@ -34,8 +35,6 @@ def map_dataset(classifier: Classifier, dataset: Dataset, forward: Callable[[tor
                 width: int, batch_size: int = 64, progress: bool = False, what: str = "classifying") -> DatasetOutputs:
     """``forward`` over every readable sample, preprocessed as the classifier's weights say, in batches; an
     unreadable or unfit image is recorded with its reason and skipped, the rest is still processed."""
-    from rich.progress import Progress
-
     values, kept, failures = [], [], []
     pending: list[tuple[int, torch.Tensor]] = []
 
@@ -47,7 +46,7 @@ def map_dataset(classifier: Classifier, dataset: Dataset, forward: Callable[[tor
             kept.extend(i for i, _ in pending)
             pending.clear()
 
-    with Progress(disable=not progress, transient=True) as bar:
+    with progress_bar(enabled=progress) as bar:
         task = bar.add_task(f"{what} {len(dataset)} images", total=len(dataset))
         for i, sample in enumerate(dataset):
             try:
@@ -76,7 +75,7 @@ def predict_dataset(classifier: Classifier, dataset: Dataset, batch_size: int = 
 
 def evaluate_classifier(classifier: Classifier, dataset: Dataset, batch_size: int = 64, tta: bool = False,
                         progress: bool = False) -> dict:
-    """DESIGN.md classification keys (``overall_accuracy``, ``average_accuracy``, ``kappa``, ``per_class``,
+    """The classification keys of docs/metrics.md (``overall_accuracy``, ``average_accuracy``, ``kappa``, ``per_class``,
     ``confusion_matrix``) plus ``n_images`` and ``n_failed``. The dataset's classes must be the model's."""
     if list(dataset.classes) != list(classifier.classes):
         missing = sorted(set(dataset.classes) - set(classifier.classes))

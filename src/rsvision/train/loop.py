@@ -19,8 +19,10 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from rsvision.core.progress import progress_bar
 from rsvision.errors import RsvisionError
 from rsvision.models.preprocess import Preprocessing
 from rsvision.train.augment import colour_jitter, random_d4, random_resized_crop
@@ -256,13 +258,11 @@ class _progress:
     def __enter__(self) -> Callable[[float], None]:
         if not self.enabled:
             return lambda loss: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), transient=True)
+        self.bar = progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[loss]}"), TimeRemainingColumn())
         self.bar.__enter__()
-        task = self.bar.add_task(self.title, total=self.steps, loss=float("nan"))
-        return lambda loss: self.bar.update(task, advance=1, loss=loss)
+        task = self.bar.add_task(self.title, total=self.steps, loss="")  # no loss shown before the first batch
+        return lambda loss: self.bar.update(task, advance=1, loss=f"loss {loss:.3f}")
 
     def __exit__(self, *exc) -> None:
         if self.enabled:
