@@ -4,7 +4,6 @@ rasterisation. The model is trained here for one epoch on a generated folder (th
 
 import csv
 import json
-import warnings
 
 import numpy as np
 import pyogrio

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from os import PathLike
 from typing import Any
 
-from rsvision.engine.run import RunResult, available_cpus, run
+from rsvision.core.settings import available_cpus
+from rsvision.engine.run import RunResult, run
 from rsvision.errors import RsvisionError
 from rsvision.io import Scene
 from rsvision.tasks.base import Predictor

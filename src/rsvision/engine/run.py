@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -16,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rsvision.core.settings import available_cpus, torch_threads
 from rsvision.engine.checkpoint import Checkpoint, run_fingerprint, scene_fingerprint
 from rsvision.engine.dense import StripMerger
 from rsvision.engine.plan import TilePlan
@@ -50,32 +48,6 @@ class RunResult:
     peak_rss_mb: float
     summary: str
     features: tuple[list, dict[str, Any]] | None = None
-
-
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def _torch_context(threads: int) -> Iterator[None]:
-    """``torch.inference_mode`` with ``threads`` intra-op threads (restored afterwards), when torch is in use: a
-    torch predictor has imported it by now, and a numpy predictor does not pay for importing it."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    if threads != previous:
-        torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        if threads != previous:
-            torch.set_num_threads(previous)
 
 
 def _load_malloc_trim():
@@ -256,7 +228,7 @@ def run(
     label = Path(scene.path).name
     progress = RunProgress(len(plan), scene.width * scene.height, label, quiet=quiet, done=done)
     try:
-        with _torch_context(threads), progress:
+        with torch_threads(threads, inference=True), progress:
             skipped = _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ckpt,
                             checkpoint_seconds, driver, out_path)
         written = sink.finish()
