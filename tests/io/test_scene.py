@@ -18,7 +18,7 @@ from rsvision.errors import (
     UnreadableRasterError,
 )
 from rsvision.io import open_scene
-from rsvision.io.sensors import SENTINEL2_ORDER
+from rsvision.core.sensors import SENTINEL2_ORDER
 
 CRSS = {
     "utm": ("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000)),

@@ -11,7 +11,8 @@ from rasterio.windows import Window
 from shapely.geometry import box
 
 from rsvision.errors import OutputError
-from rsvision.io import Grid, RasterWriter, atomic_output, write_cog, write_vectors
+from rsvision.core.files import atomic_output
+from rsvision.io import Grid, RasterWriter, write_cog, write_vectors
 
 GRID = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 4000000), 700, 600)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rsvision.errors import WeightsError
-from rsvision.io.sensors import SENTINEL2_ORDER
+from rsvision.core.sensors import SENTINEL2_ORDER
 from rsvision.models.checkpoints import download_from_hub, first_conv, load_timm, load_torchgeo, read_state_dict
 from rsvision.models.stem import band_mapping
 

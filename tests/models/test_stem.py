@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from rsvision.errors import BandCountError
-from rsvision.io.sensors import SENSORS, SENTINEL2_ORDER
+from rsvision.core.sensors import SENSORS, SENTINEL2_ORDER
 from rsvision.models import adapt_stem, band_mapping, build_model, resolve_bands
 from rsvision.models.checkpoints import first_conv
 

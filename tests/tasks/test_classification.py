@@ -11,8 +11,9 @@ from affine import Affine
 
 from rsvision.engine.plan import TilePlan, spread_starts
 from rsvision.errors import BandCountError, NormalisationError
-from rsvision.io import SENSORS, Grid
-from rsvision.io.sensors import Band
+from rsvision.core.sensors import SENSORS
+from rsvision.io import Grid
+from rsvision.core.sensors import Band
 from rsvision.models import Preprocessing, Weights
 from rsvision.tasks.classification import (
     BandChoice,

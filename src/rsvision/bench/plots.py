@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from rsvision.errors import NotGeoreferencedWarning
-from rsvision.io import atomic_output, open_scene
+from rsvision.core.files import atomic_output
+from rsvision.io import open_scene
 from rsvision.io.scene import Scene
 
 

@@ -35,7 +35,7 @@ def metrics_json(result: dict[str, Any]) -> str:
 
 def write_metrics_json(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     """Write the metric dict to ``path`` atomically (a reader never sees half a file)."""
-    from rsvision.io.writers import atomic_output
+    from rsvision.core.files import atomic_output
 
     path = Path(path)
     text = metrics_json(result) + "\n"

@@ -14,7 +14,8 @@ from rsvision.core.progress import plural
 from rsvision.datasets.base import IMAGE_SUFFIXES
 from rsvision.datasets.folder import is_band_folder, list_folder_images
 from rsvision.errors import InputNotFoundError, OutputError
-from rsvision.io.writers import check_writable, vector_driver
+from rsvision.core.files import check_writable
+from rsvision.io.writers import vector_driver
 
 
 def _bands(text: str | None) -> list[str] | None:

@@ -16,7 +16,7 @@ import typer
 from rsvision.bench import open_task_dataset
 from rsvision.cli import QUIET, app, say, set_quiet
 from rsvision.errors import OutputError, RsvisionError
-from rsvision.io.writers import check_work_folder, check_writable
+from rsvision.core.files import check_work_folder, check_writable
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
 

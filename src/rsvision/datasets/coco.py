@@ -247,7 +247,7 @@ def _xywh(box) -> list[float]:
 
 
 def _write_json(path: Path, data) -> Path:
-    from rsvision.io.writers import atomic_output
+    from rsvision.core.files import atomic_output
 
     with atomic_output(path) as tmp:
         try:

@@ -267,7 +267,7 @@ def _out_dir(folder: str | os.PathLike) -> Path:
 
 def _write_text(path: Path, lines: list[str]) -> Path:
     """Write beside the target and rename, so a reader never sees half a file."""
-    from rsvision.io.writers import atomic_output
+    from rsvision.core.files import atomic_output
 
     with atomic_output(path) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from rsvision.datasets.base import Dataset, Issues, Sample, is_image, list_images, read_split_names, require_dir
 from rsvision.errors import AnnotationError, InputNotFoundError
-from rsvision.io.sensors import band_from_filename
+from rsvision.core.sensors import band_from_filename
 
 RSICD_SPLITS = {"rsicd-train": "train", "rsicd-test": "test"}
 

@@ -23,7 +23,8 @@ from rsvision.engine.sinks import DenseSink, VectorSink
 from rsvision.engine.vectors import BoxMerger, RecordCollector, check_columns
 from rsvision.errors import OutputError, PredictorError
 from rsvision.io import RasterWriter, Scene, align, open_scene
-from rsvision.io.writers import check_writable, vector_driver
+from rsvision.core.files import check_writable
+from rsvision.io.writers import vector_driver
 from rsvision.tasks.base import (
     BoxPredictor,
     DensePredictor,

@@ -22,6 +22,13 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from rsvision.core.progress import plural
+from rsvision.core.sensors import (
+    SENSORS,
+    Band,
+    band_from_filename,
+    get_sensor,
+    guess_sensor,
+)
 from rsvision.errors import (
     BandCountError,
     BandNotFoundError,
@@ -32,7 +39,6 @@ from rsvision.errors import (
     RsvisionError,
     UnreadableRasterError,
 )
-from rsvision.io.sensors import SENSORS, Band, band_from_filename, get_sensor, guess_sensor
 
 # GDAL's block cache defaults to 5% of RAM, which one scan of a large scene fills: memory would then grow with the
 # scene. Tiles are read row by row, so a cache that kept the blocks of a whole tile row for the next row would grow

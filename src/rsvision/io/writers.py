@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 import warnings
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import rasterio
@@ -22,68 +21,14 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from rsvision.core.files import (
+    atomic_output,
+    check_writable,
+    remove_partial,
+    temp_path_for,
+)
 from rsvision.errors import OutputError
 from rsvision.io.scene import Grid
-
-
-def temp_path_for(path: Path, tag: str = "partial") -> Path:
-    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}{path.suffix}")
-
-
-def check_writable(path: str | os.PathLike) -> Path:
-    """The output path, after checking its folder exists and can be written, and that the path is not a folder.
-    Output folders are never created: a missing one is an error."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a folder")
-    return path
-
-
-def check_work_folder(path: str | os.PathLike) -> Path:
-    """A folder a command owns for its intermediate files (caches, checkpoints): an existing writable folder,
-    or a new one inside an existing writable folder (created here: the one folder rsvision makes itself)."""
-    path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise OutputError(f"cannot use {path} as the work folder: it is a file")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot use {path} as the work folder: it is not writable")
-        return path
-    check_writable(path)
-    try:
-        path.mkdir()
-    except OSError as err:
-        raise OutputError(f"cannot create the work folder {path}: {err.strerror or err}") from None
-    return path
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block completes."""
-    final = check_writable(path)
-    tmp = temp_path_for(final)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except OSError as err:
-        _remove(tmp)
-        raise OutputError(f"cannot write {final}: {err.strerror or err}") from None
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    for aux in (path.with_name(path.name + ".aux.xml"), path.with_name(path.name + ".ovr")):
-        with contextlib.suppress(FileNotFoundError):
-            aux.unlink()
 
 
 class RasterWriter:
@@ -246,10 +191,10 @@ class RasterWriter:
             )
             os.replace(final_tmp, self.path)
         except (RasterioError, OSError) as err:
-            _remove(final_tmp)
+            remove_partial(final_tmp)
             self.abort()
             raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
-        _remove(self._tmp)
+        remove_partial(self._tmp)
         return self.path
 
     def abort(self) -> None:
@@ -259,7 +204,7 @@ class RasterWriter:
                 with contextlib.suppress(Exception):
                     ds.close()
         self._ds = self._ovr = None
-        _remove(self._tmp)  # and its .ovr
+        remove_partial(self._tmp)  # and its .ovr
 
     def __enter__(self) -> "RasterWriter":
         return self.open()

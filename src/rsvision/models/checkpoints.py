@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from rsvision.errors import InputNotFoundError, RsvisionError, WeightsError
-from rsvision.io.sensors import SENTINEL2_ORDER
+from rsvision.core.sensors import SENTINEL2_ORDER
 from rsvision.models.stem import BandLike, adapt_stem, first_conv_name
 
 PREFIXES = ("module.", "model.", "backbone.", "encoder_q.", "encoder.", "net.")

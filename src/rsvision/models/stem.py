@@ -15,14 +15,14 @@ import torch
 from torch import nn
 
 from rsvision.errors import BandCountError, RsvisionError
-from rsvision.io.sensors import SENSORS, Band, get_sensor
+from rsvision.core.sensors import SENSORS, Band, get_sensor
 
 BandLike = str | Band
 
 
 def resolve_bands(bands: Sequence[BandLike], sensor: str | None = None) -> list[Band]:
     """Band records for band names: looked up in ``sensor``'s catalogue, else in every sensor of
-    :data:`rsvision.io.sensors.SENSORS` (first match); ``Band`` objects pass through."""
+    :data:`rsvision.core.sensors.SENSORS` (first match); ``Band`` objects pass through."""
     catalogue = [get_sensor(sensor)] if sensor else list(SENSORS.values())
     out: list[Band] = []
     for b in bands:

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from rsvision.errors import InputNotFoundError, WeightsError
-from rsvision.io.writers import atomic_output, check_writable
+from rsvision.core.files import atomic_output, check_writable
 from rsvision.models.preprocess import Preprocessing
 
 if TYPE_CHECKING:

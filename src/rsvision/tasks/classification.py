@@ -22,7 +22,7 @@ from rasterio.windows import Window
 
 from rsvision.errors import BandCountError, NormalisationError
 from rsvision.io import RasterWriter
-from rsvision.io.sensors import Band, band_for_common_name
+from rsvision.core.sensors import Band, band_for_common_name
 from rsvision.models.classifier import Classifier
 from rsvision.models.preprocess import reflectance_to_8bit
 from rsvision.models.tta import d4_probabilities

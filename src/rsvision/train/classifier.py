@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from rsvision.core.progress import plural
-from rsvision.io.writers import check_work_folder, check_writable
+from rsvision.core.files import check_work_folder, check_writable
 
 
 def default_bands(count: int) -> list[str]:
     """Band names for images whose bands are not named: RGB for 3, Sentinel-2's 13 in canonical order."""
     from rsvision.errors import BandCountError
-    from rsvision.io.sensors import SENTINEL2_ORDER
+    from rsvision.core.sensors import SENTINEL2_ORDER
     from rsvision.models import RGB
 
     if count == 3:

@@ -19,7 +19,8 @@ from rsvision.engine import run
 from rsvision.engine.plan import TilePlan
 from rsvision.errors import InputNotFoundError, OutputError, RsvisionError
 from rsvision.io import Scene, open_scene
-from rsvision.io.writers import atomic_output, check_writable, vector_driver
+from rsvision.core.files import atomic_output, check_writable
+from rsvision.io.writers import vector_driver
 from rsvision.models.classifier import Classifier, require_head
 from rsvision.tasks.classification import TileClassifier, scene_gsd, select_bands, tile_size_for, write_class_map
 from rsvision.train.evaluate import predict_dataset

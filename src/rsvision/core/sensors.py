@@ -1,9 +1,12 @@
-"""Sensor catalogue: band names, centre wavelengths and nominal ground sample distance."""
+"""Sensor catalogue: band names, centre wavelengths and nominal ground sample distance; which band a file name
+declares; which band a common name (red, nir ...) means."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from rsvision.errors import RsvisionError
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,6 @@ def band_from_filename(stem: str) -> tuple[str, str] | None:
 
 
 def get_sensor(name: str) -> Sensor:
-    from rsvision.errors import RsvisionError
-
     key = name.lower().replace("_", "-")
     aliases = {"s2": "sentinel-2", "sentinel2": "sentinel-2", "landsat": "landsat-8-9", "landsat-8": "landsat-8-9",
                "landsat-9": "landsat-8-9", "s1": "sentinel-1", "sentinel1": "sentinel-1"}

@@ -1,0 +1,73 @@
+"""Atomic file helpers: every output is written beside its final name under a temporary one and renamed when
+complete, so a killed job never leaves a half-written file under the final name and an existing output survives
+until the new one is complete. Output folders must exist; the only folder rsvision makes is a work folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from rsvision.errors import OutputError
+
+
+def temp_path_for(path: Path, tag: str = "partial") -> Path:
+    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}{path.suffix}")
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """The output path, after checking its folder exists and can be written, and that the path is not a folder.
+    Output folders are never created: a missing one is an error."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+    return path
+
+
+def check_work_folder(path: str | os.PathLike) -> Path:
+    """A folder a command owns for its intermediate files (caches, checkpoints): an existing writable folder,
+    or a new one inside an existing writable folder (created here: the one folder rsvision makes itself)."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise OutputError(f"cannot use {path} as the work folder: it is a file")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot use {path} as the work folder: it is not writable")
+        return path
+    check_writable(path)
+    try:
+        path.mkdir()
+    except OSError as err:
+        raise OutputError(f"cannot create the work folder {path}: {err.strerror or err}") from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block completes."""
+    final = check_writable(path)
+    tmp = temp_path_for(final)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except OSError as err:
+        remove_partial(tmp)
+        raise OutputError(f"cannot write {final}: {err.strerror or err}") from None
+    except BaseException:
+        remove_partial(tmp)
+        raise
+
+
+def remove_partial(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    for aux in (path.with_name(path.name + ".aux.xml"), path.with_name(path.name + ".ovr")):
+        with contextlib.suppress(FileNotFoundError):
+            aux.unlink()
