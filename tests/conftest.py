@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(
-    os.environ.get("RSVISION_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    os.environ.get("RSVISION_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
 )
 
 

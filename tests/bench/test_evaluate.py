@@ -15,8 +15,9 @@ def test_every_task_format_is_a_reader_format():
     assert {f for fs in TASK_FORMATS.values() for f in fs} <= set(FORMATS)
 
 
-def test_registered_name(tmp_path, shared):
+def test_registered_name(tmp_path, shared, monkeypatch):
     shared("format_samples", "rsvg")
+    monkeypatch.setenv("RSVISION_DATA", str(shared()))  # named datasets are found under $RSVISION_DATA only
     (tmp_path / "b.json").write_text(json.dumps([{"id": "00001_0", "box": [133, 237, 684, 672]}]))
     assert evaluate_predictions("grounding", "rsvg", tmp_path / "b.json")["miou"] == 1.0
 

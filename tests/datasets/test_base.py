@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsvision.datasets.base import Dataset, Issues, Sample, image_size, read_image
+from rsvision.datasets.base import Dataset, Issues, Sample
 from rsvision.errors import AnnotationWarning, InputNotFoundError, UnreadableRasterError
+from rsvision.io.images import image_size, read_image
 
 
 def test_issues_warn_once_per_kind_with_counts():

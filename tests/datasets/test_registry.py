@@ -1,6 +1,7 @@
 """Named datasets, format guessing and open_dataset."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,7 +100,20 @@ def test_open_errors(tmp_path, monkeypatch):
         open_dataset(tmp_path, format="triplets", classes=["a"])
 
 
-def test_data_root_prefers_the_environment(monkeypatch, tmp_path):
+def test_data_root_from_an_argument_or_the_environment_only(monkeypatch, tmp_path):
     monkeypatch.setenv("RSVISION_DATA", str(tmp_path))
-    assert registry.data_root() == tmp_path
+    assert registry.data_root() == tmp_path and registry.data_root("/x") == Path("/x")
     assert registry.dataset_path("aid") == tmp_path / "AID"
+    monkeypatch.delenv("RSVISION_DATA")
+    assert registry.data_root() is None
+    with pytest.raises(InputNotFoundError, match="no data root is set: set RSVISION_DATA"):
+        open_dataset("dota8")
+
+
+def test_a_registered_layout_is_known_by_its_path_without_a_data_root(shared, monkeypatch):
+    monkeypatch.delenv("RSVISION_DATA", raising=False)
+    dubai = open_dataset(shared("dubai_segmentation"))  # the mask colours that differ from classes.json
+    assert dubai.colors["Water"] == (0xE2, 0xA9, 0x29)
+    with pytest.warns(AnnotationWarning):
+        rsicd = open_dataset(shared("captions", "rsicd_precomp"))  # its images found beside it, in AID/
+    assert len(rsicd) == 1027

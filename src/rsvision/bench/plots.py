@@ -8,9 +8,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-from rsvision.errors import NotGeoreferencedWarning
 from rsvision.core.files import atomic_output
+from rsvision.errors import NotGeoreferencedWarning
 from rsvision.io import open_scene
 from rsvision.io.scene import Scene
 
@@ -36,26 +39,18 @@ def class_map_preview(scene: Scene | str | os.PathLike, class_map: str | os.Path
                       max_size: int = 1200, alpha: float = 0.45) -> Path:
     """A PNG of ``scene`` with ``class_map`` (a class-map COG with its colour map and ``classes`` tag, as
     ``rsvision classify`` writes it) blended over it, and a legend of the classes present."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
     scene = scene if isinstance(scene, Scene) else open_scene(scene)
     with warnings.catch_warnings():  # our own output: the scene's missing georeference was reported already
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         classes_scene = open_scene(class_map)
-    import rasterio
-
-    with rasterio.open(class_map) as ds:
+    with classes_scene, rasterio.open(class_map) as ds:
         colours = ds.colormap(1)
         names = json.loads(ds.tags().get("classes", "[]"))
         nodata = ds.nodata
-    scale = min(1.0, max_size / max(scene.width, scene.height))
-    shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
+        scale = min(1.0, max_size / max(scene.width, scene.height))
+        shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
+        ids = classes_scene.read(out_shape=shape, resampling="nearest").data[0]
     rgb = _display_rgb(scene, shape)
-    ids = classes_scene.read(out_shape=shape, resampling="nearest").data[0]
     valid = ids != nodata if nodata is not None else np.ones(ids.shape, bool)
     lut = np.zeros((256, 3))
     for value, colour in colours.items():
@@ -63,7 +58,8 @@ def class_map_preview(scene: Scene | str | os.PathLike, class_map: str | os.Path
     blended = rgb.copy()
     blended[valid] = (1 - alpha) * rgb[valid] + alpha * lut[ids[valid]]
     present = [int(v) for v in np.unique(ids[valid])]
-    fig, ax = plt.subplots(figsize=(shape[1] / 100 + 2.6, shape[0] / 100), dpi=100)
+    fig = Figure(figsize=(shape[1] / 100 + 2.6, shape[0] / 100), dpi=100)  # no pyplot: no global figure state
+    ax = fig.subplots()
     ax.imshow(blended, interpolation="nearest")
     ax.set_axis_off()
     handles = [Patch(color=lut[v], label=names[v] if v < len(names) else str(v)) for v in present]
@@ -71,5 +67,4 @@ def class_map_preview(scene: Scene | str | os.PathLike, class_map: str | os.Path
     fig.tight_layout()
     with atomic_output(output) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     return Path(output)

@@ -17,10 +17,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from rsvision.datasets.base import is_image, read_image, read_json, require_dir, require_file
+from rsvision.datasets.base import is_image, read_json, require_dir, require_file
 from rsvision.datasets.dota import read_task1
 from rsvision.errors import AnnotationError
 from rsvision.geometry import Detections
+from rsvision.io.images import read_image
 
 
 @dataclass

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from rsvision.core.files import atomic_output
+
 
 def jsonable(value: Any) -> Any:
     """A copy of ``value`` that ``json.dumps(..., allow_nan=False)`` accepts: NaN / inf -> None."""
@@ -35,8 +37,6 @@ def metrics_json(result: dict[str, Any]) -> str:
 
 def write_metrics_json(path: str | os.PathLike, result: dict[str, Any]) -> Path:
     """Write the metric dict to ``path`` atomically (a reader never sees half a file)."""
-    from rsvision.core.files import atomic_output
-
     path = Path(path)
     text = metrics_json(result) + "\n"
     with atomic_output(path) as tmp:

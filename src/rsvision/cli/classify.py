@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from rsvision.cli import QUIET, app, report, say, set_quiet
+from rsvision.cli.app import QUIET, app, report, say, set_quiet
 from rsvision.core.progress import plural
 from rsvision.datasets.base import IMAGE_SUFFIXES
 from rsvision.datasets.folder import is_band_folder, list_folder_images

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rsvision.cli import QUIET, app, report, say, set_quiet
+from rsvision.cli.app import QUIET, app, report, say, set_quiet
 from rsvision.core.progress import plural
 
 

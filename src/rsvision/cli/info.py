@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rsvision.cli import QUIET, app, set_quiet
+from rsvision.cli.app import QUIET, app, set_quiet
 from rsvision.core.progress import plural
 from rsvision.errors import NotGeoreferencedWarning
 from rsvision.io import open_scene, scene_info

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from rsvision.cli import QUIET, app, set_quiet
+from rsvision.cli.app import QUIET, app, set_quiet
 from rsvision.models.weights import builtin_weights
 
 SHOWN_METRICS = ("overall_accuracy", "kappa")

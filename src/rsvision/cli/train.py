@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from rsvision.bench import open_task_dataset
-from rsvision.cli import QUIET, app, say, set_quiet
+from rsvision.cli.app import QUIET, app, say, set_quiet
 from rsvision.errors import OutputError, RsvisionError
 from rsvision.core.files import check_work_folder, check_writable
 

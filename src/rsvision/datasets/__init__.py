@@ -7,11 +7,26 @@ kind (``Dataset.issues``); malformed input raises :class:`rsvision.errors.Annota
 file (and line or object).
 """
 
-from rsvision.datasets.base import Dataset, Sample, read_image, stratified_split
-from rsvision.datasets.captions import CaptionJsonDataset, RsicdDataset, read_rsicd_precomp
+from rsvision.datasets.base import Dataset, Sample, stratified_split
+from rsvision.datasets.captions import (
+    CaptionJsonDataset,
+    RsicdDataset,
+    read_rsicd_precomp,
+)
 from rsvision.datasets.change import OscdDataset, TripletDataset
-from rsvision.datasets.coco import CocoDataset, read_coco_results, write_coco, write_coco_results
-from rsvision.datasets.dota import DOTA_V1_CLASSES, DotaDataset, read_task1, write_labeltxt, write_task1
+from rsvision.datasets.coco import (
+    CocoDataset,
+    read_coco_results,
+    write_coco,
+    write_coco_results,
+)
+from rsvision.datasets.dota import (
+    DOTA_V1_CLASSES,
+    DotaDataset,
+    read_task1,
+    write_labeltxt,
+    write_task1,
+)
 from rsvision.datasets.folder import FolderDataset
 from rsvision.datasets.gpkg import write_boxes
 from rsvision.datasets.grounding import RsvgDataset
@@ -59,7 +74,6 @@ __all__ = [
     "guess_format",
     "open_dataset",
     "read_coco_results",
-    "read_image",
     "read_rsicd_precomp",
     "read_task1",
     "stratified_split",

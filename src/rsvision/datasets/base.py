@@ -28,7 +28,9 @@ from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from rsvision.errors import AnnotationError, AnnotationWarning, InputNotFoundError, UnreadableRasterError
+from rsvision.errors import AnnotationError, AnnotationWarning, InputNotFoundError
+from rsvision.geometry.boxes import poly_area, poly_to_rbox, poly_to_xyxy
+from rsvision.io.images import read_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".jp2", ".webp")
 
@@ -141,66 +143,6 @@ class Dataset(Sequence[Sample]):
         return arr[0]
 
 
-# ----------------------------------------------------------------------------- pixels
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as a (C, H, W) array: PIL for common formats, rasterio for TIFF and JPEG 2000.
-
-    Palette images are expanded to RGB(A); the native dtype is kept.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"no such image: {path}")
-    if path.suffix.lower() in (".tif", ".tiff", ".jp2"):
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                with rasterio.open(path) as ds:
-                    return ds.read()
-        except RasterioError as err:
-            raise UnreadableRasterError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
-                im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
-            elif im.mode == "1":
-                im = im.convert("L")
-            arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise UnreadableRasterError(f"cannot read {path}: {err}") from None
-    return arr[None] if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(2, 0, 1))
-
-
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of an image from its header, without decoding pixels."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"no such image: {path}")
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError):
-        pass
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as ds:
-                return ds.width, ds.height
-    except RasterioError as err:
-        raise UnreadableRasterError(f"cannot read the size of {path}: {str(err).splitlines()[0]}") from None
-
-
 # ----------------------------------------------------------------------------- files
 
 
@@ -303,8 +245,6 @@ def clip_polygons(
     polygons: np.ndarray, width: float, height: float, issues: Issues, where: Sequence[str]
 ) -> np.ndarray:
     """Clip corner coordinates to the image, counting the objects changed; no area left is an error."""
-    from rsvision.geometry.boxes import poly_area
-
     clipped = polygons.copy()
     np.clip(clipped[:, 0::2], 0, width, out=clipped[:, 0::2])
     np.clip(clipped[:, 1::2], 0, height, out=clipped[:, 1::2])
@@ -326,8 +266,6 @@ def oriented_targets(
     polygons: np.ndarray, labels: Sequence[int], difficult: Sequence[bool], where: Sequence[str]
 ) -> dict:
     """``polygons``, le90 ``rboxes`` (minimum-area rectangles), envelope ``boxes``, ``labels`` and ``difficult``."""
-    from rsvision.geometry.boxes import poly_to_rbox, poly_to_xyxy
-
     polygons = np.asarray(polygons, dtype=np.float64).reshape(-1, 8)
     if len(polygons):
         rboxes = poly_to_rbox(polygons)

@@ -12,7 +12,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rsvision.datasets.base import Dataset, Issues, Sample, is_image, read_json, read_lines, require_dir, require_file
+from rsvision.datasets.base import (
+    Dataset,
+    Issues,
+    Sample,
+    is_image,
+    read_json,
+    read_lines,
+    require_dir,
+    require_file,
+)
 from rsvision.errors import AnnotationError, InputNotFoundError
 
 _PRECOMP_SPLITS = {
@@ -79,6 +88,16 @@ def _attach(
     return out
 
 
+def find_rsicd_precomp(image_root: Path) -> Path | None:
+    """``captions/rsicd_precomp`` beside (or inside) an image folder, if present."""
+    for base in (image_root.parent, image_root):
+        candidate = base / "captions" / "rsicd_precomp"
+        if (candidate / "train_filename.txt").is_file():
+            return candidate
+    return None
+
+
+
 class RsicdDataset(Dataset):
     """RSICD precomp captions joined to images found by file name (AID images reuse RSICD's names).
 
@@ -91,8 +110,6 @@ class RsicdDataset(Dataset):
     task = "captioning"
 
     def __init__(self, path: str | os.PathLike, split: str | None = None, images: str | os.PathLike | None = None):
-        from rsvision.datasets.folder import find_rsicd_precomp
-
         path = require_dir(path, "RSICD folder")
         if (path / "train_filename.txt").is_file() or (path / "test_filename.txt").is_file():
             precomp, image_root = path, Path(images) if images else self._guess_images(path)

@@ -23,18 +23,21 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from rsvision.datasets.base import (
     Dataset,
     Sample,
     index_by_stem,
-    read_image,
     read_lines,
     read_split_names,
     require_dir,
     warn,
 )
 from rsvision.errors import AnnotationError, InputNotFoundError
+from rsvision.io import align, open_scene
+from rsvision.io.images import read_image
 
 _A = ("A", "Image1", "im1", "t1", "T1")
 _B = ("B", "Image2", "im2", "t2", "T2")
@@ -148,8 +151,6 @@ class OscdDataset(Dataset):
         super().__init__(root, samples, ("no change", "change"), split)
 
     def load_image(self, sample: Sample, which: int = 0) -> np.ndarray:
-        from rsvision.io import align, open_scene
-
         before = open_scene(sample.image[0])
         if which == 0:
             return before.read()
@@ -181,9 +182,6 @@ class OscdDataset(Dataset):
 
 def _grid_shape(folder: Path) -> tuple[int, int] | None:
     """(H, W) of the largest band file in a band folder (the 10 m grid for Sentinel-2)."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
     best = None
     for p in sorted(folder.iterdir()):
         if p.suffix.lower() not in (".tif", ".tiff"):

@@ -16,9 +16,19 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from rsvision.datasets.base import Dataset, Issues, Sample, clip_boxes, image_size, read_json, require_file
+from rsvision.core.files import atomic_output
+from rsvision.datasets.base import (
+    Dataset,
+    Issues,
+    Sample,
+    clip_boxes,
+    read_json,
+    require_file,
+)
 from rsvision.errors import AnnotationError, OutputError
+from rsvision.geometry.boxes import poly_area
 from rsvision.geometry.detections import Detections
+from rsvision.io.images import image_size
 
 
 class CocoDataset(Dataset):
@@ -113,8 +123,6 @@ def write_coco(
     """Write samples' horizontal boxes (rotated boxes and polygons as their envelope, polygons also as
     ``segmentation``) as a COCO annotation file. Image ids are ``meta["image_id"]`` or 1, 2, ...;
     sizes come from ``meta`` or the image header; category ids default to 1..K."""
-    from rsvision.geometry.boxes import poly_area
-
     classes = list(classes if classes is not None else getattr(samples, "classes", ()))
     if not classes:
         raise AnnotationError("write_coco needs the class names")
@@ -247,8 +255,6 @@ def _xywh(box) -> list[float]:
 
 
 def _write_json(path: Path, data) -> Path:
-    from rsvision.core.files import atomic_output
-
     with atomic_output(path) as tmp:
         try:
             tmp.write_text(json.dumps(data), encoding="utf-8")

@@ -18,13 +18,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from rsvision.core.files import atomic_output
 from rsvision.datasets.base import (
     ClassIndex,
     Dataset,
     Issues,
     Sample,
     clip_polygons,
-    image_size,
     index_by_stem,
     oriented_targets,
     read_split_names,
@@ -33,6 +33,7 @@ from rsvision.datasets.base import (
 )
 from rsvision.errors import AnnotationError, InputNotFoundError, OutputError
 from rsvision.geometry import Detections
+from rsvision.io.images import image_size
 
 DOTA_V1_CLASSES = (
     "plane", "ship", "storage-tank", "baseball-diamond", "tennis-court", "basketball-court",
@@ -267,8 +268,6 @@ def _out_dir(folder: str | os.PathLike) -> Path:
 
 def _write_text(path: Path, lines: list[str]) -> Path:
     """Write beside the target and rename, so a reader never sees half a file."""
-    from rsvision.core.files import atomic_output
-
     with atomic_output(path) as tmp:
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path

@@ -12,9 +12,18 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from rsvision.datasets.base import Dataset, Issues, Sample, is_image, list_images, read_split_names, require_dir
-from rsvision.errors import AnnotationError, InputNotFoundError
 from rsvision.core.sensors import band_from_filename
+from rsvision.datasets.base import (
+    Dataset,
+    Issues,
+    Sample,
+    is_image,
+    list_images,
+    read_split_names,
+    require_dir,
+)
+from rsvision.datasets.captions import find_rsicd_precomp, read_rsicd_precomp
+from rsvision.errors import AnnotationError, InputNotFoundError
 
 RSICD_SPLITS = {"rsicd-train": "train", "rsicd-test": "test"}
 
@@ -46,15 +55,6 @@ def _class_root(root: Path) -> Path:
             root = subdirs[0]
             continue
         return root
-
-
-def find_rsicd_precomp(image_root: Path) -> Path | None:
-    """``captions/rsicd_precomp`` beside (or inside) an image folder, if present."""
-    for base in (image_root.parent, image_root):
-        candidate = base / "captions" / "rsicd_precomp"
-        if (candidate / "train_filename.txt").is_file():
-            return candidate
-    return None
 
 
 class FolderDataset(Dataset):
@@ -99,8 +99,6 @@ class FolderDataset(Dataset):
 
     @staticmethod
     def _rsicd(root: Path, samples: list[Sample], split: str, split_file, issues: Issues) -> list[Sample]:
-        from rsvision.datasets.captions import read_rsicd_precomp
-
         if split_file is not None:
             names = read_split_names(split_file)
             source = Path(split_file)

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import shapely
+from rasterio.transform import Affine
 
-from rsvision.geometry.detections import Detections
 from rsvision.errors import AnnotationError
+from rsvision.geometry.detections import Detections
+from rsvision.io import write_vectors
 
 
 def write_boxes(
@@ -26,11 +29,6 @@ def write_boxes(
     layer: str | None = None,
 ) -> Path:
     """Write detections (one image, or ``{image id: Detections}`` adding an ``image`` column) as polygons."""
-    import shapely
-    from rasterio.transform import Affine
-
-    from rsvision.io import write_vectors
-
     items = {"": detections} if isinstance(detections, Detections) else dict(detections)
     polys, labels, scores, images = [], [], [], []
     for key, dets in items.items():

@@ -22,7 +22,6 @@ from rsvision.datasets.base import (
     Sample,
     clip_boxes,
     horizontal_targets,
-    image_size,
     index_by_stem,
     read_split_names,
     remap_labels,
@@ -30,6 +29,7 @@ from rsvision.datasets.base import (
 )
 from rsvision.datasets.xml import number, parse_xml, text
 from rsvision.errors import AnnotationError, InputNotFoundError
+from rsvision.io.images import image_size
 
 
 def _numeric_key(p: Path):

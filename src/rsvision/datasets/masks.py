@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+from PIL import Image
 
 from rsvision.datasets.base import (
     Dataset,
@@ -131,8 +132,6 @@ class ColorMaskDataset(_MaskDataset):
         path = sample.targets.get("mask")
         if path is None:
             raise AnnotationError(f"sample {sample.id} of {self.root} has no mask")
-        from PIL import Image
-
         with Image.open(path) as im:
             rgb = np.asarray(im.convert("RGB"))
         rgb = rgb.astype(np.uint32)

@@ -1,9 +1,10 @@
 """Format names -> reader classes, named datasets -> (format, classes, split, path), and format guessing.
 
-``open_dataset("dota8")`` opens a named dataset from the data root (``$RSVISION_DATA``, else
-``../shared/data`` from the working directory or from the source checkout);
-``open_dataset(path)`` guesses the format (:func:`guess_format`), and a path that is a named
-dataset's location gets that dataset's classes and options too.
+``open_dataset("dota8")`` opens a named dataset from the data root: the ``root`` argument, else
+``$RSVISION_DATA`` (nothing is guessed from where the code or the working directory is).
+``open_dataset(path)`` guesses the format (:func:`guess_format`), and a path laid out as a named dataset (its
+folder under the data root, or a folder whose path ends the way the dataset's does, such as
+``.../dubai_segmentation``) gets that dataset's classes and options too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from rsvision.datasets.base import Dataset, is_image, read_json
 from rsvision.datasets.captions import CaptionJsonDataset, RsicdDataset
@@ -91,19 +94,21 @@ REGISTRY: dict[str, DatasetInfo] = {
 }
 
 
-def data_root() -> Path:
-    """Where named datasets live: ``$RSVISION_DATA``, else the first ``../shared/data`` that exists
-    (from the working directory, then from the source checkout), else the working-directory one."""
+def data_root(root: str | os.PathLike | None = None) -> Path | None:
+    """Where named datasets live: ``root`` when given, else ``$RSVISION_DATA``, else None."""
+    if root is not None:
+        return Path(root)
     env = os.environ.get("RSVISION_DATA")
-    if env:
-        return Path(env)
-    candidates = [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
+    return Path(env) if env else None
 
 
-def dataset_path(name: str) -> Path:
-    """Expected location of a named dataset."""
-    return data_root() / _info(name).path
+def dataset_path(name: str, root: str | os.PathLike | None = None) -> Path:
+    """Location of a named dataset under the data root."""
+    base = data_root(root)
+    if base is None:
+        raise InputNotFoundError(f"dataset {name!r} is named, but no data root is set: set RSVISION_DATA to the "
+                                 "folder that holds the datasets, or give the dataset's path")
+    return base / _info(name).path
 
 
 def _info(name: str) -> DatasetInfo:
@@ -112,35 +117,42 @@ def _info(name: str) -> DatasetInfo:
     return REGISTRY[name]
 
 
-def _registered_at(path: Path) -> DatasetInfo | None:
+def _registered_at(path: Path, root: Path | None) -> tuple[DatasetInfo, Path] | None:
+    """The named dataset laid out at ``path`` and its data root: under ``root`` when set, else the dataset whose
+    relative path ends ``path`` (``.../shared/data/dubai_segmentation`` is ``dubai``, root ``.../shared/data``)."""
     try:
         resolved = path.resolve()
-        root = data_root().resolve()
     except OSError:
         return None
     for info in REGISTRY.values():
-        if (root / info.path).resolve() == resolved:
-            return info
+        parts = Path(info.path).parts
+        if root is not None and (root / info.path).resolve() == resolved:
+            return info, root
+        if root is None and resolved.parts[-len(parts):] == parts:
+            return info, Path(*resolved.parts[: -len(parts)])
     return None
 
 
-def open_dataset(path: str | os.PathLike, format: str | None = None, split: str | None = None, **kw) -> Dataset:
-    """Open a dataset by path (format guessed when not given) or by registered name (``aid``, ``dota8`` ...).
+def open_dataset(path: str | os.PathLike, format: str | None = None, split: str | None = None, *,
+                 root: str | os.PathLike | None = None, **kw) -> Dataset:
+    """Open a dataset by path (format guessed when not given) or by registered name (``aid``, ``dota8`` ...)
+    under the data root (``root``, else ``$RSVISION_DATA``).
 
     ``split`` and other keywords go to the reader (``classes``, ``images``, ``split_file`` ...); a named
     dataset fills in its classes, default split and options unless given here.
     """
     p = Path(path)
-    info = None
+    info, base = None, data_root(root)
     if not p.exists() and str(path) in REGISTRY:
         info = REGISTRY[str(path)]
-        p = data_root() / info.path
+        p = dataset_path(info.name, base)
         if not p.exists():
             raise InputNotFoundError(f"dataset {info.name!r} is not at {p} (set RSVISION_DATA to its data root)")
     elif not p.exists():
         raise InputNotFoundError(f"no such dataset path or name: {path} (names: {', '.join(sorted(REGISTRY))})")
     else:
-        info = _registered_at(p)
+        found = _registered_at(p, base)
+        info, base = found if found else (None, base)
     if info is not None and format is not None and format != info.format:
         info = None  # the caller reads the files another way; the registered options do not apply
     fmt = format or (info.format if info else guess_format(p))
@@ -152,7 +164,7 @@ def open_dataset(path: str | os.PathLike, format: str | None = None, split: str 
         if info.classes is not None and "classes" in inspect.signature(cls).parameters:
             options["classes"] = info.classes
         options.update(info.options)
-        options.update({k: data_root() / v for k, v in info.path_options.items()})
+        options.update({k: base / v for k, v in info.path_options.items()})  # type: ignore[operator]
         if split is None:
             split = info.default_split
     options.update(kw)
@@ -178,9 +190,9 @@ def guess_format(path: str | os.PathLike) -> str:
         return _guess_file(p)
     if not any(f for f in p.iterdir() if not f.name.startswith(".")):
         raise AnnotationError(f"{p} is an empty folder: no images or annotations to read")
-    info = _registered_at(p)
-    if info is not None:
-        return info.format
+    found = _registered_at(p, data_root())
+    if found is not None:
+        return found[0].format
     if (p / "labelTxt").is_dir() or any((p / s / "labelTxt").is_dir() for s in ("train", "val", "test")):
         return "dota"
     if (
@@ -296,8 +308,6 @@ def _mask_folder(p: Path) -> Path | None:
 
 
 def _guess_mask(mask: Path) -> str:
-    from PIL import Image
-
     with Image.open(mask) as im:
         return (
             "index-mask"

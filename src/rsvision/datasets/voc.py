@@ -33,7 +33,6 @@ from rsvision.datasets.base import (
     clip_boxes,
     clip_polygons,
     horizontal_targets,
-    image_size,
     index_by_stem,
     oriented_targets,
     read_split_names,
@@ -41,6 +40,8 @@ from rsvision.datasets.base import (
 )
 from rsvision.datasets.xml import flag, number, parse_xml, text
 from rsvision.errors import AnnotationError, InputNotFoundError
+from rsvision.geometry.boxes import normalize_rbox, rbox_to_poly
+from rsvision.io.images import image_size
 
 _IMAGE_DIRS = ("JPEGImages", "JPEGImages-trainval", "JPEGImages-test", "JPEGImage", "AllImages", "images", "Images")
 _CORNERS = ("x_left_top", "y_left_top", "x_right_top", "y_right_top",
@@ -222,8 +223,6 @@ class HrscDataset(_XmlDataset):
         super().__init__(root, split, split_file, classes or ("ship",), images, clip)
 
     def _read(self, path: Path) -> Sample:
-        from rsvision.geometry.boxes import normalize_rbox, rbox_to_poly
-
         root = parse_xml(path)
         if root.tag != "HRSC_Image":
             raise AnnotationError(f"{path}: root element is <{root.tag}>, expected <HRSC_Image> (HRSC2016)")

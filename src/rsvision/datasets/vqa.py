@@ -12,7 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rsvision.datasets.base import Dataset, Issues, Sample, index_by_stem, read_json, require_dir
+from rsvision.datasets.base import (
+    Dataset,
+    Issues,
+    Sample,
+    index_by_stem,
+    read_json,
+    require_dir,
+)
 from rsvision.errors import AnnotationError, InputNotFoundError
 
 _IMAGE_DIRS = ("Images_LR", "Images_HR", "Images", "Data", "images")

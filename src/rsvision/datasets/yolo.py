@@ -16,27 +16,26 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import yaml
 
 from rsvision.datasets.base import (
     Dataset,
     Issues,
     Sample,
     horizontal_targets,
-    image_size,
     list_images,
     oriented_targets,
     read_lines,
     require_dir,
 )
 from rsvision.errors import AnnotationError
+from rsvision.io.images import image_size
 
 
 def yolo_class_names(root: Path) -> list[str] | None:
     """Class names from ``classes.txt`` or a dataset YAML's ``names`` (list or {index: name}) in ``root``."""
     if (root / "classes.txt").is_file():
         return read_lines(root / "classes.txt")
-    import yaml
-
     for yml in sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml")):
         try:
             data = yaml.safe_load(yml.read_text(encoding="utf-8"))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+# torch is imported inside the functions that take tensors: readers and the command line use these functions on
+# numpy arrays without paying seconds for importing torch.
 from rsvision.errors import GeometryError
 
 Array = Any  # np.ndarray or torch.Tensor

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+# torch is imported inside the functions that take tensors: readers and the command line use these functions on
+# numpy arrays without paying seconds for importing torch.
 from rsvision.errors import GeometryError
 from rsvision.geometry.boxes import _check, _check_finite, _is_torch, rbox_to_xyxy
 

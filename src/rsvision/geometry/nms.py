@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+# torch is imported inside the functions that take tensors: readers and the command line use these functions on
+# numpy arrays without paying seconds for importing torch.
 from rsvision.errors import GeometryError
 from rsvision.geometry.boxes import _check, _is_torch, rbox_to_xyxy
 from rsvision.geometry.iou import _check_rboxes, _frames, _paired_iou, overlapping_pairs

@@ -14,8 +14,13 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyogrio.raw
+import pyproj
 import rasterio
 import rasterio.shutil
+import shapely
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
@@ -273,8 +278,6 @@ def write_vectors(
     layer: str | None = None,
 ) -> Path:
     """Write shapely geometries with attribute columns: GeoPackage, GeoJSON (pyogrio) or GeoParquet (pyarrow)."""
-    import shapely
-
     final = check_writable(path)
     driver = vector_driver(final)
     geoms = np.asarray(list(geometries), dtype=object)
@@ -289,8 +292,6 @@ def write_vectors(
         if driver == "Parquet":
             _write_geoparquet(tmp, geoms, wkb, types, cols, crs_obj)
         else:
-            import pyogrio.raw
-
             geometry_type = types[0] if len(types) == 1 else "Unknown"
             with warnings.catch_warnings():  # pixel-space layers were already warned about when their scene opened
                 warnings.filterwarnings("ignore", message="'crs' was not provided")
@@ -303,11 +304,6 @@ def write_vectors(
 
 
 def _write_geoparquet(tmp: Path, geoms, wkb, types, cols, crs: CRS | None) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import pyproj
-    import shapely
-
     bounds = shapely.total_bounds(geoms).tolist() if len(geoms) else []
     column_meta = {"encoding": "WKB", "geometry_types": types}
     if bounds and all(np.isfinite(bounds)):

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+# torch is imported inside the methods that run the module: the engine imports this package and runs numpy
+# predictors without paying seconds for importing torch.
 from rsvision.errors import PredictorError
 from rsvision.tasks.base import DensePredictor, TileBatch
 

@@ -1,0 +1,52 @@
+"""The Typer application every command registers on, and what all commands share: ``-q/--quiet``, the lines
+they print on stderr, ``--version``, and how warnings are shown."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from rsvision import __version__
+
+app = typer.Typer(
+    name="rsvision", help="Remote-sensing imagery to answers, at any size.", no_args_is_help=True,
+    add_completion=False, pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+_state = {"quiet": False}
+
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings or summary lines.")
+
+
+def set_quiet(quiet: bool) -> None:
+    """Called first by every command with its ``-q`` flag."""
+    _state["quiet"] = quiet
+
+
+def say(line: str) -> None:
+    """A summary or status line on stderr, unless ``-q``."""
+    if not _state["quiet"]:
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def report(line: str) -> None:
+    """A line on stderr that ``-q`` keeps: an input that was skipped, an outcome that is a failure."""
+    err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"rsvision {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Remote-sensing imagery to answers, at any size: georeferenced in, georeferenced out."""
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    if not _state["quiet"]:
+        err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, markup=True, soft_wrap=True)
