@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from rsvision.models import Preprocessing, build_model
 from rsvision.train.loop import TrainConfig, _forward, augment_batch, make_optimizer
-from rsvision.train.evaluate import images_per_second
+from rsvision.models.inference import images_per_second
 
 CANDIDATES = [("resnet18", {"width": 0.5}), ("resnet18", {}), ("resnet34", {"width": 0.5})]
 

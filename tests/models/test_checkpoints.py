@@ -5,10 +5,11 @@ checkpoints are ``state_dict()`` files (``.pth`` or ``.safetensors``)."""
 import pytest
 import torch
 
-from rsvision.errors import WeightsError
 from rsvision.core.sensors import SENTINEL2_ORDER
-from rsvision.models.checkpoints import download_from_hub, first_conv, load_timm, load_torchgeo, read_state_dict
-from rsvision.models.stem import band_mapping
+from rsvision.errors import WeightsError
+from rsvision.models.checkpoints import download_from_hub, load_timm, load_torchgeo
+from rsvision.models.state import read_state_dict
+from rsvision.models.stem import band_mapping, first_conv
 
 timm = pytest.importorskip("timm")
 torch.set_num_threads(1)

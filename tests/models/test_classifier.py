@@ -9,6 +9,7 @@ import torch
 from rsvision.errors import WeightsError
 from rsvision.models import Classifier, Preprocessing, build_model, save_weights
 from rsvision.models.classifier import feature_model, load_classifier
+from rsvision.models.weights import Task
 from rsvision.workflows.classify import classify_folder
 
 torch.set_num_threads(1)
@@ -47,7 +48,7 @@ def test_timm_checkpoint(tmp_path):
         expected = net(x).softmax(-1).numpy()
     assert np.allclose(clf.predict_proba([image]), expected, atol=1e-5)
     assert feature_model(clf)(x).shape[-1] == net.num_features
-    with pytest.raises(WeightsError, match="timm:NAME:PATH"):
+    with pytest.raises(WeightsError, match="named timm:ARCH:PATH"):
         load_classifier("timm:test_resnet")
 
 
@@ -56,8 +57,12 @@ def test_torchgeo_checkpoint_is_a_feature_extractor(tmp_path):
     net = build_model("resnet18", num_classes=0, bands=["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A",
                                                         "B09", "B10", "B11", "B12"])
     torch.save(net.state_dict(), tmp_path / "s2.pth")
-    clf = load_classifier(f"torchgeo:resnet18:{tmp_path / 's2.pth'}")
+    spec = f"torchgeo:resnet18:{tmp_path / 's2.pth'}"
+    with pytest.raises(WeightsError, match=r"^-m torchgeo:\S+ is an embedding model; classify needs a classification"):
+        load_classifier(spec)
+    clf = load_classifier(spec, task=Task.EMBEDDING, needed_by="eval probe")
     assert clf.classes == [] and clf.weights.preprocessing.scale == 10000 and len(clf.weights.bands) == 13
+    assert clf.weights.task == Task.EMBEDDING
     assert isinstance(clf, Classifier) and feature_model(clf) is clf.model
     with pytest.raises(WeightsError, match="has no classifier head: it gives features"):
         classify_folder(tmp_path, clf, tmp_path / "out.csv")

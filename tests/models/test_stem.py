@@ -2,10 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from rsvision.errors import BandCountError
 from rsvision.core.sensors import SENSORS, SENTINEL2_ORDER
+from rsvision.errors import BandCountError
 from rsvision.models import adapt_stem, band_mapping, build_model, resolve_bands
-from rsvision.models.checkpoints import first_conv
+from rsvision.models.stem import first_conv
 
 torch.set_num_threads(1)
 RGB = ["red", "green", "blue"]

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from rsvision.train.augment import colour_jitter, crop_resize, random_boxes, random_d4, random_resized_crop
 from rsvision.models.tta import d4_transform
+from rsvision.train.augment import colour_jitter, crop_resize, random_boxes, random_d4, random_resized_crop
 
 torch.set_num_threads(1)
 

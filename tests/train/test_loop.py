@@ -5,13 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
+from rsvision.bench.model_eval import evaluate_classifier
 from rsvision.datasets.folder import FolderDataset
 from rsvision.errors import RsvisionError
 from rsvision.models import Preprocessing, build_model
 from rsvision.models.classifier import Classifier
 from rsvision.models.weights import save_weights
 from rsvision.train import ArrayData, TrainConfig, band_statistics, fit, image_cache, lr_at
-from rsvision.train.evaluate import evaluate_classifier
 
 torch.set_num_threads(1)
 COLOURS = {"field": (40, 160, 40), "sea": (30, 60, 170), "town": (170, 150, 140)}

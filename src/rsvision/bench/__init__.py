@@ -2,7 +2,9 @@
 
 ``evaluate_predictions("detection", "data/dota", "preds/")`` -> the metric dict of docs/metrics.md
 (docs/eval.md lists the prediction formats and keys); ``evaluate_model("classification", "data/AID", "MODEL")``
-runs a model; ``probe("data/UCM", "MODEL")`` gives the linear-probe and k-NN accuracy of its features;
+runs a model (``evaluate_classifier`` scores an opened classifier on an opened dataset: the one classifier
+evaluator, behind ``rsvision eval -m`` and the metrics training writes on a card); ``probe("data/UCM", "MODEL")``
+gives the linear-probe and k-NN accuracy of its features;
 ``write_metrics_json`` writes a metric dict with NaN as null.
 """
 
@@ -13,7 +15,7 @@ from rsvision.bench.evaluate import (
     open_task_dataset,
     score_predictions,
 )
-from rsvision.bench.model_eval import evaluate_model
+from rsvision.bench.model_eval import evaluate_classifier, evaluate_model
 from rsvision.bench.predictions import read_classification_csv, read_task2
 from rsvision.bench.probe import knn_predict, probe, probe_features
 from rsvision.bench.report import jsonable, metrics_json, write_metrics_json
@@ -21,6 +23,7 @@ from rsvision.bench.report import jsonable, metrics_json, write_metrics_json
 __all__ = [
     "TASKS",
     "TASK_FORMATS",
+    "evaluate_classifier",
     "evaluate_model",
     "evaluate_predictions",
     "jsonable",

@@ -1,9 +1,10 @@
 """Run a model on a dataset and score it (``rsvision eval TASK -m MODEL``), with the keys of docs/metrics.md.
 
-Classification: every image of the split is classified with the record's preprocessing (optionally D4 TTA);
-an image that cannot be read or that the model cannot take is left out of the scores, counted in
-``n_failed`` and listed under ``failed``. Classes are matched by name, so the dataset may hold a subset
-of the model's classes in any order.
+Classification: every image of the split is classified with the record's preprocessing (optionally D4 TTA,
+:func:`rsvision.models.inference.predict_dataset`); an image that cannot be read or that the model cannot take
+is left out of the scores, counted in ``n_failed`` and listed under ``failed``. Classes are matched by name, so
+the dataset may hold a subset of the model's classes in any order. :func:`evaluate_classifier` is the one
+classifier evaluator: the metrics a training run writes on its card come from it too (:mod:`rsvision.train.publish`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from rsvision.bench.evaluate import check_task, open_task_dataset, score_classes
 from rsvision.datasets import Dataset
 from rsvision.errors import EvaluationError
 
-if TYPE_CHECKING:  # torch is imported when a model runs, not with the package
+if TYPE_CHECKING:
     from rsvision.models.classifier import Classifier
+
+# rsvision.models.classifier and .inference are imported inside the functions that run a model: they import torch
+# (seconds), and the command line imports this package to check its arguments before any model runs.
 
 
 def evaluate_model(
@@ -33,28 +37,29 @@ def evaluate_model(
     batch_size: int = 64,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Run ``model`` (``-m``: a built-in name, a weights file or ``timm:NAME:PATH``; the task's default model
-    when None) on the dataset at ``data`` and return the task's metric dict."""
+    """Run ``model`` (``-m``: a built-in name, a weights file or ``KIND:ARCH:PATH``, see
+    :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
+    and return the task's metric dict. A model of another task is refused before any image is read."""
     check_task(task)
     if task != "classification":
         raise EvaluationError(f"eval {task}: no model of this task is built in yet, so none can run (-m); "
                               "score predictions made elsewhere with --predictions")
-    from rsvision.models.classifier import load_classifier
-
     dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
-    return evaluate_classifier_by_name(load_classifier(model), dataset, tta=tta, batch_size=batch_size,
-                                       progress=progress)
+    from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
+
+    classifier = load_classifier(model, needed_by=f"eval {task}")
+    return evaluate_classifier(classifier, dataset, tta=tta, batch_size=batch_size, progress=progress)
 
 
-def evaluate_classifier_by_name(classifier: Classifier, dataset: Dataset, *, tta: bool = False, batch_size: int = 64,
-                                progress: bool = False) -> dict[str, Any]:
+def evaluate_classifier(classifier: Classifier, dataset: Dataset, *, tta: bool = False, batch_size: int = 64,
+                        progress: bool = False) -> dict[str, Any]:
     """The classification keys of :func:`rsvision.bench.evaluate.score_classes`, over the dataset's classes
     (matched to the model's by name), plus ``n_images``, ``n_failed`` and, when some failed, ``failed``:
     ``[{"sample", "reason"}]``. A dataset class the model does not know is refused: it could never be right."""
-    from rsvision.models.classifier import require_head
-    from rsvision.train.evaluate import predict_dataset
+    from rsvision.models.classifier import require_head  # deferred: torch (see the note at the top)
+    from rsvision.models.inference import predict_dataset
 
     require_head(classifier)
     model_classes = list(classifier.classes)

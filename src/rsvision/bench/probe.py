@@ -17,29 +17,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rsvision.bench.evaluate import open_task_dataset
-from rsvision.datasets import Dataset, stratified_split
+from rsvision.datasets import stratified_split
 from rsvision.errors import EvaluationError
+from rsvision.models.weights import Task
 
-if TYPE_CHECKING:  # torch is imported when a model runs, not with the package
+if TYPE_CHECKING:
     import torch
 
-    from rsvision.models.classifier import Classifier
-    from rsvision.train.evaluate import DatasetOutputs
-
-
-def extract_features(classifier: Classifier, dataset: Dataset, batch_size: int = 64,
-                     progress: bool = False) -> DatasetOutputs:
-    """Pooled features (the input of the classifier head) of every readable sample; an image that cannot be
-    read or that the model cannot take is recorded with its reason and skipped."""
-    from rsvision.models.classifier import feature_model
-    from rsvision.train.evaluate import map_dataset
-
-    # width 0: with no readable image there are no features to size
-    return map_dataset(classifier, dataset, feature_model(classifier), 0, batch_size, progress, what="features of")
+# torch, and the modules of rsvision.models that run a model, are imported inside the functions that use them: the
+# command line imports this package to check its arguments, and torch takes seconds to import.
 
 
 def _objective(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, c: float) -> torch.Tensor:
-    import torch
+    import torch  # deferred (see the note at the top)
 
     ce = torch.nn.functional.cross_entropy(x @ w + b, y, reduction="sum")
     return c * ce + 0.5 * (w * w).sum()
@@ -51,7 +41,7 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, n_classes: int, c: flo
     penalised) with L-BFGS (strong Wolfe line search) in float64. Returns ``W (D, K)`` and ``b (K,)``.
 
     The objective is scaled by ``1 / (c n)`` for the optimiser (same minimum, gradients of order one)."""
-    import torch
+    import torch  # deferred (see the note at the top)
 
     xt = torch.from_numpy(np.asarray(x, dtype=np.float64))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
@@ -127,11 +117,13 @@ def probe(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Linear probe and k-NN of ``model``'s pooled features (the default classifier's backbone when None) on
-    the image-folder dataset at ``data``; adds ``n_images``, ``n_failed`` (and ``failed`` when some were)."""
-    from rsvision.models.classifier import load_classifier
+    the image-folder dataset at ``data``; adds ``n_images``, ``n_failed`` (and ``failed`` when some were). A
+    classifier or a feature extractor (task ``embedding``) is probed; a model of another task is refused."""
+    from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
+    from rsvision.models.inference import extract_features
 
     dataset = open_task_dataset("classification", data, format, split, split_file)
-    classifier = load_classifier(model)
+    classifier = load_classifier(model, task=(Task.CLASSIFICATION, Task.EMBEDDING), needed_by="eval probe")
     feats = extract_features(classifier, dataset, batch_size=batch_size, progress=progress)
     labels = np.array([dataset[int(i)].targets["label"] for i in feats.indices], dtype=np.int64)
     out = probe_features(feats.values, labels, len(dataset.classes), k=k)

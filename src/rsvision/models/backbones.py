@@ -13,6 +13,7 @@ from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from rsvision.errors import RsvisionError
+from rsvision.models.stem import first_conv_name
 
 
 class ScaledResNet(ResNet):
@@ -87,8 +88,6 @@ def _torchvision(ctor: Callable[..., nn.Module], head: str) -> Callable[..., nn.
     def build(num_classes: int = 1000, in_chans: int = 3) -> nn.Module:
         model = ctor(weights=None, num_classes=max(num_classes, 1))
         if in_chans != 3:
-            from rsvision.models.stem import first_conv_name
-
             name = first_conv_name(model)
             parent_name, _, attr = name.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
@@ -113,10 +112,17 @@ TORCHVISION_BUILDERS: dict[str, Callable[..., nn.Module]] = {
 
 def build_timm(model_name: str, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
     """Any timm model by name, with random weights (timm is the optional ``timm`` extra)."""
-    try:
+    try:  # timm is the optional extra: imported only when a timm model is built
         import timm
     except ImportError:
         raise RsvisionError(f"timm model {model_name!r} needs timm: pip install 'rsvision[timm]'") from None
     if not timm.is_model(model_name):
         raise RsvisionError(f"timm has no model named {model_name!r}")
     return timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+def head_size(model: nn.Module) -> int:
+    """Outputs of a timm model's classifier (``get_classifier()``; 0 when it has none or is not a timm model)."""
+    get = getattr(model, "get_classifier", None)
+    head = get() if callable(get) else None
+    return int(getattr(head, "out_features", 0) or 0)

@@ -1,4 +1,4 @@
-"""Third-party checkpoints by local path (or Hugging Face id, online, on request), with key mapping.
+"""Third-party checkpoints by local path (or Hugging Face id, online, on request).
 
 - TorchGeo's Sentinel-2 ResNet weights are timm ResNets saved with ``torch.save``: keys ``conv1.weight``,
   ``bn1.*``, ``layer1.0.conv1.weight`` ... ``fc.weight``, 13 input bands in the order B01 .. B08, B8A,
@@ -6,94 +6,24 @@
   TorchGeo's ViT weights are timm ViTs (``patch_embed.proj.weight``, ``blocks.N.*``, ``head.*``).
 - timm checkpoints: ``.pth`` / ``.bin`` / ``.safetensors`` state dicts of ``timm.create_model(name)``.
 
-Wrappers (``{"state_dict": ...}``, ``{"model": ...}``) and prefixes (``module.``, ``model.``,
-``backbone.``, ``encoder.``, ``encoder_q.``) are removed. A classifier head whose shape does not fit
-is left out and a head the file lacks keeps its initialisation (both reported with a warning); any
-other missing or unexpected key is an error.
+Reading files, removing wrappers and prefixes, and loading with checks is :mod:`rsvision.models.state`'s job.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
-from rsvision.errors import InputNotFoundError, RsvisionError, WeightsError
 from rsvision.core.sensors import SENTINEL2_ORDER
-from rsvision.models.stem import BandLike, adapt_stem, first_conv_name
-
-PREFIXES = ("module.", "model.", "backbone.", "encoder_q.", "encoder.", "net.")
-WRAPPERS = ("state_dict", "model", "model_state_dict", "module", "net")
-HEADS = ("fc.", "head.", "classifier.", "head.fc.")
-
-
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file (safetensors, or a torch pickle read with ``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputNotFoundError(f"no such checkpoint: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt pickle / zip / header: one line naming the file
-        raise WeightsError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from None
-    for key in WRAPPERS:
-        if isinstance(state, Mapping) and key in state and isinstance(state[key], Mapping):
-            state = state[key]
-            break
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path}: holds no state dict of tensors")
-    return dict(state)
-
-
-def map_keys(state: Mapping[str, torch.Tensor], expected: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Strip wrapper prefixes from ``state``'s keys until they meet ``expected`` (the model's keys)."""
-    wanted = set(expected)
-    out = dict(state)
-    for _ in range(3):
-        if len(wanted.intersection(out)) >= max(1, len(out) // 2):
-            break
-        for prefix in PREFIXES:
-            if sum(k.startswith(prefix) for k in out) >= len(out) // 2:
-                out = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in out.items()}
-                break
-        else:
-            break
-    return out
-
-
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str = "checkpoint") -> list[str]:
-    """Load ``state`` into ``model`` after key mapping; returns the head keys left out for not fitting.
-
-    Raises WeightsError naming the keys when anything else is missing, unexpected or of another shape.
-    """
-    own = model.state_dict()
-    state = map_keys(state, list(own))
-    skipped = [k for k, v in state.items() if k.startswith(HEADS) and (k not in own or own[k].shape != v.shape)]
-    state = {k: v for k, v in state.items() if k not in skipped}
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
-    fresh = [k for k in own if k not in state and k.startswith(HEADS)]  # a new head keeps its initialisation
-    missing = [k for k in own if k not in state and k not in fresh]
-    unexpected = [k for k in state if k not in own]
-    if wrong or missing or unexpected:
-        parts = [f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
-                 for label, keys in (("shape differs", wrong), ("missing", missing), ("unexpected", unexpected)) if keys]
-        raise WeightsError(f"{where} does not fit {type(model).__name__}: " + "; ".join(parts))
-    model.load_state_dict(state, strict=False)
-    if skipped:
-        warnings.warn(f"{where}: classifier head {', '.join(skipped)} left out (other number of classes)", stacklevel=2)
-    elif fresh:
-        warnings.warn(f"{where}: has no classifier head; {', '.join(fresh)} keep their random initialisation",
-                      stacklevel=2)
-    return skipped
+from rsvision.errors import RsvisionError, WeightsError
+from rsvision.models.backbones import build_timm
+from rsvision.models.registry import RGB, build_model
+from rsvision.models.state import load_state, map_keys, read_state_dict
+from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
 
 
 def _in_chans(state: Mapping[str, torch.Tensor]) -> int:
@@ -120,8 +50,6 @@ def load_torchgeo(path: str | os.PathLike, arch: str = "resnet18", bands: Sequen
     through timm). ``num_classes=0`` gives a feature extractor; ``bands`` adapts the 13-band stem by
     wavelength (e.g. to the 10 bands a scene has); ``model_kwargs`` go to the builder (e.g. a ViT's
     ``img_size``). ``model.band_names`` holds the bands it takes."""
-    from rsvision.models.registry import build_model
-
     state = map_keys(read_state_dict(path), ["conv1.weight", "patch_embed.proj.weight"])
     n = _in_chans(state)
     if n != len(checkpoint_bands):
@@ -131,8 +59,6 @@ def load_torchgeo(path: str | os.PathLike, arch: str = "resnet18", bands: Sequen
     load_state(model, state, where=str(path))
     if bands is not None:
         adapt_stem(model, checkpoint_bands, bands)
-        from rsvision.models.stem import resolve_bands
-
         model.band_names = tuple(b.name for b in resolve_bands(bands))
     return model
 
@@ -142,10 +68,6 @@ def load_timm(path: str | os.PathLike, model_name: str, num_classes: int | None 
     """A timm checkpoint: ``timm.create_model(model_name)`` with the file's input bands and classes
     (``num_classes`` replaces the head; 0 removes it). ``checkpoint_bands`` (default RGB for 3 bands)
     names the bands it was trained on; ``bands`` adapts the stem to others by wavelength."""
-    from rsvision.models.backbones import build_timm
-    from rsvision.models.registry import RGB
-    from rsvision.models.stem import resolve_bands
-
     state = read_state_dict(path)
     state = map_keys(state, ["conv1.weight", "patch_embed.proj.weight", "conv_stem.weight", "stem.conv.weight"])
     n = _in_chans(state)
@@ -168,7 +90,7 @@ def load_timm(path: str | os.PathLike, model_name: str, num_classes: int | None 
 def download_from_hub(repo_id: str, filename: str, revision: str | None = None) -> Path:
     """Local path of ``filename`` from Hugging Face repository ``repo_id`` (downloads only when called:
     needs ``huggingface_hub`` and a network connection). Load it with :func:`load_torchgeo` / :func:`load_timm`."""
-    try:
+    try:  # huggingface_hub is optional: imported only when a download is asked for
         from huggingface_hub import hf_hub_download
     except ImportError:
         raise RsvisionError("downloading from Hugging Face needs huggingface_hub: pip install huggingface_hub") from None
@@ -176,8 +98,3 @@ def download_from_hub(repo_id: str, filename: str, revision: str | None = None) 
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
     except Exception as err:  # offline, unknown repository or file
         raise WeightsError(f"cannot get {filename} from Hugging Face {repo_id}: {str(err).splitlines()[0]}") from None
-
-
-def first_conv(model: nn.Module) -> nn.Conv2d:
-    """The model's input convolution."""
-    return model.get_submodule(first_conv_name(model))

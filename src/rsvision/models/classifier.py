@@ -1,19 +1,23 @@
-"""Scene classification with a ``Weights`` record: the record's preprocessing, optional D4 TTA."""
+"""Scene classification with a ``Weights`` record: the record's preprocessing, and one forward pass for class
+probabilities (:meth:`Classifier.probabilities`, optionally D4 TTA) that every caller shares."""
 
 from __future__ import annotations
 
+import copy
 import os
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from rsvision.errors import RsvisionError, WeightsError
-from rsvision.models.preprocess import Preprocessing
-from rsvision.models.tta import d4_probabilities
-from rsvision.models.weights import Weights, resolve_weights, sha256_file
+from rsvision.models.backbones import head_size
+from rsvision.models.registry import build_from_weights
+from rsvision.models.resolve import resolve_model
+from rsvision.models.tta import d4_mean
+from rsvision.models.weights import Task, Weights
 
 DEFAULT_CLASSIFIER = "aid_resnet18w05"
 
@@ -26,11 +30,18 @@ class Prediction:
 
 
 class Classifier:
-    """A classifier built from its weights card; ``predict_proba`` takes raw (C, H, W) images."""
+    """A classifier: its card (``weights``), its network (``model``) and the band names of the images it will be
+    given (``bands``, matched to the card's by name; None: the card's order). ``weights`` is a card or anything
+    ``-m`` takes (:func:`rsvision.models.resolve.resolve_model`; None: the built-in default); ``module`` is the
+    network when the caller already has it (a third-party checkpoint)."""
 
-    def __init__(self, weights: Weights | str | os.PathLike | None = None, bands: Sequence[str] | None = None):
-        self.weights = weights if isinstance(weights, Weights) else resolve_weights(weights or DEFAULT_CLASSIFIER)
-        self.model = self.weights.build_model()
+    def __init__(self, weights: Weights | str | os.PathLike | None = None, bands: Sequence[str] | None = None,
+                 module: nn.Module | None = None):
+        if not isinstance(weights, Weights):
+            loaded = resolve_model(weights or DEFAULT_CLASSIFIER)
+            weights, module = loaded.weights, loaded.module
+        self.weights = weights
+        self.model = (module if module is not None else build_from_weights(weights)).eval()
         self.bands = bands
 
     @property
@@ -44,14 +55,21 @@ class Classifier:
         names = where or [f"image {i}" for i in range(len(images))]
         return torch.cat([self.weights.preprocess(im, self.bands, where=w) for im, w in zip(images, names)])
 
-    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
+        """(N, K) float32 class probabilities of a preprocessed batch ``x``: the softmax of the network's outputs;
+        with ``tta``, their mean over the 8 D4 views. The one forward pass behind :meth:`predict_proba`, the
+        engine's tiles and dataset inference, so all of them give the same numbers for the same pixels."""
+        require_head(self)
+        with torch.inference_mode():
+            return d4_mean(self._softmax, x) if tta else self._softmax(x)
+
+    def _softmax(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).float().softmax(-1)
+
     def predict_proba(self, images: np.ndarray | Sequence[np.ndarray], tta: bool = False,
                       where: Sequence[str] | None = None) -> np.ndarray:
-        """(N, K) class probabilities; ``tta`` averages the 8 D4 views."""
-        x = self.preprocess(images, where)
-        if tta:
-            return d4_probabilities(self.model, x).numpy()
-        return self.model(x).softmax(-1).numpy()
+        """(N, K) class probabilities of raw images; ``tta`` averages the 8 D4 views."""
+        return self.probabilities(self.preprocess(images, where), tta).numpy()
 
     def classify(self, images: np.ndarray | Sequence[np.ndarray], tta: bool = False, top: int = 5) -> list[Prediction]:
         probs = self.predict_proba(images, tta)
@@ -63,82 +81,14 @@ class Classifier:
         return out
 
 
-# Resolving -m MODEL: built-in names, weights files, third-party checkpoints ---------------------------------
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class CheckpointClassifier(Classifier):
-    """A :class:`Classifier` around a model loaded from a third-party checkpoint, with the preprocessing its
-    publisher documents held in an in-memory :class:`Weights` record (no card on disk)."""
-
-    def __init__(self, weights: Weights, model, bands: Sequence[str] | None = None):
-        self.weights, self.model, self.bands = weights, model.eval(), bands
-
-
-def _third_party_record(spec: str, path: Path, architecture: str, prep: Preprocessing, classes: list[str]) -> Weights:
-    return Weights(
-        name=spec, file=str(path.resolve()), sha256=sha256_file(path), architecture=architecture,
-        preprocessing=prep, classes=classes, licence="third-party checkpoint: see its publisher's terms",
-        command="(third-party checkpoint, not trained by rsvision)",
-    )
-
-
-def load_classifier(model: str | os.PathLike | None = None, bands: Sequence[str] | None = None) -> Classifier:
-    """The classifier that ``-m MODEL`` names (the built-in default when ``None``).
-
-    - a built-in name (``rsvision models``) or a ``NAME.safetensors`` / ``NAME.json`` weights file;
-    - ``timm:NAME:PATH``: a timm ``state_dict`` of ``timm.create_model(NAME)`` for 8-bit RGB, with timm's
-      preprocessing for NAME (its mean / std and input size); classes named ``class_0`` ...;
-    - ``torchgeo:ARCH:PATH``: a TorchGeo Sentinel-2 checkpoint (13 bands B01 .. B12, a feature extractor),
-      with the SSL4EO-S12 weights' transform: reflectance divided by 10000, 224 px.
-
-    ``bands`` names the bands of the images it will be given (matched to the model's by name).
-    """
-    text = str(model) if model is not None else DEFAULT_CLASSIFIER
-    kind, _, rest = text.partition(":")
-    if kind in ("timm", "torchgeo") and rest:
-        arch, sep, path_text = rest.partition(":")
-        if not sep or not arch or not path_text:
-            raise WeightsError(f"-m {text}: third-party checkpoints are named {kind}:NAME:PATH")
-        path = Path(path_text)
-        if kind == "timm":
-            return _load_timm(text, arch, path, bands)
-        return _load_torchgeo(text, arch, path, bands)
-    return Classifier(resolve_weights(text), bands=bands)
-
-
-def _load_timm(spec: str, name: str, path: Path, bands: Sequence[str] | None) -> Classifier:
-    from rsvision.models.checkpoints import load_timm
-
-    net = load_timm(path, name)
-    cfg = getattr(net, "pretrained_cfg", None) or {}
-    size = cfg.get("input_size", (3, 224, 224))[-1]
-    head = _head_size(net)
-    prep = Preprocessing(bands=list(net.band_names), scale=255.0, value_range=(0, 255),
-                         mean=list(cfg.get("mean", IMAGENET_MEAN)), std=list(cfg.get("std", IMAGENET_STD)),
-                         input_size=int(size))
-    record = _third_party_record(spec, path, f"timm:{name}", prep, [f"class_{i}" for i in range(head)])
-    return CheckpointClassifier(record, net, bands)
-
-
-def _load_torchgeo(spec: str, arch: str, path: Path, bands: Sequence[str] | None) -> Classifier:
-    from rsvision.models.checkpoints import load_torchgeo
-
-    kwargs = {"img_size": 224} if arch.startswith("vit") else {}
-    net = load_torchgeo(path, arch, num_classes=0, **kwargs)
-    n = len(net.band_names)
-    prep = Preprocessing(bands=list(net.band_names), scale=10000.0, value_range=(0, 65535), mean=[0.0] * n,
-                         std=[1.0] * n, input_size=224)
-    return CheckpointClassifier(_third_party_record(spec, path, arch, prep, []), net, bands)
-
-
-def _head_size(model) -> int:
-    """Outputs of a timm model's classifier (0 when it has none)."""
-    get = getattr(model, "get_classifier", None)
-    head = get() if callable(get) else None
-    return int(getattr(head, "out_features", 0) or 0)
+def load_classifier(model: str | os.PathLike | None = None, bands: Sequence[str] | None = None, *,
+                    task: Task | Collection[Task] = Task.CLASSIFICATION, needed_by: str = "classify") -> Classifier:
+    """The classifier that ``-m MODEL`` names (the built-in default when ``None``): any form of
+    :func:`rsvision.models.resolve.resolve_model`, refused in one line when its card's task is not ``task``
+    (``needed_by`` names the command in that line). ``bands`` names the bands of the images it will be given
+    (matched to the model's by name). ``eval probe`` also takes feature extractors (``Task.EMBEDDING``)."""
+    loaded = resolve_model(model or DEFAULT_CLASSIFIER, task, needed_by)
+    return Classifier(loaded.weights, bands, module=loaded.module)
 
 
 def require_head(classifier: Classifier) -> None:
@@ -148,18 +98,14 @@ def require_head(classifier: Classifier) -> None:
                            "not classes")
 
 
-def feature_model(classifier: Classifier):
+def feature_model(classifier: Classifier) -> nn.Module:
     """The classifier's network up to its pooled features: the final linear layer (the head that gives one
     output per class) becomes the identity. A model without such a head is returned as it is."""
-    import copy
-
-    from torch import nn
-
     net = classifier.model
     n_classes = len(classifier.classes)
     if n_classes == 0:
         return net
-    if hasattr(net, "reset_classifier") and _head_size(net) == n_classes:  # timm
+    if hasattr(net, "reset_classifier") and head_size(net) == n_classes:  # timm
         out = copy.deepcopy(net)
         out.reset_classifier(0)
         return out.eval()

@@ -2,19 +2,23 @@
 
 Names are the torchvision builders of :mod:`rsvision.models.backbones` or ``timm:<any timm name>``.
 A model is built for named bands; ``source_bands`` (with ``source_state``) adapts a model trained
-on other bands through the band-adaptive stem.
+on other bands through the band-adaptive stem. :func:`build_from_weights` builds the network a ``Weights``
+card describes, with its verified tensors.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from rsvision.errors import RsvisionError
 from rsvision.models.backbones import TORCHVISION_BUILDERS, build_timm
+from rsvision.models.state import load_state
 from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
+from rsvision.models.weights import Weights
 
 RGB = ("red", "green", "blue")
 
@@ -63,10 +67,17 @@ def build_model(
     else:
         raise RsvisionError(f"unknown model {name!r}; known: {', '.join(list_models())}, or timm:<name>")
     if source_state is not None:
-        from rsvision.models.checkpoints import load_state
-
         load_state(model, source_state, where=f"weights for {name}")
     if source_bands is not None and [b.name for b in first] != [b.name for b in target]:
         adapt_stem(model, first, target)
     model.band_names = tuple(b.name for b in target)
     return model
+
+
+def build_from_weights(weights: Weights, bands: Sequence[str] | None = None) -> nn.Module:
+    """The architecture of a ``Weights`` card with its tensors loaded (sha256 checked), in eval mode. With ``bands``
+    other than the card's, the stem is adapted by wavelength (for fine-tuning: the card's normalisation covers
+    its own bands only)."""
+    model = build_model(weights.architecture, num_classes=len(weights.classes), bands=bands or weights.bands,
+                        source_bands=weights.bands, source_state=weights.state_dict(), **weights.architecture_kwargs)
+    return model.eval()

@@ -14,8 +14,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from rsvision.errors import BandCountError, RsvisionError
 from rsvision.core.sensors import SENSORS, Band, get_sensor
+from rsvision.errors import BandCountError, RsvisionError
 
 BandLike = str | Band
 
@@ -72,6 +72,11 @@ def first_conv_name(model: nn.Module) -> str:
         if isinstance(module, nn.Conv2d):
             return name
     raise RsvisionError(f"{type(model).__name__} has no Conv2d input layer to adapt")
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The model's input convolution."""
+    return model.get_submodule(first_conv_name(model))
 
 
 @torch.no_grad()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-from torch import nn
 
 
 def d4_transform(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -15,7 +16,9 @@ def d4_transform(x: torch.Tensor, k: int) -> torch.Tensor:
     return out.flip(-1) if k >= 4 else out
 
 
-@torch.no_grad()
-def d4_probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Class probabilities of a square (N, C, S, S) batch averaged over its 8 D4 views."""
-    return torch.stack([model(d4_transform(x, k)).float().softmax(-1) for k in range(8)]).mean(0)
+def d4_mean(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The mean of ``fn`` over the 8 D4 views of a square (N, C, S, S) batch: test-time augmentation of any
+    output that does not move with the image (class probabilities, pooled features)."""
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"D4 views need square images, got {tuple(x.shape[-2:])}")
+    return torch.stack([fn(d4_transform(x, k)) for k in range(8)]).mean(0)

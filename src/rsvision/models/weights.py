@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
-from rsvision.errors import InputNotFoundError, WeightsError
 from rsvision.core.files import atomic_output, check_writable
+from rsvision.errors import InputNotFoundError, WeightsError
 from rsvision.models.preprocess import Preprocessing
 
 if TYPE_CHECKING:
@@ -28,6 +29,20 @@ if TYPE_CHECKING:
 # (`rsvision models`, `-m` checks) without paying seconds for torch.
 
 BUILTIN_DIR = Path(__file__).parent / "weights"
+
+
+class Task(StrEnum):
+    """What a model's output is. A card stores the string value (``"classification"``), so a card reads as JSON
+    without this class, and ``-m`` refuses a model of another task with one line naming both."""
+
+    CLASSIFICATION = "classification"
+    SEGMENTATION = "segmentation"
+    CHANGE = "change"
+    DETECTION = "detection"
+    EMBEDDING = "embedding"
+    CAPTIONING = "captioning"
+    VQA = "vqa"
+    GROUNDING = "grounding"
 
 
 class MeasuredMetrics(BaseModel):
@@ -44,7 +59,7 @@ class Weights(BaseModel):
     name: str
     file: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    task: str = "classification"
+    task: Task = Task.CLASSIFICATION
     architecture: str
     architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
     preprocessing: Preprocessing
@@ -110,18 +125,11 @@ class Weights(BaseModel):
 
     # ------------------------------------------------------------------ use
     def state_dict(self) -> dict[str, torch.Tensor]:
-        from safetensors.torch import load_file
+        """The verified tensors of the weights file (the network is built by
+        :func:`rsvision.models.registry.build_from_weights`)."""
+        from safetensors.torch import load_file  # deferred: it imports torch (see the note at the top)
 
         return load_file(str(self.verify()))
-
-    def build_model(self, bands: Sequence[str] | None = None) -> nn.Module:
-        """The architecture with these weights loaded, in eval mode. With ``bands`` other than the card's,
-        the stem is adapted by wavelength (for fine-tuning: the card's normalisation covers its own bands)."""
-        from rsvision.models.registry import build_model
-
-        model = build_model(self.architecture, num_classes=len(self.classes), bands=bands or self.bands,
-                            source_bands=self.bands, source_state=self.state_dict(), **self.architecture_kwargs)
-        return model.eval()
 
     def preprocess(self, image: np.ndarray, bands: Sequence[str] | None = None, *,
                    mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
@@ -150,7 +158,7 @@ def save_weights(model: nn.Module, out_dir: str | os.PathLike, name: str, half: 
     parameters and statistics stay float32); loading casts back to float32. ``card`` holds the
     remaining :class:`Weights` fields (architecture, preprocessing, classes, ...).
     """
-    import torch
+    import torch  # deferred, with safetensors.torch: see the note at the top
     from safetensors.torch import save_file
 
     out = Path(out_dir)

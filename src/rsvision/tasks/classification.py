@@ -25,7 +25,6 @@ from rsvision.io import RasterWriter
 from rsvision.core.sensors import Band, band_for_common_name
 from rsvision.models.classifier import Classifier
 from rsvision.models.preprocess import reflectance_to_8bit
-from rsvision.models.tta import d4_probabilities
 from rsvision.models.weights import Weights
 from rsvision.tasks.base import TileBatch, TilePredictor
 
@@ -127,8 +126,7 @@ class TileClassifier(TilePredictor):
         where = f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
         x = self.classifier.weights.preprocess(images, self.model_bands, where=where)
         with torch.inference_mode():
-            model = self.classifier.model
-            p = (d4_probabilities(model, x) if self.tta else model(x).float().softmax(-1)).numpy()
+            p = self.classifier.probabilities(x, self.tta).numpy()
         ids = p.argmax(1)
         return {"class_id": ids.astype(np.int32), "class": self.class_names[ids],
                 "score": p[np.arange(len(p)), ids].astype(np.float64)}

@@ -2,29 +2,43 @@
 folder's checkpoints, and write the weights with their card (``rsvision train classification`` runs this).
 
 Recipe: a stratified, seeded validation part of the data chooses the best epoch and is the only thing the card's
-metrics are measured on; every image is decoded and resized once into a memory-mapped cache at 1.25 x the input
-size (random resized crops are taken from it); band statistics come from the training part.
+metrics are measured on (by :func:`rsvision.bench.model_eval.evaluate_classifier` on the written weights file and
+the part's original images: what ``rsvision eval`` would print for them); every image is decoded and resized once
+into a memory-mapped cache at 1.25 x the input size (random resized crops are taken from it); band statistics come
+from the training part.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-from rsvision.core.progress import plural
+from rsvision.bench.model_eval import evaluate_classifier
 from rsvision.core.files import check_work_folder, check_writable
+from rsvision.core.progress import plural
+from rsvision.core.sensors import SENTINEL2_ORDER
+from rsvision.datasets import Dataset, stratified_split
+from rsvision.errors import BandCountError, RsvisionError
+from rsvision.models.classifier import Classifier
+from rsvision.models.preprocess import Preprocessing
+from rsvision.models.registry import RGB, build_model
+from rsvision.models.resolve import check_task
+from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
+from rsvision.train.cache import band_statistics, image_cache
+from rsvision.train.loop import ArrayData, TrainConfig, fit
+
+SCORE_KEYS = ("overall_accuracy", "average_accuracy", "kappa")
 
 
 def default_bands(count: int) -> list[str]:
     """Band names for images whose bands are not named: RGB for 3, Sentinel-2's 13 in canonical order."""
-    from rsvision.errors import BandCountError
-    from rsvision.core.sensors import SENTINEL2_ORDER
-    from rsvision.models import RGB
-
     if count == 3:
         return list(RGB)
     if count == 13:
@@ -47,7 +61,7 @@ def value_scale(images: np.ndarray) -> tuple[float, tuple[float, float]]:
 
 
 def train_folder_classifier(
-    dataset,
+    dataset: Dataset,
     output: str | Path,
     *,
     arch: str = "resnet18",
@@ -69,27 +83,6 @@ def train_folder_classifier(
     """Train (or resume) a classifier on a classification ``dataset`` and write ``output`` (NAME.safetensors)
     with its card NAME.json. ``init`` (a ``-m`` name or weights file) starts from those weights, adapting the
     stem to ``bands`` and replacing the head; its architecture is used. Returns the :class:`Weights` record."""
-    import torch
-
-    from rsvision.datasets import stratified_split
-    from rsvision.errors import RsvisionError
-    from rsvision.metrics import ClassificationMetric
-    from rsvision.models import (
-        MeasuredMetrics,
-        Preprocessing,
-        build_model,
-        resolve_weights,
-        save_weights,
-    )
-    from rsvision.train import (
-        ArrayData,
-        TrainConfig,
-        band_statistics,
-        fit,
-        image_cache,
-        predict_logits,
-    )
-
     out = Path(output)
     if out.suffix != ".safetensors":
         raise RsvisionError(f"-o {out}: weights are written as NAME.safetensors (with NAME.json beside it)")
@@ -120,44 +113,49 @@ def train_folder_classifier(
     log(f"{dataset.root}: {len(train)} training and {len(val) if val else 0} validation images, {len(classes)} "
         f"classes, {images.shape[1]} bands ({', '.join(band_names)}), cached at {cache_size} px in {work_dir}")
     torch.manual_seed(seed)
-    if init:
-        record = resolve_weights(init)
-        arch, arch_kwargs = record.architecture, dict(record.architecture_kwargs)
-        model = build_model(arch, num_classes=len(classes), bands=band_names, source_bands=record.bands,
-                            source_state=record.state_dict(), **arch_kwargs)
-    else:
-        arch_kwargs = dict(arch_kwargs or {})
-        model = build_model(arch, num_classes=len(classes), bands=band_names, **arch_kwargs)
+    model, arch, arch_kwargs = initial_model(init, arch, arch_kwargs, len(classes), band_names)
     batch = min(batch, len(train))
     config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, seed=seed, warmup_epochs=min(2.0, epochs / 10))
     started = time.time()
     result = fit(model, train, val, prep, config, work_dir, log=log, progress=progress)
     model.load_state_dict(torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)["model"])
-    metrics = []
-    if val is not None:
-        metric = ClassificationMetric(classes)
-        metric.update(predict_logits(model, val.images, prep, config=config).argmax(1), val.labels)
-        scores = metric.compute()
-        metrics.append(MeasuredMetrics(
-            dataset=str(dataset.root), split=f"{split}: validation part ({val_fraction:.0%}, stratified, seed {seed})",
-            values={k: scores[k] for k in ("overall_accuracy", "average_accuracy", "kappa")}))
     notes = {
         "training_seconds": round(sum(r["seconds"] for r in result.history)),
-        "best_epoch": result.best_epoch, "epochs": epochs, "train_config": _config_dict(config),
+        "best_epoch": result.best_epoch, "epochs": epochs, "train_config": asdict(config),
         "validation_curve": [round(r.get("val_accuracy", float("nan")), 4) for r in result.history],
         "trained_from": f"weights {init}" if init else "scratch (random initialisation)",
         "training_cache_size": cache_size,
     }
     record = save_weights(model, out.parent, out.stem, architecture=arch, architecture_kwargs=arch_kwargs,
-                          preprocessing=prep, gsd_m=gsd_m, classes=classes, metrics=metrics, notes=notes,
+                          preprocessing=prep, gsd_m=gsd_m, classes=classes, notes=notes,
                           licence=f"set by its trainer; trained on {dataset.root}, whose terms apply",
                           command=command or f"rsvision train classification --data {dataset.root} -o {out}")
+    if len(val_idx):  # measured on the written file, so the card says what loading it gives
+        part = f"{split}: validation part ({val_fraction:.0%}, stratified, seed {seed})"
+        record.metrics = [validation_metrics(record, dataset.subset(val_idx), part)]
+        record.save_card()
     log(f"wrote {record.weights_path} and its card {record.weights_path.with_suffix('.json').name} "
         f"(best epoch {result.best_epoch}, {(time.time() - started):.0f} s this run)")
     return record
 
 
-def _config_dict(config) -> dict[str, Any]:
-    from dataclasses import asdict
+def initial_model(init: str | None, arch: str, arch_kwargs: dict[str, Any] | None, n_classes: int,
+                  bands: list[str]) -> tuple[nn.Module, str, dict[str, Any]]:
+    """``(model, architecture, its kwargs)`` to train: ``arch`` at random initialisation, or with ``init`` those
+    weights' architecture and tensors, the stem adapted to ``bands`` and a new head for ``n_classes``."""
+    if not init:
+        arch_kwargs = dict(arch_kwargs or {})
+        return build_model(arch, num_classes=n_classes, bands=bands, **arch_kwargs), arch, arch_kwargs
+    record = resolve_weights(init)
+    check_task(record, init, Task.CLASSIFICATION, "train classification --init")
+    arch_kwargs = dict(record.architecture_kwargs)
+    model = build_model(record.architecture, num_classes=n_classes, bands=bands, source_bands=record.bands,
+                        source_state=record.state_dict(), **arch_kwargs)
+    return model, record.architecture, arch_kwargs
 
-    return asdict(config)
+
+def validation_metrics(record: Weights, part: Dataset, split: str) -> MeasuredMetrics:
+    """The card's metrics of the written weights on the validation ``part`` of the data, by the evaluator of
+    ``rsvision eval`` (its original images, the card's preprocessing)."""
+    scores = evaluate_classifier(Classifier(record), part)
+    return MeasuredMetrics(dataset=str(part.root), split=split, values={k: scores[k] for k in SCORE_KEYS})

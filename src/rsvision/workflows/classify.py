@@ -22,8 +22,8 @@ from rsvision.io import Scene, open_scene
 from rsvision.core.files import atomic_output, check_writable
 from rsvision.io.writers import vector_driver
 from rsvision.models.classifier import Classifier, require_head
+from rsvision.models.inference import predict_dataset
 from rsvision.tasks.classification import TileClassifier, scene_gsd, select_bands, tile_size_for, write_class_map
-from rsvision.train.evaluate import predict_dataset
 
 
 @dataclass
