@@ -1,4 +1,5 @@
-"""Pictures of results: a class map laid over its scene, with a legend of the classes present."""
+"""Pictures of results: a class map laid over its scene with a legend of the classes present, and confusion
+matrices."""
 
 from __future__ import annotations
 
@@ -68,3 +69,28 @@ def class_map_preview(scene: Scene | str | os.PathLike, class_map: str | os.Path
     with atomic_output(output) as tmp:
         fig.savefig(tmp, format="png")
     return Path(output)
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> Path:
+    """Row-normalised confusion matrix (rows = true class) as a PNG."""
+    m = np.asarray(matrix, dtype=float)
+    rows = m / np.maximum(m.sum(1, keepdims=True), 1)
+    n = len(classes)
+    fig = Figure(figsize=(0.32 * n + 3, 0.32 * n + 2.5))  # no pyplot: no global figure state
+    ax = fig.subplots()
+    im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    for i in range(n):
+        for j in range(n):
+            if m[i, j]:
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=5,
+                        color="white" if rows[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    return Path(path)

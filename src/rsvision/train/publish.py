@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from rsvision.bench.model_eval import evaluate_model
+from rsvision.bench.plots import plot_confusion
 from rsvision.models.inference import images_per_second
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_from_weights, build_model
@@ -24,35 +25,6 @@ from rsvision.models.weights import MeasuredMetrics, Weights, save_weights
 from rsvision.train.loop import TrainConfig, TrainResult
 
 SCORE_KEYS = ("overall_accuracy", "average_accuracy", "kappa")
-
-
-def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> Path:
-    """Row-normalised confusion matrix (rows = true class) as a PNG."""
-    import matplotlib  # deferred: matplotlib takes a second to import and is needed only for this picture
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    m = np.asarray(matrix, dtype=float)
-    rows = m / np.maximum(m.sum(1, keepdims=True), 1)
-    n = len(classes)
-    fig, ax = plt.subplots(figsize=(0.32 * n + 3, 0.32 * n + 2.5))
-    im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), classes, rotation=90, fontsize=7)
-    ax.set_yticks(range(n), classes, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    for i in range(n):
-        for j in range(n):
-            if m[i, j]:
-                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=5,
-                        color="white" if rows[i, j] > 0.5 else "black")
-    fig.colorbar(im, ax=ax, fraction=0.03)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list[str], prep: Preprocessing,
