@@ -1,12 +1,15 @@
-"""Training and inference throughput of candidate classifiers on the CPU (how the AID model was picked).
+"""Training and inference throughput of candidate classifiers on the CPU (how the AID models were picked), and
+the two built-in AID classifiers side by side: rsicd-test OA and images/s of the from-scratch ResNet and the
+ImageNet-pretrained EfficientNet-Lite0.
 
 Each candidate trains on random 150 px uint8 images through the real pipeline (D4, random resized crop to
 128 px, colour jitter, AdamW step), batch 64, at ``--threads`` threads, float32 and bfloat16 autocast with
 channels-last memory; the median of the timed steps after warm-up gives images/s. Inference: float32, eval
 mode, batch 64. Figures depend on what else runs on the machine: run it on an idle one.
 
-    .venv/bin/python benchmarks/models.py                 # resnet18 w0.5, resnet18, resnet34 w0.5
+    .venv/bin/python benchmarks/models.py                 # resnet18 w0.5, resnet18, resnet34 w0.5, lite0/1/2
     .venv/bin/python benchmarks/models.py --steps 4       # quick
+    .venv/bin/python benchmarks/models.py --aid ../shared/data/AID   # the built-in classifiers on rsicd-test
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ import time
 import torch
 import torch.nn.functional as F
 
+from rsvision.bench.model_eval import evaluate_model
 from rsvision.models import Preprocessing, build_model
-from rsvision.train.loop import TrainConfig, _forward, augment_batch, make_optimizer
 from rsvision.models.inference import images_per_second
+from rsvision.models.registry import build_from_weights
+from rsvision.models.weights import builtin_weights
+from rsvision.train.loop import TrainConfig, _forward, augment_batch, make_optimizer
 
-CANDIDATES = [("resnet18", {"width": 0.5}), ("resnet18", {}), ("resnet34", {"width": 0.5})]
+CANDIDATES = [("resnet18", {"width": 0.5}), ("resnet18", {}), ("resnet34", {"width": 0.5}),
+              ("timm:efficientnet_lite0", {}), ("timm:efficientnet_lite1", {}), ("timm:efficientnet_lite2", {})]
+BUILTIN = {"scratch": "aid_resnet18w05", "pretrained": "aid_efficientnet_lite0"}
 
 
 def train_rate(arch: str, kwargs: dict, bf16: bool, steps: int, size: int = 128, batch: int = 64) -> float:
@@ -50,16 +58,40 @@ def train_rate(arch: str, kwargs: dict, bf16: bool, steps: int, size: int = 128,
     return batch / statistics.median(times)
 
 
+def builtin_on_aid(data: str, threads: int) -> dict:
+    """rsicd-test OA (by the evaluator of ``rsvision eval``) and inference images/s (at each card's input size) of
+    the from-scratch and the pretrained built-in AID classifiers, and the speed of the second over the first."""
+    cards = builtin_weights()
+    figures = {}
+    for kind, name in BUILTIN.items():
+        if name not in cards:
+            print(f"{name}: not installed")
+            continue
+        card = cards[name]
+        oa = evaluate_model("classification", data, name, split="rsicd-test")["overall_accuracy"]
+        speed = images_per_second(build_from_weights(card), 3, card.input_size, threads=threads, seconds=10)
+        print(f"{name:<26} rsicd-test OA {oa:.4f}   {speed:6.0f} images/s at {card.input_size} px")
+        figures.update({f"aid_oa_{kind}": round(oa, 4), f"images_per_s_{kind}": round(speed, 1)})
+    if "images_per_s_scratch" in figures and "images_per_s_pretrained" in figures:
+        figures["speed_ratio"] = round(figures["images_per_s_pretrained"] / figures["images_per_s_scratch"], 3)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--aid", metavar="DATA", help="compare the built-in AID classifiers on DATA's rsicd-test")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     figures = {"bench": "models", "threads": args.threads}
+    if args.aid:
+        figures.update(builtin_on_aid(args.aid, args.threads))
+        print(json.dumps(figures))
+        return
     print(f"{'model':<22}{'train fp32':>12}{'train bf16+CL':>15}{'infer fp32':>12}   images/s at {args.threads} threads")
     for arch, kwargs in CANDIDATES:
-        name = arch + (f"_w{kwargs['width']}" if "width" in kwargs else "")
+        name = arch.removeprefix("timm:") + (f"_w{kwargs['width']}" if "width" in kwargs else "")
         fp32 = train_rate(arch, kwargs, False, args.steps)
         bf16 = train_rate(arch, kwargs, True, args.steps)
         infer = images_per_second(build_model(arch, 30, **kwargs), 3, 128, threads=args.threads, seconds=5)
