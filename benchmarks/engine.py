@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 TILE, OVERLAP, BATCH, CLASSES = 512, 64, 8, 6
+CACHE_BYTES = 64 * 2**20  # GDAL's block cache in the children that read without the engine, as the engine bounds it
 
 
 def peak_rss_mb() -> float:
@@ -113,19 +114,22 @@ def child_engine(scene: str, output: str) -> dict:
 
 def _batches_in_memory(scene: str) -> list:
     """Every tile of the scene as float32, batched as the engine batches them (up to BATCH tiles of a tile row)."""
-    from rsvision.engine.plan import TilePlan
+    import rasterio
+
     from rsvision.io import open_scene
+    from rsvision.io.tiles import TilePlan
     from rsvision.tasks import TileBatch
 
     s = open_scene(scene)
     plan = TilePlan.for_shape(s.height, s.width, TILE, OVERLAP)
     batches = []
-    for row in range(plan.n_rows):
-        windows = [plan.window(row, col) for col in range(plan.n_cols)]
-        for i in range(0, len(windows), BATCH):
-            part = windows[i : i + BATCH]
-            images = np.stack([s.read(w).data.astype(np.float32) for w in part])
-            batches.append(TileBatch(images, np.zeros((len(part), TILE, TILE), bool), part))
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES):
+        for row in range(plan.n_rows):
+            windows = [plan.window(row, col) for col in range(plan.n_cols)]
+            for i in range(0, len(windows), BATCH):
+                part = windows[i : i + BATCH]
+                images = np.stack([s.read(w).data.astype(np.float32) for w in part])
+                batches.append(TileBatch(images, np.zeros((len(part), TILE, TILE), bool), part))
     return batches
 
 
@@ -163,7 +167,7 @@ def child_naive(scene: str, output: str) -> dict:
     predictor = build_predictor()
     torch.set_num_threads(available_cpus())
     t0 = time.perf_counter()
-    with rasterio.open(scene) as src:
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES), rasterio.open(scene) as src:
         image = src.read().astype(np.float32)
         profile = src.profile
     _, h, w = image.shape

@@ -7,8 +7,8 @@ import torch
 
 from rsvision.engine import run
 from rsvision.engine.dense import StripMerger
-from rsvision.engine.plan import TilePlan
 from rsvision.errors import PredictorError
+from rsvision.io.tiles import TilePlan
 from rsvision.tasks import DensePredictor
 
 

@@ -1,65 +1,22 @@
-"""Scene classification task pieces: nearest-tile rasterisation (brute force), tile size from the record, band
-selection by name, image folders."""
-
-import json
+"""Scene classification task pieces: class colours, tile size from the record, band selection by name, image
+folders. (The class map, checked against a brute-force nearest tile, is the engine's: tests/engine/test_classmap.py.)"""
 
 import numpy as np
 import pytest
-import rasterio
 import torch
-from affine import Affine
 
-from rsvision.engine.plan import TilePlan, spread_starts
 from rsvision.errors import BandCountError, NormalisationError
 from rsvision.core.sensors import SENSORS
-from rsvision.io import Grid
 from rsvision.core.sensors import Band
 from rsvision.models import Preprocessing, Weights
 from rsvision.tasks.classification import (
     BandChoice,
-    cell_edges,
     class_colours,
     select_bands,
     tile_size_for,
-    write_class_map,
 )
 
 torch.set_num_threads(1)
-
-
-def _owner(starts, tile, n):
-    centres = np.asarray(starts) + tile / 2
-    d = np.abs((np.arange(n) + 0.5)[:, None] - centres[None])
-    return np.array([np.flatnonzero(row == row.min())[-1] for row in d])  # ties to the later tile
-
-
-@pytest.mark.parametrize(("length", "tile", "overlap"), [(100, 100, 0), (101, 32, 0), (1000, 96, 0), (517, 64, 20),
-                                                          (300, 7, 3)])
-def test_cell_edges_give_each_pixel_its_nearest_tile(length, tile, overlap):
-    starts = spread_starts(length, tile, overlap)
-    edges = cell_edges(starts, min(tile, length), length)
-    owner = np.searchsorted(edges, np.arange(length), side="right") - 1
-    assert np.array_equal(owner, _owner(starts, min(tile, length), length))
-    for i, s in enumerate(starts):  # every tile owns only pixels it covers
-        assert s <= edges[i] and edges[i + 1] <= s + tile
-
-
-def test_write_class_map(tmp_path):
-    plan = TilePlan.for_shape(70, 130, 32, 0)
-    ids = np.arange(plan.n_rows * plan.n_cols).reshape(plan.n_rows, plan.n_cols) % 5
-    rows, cols = np.meshgrid(np.arange(plan.n_rows), np.arange(plan.n_cols), indexing="ij")
-    keep = np.ones_like(ids, bool)
-    keep[1, 2] = False  # a skipped (nodata) tile
-    grid = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(2, 0, 1000, 0, -2, 5000), 130, 70)
-    classes = [f"c{i}" for i in range(5)]
-    out = write_class_map(tmp_path / "m.tif", grid, plan, np.asarray(plan.row_starts)[rows[keep]],
-                          np.asarray(plan.col_starts)[cols[keep]], ids[keep], classes, max_rows=7)
-    oy, ox = _owner(plan.row_starts, 32, 70), _owner(plan.col_starts, 32, 130)
-    expected = np.where(keep[oy][:, ox], ids[oy][:, ox], 255)
-    with rasterio.open(out) as ds:
-        assert np.array_equal(ds.read(1), expected)
-        assert ds.transform == grid.transform and ds.crs == grid.crs and ds.nodata == 255
-        assert json.loads(ds.tags()["classes"]) == classes and ds.descriptions == ("class",)
 
 
 def test_class_colours_are_distinct():

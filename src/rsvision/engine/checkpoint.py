@@ -1,7 +1,8 @@
 """Resume a killed run: a sidecar folder beside the output holds the state at the last finished tile row.
 
 ``.OUT.resume/`` holds ``state.json`` (fingerprint, next tile row, counters), ``state-NNNNNN.npz`` (what crosses the
-row boundary: the dense carry, or the boxes and records so far) and, for rasters, the staging GeoTIFF. The npz is
+row boundary: the dense carry, or the boxes and records so far) and, for rasters, their staging GeoTIFFs. A run
+with several outputs keeps one sidecar, beside the first. The npz is
 written first under a new name and ``state.json`` replaced atomically after it, so the state on disk is always a
 complete one. A sidecar made for other inputs or settings (another fingerprint) is discarded, never reused.
 """
@@ -48,7 +49,10 @@ class Checkpoint:
     def __init__(self, output: Path, fingerprint: str):
         self.output, self.fingerprint = output, fingerprint
         self.folder = output.with_name(f".{output.name}.resume")
-        self.staging = self.folder / f"stage{output.suffix or '.tif'}"
+
+    def staging_for(self, path: Path) -> Path:
+        """Where a raster output stages while the run goes on (one file per output, in the sidecar folder)."""
+        return self.folder / f"stage-{Path(path).name}"
 
     def load(self) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
         """The saved state and arrays when a checkpoint for this fingerprint exists; otherwise clear any other."""

@@ -21,7 +21,7 @@ from bisect import bisect_right
 import numpy as np
 import torch
 
-from rsvision.engine.plan import TilePlan
+from rsvision.io.tiles import TilePlan
 from rsvision.tasks.merge import axis_weight_sum, axis_weights
 
 

@@ -7,6 +7,7 @@ from os import PathLike
 from typing import Any
 
 from rsvision.core.settings import available_cpus
+from rsvision.engine.outputs import Destination
 from rsvision.engine.run import RunResult, run
 from rsvision.errors import RsvisionError
 from rsvision.io import Scene
@@ -16,7 +17,7 @@ from rsvision.tasks.base import Predictor
 def run_many(
     scenes: Sequence[Scene | str | PathLike],
     predictor: Predictor,
-    outputs: Sequence[str | PathLike | None],
+    outputs: Sequence[Destination | Sequence[Destination]],
     *,
     scenes2: Sequence[Scene | str | PathLike] | None = None,
     scheduler: str = "threads",

@@ -3,41 +3,31 @@
 from __future__ import annotations
 
 import ctypes
-import json
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, is_dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from rsvision.core.files import check_writable
 from rsvision.core.settings import available_cpus, torch_threads
 from rsvision.engine.checkpoint import Checkpoint, run_fingerprint, scene_fingerprint
-from rsvision.engine.dense import StripMerger
-from rsvision.engine.plan import TilePlan
+from rsvision.engine.outputs import Destination, OutputKind, destination_path, output_kind_for
 from rsvision.engine.progress import RunProgress, peak_rss_mb
-from rsvision.engine.reader import ReadBatch, TileReader
-from rsvision.engine.sinks import DenseSink, VectorSink
-from rsvision.engine.vectors import BoxMerger, RecordCollector, check_columns
+from rsvision.engine.reader import ReadBatch, TileReader, bounded_block_cache
+from rsvision.engine.sinks import Sink, SinkGroup
 from rsvision.errors import OutputError, PredictorError
-from rsvision.io import RasterWriter, Scene, align, open_scene
-from rsvision.core.files import check_writable
-from rsvision.io.writers import vector_driver
-from rsvision.tasks.base import (
-    BoxPredictor,
-    DensePredictor,
-    Detections,
-    Predictor,
-    TileBatch,
-    TilePredictor,
-)
+from rsvision.io import Scene, align, open_scene
+from rsvision.io.tiles import TilePlan
+from rsvision.tasks.base import Predictor, TileBatch
 
 
 @dataclass
 class RunResult:
-    """What a run did. ``features`` holds ``(geometries, columns)`` for box and tile outputs."""
+    """What a run did. ``output`` is the first file written (``outputs``: all of them, in the order given);
+    ``features`` holds ``(geometries, columns)`` for box and tile outputs."""
 
     output: Path | None
     kind: str
@@ -49,6 +39,7 @@ class RunResult:
     peak_rss_mb: float
     summary: str
     features: tuple[list, dict[str, Any]] | None = None
+    outputs: list[Path] = field(default_factory=list)
 
 
 def _load_malloc_trim():
@@ -92,66 +83,27 @@ def _batch(read: ReadBatch, valid: list[int], transform) -> TileBatch:
     return batch
 
 
-def _detached(value: Any, batch: TileBatch) -> Any:
-    """``value``, copied if it is a view of the batch's images: their buffers are read into again, and records are
-    kept until the run ends."""
-    if isinstance(value, np.ndarray) and any(
-        a is not None and np.may_share_memory(value, a) for a in (batch.images, batch.images2)
-    ):
-        return value.copy()
-    return value
+@dataclass
+class _Run:
+    """What the tile loop works with, and the counters it keeps."""
 
-
-def _split_outputs(predictor: Predictor, outputs: Any, batch: TileBatch, plan: TilePlan) -> list[Any]:
-    """One output per tile, checked against what the predictor's kind promises; records kept to the end are not
-    views of the batch."""
-    n = len(batch)
-    name = type(predictor).__name__
-    if isinstance(predictor, DensePredictor):
-        arr = np.asarray(outputs)  # merged before the next batch is read: a view of the batch's images may stay
-        expected = (n, predictor.num_outputs, plan.tile_h, plan.tile_w)
-        if arr.shape != expected:
-            raise PredictorError(f"{name}.predict returned shape {arr.shape}; expected {expected} (B, K, H, W)")
-        return list(arr)
-    if isinstance(predictor, BoxPredictor):
-        outputs = list(outputs)
-        if len(outputs) != n or not all(isinstance(d, Detections) for d in outputs):
-            raise PredictorError(f"{name}.predict must return one Detections per tile ({n}), got {len(outputs)} items")
-        return outputs
-    if not isinstance(outputs, dict) or any(len(v) != n for v in outputs.values()):
-        raise PredictorError(f"{name}.predict must return a dict of columns with one entry per tile ({n})")
-    outputs = {k: _detached(v, batch) for k, v in outputs.items()}
-    return [{k: v[i] for k, v in outputs.items()} for i in range(n)]
-
-
-def _make_sink(predictor: Predictor, scene: Scene, plan: TilePlan, output: Path | None, ckpt: Checkpoint | None):
-    if isinstance(predictor, DensePredictor):
-        predictor.check()
-        merger = StripMerger(plan, predictor.num_outputs, predictor.output, predictor.output_dtype, predictor.nodata)
-        names = list(predictor.class_names) if predictor.class_names is not None else None
-        tags = {"classes": json.dumps(names)} if names else {}
-        writer = RasterWriter(
-            output, scene.grid, predictor.output_count, predictor.output_dtype, predictor.nodata,
-            descriptions=names if predictor.output == "scores" else ["class"],
-            colormap=predictor.colormap if predictor.output == "classes" else None, tags=tags,
-            staging=ckpt.staging if ckpt else None,
-        )
-        return DenseSink(merger, writer)
-    crs, transform = scene.crs, scene.transform
-    if isinstance(predictor, BoxPredictor):
-        n_classes = len(predictor.class_names) if predictor.class_names is not None else None
-        merger = BoxMerger(plan, predictor.rotated, predictor.iou_threshold, predictor.edge_margin, n_classes)
-        return VectorSink(merger, output, crs, lambda: merger.features(transform, predictor.class_names))
-    if isinstance(predictor, TilePredictor):
-        records = RecordCollector(plan)
-        return VectorSink(records, output, crs, lambda: records.features(transform))
-    raise PredictorError(f"{type(predictor).__name__} is not a DensePredictor, BoxPredictor or TilePredictor")
+    scene: Scene
+    predictor: Predictor
+    output: OutputKind
+    plan: TilePlan
+    reader: TileReader
+    sink: Sink
+    progress: RunProgress
+    checkpoint: Checkpoint | None
+    checkpoint_seconds: float
+    first_row: int = 0
+    skipped: int = 0  # nodata tiles, not predicted
 
 
 def run(
     scene: Scene | str | PathLike,
     predictor: Predictor,
-    output: str | PathLike | None = None,
+    output: Destination | Sequence[Destination] = None,
     *,
     scene2: Scene | str | PathLike | None = None,
     tile: int | None = None,
@@ -167,72 +119,106 @@ def run(
 
     Dense predictors write a COG (``.tif``) strip by strip; box predictors write polygons with class and score,
     tile predictors one footprint per tile (``.gpkg``, ``.geojson`` or ``.parquet``; with ``output=None`` the
-    features come back in the result). ``scene2`` is the second date of a change predictor, aligned to ``scene``'s
-    grid as it is read. Tiles are ``tile`` pixels (the predictor's ``tile_size`` or 512 by default) overlapping by
-    ``overlap``; ``batch`` consecutive tiles of a tile row (less those with no valid pixel) go to the predictor at
-    once, while ``workers`` threads read ahead and torch uses ``threads`` threads (the CPUs available by default).
+    features come back in the result, as they always do for boxes and tile records). Tile predictors also write a
+    class map, strip by strip, to a :class:`~rsvision.engine.ClassMap` destination; ``output`` may list several
+    destinations (``[ClassMap("classes.tif", names), "tiles.gpkg"]``). ``scene2`` is the second date of a change
+    predictor, aligned to ``scene``'s grid as it is read. Tiles are ``tile`` pixels (the predictor's ``tile_size``
+    or 512 by default) overlapping by ``overlap``; ``batch`` consecutive tiles of a tile row (less those with no
+    valid pixel) go to the predictor at once, while ``workers`` threads read ahead and torch uses ``threads``
+    threads (the CPUs available by default).
 
-    Progress is checkpointed beside the output after tile rows, at most every ``checkpoint_seconds``; rerunning the
-    same call after a crash or kill continues from there (``resume=False`` starts over). The output file appears
-    only once complete.
+    Progress is checkpointed beside the (first) output after tile rows, at most every ``checkpoint_seconds``;
+    rerunning the same call after a crash or kill continues from there (``resume=False`` starts over). Output
+    files appear only once complete.
     """
     scene = _as_scene(scene)
-    if predictor.pairs != (scene2 is not None):
-        need = "needs a second scene (scene2=)" if predictor.pairs else "takes one scene; scene2 was given"
-        raise PredictorError(f"{type(predictor).__name__} {need}")
-    second = align(_as_scene(scene2), to=scene) if scene2 is not None else None
-    for band in predictor.bands or ():  # a missing band is a clear error now, not one from a reader thread later
-        scene.band_index(band)
-        if second is not None:
-            second.band_index(band)
-    dense = isinstance(predictor, DensePredictor)
-    if output is None and dense:
-        raise OutputError("dense predictions need an output raster path (OUT.tif)")
-    out_path = check_writable(output) if output is not None else None
-    driver = vector_driver(out_path) if out_path is not None and not dense else None
+    second = _second_scene(scene, predictor, scene2)
+    kind = output_kind_for(predictor)
+    destinations = _destinations(output)
+    paths = [check_writable(destination_path(d)) for d in destinations]
     size = tile or predictor.tile_size or 512
     plan = TilePlan.for_shape(scene.height, scene.width, size, overlap)
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
-
     ckpt = None
-    if out_path is not None:
+    if paths:
         fingerprint = run_fingerprint(
             scene=scene_fingerprint(scene), scene2=scene_fingerprint(second) if second else None,
             predictor=predictor.fingerprint(), kind=predictor.kind, tile=size, overlap=overlap, batch=batch,
-            output=out_path.name,
+            outputs=[_describe(d) for d in destinations],
         )
-        ckpt = Checkpoint(out_path, fingerprint)
+        ckpt = Checkpoint(paths[0], fingerprint)
+    sink = SinkGroup(kind.sinks(destinations, scene, plan, ckpt))  # refuses what it cannot write, before any file
+    first_row, done, skipped = _open(sink, ckpt, resume)
+    reader = TileReader(scene, plan, predictor.bands, second, batch=batch, workers=workers)
+    progress = RunProgress(len(plan), scene.width * scene.height, Path(scene.path).name, quiet=quiet, done=done)
+    state = _Run(scene, predictor, kind, plan, reader, sink, progress, ckpt, checkpoint_seconds, first_row, skipped)
+    with bounded_block_cache():
+        _execute(state, threads or available_cpus())
+    summary = state.progress.summary(", ".join(map(str, paths)) or None, state.skipped)
+    return RunResult(
+        output=paths[0] if paths else None, kind=predictor.kind, tiles=len(plan), skipped=state.skipped,
+        resumed_at=state.progress.start_done, seconds=state.progress.seconds,
+        mpix_per_s=state.progress.mpix_per_s(), peak_rss_mb=peak_rss_mb(), summary=summary, features=sink.result,
+        outputs=paths,
+    )
+
+
+def _second_scene(scene: Scene, predictor: Predictor, scene2: Scene | str | PathLike | None) -> Scene | None:
+    """The second date on the first one's grid, for predictors of pairs; every band the predictor reads is checked
+    now, so a missing one is a clear error here, not one from a reader thread later."""
+    if predictor.pairs != (scene2 is not None):
+        need = "needs a second scene (scene2=)" if predictor.pairs else "takes one scene; scene2 was given"
+        raise PredictorError(f"{type(predictor).__name__} {need}")
+    second = align(_as_scene(scene2), to=scene) if scene2 is not None else None
+    for band in predictor.bands or ():
+        scene.band_index(band)
+        if second is not None:
+            second.band_index(band)
+    return second
+
+
+def _destinations(output: Destination | Sequence[Destination]) -> list[Destination]:
+    """``output`` as a list of destinations, Nones left out (none at all: the features stay in memory)."""
+    listed = list(output) if isinstance(output, (list, tuple)) else [output]
+    return [d for d in listed if d is not None]
+
+
+def _describe(destination: Destination) -> Any:
+    """What of a destination the checkpoint's fingerprint keeps: the file name, and a destination object's
+    settings."""
+    name = destination_path(destination).name
+    if not is_dataclass(destination):
+        return name
+    settings = {f.name: getattr(destination, f.name) for f in fields(destination) if f.name != "path"}
+    return [type(destination).__name__, name, settings]
+
+
+def _open(sink: Sink, ckpt: Checkpoint | None, resume: bool) -> tuple[int, int, int]:
+    """Open the sinks: continue a checkpointed run where its state and files allow, else start afresh. The tile
+    row to start at, and the tiles and nodata tiles already done."""
     saved = ckpt.load() if ckpt and resume else None
-    if saved and dense and not ckpt.staging.exists():
-        saved = None
     if ckpt and not saved:
         ckpt.start()
+    if saved and not sink.open(resume=True):  # a staging file the kill left missing or unreadable
+        saved = None
+        ckpt.start()
+    if not saved:
+        sink.open(resume=False)
+        return 0, 0, 0
+    progress, arrays = saved
+    sink.restore(arrays)
+    return progress["next_row"], progress["tiles_done"], progress["skipped"]
 
-    threads = threads or available_cpus()
-    sink = _make_sink(predictor, scene, plan, out_path, ckpt)
-    first_row, done, skipped = 0, 0, 0
-    if dense and saved:
-        try:
-            sink.writer.open(resume=True)
-        except OutputError:  # a staging file the kill left unreadable: start over
-            saved = None
-            ckpt.start()
-    if dense and not saved:
-        sink.writer.open()
-    if saved:
-        state, arrays = saved
-        first_row, done, skipped = state["next_row"], state["tiles_done"], state["skipped"]
-        sink.restore(arrays)
 
-    reader = TileReader(scene, plan, predictor.bands, second, batch=batch, workers=workers)
-    label = Path(scene.path).name
-    progress = RunProgress(len(plan), scene.width * scene.height, label, quiet=quiet, done=done)
+def _execute(state: _Run, threads: int) -> None:
+    """The tile loop, then the outputs published; on an error, the outputs dropped, or kept to resume when a
+    checkpoint was made (unless the error is the output's own)."""
+    ckpt, sink = state.checkpoint, state.sink
     try:
-        with torch_threads(threads, inference=True), progress:
-            skipped = _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ckpt,
-                            checkpoint_seconds, driver, out_path)
-        written = sink.finish()
+        with torch_threads(threads, inference=True), state.progress:
+            _loop(state)
+        sink.finish()
     except OutputError:
         sink.abort()
         if ckpt:
@@ -248,32 +234,22 @@ def run(
         raise
     if ckpt:
         ckpt.clear()
-    summary = progress.summary(str(written) if written else None, skipped)
-    return RunResult(
-        output=written, kind=predictor.kind, tiles=len(plan), skipped=skipped, resumed_at=progress.start_done,
-        seconds=progress.seconds, mpix_per_s=progress.mpix_per_s(), peak_rss_mb=peak_rss_mb(), summary=summary,
-        features=getattr(sink, "result", None),
-    )
 
 
-def _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ckpt, checkpoint_seconds, driver,
-          out_path) -> int:
+def _loop(state: _Run) -> None:
     """Predict the valid tiles of each read batch and merge the outputs (in tile order) before the next batch, so
     one batch of outputs is alive at the model's memory peak, not two: on a CPU the model's threads use every core,
     and merging on another thread alongside saved no time. Checkpoint after tile rows."""
     last_checkpoint = time.monotonic()
-    checked = driver is None or predictor.kind != "tiles"
+    sink, plan, progress, ckpt = state.sink, state.plan, state.progress, state.checkpoint
     trim = _HeapTrimmer()
-    for read in reader.batches(first_row):
+    for read in state.reader.batches(state.first_row):
         valid = [i for i, t in enumerate(read.tiles) if not t.empty]
-        skipped += len(read.tiles) - len(valid)
+        state.skipped += len(read.tiles) - len(valid)
         outputs = []
         if valid:
-            tile_batch = _batch(read, valid, scene.transform)
-            outputs = _split_outputs(predictor, predictor.predict(tile_batch), tile_batch, plan)
-            if not checked:
-                check_columns({k: np.stack([o[k] for o in outputs]) for k in outputs[0]}, driver, out_path)
-                checked = True
+            tile_batch = _batch(read, valid, state.scene.transform)
+            outputs = state.output.split(state.predictor.predict(tile_batch), tile_batch, plan)
         it = iter(outputs)
         for t in read.tiles:
             if t.col == 0:
@@ -286,8 +262,7 @@ def _loop(reader, first_row, predictor, sink, plan, scene, progress, skipped, ck
         row = read.tiles[0].row
         sink.end_row(row)
         trim()
-        if ckpt and row + 1 < plan.n_rows and time.monotonic() - last_checkpoint >= checkpoint_seconds:
+        if ckpt and row + 1 < plan.n_rows and time.monotonic() - last_checkpoint >= state.checkpoint_seconds:
             arrays = sink.checkpoint()
-            ckpt.save({"next_row": row + 1, "tiles_done": progress.done, "skipped": skipped}, arrays)
+            ckpt.save({"next_row": row + 1, "tiles_done": progress.done, "skipped": state.skipped}, arrays)
             last_checkpoint = time.monotonic()
-    return skipped

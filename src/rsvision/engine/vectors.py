@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rsvision.engine.plan import TilePlan
 from rsvision.errors import OutputError, PredictorError
-from rsvision.geometry import boxes_to_polygons, rbox_to_xyxy
-from rsvision.geometry import Detections
+from rsvision.geometry import Detections, boxes_to_polygons, rbox_to_xyxy
+from rsvision.io.tiles import TilePlan
 from rsvision.tasks.merge import merge_boxes, touches_inner_edge
 
 
@@ -115,12 +114,14 @@ class RecordCollector:
         return geoms, columns
 
 
-def check_columns(columns: dict[str, np.ndarray], driver: str, path) -> None:
-    """Vectors per tile (embeddings) fit GeoParquet only; say so on the first batch, not at the end of the run."""
-    for name, values in columns.items():
-        if np.ndim(values) > 2:
-            raise PredictorError(f"tile record column {name!r} has shape {np.shape(values)}: give one value or one vector per tile")
-        if np.ndim(values) == 2 and driver != "Parquet":
+def check_record(record: dict[str, np.ndarray], driver: str | None, path) -> None:
+    """A tile record holds one value or one vector per column; vectors per tile (embeddings) fit GeoParquet only.
+    Checked on the first record, so a wrong output says so at the first batch, not at the end of the run."""
+    for name, value in record.items():
+        if np.ndim(value) > 1:
+            raise PredictorError(f"tile record column {name!r} has shape {np.shape(value)} per tile: give one value "
+                                 "or one vector per tile")
+        if np.ndim(value) == 1 and driver is not None and driver != "Parquet":
             raise OutputError(
                 f"cannot write {path}: column {name!r} holds a vector per tile; write it to a .parquet file"
             )

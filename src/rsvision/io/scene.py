@@ -40,12 +40,6 @@ from rsvision.errors import (
     UnreadableRasterError,
 )
 
-# GDAL's block cache defaults to 5% of RAM, which one scan of a large scene fills: memory would then grow with the
-# scene. Tiles are read row by row, so a cache that kept the blocks of a whole tile row for the next row would grow
-# with the scene's width too; 64 MB keeps the blocks that neighbouring tiles of a row share (two tiles of 13-band
-# uint16 in 512-pixel blocks). A user's own GDAL_CACHEMAX wins.
-os.environ.setdefault("GDAL_CACHEMAX", "64")
-
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img", ".png", ".jpg", ".jpeg"}
 
 

@@ -8,6 +8,9 @@ The output kind names the merge rule:
   boxes cut by an inner tile edge give way to the whole box from a neighbouring tile, then class-aware NMS.
 - ``tiles`` (:class:`TilePredictor`): one record per tile (tags, scores, embeddings) with the tile's footprint.
 
+The engine looks each kind up in its registry of output kinds (:mod:`rsvision.engine.outputs`), which check, split,
+merge and write the outputs: a new kind is a predictor class here and an ``OutputKind`` there.
+
 Predictors own their preprocessing (band choice, normalisation); the engine hands them band values as read.
 """
 

@@ -1,27 +1,22 @@
 """Scene classification as a task: which bands of a scene a classifier reads and how their values reach it,
-the engine's per-tile predictor (:class:`TileClassifier`: one record, class and score, per tile), and the class
-map those records make when each pixel takes the class of the tile whose centre is nearest. The jobs that use
-them (a folder to a CSV, a scene to a class map) are in :mod:`rsvision.workflows.classify`.
+the engine's per-tile predictor (:class:`TileClassifier`: one record, class and score, per tile), and the colours
+of its classes. The engine writes the class map those records make during the run
+(:class:`rsvision.engine.ClassMap`: each pixel takes the class of the tile whose centre is nearest). The jobs that
+use them (a folder to a CSV, a scene to a class map) are in :mod:`rsvision.workflows.classify`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import colorcet
 import numpy as np
 import torch
-from rasterio.errors import NotGeoreferencedWarning
-from rasterio.windows import Window
 
 from rsvision.errors import BandCountError, NormalisationError
-from rsvision.io import RasterWriter
 from rsvision.core.sensors import Band, band_for_common_name
 from rsvision.models.classifier import Classifier
 from rsvision.models.preprocess import reflectance_to_8bit
@@ -138,45 +133,8 @@ class TileClassifier(TilePredictor):
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def cell_edges(starts: Sequence[int], tile: int, length: int) -> np.ndarray:
-    """Boundaries along one axis of the pixels each tile owns: pixel ``p`` belongs to tile ``i`` when
-    ``edges[i] <= p < edges[i + 1]``, i.e. to the tile whose centre is nearest (ties to the later tile)."""
-    s = np.asarray(starts, dtype=np.int64)
-    return np.concatenate([[0], (s[:-1] + s[1:] + tile) // 2, [length]])
-
-
 def class_colours(n: int) -> dict[int, tuple[int, int, int, int]]:
     """``n`` RGBA colours told apart at a glance: matplotlib's ten category colours, then colorcet's glasbey
     colours, each as far from those before it as possible (256 in all, then repeated)."""
     palette = colorcet.glasbey_category10
     return {i: (*(round(v * 255) for v in palette[i % len(palette)]), 255) for i in range(n)}
-
-
-def write_class_map(path: str | os.PathLike, grid, plan, row_off: np.ndarray, col_off: np.ndarray,
-                    class_id: np.ndarray, classes: Sequence[str], max_rows: int = 512) -> Path:
-    """A one-band COG on ``grid`` in which every pixel holds the class of the tile whose centre is nearest
-    (nodata where that tile was not predicted), with a colour map, the band description ``class`` and the
-    class names as the JSON tag ``classes``. Written in strips of at most ``max_rows`` rows."""
-    dtype = "uint8" if len(classes) < 255 else "uint16"
-    nodata = int(np.iinfo(dtype).max)
-    ids = np.full((plan.n_rows, plan.n_cols), nodata, dtype=dtype)
-    rows = np.searchsorted(plan.row_starts, np.asarray(row_off, dtype=np.int64))
-    cols = np.searchsorted(plan.col_starts, np.asarray(col_off, dtype=np.int64))
-    ids[rows, cols] = np.asarray(class_id, dtype=dtype)
-    y_edges = cell_edges(plan.row_starts, plan.tile_h, plan.height)
-    widths = np.diff(cell_edges(plan.col_starts, plan.tile_w, plan.width))
-    colours = class_colours(len(classes)) if len(classes) < 255 else None
-    if colours is not None:
-        colours[nodata] = (0, 0, 0, 0)
-    writer = RasterWriter(path, grid, 1, dtype, nodata, descriptions=["class"], colormap=colours,
-                          tags={"classes": json.dumps(list(classes))})
-    with warnings.catch_warnings():
-        if grid.crs is None:  # the scene's missing georeference was reported when it was opened
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with writer:
-            for r in range(plan.n_rows):
-                line = np.repeat(ids[r], widths)
-                for y0 in range(int(y_edges[r]), int(y_edges[r + 1]), max_rows):
-                    y1 = min(y0 + max_rows, int(y_edges[r + 1]))
-                    writer.write(np.broadcast_to(line, (y1 - y0, plan.width)), Window(0, y0, plan.width, y1 - y0))
-    return writer.path

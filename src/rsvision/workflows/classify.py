@@ -15,15 +15,20 @@ import numpy as np
 from rsvision.bench.plots import class_map_preview
 from rsvision.datasets.base import IMAGE_SUFFIXES, Dataset, Sample
 from rsvision.datasets.folder import list_folder_images
-from rsvision.engine import run
-from rsvision.engine.plan import TilePlan
+from rsvision.engine import ClassMap, run
 from rsvision.errors import InputNotFoundError, OutputError, RsvisionError
 from rsvision.io import Scene, open_scene
 from rsvision.core.files import atomic_output, check_writable
 from rsvision.io.writers import vector_driver
 from rsvision.models.classifier import Classifier, require_head
 from rsvision.models.inference import predict_dataset
-from rsvision.tasks.classification import TileClassifier, scene_gsd, select_bands, tile_size_for, write_class_map
+from rsvision.tasks.classification import (
+    TileClassifier,
+    class_colours,
+    scene_gsd,
+    select_bands,
+    tile_size_for,
+)
 
 
 @dataclass
@@ -107,8 +112,9 @@ def classify_scene(scene: Scene | str | os.PathLike, classifier: Classifier, out
                    bands: Sequence[str] | None = None, threads: int | None = None, quiet: bool = False,
                    memory_mb: float = 512.0) -> SceneResult:
     """One class per tile of ``scene`` (a path or an open :class:`~rsvision.io.Scene`) in one engine pass:
-    the class-map COG ``output``; with ``vector``, the tile footprints with ``class`` and ``score``; with
-    ``preview``, a PNG of the class map over the scene with a legend.
+    the class-map COG ``output``, written strip by strip as tile rows finish (:class:`~rsvision.engine.ClassMap`);
+    with ``vector``, the tile footprints with ``class`` and ``score``; with ``preview``, a PNG of the class map
+    over the scene with a legend. A killed run resumes where it was checkpointed when called again.
 
     The tile size is ``tile`` or follows the weights record (:func:`tile_size_for`). ``bands`` names the
     scene's bands in order (otherwise they are matched by name or wavelength, :func:`select_bands`);
@@ -132,18 +138,17 @@ def classify_scene(scene: Scene | str | os.PathLike, classifier: Classifier, out
     per_tile_mb = channels * size * size * 4 / 2**20
     batch = max(1, min(batch, int(memory_mb // max(per_tile_mb, 1e-9))))
     predictor = TileClassifier(classifier, size, choice, tta, scene.dtype)
-    result = run(scene, predictor, vector, tile=size, overlap=min(overlap, size - 1), batch=batch, threads=threads,
-                 quiet=quiet)
+    classes = list(classifier.classes)
+    destinations = [ClassMap(output, classes, class_colours(len(classes))), vector]  # no vector: None, left out
+    result = run(scene, predictor, destinations, tile=size, overlap=min(overlap, size - 1), batch=batch,
+                 threads=threads, quiet=quiet)
+    class_map = result.outputs[0]
+    vector_path = result.outputs[1] if vector is not None else None
     _, cols = result.features
-    if "class_id" not in cols:  # every tile was nodata
-        cols = {**cols, "class_id": np.zeros(0, np.int32), "class": np.zeros(0, dtype=str)}
-    plan = TilePlan.for_shape(scene.height, scene.width, size, min(overlap, size - 1))
-    class_map = write_class_map(output, scene.grid, plan, cols["row_off"], cols["col_off"], cols["class_id"],
-                                classifier.classes)
     if preview is not None:
         preview = class_map_preview(scene, class_map, preview)
-    names, counts = np.unique(np.asarray(cols["class"], dtype=str), return_counts=True)
+    names, counts = np.unique(np.asarray(cols.get("class", []), dtype=str), return_counts=True)  # none: all nodata
     order = np.argsort(-counts, kind="stable")
-    return SceneResult(class_map, result.output, preview, size, result.tiles, result.skipped,
+    return SceneResult(class_map, vector_path, preview, size, result.tiles, result.skipped,
                        {str(names[i]): int(counts[i]) for i in order}, result.summary,
                        choice.describe(classifier.weights))
