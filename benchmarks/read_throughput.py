@@ -49,13 +49,14 @@ def windows(size: int) -> list[Window]:
 
 
 def read_rsvision(path: Path, wins: list[Window]) -> float:
+    """Every window through ``Scene.read``, with GDAL's block cache bounded as the engine bounds it."""
+    from rsvision.core.settings import bounded_block_cache
     from rsvision.io import open_scene
 
-    scene = open_scene(path)
     total = 0
-    for w in wins:
-        total += int(scene.read(w).data[0, 0, 0])
-    scene.close()
+    with bounded_block_cache(), open_scene(path) as scene:
+        for w in wins:
+            total += int(scene.read(w).data[0, 0, 0])
     return total
 
 

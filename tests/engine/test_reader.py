@@ -8,8 +8,9 @@ import pytest
 import rasterio.env
 from affine import Affine
 
+from rsvision.core.settings import bounded_block_cache
 from rsvision.engine import run
-from rsvision.engine.reader import TileReader, bounded_block_cache
+from rsvision.engine.reader import TileReader
 from rsvision.io import align, open_scene
 from rsvision.io.tiles import TilePlan
 from rsvision.tasks import DensePredictor

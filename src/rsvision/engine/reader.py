@@ -4,22 +4,18 @@ A batch is up to ``batch`` consecutive tiles of one tile row, read by GDAL strai
 masks) that are reused from batch to batch: converting as it reads, and touching no new memory, is several times
 faster than reading the file's dtype into fresh arrays and converting them afterwards.
 
-GDAL's block cache is bounded while a run reads (:func:`bounded_block_cache`): by default it may take 5% of RAM,
+GDAL's block cache is bounded while a run reads (:func:`rsvision.core.settings.bounded_block_cache`): by default it may take 5% of RAM,
 which one scan of a large scene fills, so memory would grow with the scene.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import rasterio.env
 from rasterio.windows import Window
 
 from rsvision.io import Scene
@@ -154,56 +150,3 @@ class TileReader:
             for _, _, future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
-
-
-class _BlockCache:
-    """GDAL's block cache limit, lowered while runs read and set back after the last one: runs on several threads
-    at once (``run_many``) share one setting, counted under a lock."""
-
-    def __init__(self):
-        self.lock, self.users, self.before = threading.Lock(), 0, 0
-
-    def enter(self, nbytes: int) -> None:
-        with self.lock:
-            if self.users == 0:
-                self.before = rasterio.env.get_gdal_config("GDAL_CACHEMAX")  # bytes: GDALGetCacheMax64
-                rasterio.env.set_gdal_config("GDAL_CACHEMAX", nbytes)  # GDALSetCacheMax64: drops blocks past it
-            self.users += 1
-
-    def exit(self) -> None:
-        with self.lock:
-            self.users -= 1
-            if self.users == 0:
-                rasterio.env.set_gdal_config("GDAL_CACHEMAX", self.before)
-
-
-_block_cache = _BlockCache()
-
-
-def _cache_set_by_user() -> bool:
-    """Whether the user chose the cache size: the GDAL_CACHEMAX environment variable, or a ``rasterio.Env`` with
-    it around the run."""
-    if "GDAL_CACHEMAX" in os.environ:
-        return True
-    return rasterio.env.hasenv() and any(k.upper() == "GDAL_CACHEMAX" for k in rasterio.env.getenv())
-
-
-@contextlib.contextmanager
-def bounded_block_cache(mb: int = 64) -> Iterator[None]:
-    """GDAL's block cache at most ``mb`` MB inside the block, then back to what it was; a size the user set wins.
-
-    64 MB keeps the blocks that neighbouring tiles of a row share (two tiles of 13-band uint16 in 512-pixel blocks);
-    a cache that kept the blocks of a whole tile row for the next row would grow with the scene's width. The limit
-    is GDAL's one process-wide setting (``GDALSetCacheMax64``, which rasterio calls for ``GDAL_CACHEMAX``), so it
-    governs the reader threads too, and any other GDAL reads of the process while a run lasts. A config option
-    would not do: GDAL reads ``GDAL_CACHEMAX`` once, when the cache is first used, and ``rasterio.Env`` sets it
-    back only as the outermost environment of its thread.
-    """
-    if _cache_set_by_user():
-        yield
-        return
-    _block_cache.enter(mb * 2**20)
-    try:
-        yield
-    finally:
-        _block_cache.exit()

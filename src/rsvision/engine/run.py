@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from rsvision.core.files import check_writable
-from rsvision.core.settings import available_cpus, torch_threads
+from rsvision.core.settings import available_cpus, bounded_block_cache, torch_threads
 from rsvision.engine.checkpoint import Checkpoint, run_fingerprint, scene_fingerprint
 from rsvision.engine.outputs import Destination, OutputKind, destination_path, output_kind_for
 from rsvision.engine.progress import RunProgress, peak_rss_mb
-from rsvision.engine.reader import ReadBatch, TileReader, bounded_block_cache
+from rsvision.engine.reader import ReadBatch, TileReader
 from rsvision.engine.sinks import Sink, SinkGroup
 from rsvision.errors import OutputError, PredictorError
 from rsvision.io import Scene, align, open_scene
