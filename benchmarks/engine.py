@@ -55,9 +55,19 @@ def make_scene(path: Path, size: int) -> Path:
             if (ds.count, ds.dtypes[0], ds.width, ds.height) == (3, "uint8", size, size):
                 return path
     rng = np.random.default_rng(0)
-    profile = dict(driver="GTiff", width=size, height=size, count=3, dtype="uint8", crs="EPSG:32633",
-                   transform=Affine(0.5, 0, 300000, 0, -0.5, 5000000), tiled=True, blockxsize=512, blockysize=512,
-                   BIGTIFF="YES")
+    profile = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=Affine(0.5, 0, 300000, 0, -0.5, 5000000),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        BIGTIFF="YES",
+    )
     tmp = path.with_name(path.stem + ".partial.tif")
     x = np.arange(size, dtype=np.uint16)
     with rasterio.open(tmp, "w", **profile) as dst:
@@ -78,8 +88,10 @@ def build_predictor():
 
     torch.manual_seed(0)
     cnn = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(16, 14, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(3, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 14, 3, padding=1),
+        torch.nn.ReLU(),
         torch.nn.Conv2d(14, CLASSES, 1),
     )
     return ModulePredictor(cnn, CLASSES, mean=[128.0] * 3, std=[64.0] * 3, output="classes")
@@ -108,8 +120,13 @@ def child_engine(scene: str, output: str) -> dict:
     t0 = time.perf_counter()
     result = run(scene, predictor, output, tile=TILE, overlap=OVERLAP, batch=BATCH, quiet=True, resume=False)
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "own_s": wall - in_predict[0], "peak_rss_mb": peak_rss_mb(), "tiles": result.tiles,
-            "summary": result.summary}
+    return {
+        "wall_s": wall,
+        "own_s": wall - in_predict[0],
+        "peak_rss_mb": peak_rss_mb(),
+        "tiles": result.tiles,
+        "summary": result.summary,
+    }
 
 
 def _batches_in_memory(scene: str) -> list:
@@ -153,8 +170,12 @@ def child_forward(scene: str) -> dict:
         for x in xs:
             predictor.module(x)
         module_s = time.perf_counter() - t0
-    return {"predict_s": predict_s, "module_s": module_s, "tiles": sum(len(b) for b in batches),
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "predict_s": predict_s,
+        "module_s": module_s,
+        "tiles": sum(len(b) for b in batches),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def child_naive(scene: str, output: str) -> dict:
@@ -197,10 +218,13 @@ def child_naive(scene: str, output: str) -> dict:
 
 
 def spawn(*args: str, timeout: float) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
     if proc.returncode != 0:
-        return {"error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}"}
+        return {
+            "error": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}"
+        }
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -264,7 +288,9 @@ def main() -> None:
     if estimate < left() - 30:
         large = engine(args.large)
     else:
-        large = {"error": f"skipped: estimated {estimate:.0f} s for {large_tiles} tiles exceeds the {left():.0f} s left"}
+        large = {
+            "error": f"skipped: estimated {estimate:.0f} s for {large_tiles} tiles exceeds the {left():.0f} s left"
+        }
     print(f"engine   {args.large:>6}: {large}", flush=True)
 
     def ratio(a, b):
@@ -275,8 +301,12 @@ def main() -> None:
         "device": "cpu",
         "threads": len(os.sched_getaffinity(0)),
         "flop_per_pixel": FLOP_PER_PIXEL,
-        "tile": TILE, "overlap": OVERLAP, "batch": BATCH,
-        "small": args.small, "large": args.large, "naive_size": args.naive,
+        "tile": TILE,
+        "overlap": OVERLAP,
+        "batch": BATCH,
+        "small": args.small,
+        "large": args.large,
+        "naive_size": args.naive,
         "overhead_ratio": round(middle([e["wall_s"] / f["predict_s"] for e, f in pairs]), 3) if pairs else None,
         "overhead_ratio_fastest": ratio(fastest(smalls, "wall_s"), fastest(forwards, "predict_s")),
         "overhead_ratio_module": round(middle([e["wall_s"] / f["module_s"] for e, f in pairs]), 3) if pairs else None,
@@ -301,9 +331,18 @@ def main() -> None:
     }
     print()
     print(f"{'measure':<44}{'value':>14}")
-    for key in ("overhead_ratio", "overhead_ratio_fastest", "overhead_ratio_module", "engine_own_s", "peak_rss_ratio",
-                "peak_rss_small_mb", "peak_rss_large_mb", "engine_large_s", "naive_peak_rss_mb",
-                "engine_peak_rss_mb_same_scene"):
+    for key in (
+        "overhead_ratio",
+        "overhead_ratio_fastest",
+        "overhead_ratio_module",
+        "engine_own_s",
+        "peak_rss_ratio",
+        "peak_rss_small_mb",
+        "peak_rss_large_mb",
+        "engine_large_s",
+        "naive_peak_rss_mb",
+        "engine_peak_rss_mb_same_scene",
+    ):
         value = figures[key]
         print(f"{key:<44}{value if value is not None else '-':>14}")
     print(json.dumps(figures))

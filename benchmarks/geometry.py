@@ -64,7 +64,14 @@ def make_coco(n_img: int = 5000, n_det: int = 100_000, n_cat: int = 20, seed: in
         "images": [{"id": i + 1, "width": 1000, "height": 1000} for i in range(n_img)],
         "categories": [{"id": c + 1, "name": f"class{c}"} for c in range(n_cat)],
         "annotations": [
-            {"id": k + 1, "image_id": int(i) + 1, "category_id": int(c) + 1, "bbox": b, "area": float(a), "iscrowd": int(w)}
+            {
+                "id": k + 1,
+                "image_id": int(i) + 1,
+                "category_id": int(c) + 1,
+                "bbox": b,
+                "area": float(a),
+                "iscrowd": int(w),
+            }
             for k, (i, c, b, a, w) in enumerate(zip(img, gt_cat, gt_box.tolist(), area, crowd))
         ],
     }
@@ -134,8 +141,12 @@ def bench_rotated_iou(n: int = 2000, sample_pairs: int = 40_000, seed: int = 0) 
     """
     rng = np.random.default_rng(seed)
     layouts = {
-        "dense": lambda: np.c_[rng.uniform(480, 544, (n, 2)), rng.uniform(40, 120, (n, 2)), rng.uniform(-np.pi, np.pi, n)],
-        "scene": lambda: np.c_[rng.uniform(0, 1024, (n, 2)), rng.uniform(8, 128, (n, 2)), rng.uniform(-np.pi, np.pi, n)],
+        "dense": lambda: np.c_[
+            rng.uniform(480, 544, (n, 2)), rng.uniform(40, 120, (n, 2)), rng.uniform(-np.pi, np.pi, n)
+        ],
+        "scene": lambda: np.c_[
+            rng.uniform(0, 1024, (n, 2)), rng.uniform(8, 128, (n, 2)), rng.uniform(-np.pi, np.pi, n)
+        ],
     }
     out: dict = {"rotated_iou_n": n, "rotated_iou_shapely_sample_pairs": sample_pairs}
     for name, make in layouts.items():

@@ -29,8 +29,14 @@ from rsvision.models.registry import build_from_weights
 from rsvision.models.weights import builtin_weights
 from rsvision.train.loop import TrainConfig, _forward, augment_batch, make_optimizer
 
-CANDIDATES = [("resnet18", {"width": 0.5}), ("resnet18", {}), ("resnet34", {"width": 0.5}),
-              ("timm:efficientnet_lite0", {}), ("timm:efficientnet_lite1", {}), ("timm:efficientnet_lite2", {})]
+CANDIDATES = [
+    ("resnet18", {"width": 0.5}),
+    ("resnet18", {}),
+    ("resnet34", {"width": 0.5}),
+    ("timm:efficientnet_lite0", {}),
+    ("timm:efficientnet_lite1", {}),
+    ("timm:efficientnet_lite2", {}),
+]
 BUILTIN = {"scratch": "aid_resnet18w05", "pretrained": "aid_efficientnet_lite0"}
 
 
@@ -40,8 +46,9 @@ def train_rate(arch: str, kwargs: dict, bf16: bool, steps: int, size: int = 128,
     config = TrainConfig(bf16=bf16, channels_last=bf16)
     if bf16:
         model.to(memory_format=torch.channels_last)
-    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
-                         std=[0.2] * 3, input_size=size)
+    prep = Preprocessing(
+        bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3, std=[0.2] * 3, input_size=size
+    )
     opt = make_optimizer(model, config)
     gen = torch.Generator().manual_seed(0)
     raw = torch.randint(0, 256, (batch, 3, 150, 150), dtype=torch.uint8)
@@ -89,15 +96,22 @@ def main() -> None:
         figures.update(builtin_on_aid(args.aid, args.threads))
         print(json.dumps(figures))
         return
-    print(f"{'model':<22}{'train fp32':>12}{'train bf16+CL':>15}{'infer fp32':>12}   images/s at {args.threads} threads")
+    print(
+        f"{'model':<22}{'train fp32':>12}{'train bf16+CL':>15}{'infer fp32':>12}   images/s at {args.threads} threads"
+    )
     for arch, kwargs in CANDIDATES:
         name = arch.removeprefix("timm:") + (f"_w{kwargs['width']}" if "width" in kwargs else "")
         fp32 = train_rate(arch, kwargs, False, args.steps)
         bf16 = train_rate(arch, kwargs, True, args.steps)
         infer = images_per_second(build_model(arch, 30, **kwargs), 3, 128, threads=args.threads, seconds=5)
         print(f"{name:<22}{fp32:>12.0f}{bf16:>15.0f}{infer:>12.0f}")
-        figures.update({f"{name}_train_fp32": round(fp32, 1), f"{name}_train_bf16": round(bf16, 1),
-                        f"{name}_infer_fp32": round(infer, 1)})
+        figures.update(
+            {
+                f"{name}_train_fp32": round(fp32, 1),
+                f"{name}_train_bf16": round(bf16, 1),
+                f"{name}_infer_fp32": round(infer, 1),
+            }
+        )
     print(json.dumps(figures))
 
 

@@ -30,9 +30,19 @@ def make_scene(path: Path, size: int) -> Path:
     if path.exists():
         return path
     rng = np.random.default_rng(0)
-    profile = dict(driver="GTiff", width=size, height=size, count=BANDS, dtype="uint16", crs="EPSG:32633",
-                   transform=Affine(10, 0, 300000, 0, -10, 5000000), tiled=True, blockxsize=512, blockysize=512,
-                   BIGTIFF="YES")
+    profile = dict(
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=BANDS,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=Affine(10, 0, 300000, 0, -10, 5000000),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        BIGTIFF="YES",
+    )
     tmp = path.with_suffix(".partial.tif")
     with rasterio.open(tmp, "w", **profile) as dst:
         for row in range(0, size, 512):
@@ -78,13 +88,15 @@ def child(path: str, size: int) -> None:
     """Run in a subprocess: read every tile through rsvision and print the peak RSS in MB."""
     read_rsvision(Path(path), windows(size))
     # VmHWM is this process's own peak; ru_maxrss would carry the parent's peak over the fork.
-    hwm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    with open("/proc/self/status") as status:
+        hwm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     print(json.dumps({"peak_rss_mb": hwm_kb / 1024}))
 
 
 def peak_rss_mb(path: Path, size: int) -> float:
-    out = subprocess.run([sys.executable, __file__, "--child", str(path), str(size)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(path), str(size)], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_rss_mb"]
 
 
@@ -121,8 +133,10 @@ def main() -> None:
     print(f"{'reader':<10} {'MPix/s':>10}")
     print(f"{'rasterio':<10} {figures['rasterio_mpix_s']:>10}")
     print(f"{'rsvision':<10} {figures['rsvision_mpix_s']:>10}   ratio {figures['throughput_ratio']} (target >= 0.9)")
-    print(f"peak RSS: {args.size} px {peak_big:.0f} MB, {args.small} px {peak_small:.0f} MB, "
-          f"ratio {figures['peak_rss_ratio']} (target <= 1.2)")
+    print(
+        f"peak RSS: {args.size} px {peak_big:.0f} MB, {args.small} px {peak_small:.0f} MB, "
+        f"ratio {figures['peak_rss_ratio']} (target <= 1.2)"
+    )
     print(json.dumps(figures))
 
 

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(
-    os.environ.get("RSVISION_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
-)
+SHARED_DATA = Path(os.environ.get("RSVISION_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
 @pytest.fixture
@@ -31,7 +29,8 @@ def make_raster(tmp_path):
     import rasterio
     from affine import Affine
 
-    def write(name, array, crs="EPSG:32633", transform=Affine(10, 0, 500000, 0, -10, 4000000), nodata=None, **profile):
+    def write(name, array, crs="EPSG:32633", transform=None, nodata=None, **profile):
+        transform = transform if transform is not None else Affine(10, 0, 500000, 0, -10, 4000000)
         data = np.asarray(array)
         if data.ndim == 2:
             data = data[None]
@@ -61,10 +60,24 @@ def tiny_classifier():
 
         torch.manual_seed(0)
         net = build_model("resnet18", num_classes=len(classes), width=0.125)
-        prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3,
-                             std=[0.25] * 3, input_size=input_size)
-        save_weights(net, folder, name, architecture="resnet18", architecture_kwargs={"width": 0.125},
-                     preprocessing=prep, classes=list(classes), **{"licence": "-", "command": "-", **card})
+        prep = Preprocessing(
+            bands=["red", "green", "blue"],
+            scale=255,
+            value_range=(0, 255),
+            mean=[0.4] * 3,
+            std=[0.25] * 3,
+            input_size=input_size,
+        )
+        save_weights(
+            net,
+            folder,
+            name,
+            architecture="resnet18",
+            architecture_kwargs={"width": 0.125},
+            preprocessing=prep,
+            classes=list(classes),
+            **{"licence": "-", "command": "-", **card},
+        )
         return Path(folder) / f"{name}.safetensors"
 
     return make

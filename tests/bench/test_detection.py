@@ -9,15 +9,15 @@ import pytest
 from rsvision.bench.detection import evaluate_coco_results, evaluate_dota_results
 from rsvision.datasets import CocoDataset
 from rsvision.datasets.base import Dataset, Sample
-from rsvision.geometry import xyxy_to_poly
 from rsvision.errors import AnnotationError, MetricInputError
+from rsvision.geometry import xyxy_to_poly
 
 CLASSES = ("car", "ship")
 
 
 def _dataset(boxes_per_image, difficult=None, oriented=False):
     samples = []
-    for k, (name, boxes) in enumerate(boxes_per_image.items()):
+    for _k, (name, boxes) in enumerate(boxes_per_image.items()):
         b = np.asarray(boxes, dtype=float).reshape(-1, 4)
         t = {"boxes": b, "labels": np.zeros(len(b), dtype=np.int64)}
         t["difficult"] = np.asarray(difficult[name] if difficult else np.zeros(len(b)), dtype=bool)
@@ -79,13 +79,25 @@ def test_task1_polygons_rotated(tmp_path):
         return np.concatenate([o, o + s * u, o + s * u + s * v, o + s * v])
 
     gt_poly = square(0.0)
-    samples = [Sample("P1", None, {"polygons": gt_poly[None], "boxes": np.zeros((1, 4)), "labels": np.zeros(1, int),
-                                  "difficult": np.zeros(1, bool)})]
+    samples = [
+        Sample(
+            "P1",
+            None,
+            {
+                "polygons": gt_poly[None],
+                "boxes": np.zeros((1, 4)),
+                "labels": np.zeros(1, int),
+                "difficult": np.zeros(1, bool),
+            },
+        )
+    ]
     ds = Dataset("/nowhere", samples, CLASSES)
     folder = tmp_path / "t1"
     folder.mkdir()
     rolled = np.roll(gt_poly, 4)  # same square, corners listed from another start
-    (folder / "Task1_car.txt").write_text(f"P1 0.9 {' '.join(map(str, square(d)))}\nP1 0.5 {' '.join(map(str, rolled))}\n")
+    (folder / "Task1_car.txt").write_text(
+        f"P1 0.9 {' '.join(map(str, square(d)))}\nP1 0.5 {' '.join(map(str, rolled))}\n"
+    )
     out = evaluate_dota_results(ds, folder)
     # the shifted square (IoU 2/3) is ranked first: a TP up to IoU 0.65, then the exact one is a duplicate;
     # from 0.70 the shifted one is an FP and the exact one a TP at precision 1/2
@@ -121,8 +133,10 @@ def test_bad_prediction_folders(tmp_path):
 
 def _coco(tmp_path):
     gt = {
-        "images": [{"id": 7, "file_name": "a.jpg", "width": 200, "height": 200},
-                   {"id": 9, "file_name": "b.jpg", "width": 200, "height": 200}],
+        "images": [
+            {"id": 7, "file_name": "a.jpg", "width": 200, "height": 200},
+            {"id": 9, "file_name": "b.jpg", "width": 200, "height": 200},
+        ],
         "annotations": [
             {"id": 1, "image_id": 7, "category_id": 3, "bbox": [0, 0, 100, 100], "area": 10000, "iscrowd": 0},
             {"id": 2, "image_id": 9, "category_id": 3, "bbox": [10, 10, 50, 50], "area": 2500, "iscrowd": 0},
@@ -137,8 +151,10 @@ def _coco(tmp_path):
 def test_coco_results(tmp_path):
     """Image 7 at IoU 0.72 (hit for COCO's t <= 0.70), image 9 exact: per-threshold AP is 1 up to 0.70, then 1/2."""
     ds = _coco(tmp_path)
-    rows = [{"image_id": 7, "category_id": 3, "bbox": [0, 0, 100, 72], "score": 0.9},
-            {"image_id": 9, "category_id": 3, "bbox": [10, 10, 50, 50], "score": 0.8}]
+    rows = [
+        {"image_id": 7, "category_id": 3, "bbox": [0, 0, 100, 72], "score": 0.9},
+        {"image_id": 9, "category_id": 3, "bbox": [10, 10, 50, 50], "score": 0.8},
+    ]
     (tmp_path / "res.json").write_text(json.dumps(rows))
     out = evaluate_coco_results(ds, tmp_path / "res.json")
     assert out["map50"] == pytest.approx(1.0) and out["map50_voc07"] == pytest.approx(1.0)
@@ -153,9 +169,17 @@ def test_coco_results_errors(tmp_path):
     ds = _coco(tmp_path)
     for rows, error, message in [
         ([{"image_id": 8, "category_id": 3, "bbox": [0, 0, 1, 1], "score": 1}], AnnotationError, "image_id 8 is not"),
-        ([{"image_id": 7, "category_id": 4, "bbox": [0, 0, 1, 1], "score": 1}], AnnotationError, "category_id 4 is not"),
+        (
+            [{"image_id": 7, "category_id": 4, "bbox": [0, 0, 1, 1], "score": 1}],
+            AnnotationError,
+            "category_id 4 is not",
+        ),
         ([{"image_id": 7, "category_id": 3, "bbox": [0, 0, 1], "score": 1}], AnnotationError, "result 0: bbox must be"),
-        ([{"image_id": 7, "category_id": 3, "bbox": [0, 0, 1, 1], "score": "x"}], AnnotationError, "score must be a number"),
+        (
+            [{"image_id": 7, "category_id": 3, "bbox": [0, 0, 1, 1], "score": "x"}],
+            AnnotationError,
+            "score must be a number",
+        ),
         ({"image_id": 7}, AnnotationError, "JSON list"),
     ]:
         (tmp_path / "res.json").write_text(json.dumps(rows))

@@ -21,8 +21,9 @@ def test_class_map_preview_shows_the_classes_present(tmp_path, make_raster):
     ids = np.zeros((40, 60), np.uint8)
     ids[:, 30:] = 2
     with rasterio.open(scene) as ds:
-        profile = dict(driver="GTiff", width=60, height=40, count=1, dtype="uint8", crs=ds.crs,
-                       transform=ds.transform, nodata=255)
+        profile = dict(
+            driver="GTiff", width=60, height=40, count=1, dtype="uint8", crs=ds.crs, transform=ds.transform, nodata=255
+        )
     with rasterio.open(tmp_path / "m.tif", "w", **profile) as dst:
         dst.write(ids, 1)
         dst.write_colormap(1, {0: (255, 0, 0, 255), 1: (0, 255, 0, 255), 2: (0, 0, 255, 255)})

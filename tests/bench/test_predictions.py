@@ -22,19 +22,24 @@ def test_classification_csv(tmp_path):
     p.write_text("path,class,score,top5\nA/a.jpg,beach,0.9,beach:0.9;port:0.05\n\nb.jpg,port,0.5,\n")
     rows = read_classification_csv(p)
     assert [(r.path, r.label, r.top5, r.line) for r in rows] == [
-        ("A/a.jpg", "beach", ["beach", "port"], 2), ("b.jpg", "port", None, 4)]
+        ("A/a.jpg", "beach", ["beach", "port"], 2),
+        ("b.jpg", "port", None, 4),
+    ]
     p.write_text("path,class\nweird:name.jpg,a\n")
     assert read_classification_csv(p)[0].top5 is None
     with pytest.raises(InputNotFoundError, match="no such predictions CSV"):
         read_classification_csv(tmp_path / "none.csv")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("image,label\na.jpg,x\n", "needs 'path' and 'class' columns"),
-    ("path,class\na.jpg,\n", "p.csv:2: empty path or class"),
-    ("path,class,score,top5\na.jpg,x,1,x-0.5\n", "p.csv:2: top5 must be 'class:score;"),
-    ("path,class\n", "no prediction rows"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("image,label\na.jpg,x\n", "needs 'path' and 'class' columns"),
+        ("path,class\na.jpg,\n", "p.csv:2: empty path or class"),
+        ("path,class,score,top5\na.jpg,x,1,x-0.5\n", "p.csv:2: top5 must be 'class:score;"),
+        ("path,class\n", "no prediction rows"),
+    ],
+)
 def test_classification_csv_errors(tmp_path, text, message):
     p = tmp_path / "p.csv"
     p.write_text(text)
@@ -47,9 +52,14 @@ def test_records(tmp_path):
     fields = {"id": (is_text, "text"), "box": (is_box, "a box")}
     p.write_text('[{"id": "a", "box": [0, 0, 1, 2]}]')
     assert read_records(p, fields) == [{"id": "a", "box": [0, 0, 1, 2]}]
-    for text, message in [("{", "not valid JSON"), ('{"id": 1}', "expected a JSON list"), ("[]", "no predictions"),
-                          ('[{"id": "a"}]', "item 0 lacks 'box'"), ('[3]', "item 0 is not an object"),
-                          ('[{"id": "a", "box": [2, 0, 1, 1]}]', "item 0: 'box' must be a box")]:
+    for text, message in [
+        ("{", "not valid JSON"),
+        ('{"id": 1}', "expected a JSON list"),
+        ("[]", "no predictions"),
+        ('[{"id": "a"}]', "item 0 lacks 'box'"),
+        ("[3]", "item 0 is not an object"),
+        ('[{"id": "a", "box": [2, 0, 1, 1]}]', "item 0: 'box' must be a box"),
+    ]:
         p.write_text(text)
         with pytest.raises(AnnotationError, match=message):
             read_records(p, fields)

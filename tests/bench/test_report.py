@@ -11,10 +11,22 @@ from rsvision.errors import OutputError
 
 
 def test_nan_is_null_and_numpy_is_plain():
-    result = {"map": float("nan"), "n": np.int64(3), "x": np.float32(0.5), "inf": math.inf,
-              "per_class": {1: {"ap": np.nan, "ok": np.bool_(True)}}, "m": np.eye(2, dtype=np.int64)}
-    assert jsonable(result) == {"map": None, "n": 3, "x": 0.5, "inf": None,
-                                "per_class": {"1": {"ap": None, "ok": True}}, "m": [[1, 0], [0, 1]]}
+    result = {
+        "map": float("nan"),
+        "n": np.int64(3),
+        "x": np.float32(0.5),
+        "inf": math.inf,
+        "per_class": {1: {"ap": np.nan, "ok": np.bool_(True)}},
+        "m": np.eye(2, dtype=np.int64),
+    }
+    assert jsonable(result) == {
+        "map": None,
+        "n": 3,
+        "x": 0.5,
+        "inf": None,
+        "per_class": {"1": {"ap": None, "ok": True}},
+        "m": [[1, 0], [0, 1]],
+    }
     assert json.loads(metrics_json(result))["map"] is None
 
 

@@ -41,8 +41,31 @@ def weights(tmp_path_factory):
             Image.fromarray(_image(rng, k)).save(root / "data" / c / f"{c}_{i}.png")
     out = root / "tiny.safetensors"
     with pytest.raises(SystemExit) as done:
-        main(["train", "classification", "--data", str(root / "data"), "-o", str(out), "--epochs", "1", "--size", "32",
-              "--batch", "6", "--width", "0.125", "--val", "0", "--gsd", "2", "--threads", "1", "-q"])
+        main(
+            [
+                "train",
+                "classification",
+                "--data",
+                str(root / "data"),
+                "-o",
+                str(out),
+                "--epochs",
+                "1",
+                "--size",
+                "32",
+                "--batch",
+                "6",
+                "--width",
+                "0.125",
+                "--val",
+                "0",
+                "--gsd",
+                "2",
+                "--threads",
+                "1",
+                "-q",
+            ]
+        )
     assert done.value.code == 0
     return out
 
@@ -83,8 +106,12 @@ def test_folder_to_csv_with_bad_files(weights, mixed, tmp_path, capsys, run_cli)
         assert row["class"] == CLASSES[p.argmax()] and abs(float(row["score"]) - p.max()) < 1e-6
     lines = err.strip().splitlines()
     assert len([line for line in lines if line.startswith("skipped: ")]) == 4
-    for name, why in [("truncated.jpg", "cannot read"), ("text.jpg", "cannot read"), ("one.png", "1 x 1 pixels"),
-                      ("grey.png", "1 band given without names; the model takes 3")]:
+    for name, why in [
+        ("truncated.jpg", "cannot read"),
+        ("text.jpg", "cannot read"),
+        ("one.png", "1 x 1 pixels"),
+        ("grey.png", "1 band given without names; the model takes 3"),
+    ]:
         assert any(name in line and why in line for line in lines), (name, err)
     assert lines[-1] == f"classified 3 of 7 images, 4 failed -> {out}"
     code, _, err = run_cli(capsys, "classify", folder, "-m", weights, "-o", out, "-q")
@@ -126,6 +153,7 @@ def _scene_pixels():
 
 def _nearest_tile_map(starts_y, starts_x, tile, shape, classes_by_tile, nodata=255):
     """Brute force: every pixel takes the class of the tile whose centre is nearest along each axis."""
+
     def owner(starts, n):
         centres = np.asarray(starts) + tile / 2
         d = np.abs((np.arange(n) + 0.5)[:, None] - centres[None])
@@ -152,8 +180,9 @@ def test_scene_to_class_map_and_tiles(weights, make_raster, tmp_path, capsys, ru
     classifier = Classifier(Weights.load(weights))
     scene = open_scene(path)
     by_tile = {}
-    for g, r0, c0, cid, name, score in zip(shapely.from_wkb(geoms), cols["row_off"], cols["col_off"],
-                                           cols["class_id"], cols["class"], cols["score"]):
+    for g, r0, c0, cid, name, score in zip(
+        shapely.from_wkb(geoms), cols["row_off"], cols["col_off"], cols["class_id"], cols["class"], cols["score"]
+    ):
         west, north = TRANSFORM @ (c0, r0)
         east, south = TRANSFORM @ (c0 + tile, r0 + tile)
         assert g.bounds == (west, south, east, north)
@@ -195,8 +224,21 @@ def test_large_image_without_georeference(weights, tmp_path, capsys, run_cli):
     from rsvision.samples import dubai_aerial
 
     out = tmp_path / "dubai.tif"
-    code, _, err = run_cli(capsys, "classify", dubai_aerial, "-m", weights, "-o", out, "--tile", "400",
-                           "--threads", "1", "--preview", tmp_path / "dubai.png")
+    code, _, err = run_cli(
+        capsys,
+        "classify",
+        dubai_aerial,
+        "-m",
+        weights,
+        "-o",
+        out,
+        "--tile",
+        "400",
+        "--threads",
+        "1",
+        "--preview",
+        tmp_path / "dubai.png",
+    )
     assert code == 0, err
     assert err.count("no georeference") == 1 and "\n\n" not in err and "memory" not in err  # once, no blank line
     assert "no georeference" in err and "30 tiles of 400 px classified" in err
@@ -267,10 +309,10 @@ def test_sentinel2_sample_runs_on_the_builtin_rgb_model(tmp_path, capsys, run_cl
 
 
 def test_uint16_scene_of_unknown_sensor_is_refused_at_once(weights, make_raster, tmp_path, capsys, run_cli):
-    path = _scene(make_raster, "u16.tif", (_scene_pixels().astype(np.uint16) * 100),
-                  photometric="RGB")
-    code, _, err = run_cli(capsys, "classify", path, "-m", weights, "-o", tmp_path / "o.tif", "--bands",
-                           "red,green,blue")
+    path = _scene(make_raster, "u16.tif", (_scene_pixels().astype(np.uint16) * 100), photometric="RGB")
+    code, _, err = run_cli(
+        capsys, "classify", path, "-m", weights, "-o", tmp_path / "o.tif", "--bands", "red,green,blue"
+    )
     assert code == 2 and "uint16 pixels, but tiny takes 8-bit values (0-255)" in err and "--bands" not in err
 
 
@@ -290,8 +332,19 @@ def test_split_file_round_trip_with_fewer_classes(weights, tmp_path, capsys, run
     assert code == 0, err
     rows = list(csv.DictReader(out.open()))
     assert sorted(r["path"].split("/")[-1] for r in rows) == listed
-    code, _, err = run_cli(capsys, "eval", "classification", "--data", data, "--split-file", tmp_path / "split.txt",
-                           "--predictions", out, "--json", tmp_path / "m.json")
+    code, _, err = run_cli(
+        capsys,
+        "eval",
+        "classification",
+        "--data",
+        data,
+        "--split-file",
+        tmp_path / "split.txt",
+        "--predictions",
+        out,
+        "--json",
+        tmp_path / "m.json",
+    )
     assert code == 0, err
     result = json.loads((tmp_path / "m.json").read_text())
     right = sum(r["class"] == r["path"].split("/")[0] for r in rows)

@@ -14,8 +14,9 @@ def scores(run_cli):
     def run(capsys, tmp_path, task, data, predictions, *extra):
         """Run eval with --json; check the table printed and return the JSON written."""
         out_json = tmp_path / "metrics.json"
-        code, out, err = run_cli(capsys, "eval", task, "--data", data, "--predictions", predictions, "--json",
-                                 out_json, *extra)
+        code, out, err = run_cli(
+            capsys, "eval", task, "--data", data, "--predictions", predictions, "--json", out_json, *extra
+        )
         assert code == 0, err
         text = out_json.read_text()
         assert "NaN" not in text and "Infinity" not in text
@@ -82,8 +83,9 @@ def test_classification_predictions_of_classes_the_dataset_lacks_count_wrong(cap
     assert result["overall_accuracy"] == pytest.approx(3 / 4) and result["other_class_predictions"] == 1
     assert result["per_class"]["beach"]["recall"] == pytest.approx(1 / 2)
     assert result["confusion_matrix"] == [[1, 0, 1], [0, 2, 0], [0, 0, 0]]
-    code, _, err = run_cli(capsys, "eval", "classification", "--data", tmp_path / "data", "--predictions",
-                           tmp_path / "pred.csv")
+    code, _, err = run_cli(
+        capsys, "eval", "classification", "--data", tmp_path / "data", "--predictions", tmp_path / "pred.csv"
+    )
     assert code == 0 and "1 prediction name classes the dataset does not have" in err
 
 
@@ -116,13 +118,18 @@ def test_classification_on_aid(capsys, tmp_path, shared, scores):
 
 VOC = """<annotation><filename>{name}.png</filename><size><width>64</width><height>64</height></size>{objects}
 </annotation>"""
-OBJ = "<object><name>{cls}</name><difficult>0</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>" \
-      "<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+OBJ = (
+    "<object><name>{cls}</name><difficult>0</difficult><bndbox><xmin>{b[0]}</xmin><ymin>{b[1]}</ymin>"
+    "<xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+)
 
 
 def test_detection_voc_task2(capsys, tmp_path, scores):
     """Two of three cars found, plus a correct boat: car AP = 2/3 (all-point), 7/11 (11-point: t <= 0.6)."""
-    gt = {"im1": [("car", [2, 2, 20, 20]), ("car", [30, 30, 50, 50])], "im2": [("car", [5, 5, 25, 25]), ("boat", [1, 1, 9, 9])]}
+    gt = {
+        "im1": [("car", [2, 2, 20, 20]), ("car", [30, 30, 50, 50])],
+        "im2": [("car", [5, 5, 25, 25]), ("boat", [1, 1, 9, 9])],
+    }
     for name, objects in gt.items():
         _png(tmp_path / "voc" / "JPEGImages" / f"{name}.png", np.zeros((64, 64)))
         xml = VOC.format(name=name, objects="".join(OBJ.format(cls=c, b=b) for c, b in objects))
@@ -185,15 +192,21 @@ def test_detection_dota8_yolo_obb(capsys, tmp_path, shared, scores):
 
 def test_detection_coco(capsys, tmp_path, scores):
     gt = {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 100},
-                   {"id": 2, "file_name": "b.jpg", "width": 100, "height": 100}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 40], "area": 1600, "iscrowd": 0},
-                        {"id": 2, "image_id": 2, "category_id": 2, "bbox": [5, 5, 20, 30], "area": 600, "iscrowd": 0}],
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 100, "height": 100},
+            {"id": 2, "file_name": "b.jpg", "width": 100, "height": 100},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 40], "area": 1600, "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [5, 5, 20, 30], "area": 600, "iscrowd": 0},
+        ],
         "categories": [{"id": 1, "name": "tree"}, {"id": 2, "name": "house"}],
     }
     (tmp_path / "ann.json").write_text(json.dumps(gt))
-    rows = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
-            for a in gt["annotations"]]
+    rows = [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+        for a in gt["annotations"]
+    ]
     (tmp_path / "res.json").write_text(json.dumps(rows))
     result = scores(capsys, tmp_path, "detection", tmp_path / "ann.json", tmp_path / "res.json")
     for key in ("map", "map50", "map50_voc07"):
@@ -234,8 +247,12 @@ def test_segmentation_index_masks(capsys, tmp_path, scores):
 
 def _change_counts(t, p):
     tp, fp, fn = np.sum(t & p), np.sum(~t & p), np.sum(t & ~p)
-    return {"precision": tp / (tp + fp), "recall": tp / (tp + fn), "f1": 2 * tp / (2 * tp + fp + fn),
-            "iou": tp / (tp + fp + fn)}
+    return {
+        "precision": tp / (tp + fp),
+        "recall": tp / (tp + fn),
+        "f1": 2 * tp / (2 * tp + fp + fn),
+        "iou": tp / (tp + fp + fn),
+    }
 
 
 def test_change_triplets(capsys, tmp_path, scores):
@@ -308,8 +325,10 @@ def test_captioning(capsys, tmp_path, scores):
     """Predicting a reference exactly: every n-gram matches and the closest reference length is its own,
     so BLEU-1..4 are 1; the longest common subsequence is the whole caption, so ROUGE-L is 1."""
     data = _caption_json(tmp_path / "cap")
-    preds = [{"image": name.replace(".jpg", "") if name == "b.jpg" else name, "caption": caps[0]}
-             for name, caps in CAPTIONS.items()]
+    preds = [
+        {"image": name.replace(".jpg", "") if name == "b.jpg" else name, "caption": caps[0]}
+        for name, caps in CAPTIONS.items()
+    ]
     (tmp_path / "caps.json").write_text(json.dumps(preds))
     result = scores(capsys, tmp_path, "captioning", data, tmp_path / "caps.json", "--split", "test")
     for key in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"):
@@ -356,10 +375,19 @@ def _rsvqa(root):
         {"id": 1, "img_id": 1, "type": "presence", "question": "Is there a road?", "answers_ids": [1], "active": True},
         {"id": 2, "img_id": 1, "type": "presence", "question": "Is there water?", "answers_ids": [2], "active": True},
         {"id": 3, "img_id": 1, "type": "count", "question": "How many buildings?", "answers_ids": [3], "active": True},
-        {"id": 4, "img_id": 1, "type": "rural_urban", "question": "Rural or urban?", "answers_ids": [4], "active": True},
+        {
+            "id": 4,
+            "img_id": 1,
+            "type": "rural_urban",
+            "question": "Rural or urban?",
+            "answers_ids": [4],
+            "active": True,
+        },
     ]
-    answers = [{"id": i, "question_id": i, "answer": a, "active": True}
-               for i, a in zip((1, 2, 3, 4), ("yes", "no", "4", "rural"))]
+    answers = [
+        {"id": i, "question_id": i, "answer": a, "active": True}
+        for i, a in zip((1, 2, 3, 4), ("yes", "no", "4", "rural"))
+    ]
     for key, items in (("questions", questions), ("answers", answers), ("images", [{"id": 1, "active": True}])):
         (root / f"LR_split_test_{key}.json").write_text(json.dumps({key: items}))
     _png(root / "Images_LR" / "1.png", np.zeros((4, 4)))
@@ -367,8 +395,12 @@ def _rsvqa(root):
 
 def test_vqa(capsys, tmp_path, scores):
     _rsvqa(tmp_path / "vqa")
-    preds = [{"question_id": 1, "answer": "Yes"}, {"question_id": "2", "answer": "yes"},
-             {"question_id": 3, "answer": 4}, {"question_id": 4, "answer": "urban"}]
+    preds = [
+        {"question_id": 1, "answer": "Yes"},
+        {"question_id": "2", "answer": "yes"},
+        {"question_id": 3, "answer": 4},
+        {"question_id": 4, "answer": "urban"},
+    ]
     (tmp_path / "answers.json").write_text(json.dumps(preds))
     result = scores(capsys, tmp_path, "vqa", tmp_path / "vqa", tmp_path / "answers.json")
     assert result["accuracy"] == 2 / 4
@@ -398,7 +430,9 @@ def test_grounding_rsvg_sample(capsys, tmp_path, shared, scores):
 
     root = shared("format_samples", "rsvg")
     xml = next((root / "Annotations").glob("*.xml"))
-    box = [float(re.search(f"<{k}>([\\d.]+)</{k}>", xml.read_text()).group(1)) for k in ("xmin", "ymin", "xmax", "ymax")]
+    box = [
+        float(re.search(f"<{k}>([\\d.]+)</{k}>", xml.read_text()).group(1)) for k in ("xmin", "ymin", "xmax", "ymax")
+    ]
     (tmp_path / "boxes.json").write_text(json.dumps([{"id": f"{xml.stem}_0", "box": box}]))
     result = scores(capsys, tmp_path, "grounding", root, tmp_path / "boxes.json")
     assert result["acc_at_0.5"] == 1.0 and result["miou"] == 1.0
@@ -410,8 +444,9 @@ def test_grounding_rsvg_sample(capsys, tmp_path, shared, scores):
 def test_json_to_stdout(capsys, tmp_path, run_cli):
     data = _caption_json(tmp_path / "cap")
     np.save(tmp_path / "s.npy", np.eye(3, 6))
-    code, out, _ = run_cli(capsys, "eval", "retrieval", "--data", data, "--predictions", tmp_path / "s.npy",
-                           "--json", "-")
+    code, out, _ = run_cli(
+        capsys, "eval", "retrieval", "--data", data, "--predictions", tmp_path / "s.npy", "--json", "-"
+    )
     keys = {"i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "mean_recall"}
     assert code == 0 and set(json.loads(out)) == keys
 
@@ -424,7 +459,10 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path, run_cli):
     csv = {}
     for name, text in [
         ("ok", "path,class\nbeach_0.png,beach\nbeach_1.png,beach\nforest_0.png,forest\nforest_1.png,forest\n"),
-        ("extra", "path,class\nbeach_0.png,beach\nbeach_1.png,beach\nforest_0.png,forest\nforest_1.png,forest\nx.png,beach\n"),
+        (
+            "extra",
+            "path,class\nbeach_0.png,beach\nbeach_1.png,beach\nforest_0.png,forest\nforest_1.png,forest\nx.png,beach\n",
+        ),
         ("missing", "path,class\nbeach_0.png,beach\n"),
     ]:
         csv[name] = tmp_path / f"{name}.csv"
@@ -435,10 +473,19 @@ def test_bad_input_one_line_exit_2(capsys, tmp_path, run_cli):
         (("classification", tmp_path / "nodata", csv["ok"]), "no such dataset path or name"),
         (("detection", tmp_path / "data", tmp_path / "empty"), "detection cannot be scored on 'folder' data (guessed"),
         (("classification", tmp_path / "data", csv["ok"], "--format", "tiff"), "unknown format 'tiff'"),
-        (("captioning", caption_data, csv["ok"], "--split-file", csv["ok"]), "(--split-file) does not apply to 'caption-json'"),
+        (
+            ("captioning", caption_data, csv["ok"], "--split-file", csv["ok"]),
+            "(--split-file) does not apply to 'caption-json'",
+        ),
         (("retrieval", caption_data, tmp_path / "s.npy"), "similarity is 3 x 5, the dataset has 3 images x 6 captions"),
-        (("classification", tmp_path / "data", csv["extra"]), "1 predictions name no sample of the dataset (first: x.png)"),
-        (("classification", tmp_path / "data", csv["missing"]), "3 of 4 samples have no prediction (first: beach/beach_1.png,"),
+        (
+            ("classification", tmp_path / "data", csv["extra"]),
+            "1 predictions name no sample of the dataset (first: x.png)",
+        ),
+        (
+            ("classification", tmp_path / "data", csv["missing"]),
+            "3 of 4 samples have no prediction (first: beach/beach_1.png,",
+        ),
         (("classification", tmp_path / "empty", csv["ok"]), "is an empty folder: no images or annotations"),
     ]
     for (task, data, preds, *extra), message in cases:
@@ -468,8 +515,10 @@ def test_bad_masks(capsys, tmp_path, run_cli):
     (data / "classes.txt").write_text("a\nb\n")
     _png(data / "images" / "t.png", np.zeros((4, 4, 3)))
     _png(data / "masks" / "t.png", np.zeros((4, 4)))
-    for pred, message in [(np.zeros((4, 5)), "predicted mask is 5 x 4, its label is 4 x 4"),
-                          (np.full((4, 4), 2), "prediction holds label 2 outside [0, 2)")]:
+    for pred, message in [
+        (np.zeros((4, 5)), "predicted mask is 5 x 4, its label is 4 x 4"),
+        (np.full((4, 4), 2), "prediction holds label 2 outside [0, 2)"),
+    ]:
         _png(tmp_path / "p" / "t.png", pred)
         code, _, err = run_cli(capsys, "eval", "segmentation", "--data", data, "--predictions", tmp_path / "p")
         assert code == 2 and message in err and "t.png" in err and len(err.strip().splitlines()) == 1, err

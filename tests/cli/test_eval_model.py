@@ -26,12 +26,20 @@ def setup(tmp_path, tiny_classifier):
 
 def test_eval_with_a_model(setup, tmp_path, capsys, run_cli):
     weights, data = setup
-    code, out, err = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--json",
-                             tmp_path / "m.json")
+    code, out, err = run_cli(
+        capsys, "eval", "classification", "--data", data, "-m", weights, "--json", tmp_path / "m.json"
+    )
     assert code == 0, err
     result = json.loads((tmp_path / "m.json").read_text())
-    assert {"overall_accuracy", "average_accuracy", "kappa", "per_class", "confusion_matrix",
-            "n_images", "n_failed"} <= set(result)
+    assert {
+        "overall_accuracy",
+        "average_accuracy",
+        "kappa",
+        "per_class",
+        "confusion_matrix",
+        "n_images",
+        "n_failed",
+    } <= set(result)
     assert result["n_images"] == 18 and "overall_accuracy" in out
     code, out, err = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--tta", "--json", "-")
     assert code == 0, err
@@ -72,4 +80,5 @@ def test_classify_csv_scores_as_the_model_run(setup, tmp_path, capsys, run_cli):
     _, from_model, _ = run_cli(capsys, "eval", "classification", "--data", data, "-m", weights, "--json", "-")
     a, b = json.loads(from_csv), json.loads(from_model)
     assert {k: a[k] for k in ("overall_accuracy", "kappa", "confusion_matrix")} == {
-        k: b[k] for k in ("overall_accuracy", "kappa", "confusion_matrix")}
+        k: b[k] for k in ("overall_accuracy", "kappa", "confusion_matrix")
+    }

@@ -4,8 +4,20 @@ import sys
 
 from rsvision import samples
 
-KEYS = {"path", "sensor", "crs", "width", "height", "transform", "bounds", "bounds_lonlat", "dtype", "nodata",
-        "overviews", "bands"}
+KEYS = {
+    "path",
+    "sensor",
+    "crs",
+    "width",
+    "height",
+    "transform",
+    "bounds",
+    "bounds_lonlat",
+    "dtype",
+    "nodata",
+    "overviews",
+    "bands",
+}
 
 
 def test_info_json_keys(capsys, run_cli):
@@ -33,15 +45,20 @@ def test_bad_inputs_one_line_exit_2(tmp_path, capsys, run_cli):
     junk.write_bytes(b"\x00" * 10)
     empty = tmp_path / "empty"
     empty.mkdir()
-    for arg, message in [(tmp_path / "none.tif", "no such file or folder"), (junk, "cannot read"),
-                         (empty, "holds no raster band files")]:
-        code, out, err = run_cli(capsys, "info", str(arg))
+    for arg, message in [
+        (tmp_path / "none.tif", "no such file or folder"),
+        (junk, "cannot read"),
+        (empty, "holds no raster band files"),
+    ]:
+        code, _out, err = run_cli(capsys, "info", str(arg))
         assert code == 2
         assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_console_script_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "rsvision", "info", str(tmp_path / "x.tif")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rsvision", "info", str(tmp_path / "x.tif")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "no such file or folder" in proc.stderr
 

@@ -33,11 +33,16 @@ print("torch imported:", "torch" in sys.modules)
 
 
 def test_models_and_argument_errors_do_not_import_torch(tmp_path):
-    argvs = [["models"], ["models", "--json"], ["classify", str(tmp_path / "missing"), "-o", "x.csv"],
-             ["classify", str(tmp_path), "-o", str(tmp_path / "x.tif")],
-             ["train", "classification", "--data", str(tmp_path / "missing"), "-o", "x.safetensors"],
-             ["eval", "segmentaton", "--data", str(tmp_path), "--predictions", str(tmp_path)]]
-    done = subprocess.run([sys.executable, "-c", STARTUP.format(argvs=argvs)], capture_output=True, text=True,
-                          timeout=120)
+    argvs = [
+        ["models"],
+        ["models", "--json"],
+        ["classify", str(tmp_path / "missing"), "-o", "x.csv"],
+        ["classify", str(tmp_path), "-o", str(tmp_path / "x.tif")],
+        ["train", "classification", "--data", str(tmp_path / "missing"), "-o", "x.safetensors"],
+        ["eval", "segmentaton", "--data", str(tmp_path), "--predictions", str(tmp_path)],
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", STARTUP.format(argvs=argvs)], capture_output=True, text=True, timeout=120
+    )
     assert "torch imported: False" in done.stdout, done.stdout + done.stderr
     assert done.stderr.count("error: ") == 4

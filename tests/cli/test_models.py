@@ -17,10 +17,24 @@ torch.set_num_threads(1)
 @pytest.fixture
 def cards(tmp_path, monkeypatch, tiny_classifier):
     """A built-in folder holding one card, made here."""
-    metrics = [MeasuredMetrics(dataset="AID", split="rsicd-test",
-                               values={"overall_accuracy": 0.9123, "average_accuracy": 0.9, "kappa": 0.9044})]
-    tiny_classifier(tmp_path, "demo_net", classes=["a", "b"], input_size=48, gsd_m=1.5, metrics=metrics,
-                    licence="CC0", command="x", notes={"images_per_s_cpu": 321.0})
+    metrics = [
+        MeasuredMetrics(
+            dataset="AID",
+            split="rsicd-test",
+            values={"overall_accuracy": 0.9123, "average_accuracy": 0.9, "kappa": 0.9044},
+        )
+    ]
+    tiny_classifier(
+        tmp_path,
+        "demo_net",
+        classes=["a", "b"],
+        input_size=48,
+        gsd_m=1.5,
+        metrics=metrics,
+        licence="CC0",
+        command="x",
+        notes={"images_per_s_cpu": 321.0},
+    )
     monkeypatch.setattr("rsvision.models.weights.BUILTIN_DIR", tmp_path)
     return tmp_path
 
@@ -39,8 +53,9 @@ def test_json(cards, capsys, run_cli):
     assert code == 0
     (record,) = json.loads(out)
     assert record["name"] == "demo_net" and record["classes"] == 2 and record["input_size"] == 48
-    assert record["metrics"] == [{"dataset": "AID", "split": "rsicd-test", "overall_accuracy": 0.9123,
-                                  "average_accuracy": 0.9, "kappa": 0.9044}]
+    assert record["metrics"] == [
+        {"dataset": "AID", "split": "rsicd-test", "overall_accuracy": 0.9123, "average_accuracy": 0.9, "kappa": 0.9044}
+    ]
     assert record["images_per_s_cpu"] == 321.0 and record["file"].endswith("demo_net.safetensors")
 
 

@@ -29,8 +29,26 @@ def make_folder(root, per_class=8, size=40):
 
 
 def train_args(data, out, *extra):
-    return ["train", "classification", "--data", data, "-o", out, "--epochs", "2", "--size", "32", "--batch", "8",
-            "--val", "0.25", "--threads", "1", "-q", *extra]
+    return [
+        "train",
+        "classification",
+        "--data",
+        data,
+        "-o",
+        out,
+        "--epochs",
+        "2",
+        "--size",
+        "32",
+        "--batch",
+        "8",
+        "--val",
+        "0.25",
+        "--threads",
+        "1",
+        "-q",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsvision.geometry import Detections
 from rsvision.datasets.coco import CocoDataset, read_coco_results, write_coco, write_coco_results
 from rsvision.datasets.dota import DOTA_V1_CLASSES, DotaDataset
 from rsvision.errors import AnnotationError, AnnotationWarning
+from rsvision.geometry import Detections
 
 
 def _coco(tmp_path, annotations, images=None):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsvision.geometry import Detections
 from rsvision.datasets.dota import DOTA_V1_CLASSES, DotaDataset, read_task1, write_labeltxt, write_task1
 from rsvision.errors import AnnotationError, AnnotationWarning
+from rsvision.geometry import Detections
 
 
 def _objects(path):

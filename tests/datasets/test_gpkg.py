@@ -7,9 +7,9 @@ import pytest
 import shapely
 from rasterio.transform import Affine
 
-from rsvision.geometry import Detections
 from rsvision.datasets.gpkg import write_boxes
 from rsvision.errors import AnnotationError
+from rsvision.geometry import Detections
 
 
 def test_boxes_with_transform_and_crs(tmp_path):

@@ -11,9 +11,10 @@ from rsvision.datasets import registry
 from rsvision.datasets.registry import FORMATS, REGISTRY, guess_format, open_dataset
 from rsvision.errors import AnnotationError, AnnotationWarning, InputNotFoundError
 
-DESIGN_FORMATS = (
-    "folder voc dior-r hrsc dota yolo yolo-obb coco oscd triplets color-mask index-mask rsicd rsvqa rsvg".split()
-)
+DESIGN_FORMATS = [
+    "folder", "voc", "dior-r", "hrsc", "dota", "yolo", "yolo-obb", "coco", "oscd", "triplets", "color-mask",
+    "index-mask", "rsicd", "rsvqa", "rsvg",
+]  # fmt: skip
 
 
 def test_every_design_format_has_a_reader():

@@ -81,8 +81,14 @@ def runner(tmp_path):
         if kill_after is None:
             return job(mode, str(scene), str(output), overlap)
         env = {**os.environ, "KILL_AFTER_TILES": str(kill_after), "RSV_TEST_JOB": "1"}
-        proc = subprocess.run([sys.executable, str(script), mode, str(scene), str(output), str(overlap)],
-                              capture_output=True, text=True, env=env, timeout=120, check=False)
+        proc = subprocess.run(
+            [sys.executable, str(script), mode, str(scene), str(output), str(overlap)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == -signal.SIGKILL, proc.stderr
 
     return call

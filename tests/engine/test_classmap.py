@@ -29,8 +29,9 @@ def _nearest_tile_map(plan, ids, keep, nodata=255):
     return np.where(keep[oy][:, ox], ids[oy][:, ox], nodata)
 
 
-@pytest.mark.parametrize(("length", "tile", "overlap"), [(100, 100, 0), (101, 32, 0), (1000, 96, 0), (517, 64, 20),
-                                                          (300, 7, 3)])
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"), [(100, 100, 0), (101, 32, 0), (1000, 96, 0), (517, 64, 20), (300, 7, 3)]
+)
 def test_cell_edges_give_each_pixel_its_nearest_tile(length, tile, overlap):
     starts = spread_starts(length, tile, overlap)
     edges = cell_edges(starts, min(tile, length), length)
@@ -94,8 +95,10 @@ class Quadrant(TilePredictor):
         self.calls += 1
         if self.calls == self.stop_at:
             raise KeyboardInterrupt
-        ids = [2 * (w.row_off + w.height / 2 > self.height / 2) + (w.col_off + w.width / 2 > self.width / 2)
-               for w in batch.windows]
+        ids = [
+            2 * (w.row_off + w.height / 2 > self.height / 2) + (w.col_off + w.width / 2 > self.width / 2)
+            for w in batch.windows
+        ]
         return {"class_id": np.asarray(ids, np.int32), "score": np.full(len(ids), 0.9)}
 
     def fingerprint(self):
@@ -134,14 +137,17 @@ def test_run_writes_the_class_map_and_the_tiles_in_one_pass(scene, tmp_path):
 
 
 def test_class_map_alone_and_refused_destinations(scene, tmp_path):
-    result = run(scene, Quadrant(230, 310), ClassMap(tmp_path / "c.tif", list("abcd")), tile=64, overlap=8,
-                 quiet=True)
+    result = run(scene, Quadrant(230, 310), ClassMap(tmp_path / "c.tif", list("abcd")), tile=64, overlap=8, quiet=True)
     assert result.outputs == [tmp_path / "c.tif"] and result.features is not None
     from rsvision.errors import OutputError
 
     with pytest.raises(OutputError, match="one class map per run"):
-        run(scene, Quadrant(230, 310), [ClassMap(tmp_path / "a.tif", "ab"), ClassMap(tmp_path / "b.tif", "ab")],
-            quiet=True)
+        run(
+            scene,
+            Quadrant(230, 310),
+            [ClassMap(tmp_path / "a.tif", "ab"), ClassMap(tmp_path / "b.tif", "ab")],
+            quiet=True,
+        )
     with pytest.raises(OutputError, match=r"unknown vector format '\.tif'"):
         run(scene, Quadrant(230, 310), tmp_path / "plain.tif", quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tif", "scene.tif"]  # nothing else left behind

@@ -142,7 +142,7 @@ def test_merger_memory_is_the_carry_only():
 @pytest.mark.parametrize("k", [1, 2, 6, 8, 9, 12])
 @pytest.mark.parametrize("dtype", ["uint8", "uint16"])
 def test_argmax_first_maximum_on_ties(k, dtype):
-    from rsvision.engine.dense import _ArgmaxScratch, _argmax_into
+    from rsvision.engine.dense import _argmax_into, _ArgmaxScratch
 
     rng = np.random.default_rng(k)
     scratch = _ArgmaxScratch(k, 64, 80)

@@ -67,8 +67,9 @@ def test_batches_from_a_later_row_and_chosen_bands(scene):
 
 
 def test_second_date_is_read_on_the_first_grid(make_raster, scene):
-    other = make_raster("after.tif", np.full((3, 75, 115), 9, np.uint16), transform=Affine(20, 0, 500000, 0, -20,
-                                                                                            4000000))
+    other = make_raster(
+        "after.tif", np.full((3, 75, 115), 9, np.uint16), transform=Affine(20, 0, 500000, 0, -20, 4000000)
+    )
     second = align(open_scene(other), to=scene)
     plan = TilePlan.for_shape(scene.height, scene.width, 64, 16)
     for read in TileReader(scene, plan, scene2=second, batch=3).batches():

@@ -68,8 +68,14 @@ def test_full_disk_gives_output_error_and_no_file(scene, tmp_path):
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    proc = subprocess.run([sys.executable, "-c", DISK_FULL, str(scene), str(out)], capture_output=True, text=True,
-                          preexec_fn=limit_file_size, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", DISK_FULL, str(scene), str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit_file_size,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.startswith(f"cannot write {out}")
     assert _leftovers(tmp_path, "full.tif") == []  # no final file, no staging, no checkpoint
@@ -120,11 +126,18 @@ class Difference(ChangePredictor):
 
 def test_change_over_two_grids(make_raster, tmp_path):
     rng = np.random.default_rng(4)
-    before = make_raster("before.tif", rng.integers(0, 255, (2, 300, 360)).astype("uint8"),
-                         transform=Affine(10, 0, 500000, 0, -10, 4000000))
+    before = make_raster(
+        "before.tif",
+        rng.integers(0, 255, (2, 300, 360)).astype("uint8"),
+        transform=Affine(10, 0, 500000, 0, -10, 4000000),
+    )
     # the second date: coarser pixels, shifted, and covering only part of the first scene
-    after = make_raster("after.tif", rng.integers(0, 255, (2, 120, 100)).astype("uint8"),
-                        transform=Affine(20, 0, 501005, 0, -20, 3999000), nodata=0)
+    after = make_raster(
+        "after.tif",
+        rng.integers(0, 255, (2, 120, 100)).astype("uint8"),
+        transform=Affine(20, 0, 501005, 0, -20, 3999000),
+        nodata=0,
+    )
     out = tmp_path / "change.tif"
     second = open_scene(after, resampling="nearest")
     result = run(before, Difference(), out, scene2=second, tile=96, overlap=24, batch=3, quiet=True)
@@ -154,7 +167,11 @@ def test_summary_line_and_threads_restored(scene, tmp_path, capsys):
     result = run(str(scene), Noise(), tmp_path / "n.tif", tile=128, overlap=16, threads=1)
     assert torch.get_num_threads() == before
     assert capsys.readouterr().err == ""  # the library prints nothing (and draws no bar off a terminal)
-    assert f"{result.tiles} tiles (0 nodata)" in result.summary and str(tmp_path / "n.tif") in result.summary and "MPix/s" in result.summary
+    assert (
+        f"{result.tiles} tiles (0 nodata)" in result.summary
+        and str(tmp_path / "n.tif") in result.summary
+        and "MPix/s" in result.summary
+    )
     assert "peak memory" in result.summary and result.peak_rss_mb > 0
 
 

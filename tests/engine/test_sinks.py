@@ -85,8 +85,13 @@ def test_dense_sink_without_staging_cannot_resume(tmp_path):
 def test_vector_sink_checks_the_first_record_and_writes_at_the_end(tmp_path):
     records = RecordCollector(PLAN)
     out = tmp_path / "t.geojson"
-    sink = VectorSink(records, out, GRID.crs, lambda: records.features(GRID.transform),
-                      check=lambda record: check_record(record, "GeoJSON", out))
+    sink = VectorSink(
+        records,
+        out,
+        GRID.crs,
+        lambda: records.features(GRID.transform),
+        check=lambda record: check_record(record, "GeoJSON", out),
+    )
     with pytest.raises(OutputError, match=r"column 'e' holds a vector per tile; write it to a \.parquet"):
         sink.add(_tile(0, 0), {"e": np.zeros(3)})
     sink.add(_tile(0, 0), {"tag": "a"})  # a record that passes: no more checks
@@ -147,8 +152,14 @@ def test_sink_group_feeds_checkpoints_and_restores_each_sink():
     group.begin_row(0)
     group.add(_tile(0, 0), 7)
     group.end_row(0)
-    assert log == [("a", "begin", 0), ("memory", "begin", 0), ("a", "add", 7), ("memory", "add", 7),
-                   ("a", "end", 0), ("memory", "end", 0)]
+    assert log == [
+        ("a", "begin", 0),
+        ("memory", "begin", 0),
+        ("a", "add", 7),
+        ("memory", "add", 7),
+        ("a", "end", 0),
+        ("memory", "end", 0),
+    ]
     arrays = group.checkpoint()
     assert sorted(arrays) == ["0_x", "1_x"]
     log.clear()

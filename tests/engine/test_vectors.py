@@ -47,8 +47,9 @@ class ClippingDetector(BoxPredictor):
             whole = shapely.contains(frame, self.polys[idx])
             shift = [w.col_off, w.row_off]
             if self.rotated:
-                boxes = np.array([o if ok else visible_part(o, p) for o, ok, p in
-                                  zip(self.objects[idx], whole, seen[idx])]).reshape(-1, 5)
+                boxes = np.array(
+                    [o if ok else visible_part(o, p) for o, ok, p in zip(self.objects[idx], whole, seen[idx])]
+                ).reshape(-1, 5)
                 boxes[:, :2] -= shift
             else:
                 boxes = shapely.bounds(seen[idx]) - np.tile(shift, 2)
@@ -103,7 +104,8 @@ def test_rotated_boxes_across_tile_edges_reported_once(scene, tmp_path):
     expected = shapely.polygons(rbox_to_poly(rboxes).reshape(-1, 4, 2))
     got = shapely.polygons(np.stack(pixel_corners(geoms), axis=0))
     iou = shapely.area(shapely.intersection(got[:, None], expected[None])) / shapely.area(
-        shapely.union(got[:, None], expected[None]))
+        shapely.union(got[:, None], expected[None])
+    )
     assert np.array_equal(np.sort(iou.argmax(axis=1)), np.arange(len(rboxes))) and iou.max(axis=1).min() > 0.999
     assert np.array_equal(cols["class_id"], labels[iou.argmax(axis=1)])
 
@@ -120,7 +122,8 @@ class Tagger(TilePredictor):
     def predict(self, batch):
         means = batch.images.mean(axis=(1, 2, 3))
         return {
-            "tag": np.where(means > 50, "bright", "dark"), "score": means / 255,
+            "tag": np.where(means > 50, "bright", "dark"),
+            "score": means / 255,
             "embedding": batch.images.mean(axis=(2, 3)),
         }
 

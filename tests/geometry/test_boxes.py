@@ -56,9 +56,9 @@ def test_every_encoding_of_a_rectangle_normalises_to_one(square):
     rng = np.random.default_rng(1)
     base = normalize_rbox(random_rboxes(300, rng, square=square))
     cx, cy, w, h, a = base.T
-    variants = [
-        np.c_[cx, cy, w, h, a + k * math.pi] for k in (-3, -1, 1, 2)
-    ] + [np.c_[cx, cy, h, w, a + s * math.pi / 2] for s in (-3, -1, 1, 3)]
+    variants = [np.c_[cx, cy, w, h, a + k * math.pi] for k in (-3, -1, 1, 2)] + [
+        np.c_[cx, cy, h, w, a + s * math.pi / 2] for s in (-3, -1, 1, 3)
+    ]
     for v in variants:
         np.testing.assert_allclose(normalize_rbox(v), base, atol=1e-9, rtol=0)
     if square:

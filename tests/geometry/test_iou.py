@@ -100,7 +100,9 @@ def test_rotated_iou_of_horizontal_boxes_is_box_iou():
     xy = rng.uniform(0, 100, (300, 2))
     xyxy = np.c_[xy, xy + rng.uniform(1, 30, (300, 2))]
     h = box_iou(xyxy[:100], xyxy[100:])
-    np.testing.assert_allclose(h, tv_box_iou(torch.from_numpy(xyxy[:100]), torch.from_numpy(xyxy[100:])).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        h, tv_box_iou(torch.from_numpy(xyxy[:100]), torch.from_numpy(xyxy[100:])).numpy(), atol=1e-12
+    )
     r = xyxy_to_rbox(xyxy)
     np.testing.assert_allclose(rotated_iou(r[:100], r[100:]), h, atol=1e-9)
 

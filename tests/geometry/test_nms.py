@@ -51,7 +51,9 @@ def test_horizontal_nms_matches_greedy_loop(with_classes):
     got = nms(boxes, scores, 0.4, classes)
     assert isinstance(got, np.ndarray)
     np.testing.assert_array_equal(got, greedy(box_iou(boxes, boxes), scores, 0.4, classes))
-    t = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.4, None if classes is None else torch.from_numpy(classes))
+    t = nms(
+        torch.from_numpy(boxes), torch.from_numpy(scores), 0.4, None if classes is None else torch.from_numpy(classes)
+    )
     assert isinstance(t, torch.Tensor)
     np.testing.assert_array_equal(t.numpy(), greedy(box_iou(boxes, boxes), scores, 0.4, classes))
 

@@ -68,9 +68,7 @@ def test_polygons_back_to_pixels():
     r = normalize_rbox(np.c_[rng.uniform(0, 500, (50, 2)), rng.uniform(2, 40, (50, 2)), rng.uniform(-3, 3, 50)])
     polys = boxes_to_polygons(r, UTM)
     pix = polygons_to_pixel(polys, UTM)
-    np.testing.assert_allclose(
-        [shapely.get_coordinates(g)[:4].ravel() for g in pix], rbox_to_poly(r), atol=1e-6
-    )
+    np.testing.assert_allclose([shapely.get_coordinates(g)[:4].ravel() for g in pix], rbox_to_poly(r), atol=1e-6)
     back = polygons_to_rboxes(polys, UTM)
     np.testing.assert_allclose(back[:, :4], r[:, :4], atol=1e-6)
     np.testing.assert_allclose(np.cos(2 * back[:, 4]), np.cos(2 * r[:, 4]), atol=1e-6)

@@ -29,15 +29,23 @@ def test_align_utm_onto_lonlat_at_a_known_point(make_raster):
 
 
 def test_align_masks_where_second_scene_has_no_data(make_raster):
-    ref = open_scene(make_raster("ref.tif", np.ones((100, 100), "uint16"), transform=Affine(10, 0, 500000, 0, -10, 4000000)))
+    ref = open_scene(
+        make_raster("ref.tif", np.ones((100, 100), "uint16"), transform=Affine(10, 0, 500000, 0, -10, 4000000))
+    )
     # The second scene covers only the left half of the reference, at 20 m.
-    half = open_scene(make_raster("half.tif", np.full((50, 25), 7, "uint16"), transform=Affine(20, 0, 500000, 0, -20, 4000000)))
+    half = open_scene(
+        make_raster("half.tif", np.full((50, 25), 7, "uint16"), transform=Affine(20, 0, 500000, 0, -20, 4000000))
+    )
     out = align(half, to=ref).read()
     mask = np.ma.getmaskarray(out)[0]
     assert not mask[:, :50].any() and mask[:, 50:].all()
     assert (out.data[0, :, :50] == 7).all()
     # With a nodata value the warp keeps it, and it is masked too.
-    half_nd = open_scene(make_raster("half_nd.tif", np.full((50, 25), 7, "uint16"), transform=Affine(20, 0, 500000, 0, -20, 4000000), nodata=0))
+    half_nd = open_scene(
+        make_raster(
+            "half_nd.tif", np.full((50, 25), 7, "uint16"), transform=Affine(20, 0, 500000, 0, -20, 4000000), nodata=0
+        )
+    )
     mask = np.ma.getmaskarray(align(half_nd, to=ref).read())[0]
     assert not mask[:, :50].any() and mask[:, 50:].all()
 

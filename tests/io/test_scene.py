@@ -8,6 +8,7 @@ from PIL import Image
 from rasterio.windows import Window
 
 from rsvision import samples
+from rsvision.core.sensors import SENTINEL2_ORDER
 from rsvision.errors import (
     BandCountError,
     BandNotFoundError,
@@ -18,7 +19,6 @@ from rsvision.errors import (
     UnreadableRasterError,
 )
 from rsvision.io import open_scene
-from rsvision.core.sensors import SENTINEL2_ORDER
 
 CRSS = {
     "utm": ("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000)),
@@ -35,7 +35,9 @@ def test_geotiff_roundtrip_crs_dtype_nodata(make_raster, crs_key, dtype, nodata)
     data = rng.integers(1, 120, size=(4, 37, 53)).astype(dtype)
     data[:, 5:9, 7:11] = nodata
     # photometric: GDAL would declare a 4-band uint8 file RGB + alpha (tested below)
-    path = make_raster(f"s_{crs_key}_{dtype}.tif", data, crs=crs, transform=transform, nodata=nodata, photometric="MINISBLACK")
+    path = make_raster(
+        f"s_{crs_key}_{dtype}.tif", data, crs=crs, transform=transform, nodata=nodata, photometric="MINISBLACK"
+    )
     scene = open_scene(path)
     assert scene.crs == rasterio.crs.CRS.from_user_input(crs)
     assert scene.transform == transform
@@ -95,8 +97,17 @@ def _write_s2_band(folder, name, res, value_fn, size_10m=60, crs="EPSG:32631"):
     rows, cols = np.mgrid[0:n, 0:n]
     data = value_fn(rows, cols).astype("uint16")
     transform = Affine(res, 0, 600000, 0, -res, 5400000)
-    with rasterio.open(folder / f"T31UDQ_20170829T105019_{name}.tif", "w", driver="GTiff", width=n, height=n,
-                       count=1, dtype="uint16", crs=crs, transform=transform) as dst:
+    with rasterio.open(
+        folder / f"T31UDQ_20170829T105019_{name}.tif",
+        "w",
+        driver="GTiff",
+        width=n,
+        height=n,
+        count=1,
+        dtype="uint16",
+        crs=crs,
+        transform=transform,
+    ) as dst:
         dst.write(data[None])
 
 

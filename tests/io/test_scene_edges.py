@@ -30,8 +30,16 @@ WINDOWS = {
     "outside-right": (W + 4, 2, 20, 16),
     "outside-above-left": (-30, -20, 20, 16),
 }
-DTYPES = [("uint8", None), ("uint8", 0), ("uint16", None), ("uint16", 65535), ("int16", None), ("int16", -9999),
-          ("float32", None), ("float32", np.nan)]
+DTYPES = [
+    ("uint8", None),
+    ("uint8", 0),
+    ("uint16", None),
+    ("uint16", 65535),
+    ("int16", None),
+    ("int16", -9999),
+    ("float32", None),
+    ("float32", np.nan),
+]
 TRANSFORM = Affine(10, 0, 500000, 0, -10, 4000000)
 # rasterio's own boundless read (the reference) still multiplies affines with `*`
 BOUNDLESS_WARNING = "ignore:Use `@` matmul instead of `*`:PendingDeprecationWarning"
@@ -46,8 +54,19 @@ def _data(count, height, width, dtype, nodata, seed):
 
 def _write(path, data, nodata, transform=TRANSFORM):
     count, height, width = data.shape
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=data.dtype,
-                       crs="EPSG:32633", transform=transform, nodata=nodata, photometric="MINISBLACK") as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=count,
+        dtype=data.dtype,
+        crs="EPSG:32633",
+        transform=transform,
+        nodata=nodata,
+        photometric="MINISBLACK",
+    ) as dst:
         dst.write(data)
     return path
 
@@ -101,8 +120,14 @@ def test_read_past_the_edge_matches_rasterio_boundless(sources, dtype, nodata, k
         shape = (shape[0], shape[1] // 2, shape[2] // 2)
     out = np.full(shape, -7.0, np.float32) if "out" in mode else None  # stale values, as the engine reuses one
     with rasterio.open(reference) as ds:  # GDAL resamples straight into the float buffer, hence out_dtype
-        expected = ds.read(window=window, boundless=True, masked=True, out_shape=shape, resampling=scene.resampling,
-                           out_dtype=out.dtype if out is not None else None)
+        expected = ds.read(
+            window=window,
+            boundless=True,
+            masked=True,
+            out_shape=shape,
+            resampling=scene.resampling,
+            out_dtype=out.dtype if out is not None else None,
+        )
     got = scene.read(window, out_shape=shape[1:] if "half" in mode else None, out=out)
     assert got.shape == shape and got.dtype == (np.float32 if out is not None else np.dtype(dtype))
     if out is not None:

@@ -10,8 +10,8 @@ from affine import Affine
 from rasterio.windows import Window
 from shapely.geometry import box
 
-from rsvision.errors import OutputError
 from rsvision.core.files import atomic_output
+from rsvision.errors import OutputError
 from rsvision.io import Grid, RasterWriter, write_cog, write_vectors
 
 GRID = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 4000000), 700, 600)
@@ -81,16 +81,14 @@ def test_overviews_built_as_strips_are_written(tmp_path, shape):
 def test_failure_keeps_existing_output_and_leaves_nothing(tmp_path):
     target = tmp_path / "out.tif"
     target.write_bytes(b"previous result")
-    with pytest.raises(RuntimeError):
-        with RasterWriter(target, GRID, 1, "uint8") as writer:
-            writer.write(np.ones((1, 100, 700), "uint8"), Window(0, 0, 700, 100))
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), RasterWriter(target, GRID, 1, "uint8") as writer:
+        writer.write(np.ones((1, 100, 700), "uint8"), Window(0, 0, 700, 100))
+        raise RuntimeError("killed")
     assert target.read_bytes() == b"previous result"
     assert _leftovers(tmp_path) == []
-    with pytest.raises(ValueError):
-        with atomic_output(target) as tmp:
-            tmp.write_bytes(b"half")
-            raise ValueError
+    with pytest.raises(ValueError), atomic_output(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise ValueError
     assert target.read_bytes() == b"previous result" and _leftovers(tmp_path) == []
 
 
@@ -116,10 +114,12 @@ def test_unwritable_output(tmp_path):
 @pytest.mark.parametrize("suffix", [".gpkg", ".geojson"])
 def test_vectors_roundtrip(tmp_path, suffix):
     geoms = [box(500000, 3990000, 500100, 3990100), box(500200, 3990000, 500300, 3990050)]
-    path = write_vectors(tmp_path / f"v{suffix}", geoms, {"class": ["ship", "plane"], "score": [0.9, 0.5]}, crs="EPSG:32633")
+    path = write_vectors(
+        tmp_path / f"v{suffix}", geoms, {"class": ["ship", "plane"], "score": [0.9, 0.5]}, crs="EPSG:32633"
+    )
     meta = pyogrio.read_info(path)
     assert meta["features"] == 2 and meta["crs"] == "EPSG:32633"
-    _, _, wkb, fields = pyogrio.raw.read(path)
+    _, _, _wkb, fields = pyogrio.raw.read(path)
     assert list(fields[0]) == ["ship", "plane"] and np.allclose(fields[1], [0.9, 0.5])
     assert _leftovers(tmp_path) == []
 
@@ -151,8 +151,16 @@ def test_unknown_vector_format(tmp_path):
 def test_class_map_metadata_on_a_small_strip_raster(tmp_path):
     grid = Grid(GRID.crs, GRID.transform, 150, 150)
     colours = {0: (255, 0, 0, 255), 1: (0, 0, 255, 255)}
-    with RasterWriter(tmp_path / "c.tif", grid, 1, "uint8", 255, descriptions=["class"], colormap=colours,
-                      tags={"classes": '["a", "b"]'}) as writer:
+    with RasterWriter(
+        tmp_path / "c.tif",
+        grid,
+        1,
+        "uint8",
+        255,
+        descriptions=["class"],
+        colormap=colours,
+        tags={"classes": '["a", "b"]'},
+    ) as writer:
         writer.write(np.tile(np.array([0, 1], "uint8"), (150, 75)))
     with rasterio.open(tmp_path / "c.tif") as ds:
         assert ds.colormap(1)[0] == (255, 0, 0, 255) and ds.colormap(1)[1] == (0, 0, 255, 255)

@@ -47,7 +47,14 @@ def test_equals_pycocoevalcap(seed):
     rouge, _ = pycoco_rouge.Rouge().compute_score(refs, res)
     cider, _ = pycoco_cider.Cider().compute_score(refs, res)
     ours = caption_scores(refs, preds, tokenize=False)
-    expected = {"bleu1": bleu[0], "bleu2": bleu[1], "bleu3": bleu[2], "bleu4": bleu[3], "rouge_l": rouge, "cider": cider}
+    expected = {
+        "bleu1": bleu[0],
+        "bleu2": bleu[1],
+        "bleu3": bleu[2],
+        "bleu4": bleu[3],
+        "rouge_l": rouge,
+        "cider": cider,
+    }
     for key, value in expected.items():
         assert ours[key] == pytest.approx(value, abs=1e-6), key
     assert ours["bleu4"] > 0.05 and ours["cider"] > 0.5  # the edited copies give real higher-order overlap
@@ -72,9 +79,24 @@ def test_perfect_captions():
 
 def test_tokenizer():
     assert tokenize_caption("A plane's wing, near two well-known buildings.") == [
-        "a", "plane", "'s", "wing", "near", "two", "well-known", "buildings"
+        "a",
+        "plane",
+        "'s",
+        "wing",
+        "near",
+        "two",
+        "well-known",
+        "buildings",
     ]
-    assert tokenize_caption('It is 3.5 km long (roughly) -- "really"!') == ["it", "is", "3.5", "km", "long", "roughly", "really"]
+    assert tokenize_caption('It is 3.5 km long (roughly) -- "really"!') == [
+        "it",
+        "is",
+        "3.5",
+        "km",
+        "long",
+        "roughly",
+        "really",
+    ]
     assert tokenize_caption("Don't  go") == ["do", "n't", "go"]
 
 

@@ -13,8 +13,8 @@ from rsvision.errors import MetricInputError
 from rsvision.metrics.coco import coco_evaluate
 
 pytest.importorskip("pycocotools")
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 STATS_KEYS = [
     "map", "map50", "map75", "map_small", "map_medium", "map_large",
@@ -169,7 +169,7 @@ def test_coco_no_results_at_all():
 def test_coco_bad_results_give_clear_errors():
     gt, res = make_case(5, n_img=3)
     with pytest.raises(MetricInputError, match="image_id 424242"):
-        coco_evaluate(gt, res + [{"image_id": 424242, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1.0}])
+        coco_evaluate(gt, [*res, {"image_id": 424242, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1.0}])
     with pytest.raises(MetricInputError, match="has no 'score'"):
         coco_evaluate(gt, [{"image_id": 7, "category_id": 1, "bbox": [0, 0, 1, 1]}])
     with pytest.raises(MetricInputError, match="4 numbers"):

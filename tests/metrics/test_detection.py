@@ -188,9 +188,11 @@ def devkit_voc_eval(images, classname, ovthresh=0.5, use_07_metric=False):
             iw = np.maximum(ixmax - ixmin + 1.0, 0.0)
             ih = np.maximum(iymax - iymin + 1.0, 0.0)
             inters = iw * ih
-            uni = (bb_xmax - bb_xmin + 1.0) * (bb_ymax - bb_ymin + 1.0) + (BBGT_xmax - BBGT_xmin + 1.0) * (
-                BBGT_ymax - BBGT_ymin + 1.0
-            ) - inters
+            uni = (
+                (bb_xmax - bb_xmin + 1.0) * (bb_ymax - bb_ymin + 1.0)
+                + (BBGT_xmax - BBGT_xmin + 1.0) * (BBGT_ymax - BBGT_ymin + 1.0)
+                - inters
+            )
             overlaps = inters / uni
             BBGT_keep_mask = overlaps > 0
             BBGT_keep = BBGT[BBGT_keep_mask, :]

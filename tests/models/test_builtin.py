@@ -15,7 +15,9 @@ torch.set_num_threads(1)
 def record():
     cards = builtin_weights()
     if DEFAULT_CLASSIFIER not in cards:
-        pytest.skip(f"built-in weights {DEFAULT_CLASSIFIER} not trained yet (python -m rsvision.train.recipes aid_classifier)")
+        pytest.skip(
+            f"built-in weights {DEFAULT_CLASSIFIER} not trained yet (python -m rsvision.train.recipes aid_classifier)"
+        )
     return cards[DEFAULT_CLASSIFIER]
 
 

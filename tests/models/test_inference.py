@@ -106,8 +106,9 @@ def test_features_are_the_head_input(classifier, dataset):
     with torch.no_grad():
         np.testing.assert_allclose(feats.values[0], net(x)[0].numpy(), atol=1e-5)
         logits = classifier.model.fc(torch.from_numpy(feats.values[:1]))
-    np.testing.assert_allclose(logits.softmax(-1).numpy(), predict_dataset(classifier, dataset).probabilities[:1],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        logits.softmax(-1).numpy(), predict_dataset(classifier, dataset).probabilities[:1], atol=1e-5
+    )
 
 
 def test_probabilities_need_a_head(classifier, dataset):

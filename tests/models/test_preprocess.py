@@ -9,8 +9,14 @@ import torch.nn.functional as F
 from rsvision.errors import BandCountError, NormalisationError
 from rsvision.models.preprocess import Preprocessing, reflectance_to_8bit
 
-PREP = Preprocessing(bands=["red", "green", "blue"], scale=255.0, value_range=(0, 255), mean=[0.4, 0.5, 0.3],
-                     std=[0.2, 0.25, 0.1], input_size=8)
+PREP = Preprocessing(
+    bands=["red", "green", "blue"],
+    scale=255.0,
+    value_range=(0, 255),
+    mean=[0.4, 0.5, 0.3],
+    std=[0.2, 0.25, 0.1],
+    input_size=8,
+)
 
 
 def _image(shape=(3, 8, 8), seed=0):
@@ -28,8 +34,13 @@ def test_standardises_with_the_card_numbers():
 def test_resizes_the_whole_image_antialiased():
     image = _image((3, 20, 12))
     out = PREP(image)
-    resized = F.interpolate(torch.from_numpy(image[None].astype(np.float32)), size=(8, 8), mode="bilinear",
-                            antialias=True, align_corners=False)
+    resized = F.interpolate(
+        torch.from_numpy(image[None].astype(np.float32)),
+        size=(8, 8),
+        mode="bilinear",
+        antialias=True,
+        align_corners=False,
+    )
     np.testing.assert_allclose(out.numpy(), PREP.normalise(resized).numpy(), rtol=1e-6)
     assert PREP(_image((2, 3, 5, 5))).shape == (2, 3, 8, 8)  # batches too
 
@@ -54,11 +65,14 @@ def test_masked_pixels_become_zero():
     np.testing.assert_array_equal(PREP(image).numpy(), PREP(filled).numpy())
 
 
-@pytest.mark.parametrize("values, message", [
-    (_image().astype(np.float32) / 255, "look already scaled"),  # scaled twice
-    (np.full((3, 8, 8), -0.5, np.float32), "outside the model's raw range"),  # standardised already
-    (np.full((3, 8, 8), 3000, np.uint16), "outside the model's raw range"),  # 16-bit reflectance for an 8-bit model
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (_image().astype(np.float32) / 255, "look already scaled"),  # scaled twice
+        (np.full((3, 8, 8), -0.5, np.float32), "outside the model's raw range"),  # standardised already
+        (np.full((3, 8, 8), 3000, np.uint16), "outside the model's raw range"),  # 16-bit reflectance for an 8-bit model
+    ],
+)
 def test_values_that_cannot_be_raw_are_refused(values, message):
     with pytest.raises(NormalisationError, match=message):
         PREP(values)

@@ -35,8 +35,14 @@ def test_bands_set_the_input_convolution():
 def test_source_state_is_loaded_and_the_stem_adapted_by_name():
     torch.manual_seed(0)
     rgb = build_model("resnet18", num_classes=3, width=0.125)
-    bgrn = build_model("resnet18", num_classes=3, bands=["blue", "green", "red", "nir"], source_bands=["red", "green",
-                       "blue"], source_state=rgb.state_dict(), width=0.125)
+    bgrn = build_model(
+        "resnet18",
+        num_classes=3,
+        bands=["blue", "green", "red", "nir"],
+        source_bands=["red", "green", "blue"],
+        source_state=rgb.state_dict(),
+        width=0.125,
+    )
     old, new = first_conv(rgb).weight, first_conv(bgrn).weight
     scale = 3 / 4  # n_source / n_target keeps the activation scale
     torch.testing.assert_close(new[:, 0], old[:, 2] * scale)  # blue from blue
@@ -68,11 +74,21 @@ def test_register_adds_a_builder_once():
 def test_build_from_weights_is_the_saved_network(tmp_path):
     torch.manual_seed(0)
     model = build_model("resnet18", num_classes=3, width=0.125).eval()
-    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.5] * 3,
-                         std=[0.2] * 3, input_size=32)
-    record = save_weights(model, tmp_path, "net", half=False, architecture="resnet18",
-                          architecture_kwargs={"width": 0.125}, preprocessing=prep, classes=list("abc"), licence="-",
-                          command="-")
+    prep = Preprocessing(
+        bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.5] * 3, std=[0.2] * 3, input_size=32
+    )
+    record = save_weights(
+        model,
+        tmp_path,
+        "net",
+        half=False,
+        architecture="resnet18",
+        architecture_kwargs={"width": 0.125},
+        preprocessing=prep,
+        classes=list("abc"),
+        licence="-",
+        command="-",
+    )
     built = build_from_weights(record)
     x = torch.rand(2, 3, 32, 32)
     assert not built.training

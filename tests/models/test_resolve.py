@@ -92,8 +92,16 @@ def test_task_is_an_enumeration_stored_as_its_value(weights, tmp_path):
     card = Weights.load(weights)
     assert card.task is Task.CLASSIFICATION and card.task == "classification"
     assert json.loads(weights.with_suffix(".json").read_text())["task"] == "classification"
-    assert {t.value for t in Task} == {"classification", "segmentation", "change", "detection", "embedding",
-                                       "captioning", "vqa", "grounding"}
+    assert {t.value for t in Task} == {
+        "classification",
+        "segmentation",
+        "change",
+        "detection",
+        "embedding",
+        "captioning",
+        "vqa",
+        "grounding",
+    }
     text = json.loads(weights.with_suffix(".json").read_text())
     text["task"] = "colouring"
     (tmp_path / "bad.json").write_text(json.dumps(text))
@@ -102,8 +110,12 @@ def test_task_is_an_enumeration_stored_as_its_value(weights, tmp_path):
 
 
 def test_third_party_cards_carry_their_task(tmp_path):
-    net = build_model("resnet18", num_classes=0, bands=["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A",
-                                                        "B09", "B10", "B11", "B12"], width=1.0)
+    net = build_model(
+        "resnet18",
+        num_classes=0,
+        bands=["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"],
+        width=1.0,
+    )
     torch.save(net.state_dict(), tmp_path / "s2.pth")
     loaded = resolve_model(f"torchgeo:resnet18:{tmp_path / 's2.pth'}")
     assert loaded.weights.task == Task.EMBEDDING and loaded.weights.classes == []

@@ -69,7 +69,9 @@ def test_build_models_for_named_bands():
     assert first_conv(m).in_channels == 4 and m.band_names == ("B02", "B03", "B04", "B08")
     assert m.eval()(torch.randn(1, 4, 32, 32)).ndim == 2
     half = build_model("resnet18", 30, width=0.5)
-    assert sum(p.numel() for p in half.parameters()) < 0.3 * sum(p.numel() for p in build_model("resnet18", 30).parameters())
+    assert sum(p.numel() for p in half.parameters()) < 0.3 * sum(
+        p.numel() for p in build_model("resnet18", 30).parameters()
+    )
     pytest.importorskip("timm")
     t = build_model("timm:resnet10t", num_classes=2, bands=SENTINEL2_ORDER)
     assert first_conv(t).in_channels == 13 and t.eval()(torch.randn(1, 13, 32, 32)).shape == (1, 2)

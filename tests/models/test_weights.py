@@ -12,17 +12,32 @@ from rsvision.models.weights import Weights, builtin_weights, save_weights
 
 torch.set_num_threads(1)
 CLASSES = ["a", "b", "c"]
-PREP = Preprocessing(bands=["red", "green", "blue"], scale=255.0, value_range=(0, 255), mean=[0.4, 0.41, 0.37],
-                     std=[0.21, 0.19, 0.19], input_size=32)
+PREP = Preprocessing(
+    bands=["red", "green", "blue"],
+    scale=255.0,
+    value_range=(0, 255),
+    mean=[0.4, 0.41, 0.37],
+    std=[0.21, 0.19, 0.19],
+    input_size=32,
+)
 
 
 @pytest.fixture
 def saved(tmp_path):
     torch.manual_seed(0)
     model = build_model("resnet18", len(CLASSES), width=0.25).eval()
-    record = save_weights(model, tmp_path, "tiny", half=False, architecture="resnet18",
-                          architecture_kwargs={"width": 0.25}, preprocessing=PREP, classes=CLASSES,
-                          licence="Apache-2.0", command="python -m rsvision.train.recipes tiny")
+    record = save_weights(
+        model,
+        tmp_path,
+        "tiny",
+        half=False,
+        architecture="resnet18",
+        architecture_kwargs={"width": 0.25},
+        preprocessing=PREP,
+        classes=CLASSES,
+        licence="Apache-2.0",
+        command="python -m rsvision.train.recipes tiny",
+    )
     return model, record, tmp_path
 
 
@@ -37,7 +52,7 @@ def test_round_trip_and_sha256(saved):
 
 
 def test_sha256_mismatch_is_refused(saved):
-    _, record, folder = saved
+    _, _record, folder = saved
     path = folder / "tiny.safetensors"
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
@@ -70,8 +85,9 @@ def test_preprocess_applies_the_record():
     image = np.random.default_rng(0).integers(0, 256, (3, 48, 40), dtype=np.uint8)
     x = PREP(image)
     assert x.shape == (1, 3, 32, 32)
-    resized = torch.nn.functional.interpolate(torch.from_numpy(image).float()[None], size=(32, 32),
-                                              mode="bilinear", antialias=True)
+    resized = torch.nn.functional.interpolate(
+        torch.from_numpy(image).float()[None], size=(32, 32), mode="bilinear", antialias=True
+    )
     expected = (resized / 255 - torch.tensor(PREP.mean).view(1, 3, 1, 1)) / torch.tensor(PREP.std).view(1, 3, 1, 1)
     torch.testing.assert_close(x, expected, atol=1e-5, rtol=1e-5)
     # bands are matched by name: a BGR image named as such gives the same tensor

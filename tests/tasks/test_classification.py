@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from rsvision.core.sensors import SENSORS, Band
 from rsvision.errors import BandCountError, NormalisationError
-from rsvision.core.sensors import SENSORS
-from rsvision.core.sensors import Band
 from rsvision.models import Preprocessing, Weights
 from rsvision.tasks.classification import (
     BandChoice,
@@ -28,10 +27,25 @@ def test_class_colours_are_distinct():
 
 
 def _record(**kw):
-    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.5] * 3,
-                         std=[0.2] * 3, input_size=kw.pop("input_size", 64))
-    return Weights(name="t", file="t.safetensors", sha256="0" * 64, architecture="resnet18", preprocessing=prep,
-                   classes=["a", "b"], licence="-", command="-", **kw)
+    prep = Preprocessing(
+        bands=["red", "green", "blue"],
+        scale=255,
+        value_range=(0, 255),
+        mean=[0.5] * 3,
+        std=[0.2] * 3,
+        input_size=kw.pop("input_size", 64),
+    )
+    return Weights(
+        name="t",
+        file="t.safetensors",
+        sha256="0" * 64,
+        architecture="resnet18",
+        preprocessing=prep,
+        classes=["a", "b"],
+        licence="-",
+        command="-",
+        **kw,
+    )
 
 
 def test_tile_size_follows_the_record():
@@ -43,18 +57,25 @@ def test_tile_size_follows_the_record():
 
 def test_select_bands_by_name_position_or_given_names():
     record = _record()
-    assert select_bands(record, ["blue", "nir", "red", "green"], None, "s") == BandChoice(["red", "green", "blue"],
-                                                                                         "name")
+    assert select_bands(record, ["blue", "nir", "red", "green"], None, "s") == BandChoice(
+        ["red", "green", "blue"], "name"
+    )
     assert select_bands(record, ["band1", "band2", "band3"], None, "s") == BandChoice(None, "position")
     assert select_bands(record, ["band1", "band2", "band3"], ["Blue", "Green", "Red"], "s").read == [
-        "band3", "band2", "band1"]
+        "band3",
+        "band2",
+        "band1",
+    ]
     with pytest.raises(BandCountError, match="2 band names given for 3 bands"):
         select_bands(record, ["band1", "band2", "band3"], ["red", "green"], "s")
 
 
 def test_select_bands_refuses_without_a_hint_that_fails_again():
-    with pytest.raises(BandCountError, match=r"the scene has band1, band2, none of which carries those names or their "
-                       r"wavelengths \(if they are in fact red, green, blue, say so with --bands\)"):
+    with pytest.raises(
+        BandCountError,
+        match=r"the scene has band1, band2, none of which carries those names or their "
+        r"wavelengths \(if they are in fact red, green, blue, say so with --bands\)",
+    ):
         select_bands(_record(), ["band1", "band2"], None, "s")
 
 

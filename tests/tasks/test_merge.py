@@ -11,8 +11,9 @@ def _starts(length, size, overlap):
     return sorted({int(w.col_off) for w in tiles((1, length), size, overlap)})
 
 
-@pytest.mark.parametrize("length,size,overlap", [(1000, 256, 64), (1000, 256, 200), (700, 512, 64), (300, 512, 64),
-                                                 (1030, 100, 0)])
+@pytest.mark.parametrize(
+    "length,size,overlap", [(1000, 256, 64), (1000, 256, 200), (700, 512, 64), (300, 512, 64), (1030, 100, 0)]
+)
 def test_weights_positive_and_smooth(length, size, overlap):
     starts = _starts(length, size, overlap)
     weights = axis_weights(starts, min(size, length))
@@ -41,14 +42,17 @@ def test_touches_inner_edge():
 
 
 def test_merge_prefers_whole_boxes_and_is_class_aware():
-    boxes = np.array([
-        [100, 100, 130, 120],  # whole
-        [100, 100, 115, 120],  # the same object cut by a tile edge, scoring higher
-        [100, 100, 130, 120],  # the same place, another class
-        [102, 101, 131, 121],  # a duplicate of box 0 from the next tile
-        [300, 300, 400, 380],  # an object larger than the overlap: two cut pieces, the larger wins
-        [340, 300, 400, 380],
-    ], float)
+    boxes = np.array(
+        [
+            [100, 100, 130, 120],  # whole
+            [100, 100, 115, 120],  # the same object cut by a tile edge, scoring higher
+            [100, 100, 130, 120],  # the same place, another class
+            [102, 101, 131, 121],  # a duplicate of box 0 from the next tile
+            [300, 300, 400, 380],  # an object larger than the overlap: two cut pieces, the larger wins
+            [340, 300, 400, 380],
+        ],
+        float,
+    )
     scores = np.array([0.6, 0.9, 0.5, 0.55, 0.7, 0.8])
     labels = np.array([1, 1, 2, 1, 0, 0])
     cut = np.array([False, True, False, False, True, True])

@@ -37,9 +37,18 @@ def test_trains_writes_a_card_and_refuses_a_wrong_name(tmp_path):
     dataset = FolderDataset(tmp_path / "data")
     with pytest.raises(RsvisionError, match="NAME.safetensors"):
         train_folder_classifier(dataset, tmp_path / "w.pt", epochs=1, progress=False, log=lambda _: None)
-    record = train_folder_classifier(dataset, tmp_path / "tiny.safetensors", arch="resnet18",
-                                     arch_kwargs={"width": 0.125}, epochs=2, size=16, batch=8, val_fraction=0.25,
-                                     progress=False, log=lambda _: None)
+    record = train_folder_classifier(
+        dataset,
+        tmp_path / "tiny.safetensors",
+        arch="resnet18",
+        arch_kwargs={"width": 0.125},
+        epochs=2,
+        size=16,
+        batch=8,
+        val_fraction=0.25,
+        progress=False,
+        log=lambda _: None,
+    )
     card = resolve_weights(record.weights_path)
     assert card.classes == ["field", "sea"] and card.preprocessing.bands == ["red", "green", "blue"]
     assert card.metrics and 0.0 <= card.metrics[0].values["overall_accuracy"] <= 1.0

@@ -35,8 +35,9 @@ def setup(folder, tmp_path):
     images = image_cache(ds, 20, tmp_path / "cache" / "c.npy", progress=False)
     labels = np.array([s.targets["label"] for s in ds])
     mean, std = band_statistics(images, 255.0)
-    prep = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=mean, std=std,
-                         input_size=16)
+    prep = Preprocessing(
+        bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=mean, std=std, input_size=16
+    )
     return ds, ArrayData(images[::2], labels[::2]), ArrayData(images[1::2], labels[1::2]), prep
 
 
@@ -80,14 +81,23 @@ def test_resume_repeats_the_uninterrupted_run(folder, tmp_path):
         assert torch.equal(value, resumed_model.state_dict()[key]), key
     timing = ("seconds", "images_per_s")
     assert [{k: v for k, v in r.items() if k not in timing} for r in resumed.history] == [
-        {k: v for k, v in r.items() if k not in timing} for r in full.history]
+        {k: v for k, v in r.items() if k not in timing} for r in full.history
+    ]
     assert resumed.best_epoch == full.best_epoch
     # finished: the same command again trains nothing; other settings are refused
     again = fit(new_model(), train, val, prep, CONFIG, tmp_path / "cut", log=None, progress=False)
     assert again.history == resumed.history
     with pytest.raises(RsvisionError, match="other settings \\(lr"):
-        fit(new_model(), train, val, prep, TrainConfig(**{**CONFIG.__dict__, "lr": 1e-3}), tmp_path / "cut",
-            log=None, progress=False)
+        fit(
+            new_model(),
+            train,
+            val,
+            prep,
+            TrainConfig(**{**CONFIG.__dict__, "lr": 1e-3}),
+            tmp_path / "cut",
+            log=None,
+            progress=False,
+        )
 
 
 def test_training_learns_and_classifier_evaluates(folder, tmp_path):
@@ -97,9 +107,17 @@ def test_training_learns_and_classifier_evaluates(folder, tmp_path):
     result = fit(model, train, val, prep, config, tmp_path / "run", log=None, progress=False)
     assert result.history[-1]["val_accuracy"] >= 0.8
     (tmp_path / "w").mkdir()
-    record = save_weights(model, tmp_path / "w", "scenes", architecture="resnet18",
-                          architecture_kwargs={"width": 0.125}, preprocessing=prep, classes=list(ds.classes),
-                          licence="test", command="test")
+    record = save_weights(
+        model,
+        tmp_path / "w",
+        "scenes",
+        architecture="resnet18",
+        architecture_kwargs={"width": 0.125},
+        preprocessing=prep,
+        classes=list(ds.classes),
+        licence="test",
+        command="test",
+    )
     (folder / "sea" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     scores = evaluate_classifier(Classifier(record), FolderDataset(folder))
     assert scores["n_failed"] == 1 and scores["n_images"] == 36

@@ -17,8 +17,9 @@ from rsvision.train.publish import publish_classifier
 torch.set_num_threads(1)
 
 MODEL_CLASSES = ["red", "green", "blue"]  # the model's order differs from the folder's sorted names
-PREP = Preprocessing(bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.3] * 3, std=[0.3] * 3,
-                     input_size=32)
+PREP = Preprocessing(
+    bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.3] * 3, std=[0.3] * 3, input_size=32
+)
 
 
 @pytest.fixture
@@ -57,13 +58,32 @@ def _briefly_trained(x, y, steps=20):
 
 
 def _publish(work, data, out, lines):
-    result = TrainResult(history=[{"seconds": 3.0, "val_accuracy": 0.5}, {"seconds": 3.0, "val_accuracy": 0.75}],
-                         best_epoch=2, best_val_accuracy=0.75)
+    result = TrainResult(
+        history=[{"seconds": 3.0, "val_accuracy": 0.5}, {"seconds": 3.0, "val_accuracy": 0.75}],
+        best_epoch=2,
+        best_val_accuracy=0.75,
+    )
     return publish_classifier(
-        name="tiny", arch="resnet18", arch_kwargs={"width": 0.125}, classes=MODEL_CLASSES, prep=PREP, work_dir=work,
-        out_dir=out, data=str(data), test_split="all", result=result, config=TrainConfig(epochs=2, batch_size=4),
-        command="python -m rsvision.train.recipes tiny", train_seconds=6.0, dataset_name="colours", licence="-",
-        threads=1, log=lines.append, started=0.0, speed_seconds=0.2)
+        name="tiny",
+        arch="resnet18",
+        arch_kwargs={"width": 0.125},
+        classes=MODEL_CLASSES,
+        prep=PREP,
+        work_dir=work,
+        out_dir=out,
+        data=str(data),
+        test_split="all",
+        result=result,
+        config=TrainConfig(epochs=2, batch_size=4),
+        command="python -m rsvision.train.recipes tiny",
+        train_seconds=6.0,
+        dataset_name="colours",
+        licence="-",
+        threads=1,
+        log=lines.append,
+        started=0.0,
+        speed_seconds=0.2,
+    )
 
 
 def test_card_metrics_are_what_eval_computes(run):
@@ -96,6 +116,7 @@ def test_the_shipped_file_is_what_was_scored(run):
     state = torch.load(work / "best.pt", weights_only=True)["model"]
     assert Classifier(path).model.conv1.weight.dtype == torch.float32
     assert not torch.equal(Classifier(path).model.conv1.weight, state["conv1.weight"])  # rounded through float16
-    assert card["metrics"][0]["values"]["overall_accuracy"] == evaluate_model(
-        "classification", data, path, split="all")["overall_accuracy"]
-
+    assert (
+        card["metrics"][0]["values"]["overall_accuracy"]
+        == evaluate_model("classification", data, path, split="all")["overall_accuracy"]
+    )

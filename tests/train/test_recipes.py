@@ -35,8 +35,9 @@ def test_threads_are_scoped_and_the_log_is_closed(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(aid, "choose_input_size", lambda model, val, prep, sizes, config, log: ("prep160", {160: 1.0}))
     monkeypatch.setattr(aid, "publish_classifier", publish_classifier)
     before = torch.get_num_threads()
-    out = aid.aid_classifier(out=str(tmp_path / "out"), data="D", work=str(tmp_path / "work"), threads=before + 1,
-                             progress=False)
+    out = aid.aid_classifier(
+        out=str(tmp_path / "out"), data="D", work=str(tmp_path / "work"), threads=before + 1, progress=False
+    )
     assert out == tmp_path / "out" / "aid_resnet18w05.safetensors"
     assert seen["threads"] == before + 1 and torch.get_num_threads() == before
     assert seen["publish"]["prep"] == "prep160" and seen["publish"]["threads"] == before + 1

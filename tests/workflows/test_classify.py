@@ -65,8 +65,9 @@ def test_one_pass_writes_the_class_map_and_the_tiles(classifier, scene, tmp_path
 
 
 def test_class_map_alone_still_counts_the_classes(classifier, scene, tmp_path):
-    with_vector = classify_scene(scene, classifier, tmp_path / "a.tif", vector=tmp_path / "a.parquet", tile=32,
-                                 threads=1, quiet=True)
+    with_vector = classify_scene(
+        scene, classifier, tmp_path / "a.tif", vector=tmp_path / "a.parquet", tile=32, threads=1, quiet=True
+    )
     alone = classify_scene(scene, classifier, tmp_path / "b.tif", tile=32, threads=1, quiet=True)
     assert alone.vector is None and alone.counts == with_vector.counts
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -119,8 +120,9 @@ def score_predictions(task: str, dataset: Dataset, predictions: str | os.PathLik
 # ----------------------------------------------------------------------------- one function per task
 
 
-def score_classes(classes: list[str], truth: np.ndarray, predicted: list[str],
-                  top: list[list[str]] | None = None) -> dict[str, Any]:
+def score_classes(
+    classes: list[str], truth: np.ndarray, predicted: list[str], top: list[list[str]] | None = None
+) -> dict[str, Any]:
     """Classification keys for predicted class names against ``truth`` (indices into the dataset's ``classes``),
     scored over the dataset's classes: a name the dataset does not have (from a model with more classes than the
     dataset) counts as wrong, in an extra class ``(other)``, and ``other_class_predictions`` says how many.

@@ -9,8 +9,8 @@ asking for the folder.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
-from typing import Iterable, Sequence
 
 from rsvision.errors import MetricInputError
 

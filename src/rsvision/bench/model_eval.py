@@ -42,8 +42,10 @@ def evaluate_model(
     and return the task's metric dict. A model of another task is refused before any image is read."""
     check_task(task)
     if task != "classification":
-        raise EvaluationError(f"eval {task}: no model of this task is built in yet, so none can run (-m); "
-                              "score predictions made elsewhere with --predictions")
+        raise EvaluationError(
+            f"eval {task}: no model of this task is built in yet, so none can run (-m); "
+            "score predictions made elsewhere with --predictions"
+        )
     dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
@@ -53,8 +55,9 @@ def evaluate_model(
     return evaluate_classifier(classifier, dataset, tta=tta, batch_size=batch_size, progress=progress)
 
 
-def evaluate_classifier(classifier: Classifier, dataset: Dataset, *, tta: bool = False, batch_size: int = 64,
-                        progress: bool = False) -> dict[str, Any]:
+def evaluate_classifier(
+    classifier: Classifier, dataset: Dataset, *, tta: bool = False, batch_size: int = 64, progress: bool = False
+) -> dict[str, Any]:
     """The classification keys of :func:`rsvision.bench.evaluate.score_classes`, over the dataset's classes
     (matched to the model's by name), plus ``n_images``, ``n_failed`` and, when some failed, ``failed``:
     ``[{"sample", "reason"}]``. A dataset class the model does not know is refused: it could never be right."""
@@ -67,8 +70,10 @@ def evaluate_classifier(classifier: Classifier, dataset: Dataset, *, tta: bool =
     if unknown:
         shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         known = ", ".join(model_classes[:8]) + (" ..." if len(model_classes) > 8 else "")
-        raise EvaluationError(f"{dataset.root}: classes unknown to model {classifier.weights.name}: {shown} "
-                              f"({len(unknown)} of {len(dataset.classes)}); the model knows {known}")
+        raise EvaluationError(
+            f"{dataset.root}: classes unknown to model {classifier.weights.name}: {shown} "
+            f"({len(unknown)} of {len(dataset.classes)}); the model knows {known}"
+        )
     pred = predict_dataset(classifier, dataset, batch_size=batch_size, tta=tta, progress=progress)
     if not len(pred.indices):
         first = pred.failures[0] if pred.failures else ("", "no samples")

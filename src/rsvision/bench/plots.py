@@ -36,8 +36,13 @@ def _display_rgb(scene: Scene, shape: tuple[int, int]) -> np.ndarray:
     return np.nan_to_num(np.clip(rgb, 0, 1)).transpose(1, 2, 0)
 
 
-def class_map_preview(scene: Scene | str | os.PathLike, class_map: str | os.PathLike, output: str | os.PathLike,
-                      max_size: int = 1200, alpha: float = 0.45) -> Path:
+def class_map_preview(
+    scene: Scene | str | os.PathLike,
+    class_map: str | os.PathLike,
+    output: str | os.PathLike,
+    max_size: int = 1200,
+    alpha: float = 0.45,
+) -> Path:
     """A PNG of ``scene`` with ``class_map`` (a class-map COG with its colour map and ``classes`` tag, as
     ``rsvision classify`` writes it) blended over it, and a legend of the classes present."""
     scene = scene if isinstance(scene, Scene) else open_scene(scene)
@@ -87,8 +92,15 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: st
     for i in range(n):
         for j in range(n):
             if m[i, j]:
-                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=5,
-                        color="white" if rows[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(m[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=5,
+                    color="white" if rows[i, j] > 0.5 else "black",
+                )
     fig.colorbar(im, ax=ax, fraction=0.03)
     fig.tight_layout()
     with atomic_output(path) as tmp:

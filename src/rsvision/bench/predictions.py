@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,8 @@ def read_task2(
             labels.append(index[name])
             scores.append(values[0])
             boxes.append(values[1:])
-    return {k: Detections(l, s, boxes=np.asarray(b).reshape(-1, 4)) for k, (l, s, b) in sorted(rows.items())}, classes
+    per_image = {k: Detections(lab, s, boxes=np.asarray(b).reshape(-1, 4)) for k, (lab, s, b) in sorted(rows.items())}
+    return per_image, classes
 
 
 def read_dota_results(folder: str | os.PathLike, classes: Sequence[str]) -> tuple[dict[str, Detections], bool]:
@@ -167,9 +169,7 @@ def is_answer(v: Any) -> bool:
 
 
 def is_box(v: Any) -> bool:
-    return (
-        isinstance(v, list) and len(v) == 4 and all(_finite(x) for x in v) and v[2] >= v[0] and v[3] >= v[1]
-    )
+    return isinstance(v, list) and len(v) == 4 and all(_finite(x) for x in v) and v[2] >= v[0] and v[3] >= v[1]
 
 
 def read_records(path: str | os.PathLike, fields: Mapping[str, tuple[Callable[[Any], bool], str]]) -> list[dict]:

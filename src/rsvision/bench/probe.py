@@ -35,8 +35,9 @@ def _objective(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tenso
     return c * ce + 0.5 * (w * w).sum()
 
 
-def fit_logistic_regression(x: np.ndarray, y: np.ndarray, n_classes: int, c: float = 1.0, max_iter: int = 1000,
-                            tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic_regression(
+    x: np.ndarray, y: np.ndarray, n_classes: int, c: float = 1.0, max_iter: int = 1000, tol: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression minimising ``c * sum(cross-entropy) + |W|^2 / 2`` (the bias is not
     penalised) with L-BFGS (strong Wolfe line search) in float64. Returns ``W (D, K)`` and ``b (K,)``.
 
@@ -48,8 +49,15 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, n_classes: int, c: flo
     w = torch.zeros(xt.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
     scale = 1.0 / (c * max(len(yt), 1))
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-12,
-                            history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [w, b],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=tol,
+        tolerance_change=1e-12,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -61,10 +69,12 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, n_classes: int, c: flo
     return w.detach().numpy(), b.detach().numpy()
 
 
-def knn_predict(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, k: int = 20,
-                chunk: int = 1024) -> np.ndarray:
+def knn_predict(
+    train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, k: int = 20, chunk: int = 1024
+) -> np.ndarray:
     """Labels of ``query`` rows by majority vote of their ``k`` most cosine-similar ``train`` rows; among
     tied classes, the one of the nearest neighbour wins."""
+
     def unit(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=np.float64)
         return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
@@ -87,8 +97,9 @@ def knn_predict(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, 
     return out
 
 
-def probe_features(features: np.ndarray, labels: np.ndarray, n_classes: int, k: int = 20, seed: int = 0,
-                   c: float = 1.0) -> dict[str, Any]:
+def probe_features(
+    features: np.ndarray, labels: np.ndarray, n_classes: int, k: int = 20, seed: int = 0, c: float = 1.0
+) -> dict[str, Any]:
     """``linear_accuracy`` and ``knn_accuracy`` of features ``(N, D)`` with integer ``labels`` (protocol above)."""
     labels = np.asarray(labels, dtype=np.int64)
     train, test = stratified_split(labels, fraction=0.5, seed=seed)
@@ -101,8 +112,14 @@ def probe_features(features: np.ndarray, labels: np.ndarray, n_classes: int, k: 
     w, b = fit_logistic_regression(z[train], labels[train], n_classes, c=c)
     linear = float(((z[test] @ w + b).argmax(1) == labels[test]).mean())
     knn = float((knn_predict(x[train], labels[train], x[test], k) == labels[test]).mean())
-    return {"linear_accuracy": linear, "knn_accuracy": knn, "n_train": len(train), "n_test": len(test),
-            "feature_dim": int(x.shape[1]), "k": int(min(k, len(train)))}
+    return {
+        "linear_accuracy": linear,
+        "knn_accuracy": knn,
+        "n_train": len(train),
+        "n_test": len(test),
+        "feature_dim": int(x.shape[1]),
+        "k": int(min(k, len(train))),
+    }
 
 
 def probe(

@@ -9,8 +9,11 @@ from rich.console import Console
 from rsvision import __version__
 
 app = typer.Typer(
-    name="rsvision", help="Remote-sensing imagery to answers, at any size.", no_args_is_help=True,
-    add_completion=False, pretty_exceptions_enable=False,
+    name="rsvision",
+    help="Remote-sensing imagery to answers, at any size.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
 _state = {"quiet": False}

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from rsvision.cli.app import QUIET, app, report, say, set_quiet
+from rsvision.core.files import check_writable
 from rsvision.core.progress import plural
+from rsvision.core.settings import torch_threads
 from rsvision.datasets.base import IMAGE_SUFFIXES
 from rsvision.datasets.folder import is_band_folder, list_folder_images
 from rsvision.errors import InputNotFoundError, OutputError
-from rsvision.core.files import check_writable
 from rsvision.io.writers import vector_driver
 
 
@@ -31,19 +31,25 @@ def _is_images(source: Path, output: Path) -> bool:
         return False
     scenes = sorted(d.name for d in source.iterdir() if d.is_dir() and is_band_folder(d))
     if scenes:
-        raise InputNotFoundError(f"{source} holds the band folders of {plural(len(scenes), 'scene')} "
-                                 f"({', '.join(scenes[:4])}); classify one of them, e.g. {source / scenes[0]}")
+        raise InputNotFoundError(
+            f"{source} holds the band folders of {plural(len(scenes), 'scene')} "
+            f"({', '.join(scenes[:4])}); classify one of them, e.g. {source / scenes[0]}"
+        )
     if not list_folder_images(source):
-        raise InputNotFoundError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or its subfolders, and "
-                                 "no band files of a scene (..._B02.tif)")
+        raise InputNotFoundError(
+            f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in it or its subfolders, and "
+            "no band files of a scene (..._B02.tif)"
+        )
     return True
 
 
 def _check_outputs(images: bool, output: Path, vector: Path | None, preview: Path | None, split: str | None) -> None:
     suffix = output.suffix.lower()
     if images and suffix != ".csv":
-        raise OutputError(f"cannot write {output}: images of a folder are classified into a CSV (-o OUT.csv); "
-                          "a class-map GeoTIFF is made for a scene (a raster file or a folder of band files)")
+        raise OutputError(
+            f"cannot write {output}: images of a folder are classified into a CSV (-o OUT.csv); "
+            "a class-map GeoTIFF is made for a scene (a raster file or a folder of band files)"
+        )
     if images and (vector is not None or preview is not None):
         raise OutputError("--vector and --preview apply to scenes; images of a folder go to the CSV only")
     if not images and split is not None:
@@ -60,35 +66,40 @@ def _check_outputs(images: bool, output: Path, vector: Path | None, preview: Pat
 @app.command("classify")
 def classify_command(
     source: Path = typer.Argument(
-        ..., metavar="FOLDER_OR_SCENE", help="A folder of images (searched recursively) -> CSV; or a scene: a raster "
+        ...,
+        metavar="FOLDER_OR_SCENE",
+        help="A folder of images (searched recursively) -> CSV; or a scene: a raster "
         "file (a large image) or a folder of band files -> tile class map. A single image file with -o OUT.csv is "
-        "classified whole."
+        "classified whole.",
     ),
     output: Path = typer.Option(..., "-o", "--output", help="OUT.csv for images, OUT.tif (class-map COG) for a scene."),
-    model: Optional[str] = typer.Option(
+    model: str | None = typer.Option(
         None, "-m", "--model", help="A name of `rsvision models`, a NAME.safetensors file, or timm:NAME:PATH."
     ),
-    vector: Optional[Path] = typer.Option(
-        None, "--vector",
+    vector: Path | None = typer.Option(
+        None,
+        "--vector",
         help="Scenes: also write the tiles as polygons with class and score (.gpkg, .geojson, .parquet).",
     ),
-    preview: Optional[Path] = typer.Option(
+    preview: Path | None = typer.Option(
         None, "--preview", help="Scenes: also draw the class map over the scene, with a legend (PNG)."
     ),
-    split: Optional[str] = typer.Option(
-        None, "--split", help="Folders: classify only this split of the dataset (AID: rsicd-train, rsicd-test), "
-        "as `rsvision eval --split` scores it."
+    split: str | None = typer.Option(
+        None,
+        "--split",
+        help="Folders: classify only this split of the dataset (AID: rsicd-train, rsicd-test), "
+        "as `rsvision eval --split` scores it.",
     ),
-    split_file: Optional[Path] = typer.Option(None, "--split-file", help="Folders: a file listing the images."),
+    split_file: Path | None = typer.Option(None, "--split-file", help="Folders: a file listing the images."),
     tta: bool = typer.Option(False, "--tta", help="Average the 8 flips and quarter turns of each image or tile."),
     batch: int = typer.Option(32, "--batch", min=1, help="Images (or tiles) per batch."),
-    tile: Optional[int] = typer.Option(
+    tile: int | None = typer.Option(
         None, "--tile", min=2, help="Scenes: tile size in pixels (default: from the model's input size and GSD)."
     ),
-    bands: Optional[str] = typer.Option(
+    bands: str | None = typer.Option(
         None, "--bands", help="Names of the input's bands in order, comma-separated (e.g. red,green,blue,nir)."
     ),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all available)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all available)."),
     quiet: bool = QUIET,
 ) -> None:
     """Classify each image of a folder, or each tile of a scene, with a scene classifier (AID by default).
@@ -105,27 +116,42 @@ def classify_command(
     _check_outputs(images, output, vector, preview, split or (str(split_file) if split_file else None))
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.bench import open_task_dataset
-    from rsvision.core.settings import torch_threads
     from rsvision.models.classifier import load_classifier
     from rsvision.workflows.classify import classify_scene
 
     with torch_threads(threads):
         classifier = load_classifier(model, bands=_bands(bands) if images else None)
         if images:
-            inputs = open_task_dataset("classification", source, None, split, split_file) if (
-                split or split_file) else source
+            inputs = (
+                open_task_dataset("classification", source, None, split, split_file)
+                if (split or split_file)
+                else source
+            )
             _classify_images(inputs, classifier, output, batch, tta, quiet)
             return
-        result = classify_scene(source, classifier, output, vector=vector, preview=preview, tile=tile, batch=batch,
-                                tta=tta, bands=_bands(bands), threads=threads, quiet=quiet)
+        result = classify_scene(
+            source,
+            classifier,
+            output,
+            vector=vector,
+            preview=preview,
+            tile=tile,
+            batch=batch,
+            tta=tta,
+            bands=_bands(bands),
+            threads=threads,
+            quiet=quiet,
+        )
     if result.note:
         say(f"note: {result.note}")
     shown = ", ".join(f"{name} {n}" for name, n in list(result.counts.items())[:8])
     more = f", ... ({len(result.counts)} classes)" if len(result.counts) > 8 else ""
     outputs = ", ".join(str(p) for p in (result.class_map, result.vector, result.preview) if p is not None)
     done = result.tiles - result.skipped
-    say(f"{plural(done, 'tile')} of {result.tile_size} px classified ({result.skipped} nodata): {shown}{more} "
-        f"-> {outputs}")
+    say(
+        f"{plural(done, 'tile')} of {result.tile_size} px classified ({result.skipped} nodata): {shown}{more} "
+        f"-> {outputs}"
+    )
 
 
 def _classify_images(inputs, classifier, output: Path, batch: int, tta: bool, quiet: bool) -> None:
@@ -138,6 +164,7 @@ def _classify_images(inputs, classifier, output: Path, batch: int, tta: bool, qu
     total = result.classified + len(result.failures)
     where = f" -> {output}" if result.classified else " (no CSV written)"
     (say if result.classified else report)(
-        f"classified {result.classified} of {plural(total, 'image')}, {len(result.failures)} failed{where}")
+        f"classified {result.classified} of {plural(total, 'image')}, {len(result.failures)} failed{where}"
+    )
     if not result.classified:
         sys.exit(2)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from rsvision.bench import evaluate_model, evaluate_predictions, metrics_json, probe, write_metrics_json
 from rsvision.cli.app import QUIET, app, report, say, set_quiet
 from rsvision.core.progress import plural
+from rsvision.errors import EvaluationError
 
 
 def _fmt(value: Any) -> str:
@@ -58,24 +60,25 @@ def eval_command(
         "(linear probe and k-NN of a backbone's features on an image-folder dataset).",
     ),
     data: Path = typer.Option(..., "--data", help="Dataset path (or a registered name such as dota8)."),
-    format: Optional[str] = typer.Option(
+    format: str | None = typer.Option(
         None, "--format", help="Dataset layout (voc, dota, coco, ...); guessed when omitted."
     ),
-    split: Optional[str] = typer.Option(
-        None, "--split", help="A split the format knows (AID: rsicd-train, rsicd-test)."
-    ),
-    split_file: Optional[Path] = typer.Option(None, "--split-file", help="A file listing the samples of the split."),
-    predictions: Optional[Path] = typer.Option(
+    split: str | None = typer.Option(None, "--split", help="A split the format knows (AID: rsicd-train, rsicd-test)."),
+    split_file: Path | None = typer.Option(None, "--split-file", help="A file listing the samples of the split."),
+    predictions: Path | None = typer.Option(
         None, "--predictions", help="Predictions in the dataset's result format (see docs/eval.md)."
     ),
-    model: Optional[str] = typer.Option(
-        None, "-m", "--model",
-        help="Run this model (without -m and --predictions: the built-in default) instead of reading --predictions: a name of `rsvision models`, a NAME.safetensors "
-        "file, or timm:NAME:PATH / torchgeo:ARCH:PATH. eval probe uses the default classifier when omitted.",
+    model: str | None = typer.Option(
+        None,
+        "-m",
+        "--model",
+        help="Run this model (without -m and --predictions: the built-in default) instead of reading --predictions: "
+        "a name of `rsvision models`, a NAME.safetensors file, or timm:NAME:PATH / torchgeo:ARCH:PATH / "
+        "imagenet:ARCH. eval probe uses the default classifier when omitted.",
     ),
     tta: bool = typer.Option(False, "--tta", help="With -m: average the 8 flips and quarter turns of each image."),
     batch: int = typer.Option(64, "--batch", min=1, help="With -m: images per batch."),
-    json_out: Optional[Path] = typer.Option(
+    json_out: Path | None = typer.Option(
         None, "--json", help="Write the metrics as JSON (NaN as null) to this file; '-' prints JSON instead of tables."
     ),
     quiet: bool = QUIET,
@@ -83,8 +86,6 @@ def eval_command(
     """Score predictions made elsewhere (--predictions) or run a model (-m) on a dataset; or probe features.
 
     `eval probe` measures a backbone's pooled features by linear probe and k-NN (docs/classification.md)."""
-    from rsvision.bench import evaluate_model, evaluate_predictions, metrics_json, probe, write_metrics_json
-    from rsvision.errors import EvaluationError
 
     set_quiet(quiet)
     progress = not quiet and (json_out is None or str(json_out) != "-")
@@ -94,11 +95,13 @@ def eval_command(
         result = probe(data, model, format, split, split_file, batch_size=batch, progress=progress)
         title = f"probe: features of {result['model']} on {data}"
     elif predictions is not None and model is not None:
-        raise EvaluationError(f"eval {task}: give --predictions PRED (results made elsewhere) or -m MODEL (run a "
-                              "model), not both")
+        raise EvaluationError(
+            f"eval {task}: give --predictions PRED (results made elsewhere) or -m MODEL (run a model), not both"
+        )
     elif predictions is None:  # run -m MODEL, or the task's built-in default model
-        result = evaluate_model(task, data, model, format, split, split_file, tta=tta, batch_size=batch,
-                                progress=progress)
+        result = evaluate_model(
+            task, data, model, format, split, split_file, tta=tta, batch_size=batch, progress=progress
+        )
         title = f"{task}: model {model or 'built-in default'}{' with D4 TTA' if tta else ''} on {data}"
     else:
         result = evaluate_predictions(task, data, predictions, format=format, split=split, split_file=split_file)
@@ -110,8 +113,10 @@ def eval_command(
         more = f" ({len(failed) - 20} more in the JSON)" if len(failed) > 20 else ""
         say(f"{plural(len(failed), 'image')} could not be used and are not scored{more}")
     if result.get("other_class_predictions"):
-        say(f"note: {plural(result['other_class_predictions'], 'prediction')} name classes the dataset does not "
-            "have; they count as wrong (class '(other)')")
+        say(
+            f"note: {plural(result['other_class_predictions'], 'prediction')} name classes the dataset does not "
+            "have; they count as wrong (class '(other)')"
+        )
     if json_out is not None and str(json_out) == "-":
         print(metrics_json(result))
         return

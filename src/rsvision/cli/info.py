@@ -49,5 +49,9 @@ def info(
         console.print(f"  {key:<15} {value}", highlight=False)
     table = Table("band", "wavelength (nm)", "GSD (m)", box=None, padding=(0, 2))
     for b in meta["bands"]:
-        table.add_row(b["name"], f"{b['wavelength_nm']:g}" if b["wavelength_nm"] else "-", f"{b['gsd_m']:g}" if b["gsd_m"] else "-")
+        table.add_row(
+            b["name"],
+            f"{b['wavelength_nm']:g}" if b["wavelength_nm"] else "-",
+            f"{b['gsd_m']:g}" if b["gsd_m"] else "-",
+        )
     console.print(table)

@@ -51,12 +51,19 @@ def models_command(
     for r in records:  # one line per model, then one per measured split: readable at any terminal width
         kwargs = "".join(f" {k}={v}" for k, v in r["architecture_kwargs"].items())
         size = f"{r['input_size']} px" + (f" at {r['gsd_m']:g} m" if r["gsd_m"] else "")
-        console.print(f"[bold]{r['name']}[/bold]  {r['task']}  {r['architecture']}{kwargs}  bands "
-                      f"{','.join(r['bands'])}  {size}  {r['classes']} classes", highlight=False, soft_wrap=True)
+        console.print(
+            f"[bold]{r['name']}[/bold]  {r['task']}  {r['architecture']}{kwargs}  bands "
+            f"{','.join(r['bands'])}  {size}  {r['classes']} classes",
+            highlight=False,
+            soft_wrap=True,
+        )
         for m in r["metrics"]:
             values = ", ".join(f"{k} {m[k]:.4f}" for k in SHOWN_METRICS if k in m)
             if values:
                 console.print(f"    {m['dataset']} {m['split']}: {values}", highlight=False, soft_wrap=True)
     if not quiet:
-        console.print("architectures for `rsvision train --arch`: see docs/models.md (or timm:<name>)",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            "architectures for `rsvision train --arch`: see docs/models.md (or timm:<name>)",
+            highlight=False,
+            soft_wrap=True,
+        )

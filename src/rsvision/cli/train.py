@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from rsvision.bench import open_task_dataset
 from rsvision.cli.app import QUIET, app, say, set_quiet
-from rsvision.errors import OutputError, RsvisionError
 from rsvision.core.files import check_work_folder, check_writable
+from rsvision.core.settings import torch_threads
+from rsvision.errors import OutputError, RsvisionError
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
 
@@ -35,13 +35,13 @@ def train_command(
     task: str = typer.Argument(..., help="classification (scene classification on an image-folder dataset)."),
     data: Path = typer.Option(..., "--data", help="Image folder with one subfolder per class (or a registered name)."),
     output: Path = typer.Option(..., "-o", "--output", help="WEIGHTS.safetensors (its card WEIGHTS.json beside it)."),
-    split: Optional[str] = typer.Option(None, "--split", help="A split the format knows (AID: rsicd-train)."),
-    split_file: Optional[Path] = typer.Option(None, "--split-file", help="A file listing the images to train on."),
+    split: str | None = typer.Option(None, "--split", help="A split the format knows (AID: rsicd-train)."),
+    split_file: Path | None = typer.Option(None, "--split-file", help="A file listing the images to train on."),
     arch: str = typer.Option("resnet18", "--arch", help="A builder name (see `rsvision models`) or timm:<name>."),
-    width: Optional[float] = typer.Option(
+    width: float | None = typer.Option(
         None, "--width", help="ResNets: channel width multiplier (default 0.5, as the built-in AID model)."
     ),
-    init: Optional[str] = typer.Option(
+    init: str | None = typer.Option(
         None, "--init", help="Start from these weights (a `rsvision models` name or file); their architecture is used."
     ),
     epochs: int = typer.Option(30, "--epochs", min=1),
@@ -50,13 +50,15 @@ def train_command(
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW, warm-up then cosine decay)."),
     seed: int = typer.Option(0, "--seed"),
     val: float = typer.Option(0.1, "--val", help="Stratified validation fraction choosing the best epoch (0: none)."),
-    bands: Optional[str] = typer.Option(None, "--bands", help="Band names in order, comma-separated (default RGB)."),
-    gsd: Optional[float] = typer.Option(None, "--gsd", help="Metres per pixel of the training images, if uniform."),
-    work: Optional[Path] = typer.Option(
-        None, "--work", help="Folder for the image cache and checkpoints (default WEIGHTS.work, created inside an "
-        "existing folder); reruns resume."
+    bands: str | None = typer.Option(None, "--bands", help="Band names in order, comma-separated (default RGB)."),
+    gsd: float | None = typer.Option(None, "--gsd", help="Metres per pixel of the training images, if uniform."),
+    work: Path | None = typer.Option(
+        None,
+        "--work",
+        help="Folder for the image cache and checkpoints (default WEIGHTS.work, created inside an "
+        "existing folder); reruns resume.",
     ),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
     quiet: bool = QUIET,
 ) -> None:
     """Train a model on a dataset and write its weights with their card (resumes from --work)."""
@@ -70,23 +72,58 @@ def train_command(
     dataset = open_task_dataset("classification", data, None, split, split_file)
     work_dir = check_training_outputs(output, work)
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
-    from rsvision.core.settings import torch_threads
     from rsvision.models import list_models
     from rsvision.train.classifier import train_folder_classifier
 
     if not init and arch not in list_models() and not arch.startswith("timm:"):
         raise RsvisionError(f"unknown model {arch!r}; --arch takes {', '.join(list_models())} or timm:<name>")
     arch_kwargs = {"width": width if width is not None else 0.5} if arch in RESNETS and not init else {}
-    argv = ["rsvision", "train", task, "--data", str(data), *(["--split", split] if split else []),
-            *(["--split-file", str(split_file)] if split_file else []),
-            *(["--init", init] if init else ["--arch", arch]),
-            *(["--width", f"{arch_kwargs['width']:g}"] if arch_kwargs else []),
-            "--epochs", str(epochs), "--size", str(size), "--batch", str(batch), "--lr", f"{lr:g}", "--seed", str(seed),
-            "--val", f"{val:g}", *(["--bands", bands] if bands else []), *(["--gsd", f"{gsd:g}"] if gsd else []),
-            "--work", str(work_dir), "-o", str(output)]
+    argv = [
+        "rsvision",
+        "train",
+        task,
+        "--data",
+        str(data),
+        *(["--split", split] if split else []),
+        *(["--split-file", str(split_file)] if split_file else []),
+        *(["--init", init] if init else ["--arch", arch]),
+        *(["--width", f"{arch_kwargs['width']:g}"] if arch_kwargs else []),
+        "--epochs",
+        str(epochs),
+        "--size",
+        str(size),
+        "--batch",
+        str(batch),
+        "--lr",
+        f"{lr:g}",
+        "--seed",
+        str(seed),
+        "--val",
+        f"{val:g}",
+        *(["--bands", bands] if bands else []),
+        *(["--gsd", f"{gsd:g}"] if gsd else []),
+        "--work",
+        str(work_dir),
+        "-o",
+        str(output),
+    ]
     with torch_threads(threads):
         train_folder_classifier(
-            dataset, output, arch=arch, arch_kwargs=arch_kwargs, init=init, epochs=epochs, size=size, batch=batch,
-            lr=lr, seed=seed, val_fraction=val, bands=[b.strip() for b in bands.split(",")] if bands else None,
-            gsd_m=gsd, work=work_dir, command=shlex.join(argv), progress=not quiet, log=say,
+            dataset,
+            output,
+            arch=arch,
+            arch_kwargs=arch_kwargs,
+            init=init,
+            epochs=epochs,
+            size=size,
+            batch=batch,
+            lr=lr,
+            seed=seed,
+            val_fraction=val,
+            bands=[b.strip() for b in bands.split(",")] if bands else None,
+            gsd_m=gsd,
+            work=work_dir,
+            command=shlex.join(argv),
+            progress=not quiet,
+            log=say,
         )

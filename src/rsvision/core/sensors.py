@@ -46,18 +46,35 @@ SENSORS: dict[str, Sensor] = {
         _sensor(
             "sentinel-2",
             [
-                ("B01", 442.7, 60), ("B02", 492.4, 10), ("B03", 559.8, 10), ("B04", 664.6, 10),
-                ("B05", 704.1, 20), ("B06", 740.5, 20), ("B07", 782.8, 20), ("B08", 832.8, 10),
-                ("B8A", 864.7, 20), ("B09", 945.1, 60), ("B10", 1373.5, 60), ("B11", 1613.7, 20),
+                ("B01", 442.7, 60),
+                ("B02", 492.4, 10),
+                ("B03", 559.8, 10),
+                ("B04", 664.6, 10),
+                ("B05", 704.1, 20),
+                ("B06", 740.5, 20),
+                ("B07", 782.8, 20),
+                ("B08", 832.8, 10),
+                ("B8A", 864.7, 20),
+                ("B09", 945.1, 60),
+                ("B10", 1373.5, 60),
+                ("B11", 1613.7, 20),
                 ("B12", 2202.4, 20),
             ],
         ),
         _sensor(
             "landsat-8-9",
             [
-                ("B1", 443, 30), ("B2", 482, 30), ("B3", 561.5, 30), ("B4", 654.5, 30),
-                ("B5", 865, 30), ("B6", 1608.5, 30), ("B7", 2200.5, 30), ("B8", 589.5, 15),
-                ("B9", 1373.5, 30), ("B10", 10895, 100), ("B11", 12005, 100),
+                ("B1", 443, 30),
+                ("B2", 482, 30),
+                ("B3", 561.5, 30),
+                ("B4", 654.5, 30),
+                ("B5", 865, 30),
+                ("B6", 1608.5, 30),
+                ("B7", 2200.5, 30),
+                ("B8", 589.5, 15),
+                ("B9", 1373.5, 30),
+                ("B10", 10895, 100),
+                ("B11", 12005, 100),
             ],
         ),
         _sensor("naip", [("red", 635, 0.6), ("green", 555, 0.6), ("blue", 465, 0.6), ("nir", 845, 0.6)]),
@@ -86,8 +103,15 @@ def band_from_filename(stem: str) -> tuple[str, str] | None:
 
 def get_sensor(name: str) -> Sensor:
     key = name.lower().replace("_", "-")
-    aliases = {"s2": "sentinel-2", "sentinel2": "sentinel-2", "landsat": "landsat-8-9", "landsat-8": "landsat-8-9",
-               "landsat-9": "landsat-8-9", "s1": "sentinel-1", "sentinel1": "sentinel-1"}
+    aliases = {
+        "s2": "sentinel-2",
+        "sentinel2": "sentinel-2",
+        "landsat": "landsat-8-9",
+        "landsat-8": "landsat-8-9",
+        "landsat-9": "landsat-8-9",
+        "s1": "sentinel-1",
+        "sentinel1": "sentinel-1",
+    }
     key = aliases.get(key, key)
     if key not in SENSORS:
         raise RsvisionError(f"unknown sensor {name!r}; known: {', '.join(SENSORS)}")
@@ -119,7 +143,10 @@ def guess_sensor(
 # Common band names and the centre wavelengths (nm) they cover: Landsat 8's and Sentinel-2's visible and NIR bands
 # fall inside, their coastal aerosol bands (443 nm) and red edges (705-783 nm) outside.
 COMMON_BANDS: dict[str, tuple[float, float]] = {
-    "blue": (450, 520), "green": (520, 600), "red": (620, 690), "nir": (780, 900),
+    "blue": (450, 520),
+    "green": (520, 600),
+    "red": (620, 690),
+    "nir": (780, 900),
 }
 
 

@@ -22,9 +22,10 @@ import os
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -117,7 +118,7 @@ class Dataset(Sequence[Sample]):
         split = f", split={self.split!r}" if self.split else ""
         return f"{type(self).__name__}({str(self.root)!r}{split}, {len(self)} samples, {len(self.classes)} classes)"
 
-    def subset(self, indices: Iterable[int]) -> "Dataset":
+    def subset(self, indices: Iterable[int]) -> Dataset:
         """A shallow copy holding only the samples at ``indices`` (in that order)."""
         out = copy.copy(self)
         out.samples = [self.samples[int(i)] for i in indices]

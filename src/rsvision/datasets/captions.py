@@ -97,7 +97,6 @@ def find_rsicd_precomp(image_root: Path) -> Path | None:
     return None
 
 
-
 class RsicdDataset(Dataset):
     """RSICD precomp captions joined to images found by file name (AID images reuse RSICD's names).
 

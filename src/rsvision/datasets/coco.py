@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -230,7 +230,7 @@ def load_coco_results(path: str | os.PathLike, dataset: CocoDataset | None = Non
         scores.append(float(score))
         x, y, bw, bh = (float(v) for v in bbox)
         boxes.append([x, y, x + bw, y + bh])
-    return rows, {k: Detections(l, s, boxes=np.asarray(b).reshape(-1, 4)) for k, (l, s, b) in grouped.items()}
+    return rows, {k: Detections(lab, s, boxes=np.asarray(b).reshape(-1, 4)) for k, (lab, s, b) in grouped.items()}
 
 
 def read_coco_results(path: str | os.PathLike, dataset: CocoDataset | None = None) -> dict:

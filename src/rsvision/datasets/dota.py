@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ DOTA_V1_CLASSES = (
     "ground-track-field", "harbor", "bridge", "large-vehicle", "small-vehicle", "helicopter",
     "roundabout", "soccer-ball-field", "swimming-pool",
 )  # fmt: skip
-DOTA_V15_CLASSES = DOTA_V1_CLASSES + ("container-crane",)
+DOTA_V15_CLASSES = (*DOTA_V1_CLASSES, "container-crane")
 
 
 def parse_labeltxt(path: Path, classes: ClassIndex) -> tuple[dict, list[np.ndarray], list[int], list[bool], list[str]]:
@@ -196,7 +196,7 @@ def write_task1(folder: str | os.PathLike, detections: Mapping[str, Detections],
         polys = dets.as_polygons()
         for i in np.argsort(-dets.scores, kind="stable"):
             per_class[_check_label(classes, dets.labels[i])].append(
-                f"{image_id} {repr(float(dets.scores[i]))} {_fmt(polys[i])}"
+                f"{image_id} {float(dets.scores[i])!r} {_fmt(polys[i])}"
             )
     return [_write_text(folder / f"Task1_{name}.txt", lines) for name, lines in zip(classes, per_class)]
 
@@ -239,7 +239,7 @@ def read_task1(
             labels.append(index[name])
             scores.append(values[0])
             polys.append(values[1:])
-    out = {k: Detections(l, s, polygons=np.asarray(p).reshape(-1, 8)) for k, (l, s, p) in sorted(rows.items())}
+    out = {k: Detections(lab, s, polygons=np.asarray(p).reshape(-1, 8)) for k, (lab, s, p) in sorted(rows.items())}
     return out, list(classes)
 
 

@@ -9,8 +9,8 @@ comes from ``split_file`` (one name per line: a file name, a ``Class/name`` path
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from rsvision.core.sensors import band_from_filename
 from rsvision.datasets.base import (

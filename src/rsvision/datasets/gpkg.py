@@ -8,8 +8,8 @@ temporary file beside the output and renames it at the end.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import shapely

@@ -10,8 +10,8 @@ selects them. Boxes outside the image are clipped (counted warning).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -13,8 +13,8 @@ read, the colours checked against the images (:data:`DUBAI_COLORS`) are used ins
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image

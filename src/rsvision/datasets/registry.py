@@ -106,8 +106,10 @@ def dataset_path(name: str, root: str | os.PathLike | None = None) -> Path:
     """Location of a named dataset under the data root."""
     base = data_root(root)
     if base is None:
-        raise InputNotFoundError(f"dataset {name!r} is named, but no data root is set: set RSVISION_DATA to the "
-                                 "folder that holds the datasets, or give the dataset's path")
+        raise InputNotFoundError(
+            f"dataset {name!r} is named, but no data root is set: set RSVISION_DATA to the "
+            "folder that holds the datasets, or give the dataset's path"
+        )
     return base / _info(name).path
 
 
@@ -128,13 +130,19 @@ def _registered_at(path: Path, root: Path | None) -> tuple[DatasetInfo, Path] | 
         parts = Path(info.path).parts
         if root is not None and (root / info.path).resolve() == resolved:
             return info, root
-        if root is None and resolved.parts[-len(parts):] == parts:
+        if root is None and resolved.parts[-len(parts) :] == parts:
             return info, Path(*resolved.parts[: -len(parts)])
     return None
 
 
-def open_dataset(path: str | os.PathLike, format: str | None = None, split: str | None = None, *,
-                 root: str | os.PathLike | None = None, **kw) -> Dataset:
+def open_dataset(
+    path: str | os.PathLike,
+    format: str | None = None,
+    split: str | None = None,
+    *,
+    root: str | os.PathLike | None = None,
+    **kw,
+) -> Dataset:
     """Open a dataset by path (format guessed when not given) or by registered name (``aid``, ``dota8`` ...)
     under the data root (``root``, else ``$RSVISION_DATA``).
 
@@ -195,10 +203,8 @@ def guess_format(path: str | os.PathLike) -> str:
         return found[0].format
     if (p / "labelTxt").is_dir() or any((p / s / "labelTxt").is_dir() for s in ("train", "val", "test")):
         return "dota"
-    if (
-        (p / "images").is_dir()
-        and any((c / "imgs_1").is_dir() for c in (p / "images").iterdir())
-        or (any((c / "imgs_1").is_dir() for c in p.iterdir() if c.is_dir()))
+    if ((p / "images").is_dir() and any((c / "imgs_1").is_dir() for c in (p / "images").iterdir())) or (
+        any((c / "imgs_1").is_dir() for c in p.iterdir() if c.is_dir())
     ):
         return "oscd"
     if _has_pair(p) or any(_has_pair(p / s) for s in ("train", "val", "test")):

@@ -20,8 +20,8 @@ import math
 import os
 import xml.etree.ElementTree as ET
 from abc import abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -28,9 +28,11 @@ _VERSION = 1
 def scene_fingerprint(scene: Scene) -> dict[str, Any]:
     """What identifies a scene's pixels: path, file size and modification time, grid, bands and dtype."""
     info: dict[str, Any] = {
-        "path": os.path.abspath(scene.path), "grid": [str(scene.crs), tuple(scene.transform)[:6], scene.width,
-                                                      scene.height],
-        "bands": scene.band_names, "dtype": scene.dtype, "nodata": repr(scene.nodata),
+        "path": os.path.abspath(scene.path),
+        "grid": [str(scene.crs), tuple(scene.transform)[:6], scene.width, scene.height],
+        "bands": scene.band_names,
+        "dtype": scene.dtype,
+        "nodata": repr(scene.nodata),
     }
     if os.path.isfile(scene.path):
         st = os.stat(scene.path)
@@ -87,8 +89,9 @@ class Checkpoint:
         try:
             with open(self.folder / name, "wb") as f:
                 np.savez(f, **arrays)
-            tmp_json.write_text(json.dumps({**state, "version": _VERSION, "fingerprint": self.fingerprint,
-                                            "arrays": name}))
+            tmp_json.write_text(
+                json.dumps({**state, "version": _VERSION, "fingerprint": self.fingerprint, "arrays": name})
+            )
             os.replace(tmp_json, self.folder / "state.json")
         except OSError as err:
             raise OutputError(f"cannot write {self.output}: {err.strerror or err}") from None

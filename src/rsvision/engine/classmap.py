@@ -63,8 +63,17 @@ class ClassMapSink(RasterSink):
         colours = None
         if spec.colours is not None and spec.dtype == "uint8":
             colours = {**spec.colours, spec.nodata: (0, 0, 0, 0)}
-        writer = RasterWriter(spec.path, grid, 1, spec.dtype, spec.nodata, descriptions=["class"], colormap=colours,
-                              tags={"classes": json.dumps(list(spec.classes))}, staging=staging)
+        writer = RasterWriter(
+            spec.path,
+            grid,
+            1,
+            spec.dtype,
+            spec.nodata,
+            descriptions=["class"],
+            colormap=colours,
+            tags={"classes": json.dumps(list(spec.classes))},
+            staging=staging,
+        )
         super().__init__(writer, staging)
         self.spec, self.plan, self.max_rows = spec, plan, max_rows
         self._y_edges = cell_edges(plan.row_starts, plan.tile_h, plan.height)
@@ -81,12 +90,14 @@ class ClassMapSink(RasterSink):
     def _class_id(self, record: dict[str, Any]) -> int:
         column, n = self.spec.column, len(self.spec.classes)
         if column not in record:
-            raise PredictorError(f"a class map needs a {column!r} column in the tile records; they have "
-                                 f"{', '.join(sorted(record))}")
+            raise PredictorError(
+                f"a class map needs a {column!r} column in the tile records; they have {', '.join(sorted(record))}"
+            )
         value = np.asarray(record[column])
         if value.ndim or value.dtype.kind not in "ui" or not 0 <= int(value) < n:
-            raise PredictorError(f"tile record column {column!r} must hold one class id in [0, {n}) per tile, "
-                                 f"got {record[column]!r}")
+            raise PredictorError(
+                f"tile record column {column!r} must hold one class id in [0, {n}) per tile, got {record[column]!r}"
+            )
         return int(value)
 
     def end_row(self, row: int) -> None:

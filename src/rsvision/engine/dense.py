@@ -58,7 +58,9 @@ class StripMerger:
         self._rows = _Ramps(plan.row_starts, plan.tile_h)
         self._cols = _Ramps(plan.col_starts, plan.tile_w)
         if output == "scores":
-            self._sum_y = torch.from_numpy(axis_weight_sum(plan.row_starts, plan.tile_h, plan.height).astype(np.float32))
+            self._sum_y = torch.from_numpy(
+                axis_weight_sum(plan.row_starts, plan.tile_h, plan.height).astype(np.float32)
+            )
             self._sum_x = torch.from_numpy(axis_weight_sum(plan.col_starts, plan.tile_w, plan.width).astype(np.float32))
         # the sliding zone buffer: allocated once, reused by every tile
         self._zone = torch.empty((self.k, plan.tile_h, plan.tile_w), dtype=torch.float32)
@@ -69,7 +71,7 @@ class StripMerger:
         self._scratch = _ArgmaxScratch(self.k, plan.tile_h, plan.tile_w) if output == "classes" else None
         # carry column blocks: block j spans [col_starts[j], col_starts[j + 1]) (the last one reaches the width)
         self._block_lo = list(plan.col_starts)
-        self._block_hi = list(plan.col_starts[1:]) + [plan.width]
+        self._block_hi = [*list(plan.col_starts[1:]), plan.width]
         self.carry: dict[int, np.ndarray] = {}  # block -> (K, carry_rows, block width), rows from carry_lo
         self.carry_rows, self.carry_lo = 0, 0
 

@@ -34,7 +34,9 @@ def run_many(
     except ImportError:
         raise RsvisionError("run_many needs Dask: pip install 'rsvision[dask]'") from None
     if len(outputs) != len(scenes) or (scenes2 is not None and len(scenes2) != len(scenes)):
-        raise ValueError(f"give one output (and one second scene) per scene: {len(scenes)} scenes, {len(outputs)} outputs")
+        raise ValueError(
+            f"give one output (and one second scene) per scene: {len(scenes)} scenes, {len(outputs)} outputs"
+        )
     workers = num_workers or min(len(scenes), available_cpus()) or 1
     options.setdefault("threads", max(1, available_cpus() // workers))
     options["quiet"] = True

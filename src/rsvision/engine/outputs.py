@@ -47,8 +47,9 @@ def output_kind_for(predictor: Predictor) -> OutputKind:
     cls = OUTPUT_KINDS.get(getattr(predictor, "kind", None))
     if cls is None:
         known = ", ".join(sorted(OUTPUT_KINDS))
-        raise PredictorError(f"{type(predictor).__name__}.kind is {getattr(predictor, 'kind', None)!r}; the engine "
-                             f"knows {known}")
+        raise PredictorError(
+            f"{type(predictor).__name__}.kind is {getattr(predictor, 'kind', None)!r}; the engine knows {known}"
+        )
     return cls(predictor)
 
 
@@ -70,8 +71,9 @@ class OutputKind(ABC):
         current batch must not be views of the batch's buffers, which the next batch is read into."""
 
     @abstractmethod
-    def sinks(self, destinations: list[Destination], scene: Scene, plan: TilePlan,
-              checkpoint: Checkpoint | None) -> list[Sink]:
+    def sinks(
+        self, destinations: list[Destination], scene: Scene, plan: TilePlan, checkpoint: Checkpoint | None
+    ) -> list[Sink]:
         """A sink for the run's destinations (an empty list: none was given), or an ``OutputError`` for one this
         kind cannot write, raised before any file is made. Raster sinks stage under ``checkpoint`` when there is
         one, so that a stopped run can resume."""
@@ -128,7 +130,11 @@ class DenseOutput(OutputKind):
         staging = checkpoint.staging_for(path) if checkpoint else None
         names = list(p.class_names) if p.class_names is not None else None
         writer = RasterWriter(
-            path, scene.grid, p.output_count, p.output_dtype, p.nodata,
+            path,
+            scene.grid,
+            p.output_count,
+            p.output_dtype,
+            p.nodata,
             descriptions=names if p.output == "scores" else ["class"],
             colormap=p.colormap if p.output == "classes" else None,
             tags={"classes": json.dumps(names)} if names else {},
@@ -148,8 +154,9 @@ class BoxOutput(OutputKind):
         outputs = list(outputs)
         n = len(batch)
         if len(outputs) != n or not all(isinstance(d, Detections) for d in outputs):
-            raise PredictorError(f"{self.name}.predict must return one Detections per tile ({n}), got "
-                                 f"{len(outputs)} items")
+            raise PredictorError(
+                f"{self.name}.predict must return one Detections per tile ({n}), got {len(outputs)} items"
+            )
         return outputs
 
     def sinks(self, destinations, scene, plan, checkpoint):
@@ -189,14 +196,22 @@ class TileRecordOutput(OutputKind):
         return [{k: v[i] for k, v in outputs.items()} for i in range(n)]
 
     def sinks(self, destinations, scene, plan, checkpoint):
-        _refuse_others(destinations, (str, PathLike, ClassMap),
-                       "tile records go to a vector file (.gpkg, .geojson, .parquet) or a ClassMap raster")
+        _refuse_others(
+            destinations,
+            (str, PathLike, ClassMap),
+            "tile records go to a vector file (.gpkg, .geojson, .parquet) or a ClassMap raster",
+        )
         path = destination_path(_one(destinations, (str, PathLike), "vector file"))
         driver = vector_driver(path) if path is not None else None
         records = RecordCollector(plan)
         transform = scene.transform
-        vectors = VectorSink(records, path, scene.crs, lambda: records.features(transform),
-                             check=lambda record: check_record(record, driver, path))
+        vectors = VectorSink(
+            records,
+            path,
+            scene.crs,
+            lambda: records.features(transform),
+            check=lambda record: check_record(record, driver, path),
+        )
         class_map = _one(destinations, ClassMap, "class map")
         if class_map is None:
             return [vectors]

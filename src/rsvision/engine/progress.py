@@ -42,8 +42,13 @@ class RunProgress:
         self.quiet = quiet
         self.t0 = time.perf_counter()
         self._progress = progress_bar(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tiles"),
-            _RateColumn(self.pixels_per_tile), TimeRemainingColumn(), enabled=not quiet,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("tiles"),
+            _RateColumn(self.pixels_per_tile),
+            TimeRemainingColumn(),
+            enabled=not quiet,
         )
         self._task = self._progress.add_task(label, total=total, completed=done, resumed_at=done)
 

@@ -4,8 +4,8 @@ A batch is up to ``batch`` consecutive tiles of one tile row, read by GDAL strai
 masks) that are reused from batch to batch: converting as it reads, and touching no new memory, is several times
 faster than reading the file's dtype into fresh arrays and converting them afterwards.
 
-GDAL's block cache is bounded while a run reads (:func:`rsvision.core.settings.bounded_block_cache`): by default it may take 5% of RAM,
-which one scan of a large scene fills, so memory would grow with the scene.
+GDAL's block cache is bounded while a run reads (:func:`rsvision.core.settings.bounded_block_cache`): by default
+it may take 5% of RAM, which one scan of a large scene fills, so memory would grow with the scene.
 """
 
 from __future__ import annotations
@@ -123,8 +123,11 @@ class TileReader:
         where the scene is open already (a worker first opens its own handle, about 10 ms); the next ones are read
         on the workers while the model runs."""
         p = self.plan
-        order = [(r, range(c, min(c + self.batch, p.n_cols))) for r in range(first_row, p.n_rows)
-                 for c in range(0, p.n_cols, self.batch)]
+        order = [
+            (r, range(c, min(c + self.batch, p.n_cols)))
+            for r in range(first_row, p.n_rows)
+            for c in range(0, p.n_cols, self.batch)
+        ]
         slots = [self._slot() for _ in range(self.ahead + 1)]  # the batches read ahead, and the caller's
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rsvision-read")
         pending: deque[tuple[range, _Slot, Future]] = deque()
@@ -144,8 +147,14 @@ class TileReader:
                 for j in range(k + 1 + len(pending), min(k + 1 + self.ahead, len(order))):
                     start(j)
                 n, pair = len(tiles), self.scene2 is not None
-                yield ReadBatch(tiles, slot.images[:n], slot.masks[:n], slot.images2[:n] if pair else None,
-                                slot.masks2[:n] if pair else None, ends_row=cols[-1] == p.n_cols - 1)
+                yield ReadBatch(
+                    tiles,
+                    slot.images[:n],
+                    slot.masks[:n],
+                    slot.images2[:n] if pair else None,
+                    slot.masks2[:n] if pair else None,
+                    ends_row=cols[-1] == p.n_cols - 1,
+                )
         finally:
             for _, _, future in pending:
                 future.cancel()

@@ -76,8 +76,12 @@ def _batch(read: ReadBatch, valid: list[int], transform) -> TileBatch:
     """The valid tiles of a read batch as the predictor's batch (the buffers themselves when none is empty)."""
     every = len(valid) == len(read.tiles)
     pick = (lambda a: a) if every else (lambda a: a[valid])
-    batch = TileBatch(images=pick(read.images), masks=pick(read.masks),
-                      windows=[read.tiles[i].window for i in valid], transform=transform)
+    batch = TileBatch(
+        images=pick(read.images),
+        masks=pick(read.masks),
+        windows=[read.tiles[i].window for i in valid],
+        transform=transform,
+    )
     if read.images2 is not None:
         batch.images2, batch.masks2 = pick(read.images2), pick(read.masks2)
     return batch
@@ -143,8 +147,13 @@ def run(
     ckpt = None
     if paths:
         fingerprint = run_fingerprint(
-            scene=scene_fingerprint(scene), scene2=scene_fingerprint(second) if second else None,
-            predictor=predictor.fingerprint(), kind=predictor.kind, tile=size, overlap=overlap, batch=batch,
+            scene=scene_fingerprint(scene),
+            scene2=scene_fingerprint(second) if second else None,
+            predictor=predictor.fingerprint(),
+            kind=predictor.kind,
+            tile=size,
+            overlap=overlap,
+            batch=batch,
             outputs=[_describe(d) for d in destinations],
         )
         ckpt = Checkpoint(paths[0], fingerprint)
@@ -157,9 +166,16 @@ def run(
         _execute(state, threads or available_cpus())
     summary = state.progress.summary(", ".join(map(str, paths)) or None, state.skipped)
     return RunResult(
-        output=paths[0] if paths else None, kind=predictor.kind, tiles=len(plan), skipped=state.skipped,
-        resumed_at=state.progress.start_done, seconds=state.progress.seconds,
-        mpix_per_s=state.progress.mpix_per_s(), peak_rss_mb=peak_rss_mb(), summary=summary, features=sink.result,
+        output=paths[0] if paths else None,
+        kind=predictor.kind,
+        tiles=len(plan),
+        skipped=state.skipped,
+        resumed_at=state.progress.start_done,
+        seconds=state.progress.seconds,
+        mpix_per_s=state.progress.mpix_per_s(),
+        peak_rss_mb=peak_rss_mb(),
+        summary=summary,
+        features=sink.result,
         outputs=paths,
     )
 

@@ -134,8 +134,14 @@ class VectorSink:
     """Collect boxes or tile records; write them as one vector file at the end (or keep them in memory).
     ``check`` sees the first output, so a record the file cannot hold is refused at the first batch."""
 
-    def __init__(self, collector, output: Path | None, crs, features: Callable[[], tuple[list, dict[str, Any]]],
-                 check: Callable[[Any], None] | None = None):
+    def __init__(
+        self,
+        collector,
+        output: Path | None,
+        crs,
+        features: Callable[[], tuple[list, dict[str, Any]]],
+        check: Callable[[Any], None] | None = None,
+    ):
         self.collector, self.output, self.crs, self._features = collector, output, crs, features
         self._check = check
         self.result: tuple[list, dict[str, Any]] | None = None
@@ -215,7 +221,7 @@ class SinkGroup:
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         for i, sink in enumerate(self.sinks):
             prefix = f"{i}_"
-            sink.restore({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            sink.restore({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
 
     def finish(self) -> list[Path]:
         """Publish every output, in order (the run aborts them all when one fails)."""

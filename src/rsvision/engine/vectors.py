@@ -16,8 +16,9 @@ class BoxMerger:
     """Boxes in scene pixels. Each tile row is merged with the boxes still open from the row above (cut boxes give
     way to whole ones, then class-aware NMS); boxes ending above the next tile row's start are final."""
 
-    def __init__(self, plan: TilePlan, rotated: bool, iou_threshold: float, edge_margin: float,
-                 n_classes: int | None = None):
+    def __init__(
+        self, plan: TilePlan, rotated: bool, iou_threshold: float, edge_margin: float, n_classes: int | None = None
+    ):
         self.plan, self.rotated, self.n_classes = plan, rotated, n_classes
         self.iou_threshold, self.edge_margin = iou_threshold, edge_margin
         d = 5 if rotated else 4
@@ -119,8 +120,10 @@ def check_record(record: dict[str, np.ndarray], driver: str | None, path) -> Non
     Checked on the first record, so a wrong output says so at the first batch, not at the end of the run."""
     for name, value in record.items():
         if np.ndim(value) > 1:
-            raise PredictorError(f"tile record column {name!r} has shape {np.shape(value)} per tile: give one value "
-                                 "or one vector per tile")
+            raise PredictorError(
+                f"tile record column {name!r} has shape {np.shape(value)} per tile: give one value "
+                "or one vector per tile"
+            )
         if np.ndim(value) == 1 and driver is not None and driver != "Parquet":
             raise OutputError(
                 f"cannot write {path}: column {name!r} holds a vector per tile; write it to a .parquet file"

@@ -15,8 +15,8 @@ from rsvision.geometry.boxes import (
     rbox_to_poly,
     rbox_to_xyxy,
     xywh_to_xyxy,
-    xyxy_to_rbox,
     xyxy_to_poly,
+    xyxy_to_rbox,
     xyxy_to_xywh,
 )
 from rsvision.geometry.detections import Detections

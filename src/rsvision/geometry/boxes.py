@@ -225,7 +225,7 @@ def poly_to_rbox(polys: Array) -> np.ndarray:
     u0, u1, n0, n1 = pu.min(-1), pu.max(-1), pn.min(-1), pn.max(-1)
     area = np.where(valid, (u1 - u0) * (n1 - n0), np.inf)
     best = np.argmin(area, axis=1)[:, None]
-    take = lambda v: np.take_along_axis(v, best, axis=1)[:, 0]  # noqa: E731
+    take = lambda v: np.take_along_axis(v, best, axis=1)[:, 0]
     ux, uy, u0, u1, n0, n1 = map(take, (ux, uy, u0, u1, n0, n1))
     mu, mn = (u0 + u1) / 2, (n0 + n1) / 2
     r = np.stack([mu * ux - mn * uy, mu * uy + mn * ux, u1 - u0, n1 - n0, np.arctan2(uy, ux)], axis=-1)

@@ -41,9 +41,11 @@ class Detections:
             raise GeometryError("detections need boxes, rboxes or polygons")
 
     @classmethod
-    def empty(cls, rotated: bool = False) -> "Detections":
+    def empty(cls, rotated: bool = False) -> Detections:
         """No objects, as horizontal boxes or (``rotated``) as rotated boxes."""
-        return cls(np.zeros(0), np.zeros(0), **({"rboxes": np.zeros((0, 5))} if rotated else {"boxes": np.zeros((0, 4))}))
+        return cls(
+            np.zeros(0), np.zeros(0), **({"rboxes": np.zeros((0, 5))} if rotated else {"boxes": np.zeros((0, 4))})
+        )
 
     def __len__(self) -> int:
         return len(self.labels)

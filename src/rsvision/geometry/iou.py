@@ -79,9 +79,7 @@ def overlapping_pairs(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> Iterator[tuple[
                 offsets = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
                 cols = order[np.repeat(lo[i0:i1], c) + offsets]
                 ia, ib = (cols, rows) if flipped else (rows, cols)
-                keep = (
-                    (a[ia, 0] < b[ib, 2]) & (b[ib, 0] < a[ia, 2]) & (a[ia, 1] < b[ib, 3]) & (b[ib, 1] < a[ia, 3])
-                )
+                keep = (a[ia, 0] < b[ib, 2]) & (b[ib, 0] < a[ia, 2]) & (a[ia, 1] < b[ib, 3]) & (b[ib, 1] < a[ia, 3])
                 if keep.any():
                     yield ia[keep], ib[keep]
             i0 = i1
@@ -196,8 +194,6 @@ def paired_rotated_iou(a, b):
         raise GeometryError(f"paired IoU needs as many boxes in a as in b, got {len(ra)} and {len(rb)}")
     out = np.zeros(len(ra))
     xa, xb = rbox_to_xyxy(ra), rbox_to_xyxy(rb)
-    hit = np.flatnonzero(
-        (xa[:, 0] < xb[:, 2]) & (xb[:, 0] < xa[:, 2]) & (xa[:, 1] < xb[:, 3]) & (xb[:, 1] < xa[:, 3])
-    )
+    hit = np.flatnonzero((xa[:, 0] < xb[:, 2]) & (xb[:, 0] < xa[:, 2]) & (xa[:, 1] < xb[:, 3]) & (xb[:, 1] < xa[:, 3]))
     out[hit] = _paired_iou(_frames(ra[hit]), _frames(rb[hit]))
     return _like(out, a)

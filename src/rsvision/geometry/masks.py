@@ -95,7 +95,7 @@ def rasterize_polygons(
         values = np.array([v for _, v in pairs] + [fill])
         if values.dtype.kind in "iub" and values.min() >= 0 and values.max() <= 255:
             dtype = np.uint8
-        elif values.dtype.kind in "iub" and -(2**31) <= values.min() and values.max() < 2**31:
+        elif values.dtype.kind in "iub" and values.min() >= -(2**31) and values.max() < 2**31:
             dtype = np.int32
         else:
             dtype = np.float64

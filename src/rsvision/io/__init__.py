@@ -8,6 +8,14 @@ from rsvision.io.tiles import count_tiles, tiles
 from rsvision.io.writers import RasterWriter, write_cog, write_vectors
 
 __all__ = [
-    "Grid", "RasterWriter", "Scene", "align", "count_tiles", "open_scene", "scene_info", "tiles", "write_cog",
+    "Grid",
+    "RasterWriter",
+    "Scene",
+    "align",
+    "count_tiles",
+    "open_scene",
+    "scene_info",
+    "tiles",
+    "write_cog",
     "write_vectors",
 ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import rasterio
@@ -77,7 +77,9 @@ def _resampling(value: str | Resampling) -> Resampling:
     try:
         return Resampling[value]
     except KeyError:
-        raise RsvisionError(f"unknown resampling {value!r}; use one of nearest, bilinear, cubic, average, mode") from None
+        raise RsvisionError(
+            f"unknown resampling {value!r}; use one of nearest, bilinear, cubic, average, mode"
+        ) from None
 
 
 def _open(path: str):
@@ -97,8 +99,10 @@ def _open(path: str):
 
 def _inside(window: Window, grid: Grid) -> bool:
     return (
-        window.col_off >= 0 and window.row_off >= 0
-        and window.col_off + window.width <= grid.width and window.row_off + window.height <= grid.height
+        window.col_off >= 0
+        and window.row_off >= 0
+        and window.col_off + window.width <= grid.width
+        and window.row_off + window.height <= grid.height
     )
 
 
@@ -182,13 +186,16 @@ class Scene:
         return self.crs is not None
 
     def __repr__(self) -> str:
-        return f"Scene({self.path!r}, {self.count}x{self.height}x{self.width} {self.dtype}, sensor={self.sensor}, crs={self.crs})"
+        size = f"{self.count}x{self.height}x{self.width} {self.dtype}"
+        return f"Scene({self.path!r}, {size}, sensor={self.sensor}, crs={self.crs})"
 
     def band_index(self, band: str | int) -> int:
         """0-based position of a band given by name or position."""
         if isinstance(band, (int, np.integer)):
             if not -self.count <= band < self.count:
-                raise BandNotFoundError(f"scene {self.path} has {self.count} bands; band position {band} is out of range")
+                raise BandNotFoundError(
+                    f"scene {self.path} has {self.count} bands; band position {band} is out of range"
+                )
             return int(band) % self.count
         for i, b in enumerate(self.bands):
             if b.name == band:
@@ -208,8 +215,11 @@ class Scene:
             opened = [ds]
             if source.warp:
                 options = dict(
-                    crs=self.grid.crs, transform=self.grid.transform, width=self.grid.width,
-                    height=self.grid.height, resampling=self.resampling,
+                    crs=self.grid.crs,
+                    transform=self.grid.transform,
+                    width=self.grid.width,
+                    height=self.grid.height,
+                    resampling=self.resampling,
                 )
                 if ds.nodata is not None:
                     options["nodata"] = ds.nodata
@@ -250,9 +260,7 @@ class Scene:
             return self._read_boundless(window, positions, data, rs)
         return self._read_inside(window, positions, data, rs)
 
-    def _read_inside(
-        self, window: Window, positions: list[int], data: np.ndarray, rs: Resampling
-    ) -> np.ma.MaskedArray:
+    def _read_inside(self, window: Window, positions: list[int], data: np.ndarray, rs: Resampling) -> np.ma.MaskedArray:
         """Read a window that lies inside the scene into ``data`` (its shape sets the output size)."""
         h, w = data.shape[1:]
         mask = None
@@ -271,7 +279,9 @@ class Scene:
                 if contiguous and not needs_mask:  # read straight into the result, no copy
                     ds.read(indexes, window=window, out=data[outs[0] : outs[0] + len(outs)], resampling=rs)
                     continue
-                block = ds.read(indexes, window=window, out_shape=(len(indexes), h, w), resampling=rs, masked=needs_mask)
+                block = ds.read(
+                    indexes, window=window, out_shape=(len(indexes), h, w), resampling=rs, masked=needs_mask
+                )
             except RasterioError as err:
                 raise UnreadableRasterError(
                     f"cannot read {path} ({str(err).splitlines()[0]}); the file may be truncated or corrupt"
@@ -309,7 +319,7 @@ class Scene:
             self._opened.clear()
         self._local = threading.local()
 
-    def __enter__(self) -> "Scene":
+    def __enter__(self) -> Scene:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -325,7 +335,7 @@ class Scene:
         self.__dict__.update(state)
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
 
-    def with_grid(self, grid: Grid, resampling: str | Resampling | None = None) -> "Scene":
+    def with_grid(self, grid: Grid, resampling: str | Resampling | None = None) -> Scene:
         """The same bands, read through a warp onto another grid (used by :func:`rsvision.io.align`)."""
         sources = [replace(s, warp=True) for s in self._sources]
         rs = _resampling(resampling) if resampling is not None else self.resampling
@@ -376,8 +386,10 @@ def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) 
     if grid.crs is None:
         _warn_no_georeference(path)
     count = len(indexes)
-    sensor_obj = get_sensor(sensor) if sensor else guess_sensor(
-        count, dtype, Path(path).name, descriptions, tuple(colours[i - 1].name for i in indexes)
+    sensor_obj = (
+        get_sensor(sensor)
+        if sensor
+        else guess_sensor(count, dtype, Path(path).name, descriptions, tuple(colours[i - 1].name for i in indexes))
     )
     if band_names is not None:
         names = list(band_names)
@@ -389,7 +401,8 @@ def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) 
         names = sensor_obj.band_names
     elif sensor_obj is not None and sensor:
         raise BandCountError(
-            f"{path} has {plural(count, 'band')} but sensor {sensor_obj.name!r} has {len(sensor_obj.bands)}; pass band_names"
+            f"{path} has {plural(count, 'band')} but sensor {sensor_obj.name!r} has {len(sensor_obj.bands)}; "
+            "pass band_names"
         )
     else:
         names = [f"band{i}" for i in range(1, count + 1)]
@@ -420,8 +433,12 @@ def _band_files(folder: Path) -> list[Path]:
             " ..._B02.tif"
         )
     if unnamed:  # e.g. a Sentinel-2 IMG_DATA folder's TCI.jp2 beside its band files
-        warnings.warn(f"{folder}: {len(unnamed)} raster(s) whose names declare no band (such as {unnamed[0].name})"
-                      " are left out of the stack", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"{folder}: {len(unnamed)} raster(s) whose names declare no band (such as {unnamed[0].name})"
+            " are left out of the stack",
+            UserWarning,
+            stacklevel=4,
+        )
         files = [f for f in files if f not in unnamed]
     return files
 
@@ -471,7 +488,9 @@ def _open_stack(
     elif isinstance(grid, str):
         match = [e for e in entries if e[0] == grid]
         if not match:
-            raise BandNotFoundError(f"grid band {grid!r} is not among the bands of {label}: {', '.join(e[0] for e in entries)}")
+            raise BandNotFoundError(
+                f"grid band {grid!r} is not among the bands of {label}: {', '.join(e[0] for e in entries)}"
+            )
         target = match[0][3]
     else:
         target = min(grids, key=lambda g: (g.res[0] * g.res[1], -g.width))

@@ -10,8 +10,8 @@ import contextlib
 import json
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -72,9 +72,18 @@ class RasterWriter:
 
     def _profile(self, width: int, height: int) -> dict:
         profile = dict(
-            driver="GTiff", width=width, height=height, count=self.count, dtype=self.dtype, crs=self.grid.crs,
-            transform=self.grid.transform, nodata=self.nodata, compress="zstd",
-            zstd_level=1, BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",  # temporary: compress fast (level 9 is 7x slower)
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=self.count,
+            dtype=self.dtype,
+            crs=self.grid.crs,
+            transform=self.grid.transform,
+            nodata=self.nodata,
+            compress="zstd",
+            zstd_level=1,
+            BIGTIFF="IF_SAFER",
+            NUM_THREADS="ALL_CPUS",  # temporary: compress fast (level 9 is 7x slower)
         )
         if width >= 16 and height >= 16:
             profile.update(tiled=True, blockxsize=self._block(width), blockysize=self._block(height))
@@ -111,7 +120,7 @@ class RasterWriter:
     def _block(self, n: int) -> int:
         return max(16, min(self.blocksize, 16 * (n // 16)))
 
-    def open(self, resume: bool = False) -> "RasterWriter":
+    def open(self, resume: bool = False) -> RasterWriter:
         """Create the staging file, or with ``resume=True`` reopen the one a stopped job left (same grid)."""
         level1 = self._level1_shape()
         try:
@@ -190,8 +199,14 @@ class RasterWriter:
                 with rasterio.open(self._ovr_path, "r+") as ovr:
                     ovr.build_overviews([f // 2 for f in factors[1:]], Resampling.nearest)
             rasterio.shutil.copy(
-                self._tmp, final_tmp, driver="COG", compress=self.compress.upper(), blocksize=self._cog_block(),
-                overview_resampling=self.overview_resampling.upper(), BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+                self._tmp,
+                final_tmp,
+                driver="COG",
+                compress=self.compress.upper(),
+                blocksize=self._cog_block(),
+                overview_resampling=self.overview_resampling.upper(),
+                BIGTIFF="IF_SAFER",
+                NUM_THREADS="ALL_CPUS",
                 **self._codec_options(),
             )
             os.replace(final_tmp, self.path)
@@ -211,7 +226,7 @@ class RasterWriter:
         self._ds = self._ovr = None
         remove_partial(self._tmp)  # and its .ovr
 
-    def __enter__(self) -> "RasterWriter":
+    def __enter__(self) -> RasterWriter:
         return self.open()
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -296,8 +311,14 @@ def write_vectors(
             with warnings.catch_warnings():  # pixel-space layers were already warned about when their scene opened
                 warnings.filterwarnings("ignore", message="'crs' was not provided")
                 pyogrio.raw.write(
-                    str(tmp), wkb, [cols[k] for k in cols], list(cols), driver=driver, layer=layer or final.stem,
-                    geometry_type=geometry_type, crs=crs_obj.to_wkt() if crs_obj else None,
+                    str(tmp),
+                    wkb,
+                    [cols[k] for k in cols],
+                    list(cols),
+                    driver=driver,
+                    layer=layer or final.stem,
+                    geometry_type=geometry_type,
+                    crs=crs_obj.to_wkt() if crs_obj else None,
                     promote_to_multi=False,
                 )
     return final
@@ -311,6 +332,8 @@ def _write_geoparquet(tmp: Path, geoms, wkb, types, cols, crs: CRS | None) -> No
     # GeoParquet 1.1: crs is PROJJSON; absent means OGC:CRS84, so a pixel-space layer says null explicitly.
     column_meta["crs"] = pyproj.CRS.from_wkt(crs.to_wkt()).to_json_dict() if crs is not None else None
     geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column_meta}}
-    table = pa.table({**{k: pa.array(v.tolist()) for k, v in cols.items()}, "geometry": pa.array(list(wkb), pa.binary())})
+    table = pa.table(
+        {**{k: pa.array(v.tolist()) for k, v in cols.items()}, "geometry": pa.array(list(wkb), pa.binary())}
+    )
     table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
     pq.write_table(table, tmp)

@@ -26,7 +26,7 @@ PTB_PUNCTUATION = frozenset(
 )
 _CLITIC = re.compile(r"(?<=\w)(n't|'s|'re|'ve|'ll|'d|'m)\b")
 _TOKEN = re.compile(r"n't|'(?:s|re|ve|ll|d|m)\b|[^\W_]+(?:[-./'&][^\W_]+)*|\S")
-_BRACKETS = frozenset("()[]{}\"")
+_BRACKETS = frozenset('()[]{}"')
 
 
 def tokenize_caption(text: str) -> Tokens:

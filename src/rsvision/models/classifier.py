@@ -35,8 +35,12 @@ class Classifier:
     ``-m`` takes (:func:`rsvision.models.resolve.resolve_model`; None: the built-in default); ``module`` is the
     network when the caller already has it (a third-party checkpoint)."""
 
-    def __init__(self, weights: Weights | str | os.PathLike | None = None, bands: Sequence[str] | None = None,
-                 module: nn.Module | None = None):
+    def __init__(
+        self,
+        weights: Weights | str | os.PathLike | None = None,
+        bands: Sequence[str] | None = None,
+        module: nn.Module | None = None,
+    ):
         if not isinstance(weights, Weights):
             loaded = resolve_model(weights or DEFAULT_CLASSIFIER)
             weights, module = loaded.weights, loaded.module
@@ -66,8 +70,9 @@ class Classifier:
     def _softmax(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x).float().softmax(-1)
 
-    def predict_proba(self, images: np.ndarray | Sequence[np.ndarray], tta: bool = False,
-                      where: Sequence[str] | None = None) -> np.ndarray:
+    def predict_proba(
+        self, images: np.ndarray | Sequence[np.ndarray], tta: bool = False, where: Sequence[str] | None = None
+    ) -> np.ndarray:
         """(N, K) class probabilities of raw images; ``tta`` averages the 8 D4 views."""
         return self.probabilities(self.preprocess(images, where), tta).numpy()
 
@@ -76,13 +81,19 @@ class Classifier:
         out = []
         for p in probs:
             order = np.argsort(-p)[:top]
-            out.append(Prediction(self.classes[order[0]], float(p[order[0]]),
-                                  [(self.classes[i], float(p[i])) for i in order]))
+            out.append(
+                Prediction(self.classes[order[0]], float(p[order[0]]), [(self.classes[i], float(p[i])) for i in order])
+            )
         return out
 
 
-def load_classifier(model: str | os.PathLike | None = None, bands: Sequence[str] | None = None, *,
-                    task: Task | Collection[Task] = Task.CLASSIFICATION, needed_by: str = "classify") -> Classifier:
+def load_classifier(
+    model: str | os.PathLike | None = None,
+    bands: Sequence[str] | None = None,
+    *,
+    task: Task | Collection[Task] = Task.CLASSIFICATION,
+    needed_by: str = "classify",
+) -> Classifier:
     """The classifier that ``-m MODEL`` names (the built-in default when ``None``): any form of
     :func:`rsvision.models.resolve.resolve_model`, refused in one line when its card's task is not ``task``
     (``needed_by`` names the command in that line). ``bands`` names the bands of the images it will be given
@@ -94,8 +105,9 @@ def load_classifier(model: str | os.PathLike | None = None, bands: Sequence[str]
 def require_head(classifier: Classifier) -> None:
     """Refuse a feature extractor (a checkpoint without a classifier head) where classes are needed."""
     if not classifier.classes:
-        raise WeightsError(f"{classifier.weights.name} has no classifier head: it gives features (eval probe), "
-                           "not classes")
+        raise WeightsError(
+            f"{classifier.weights.name} has no classifier head: it gives features (eval probe), not classes"
+        )
 
 
 def feature_model(classifier: Classifier) -> nn.Module:

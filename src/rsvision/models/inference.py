@@ -55,8 +55,15 @@ class DatasetOutputs:
         return self.values
 
 
-def map_dataset(classifier: Classifier, dataset: ImageSource, forward: Callable[[torch.Tensor], torch.Tensor],
-                width: int, batch_size: int = 64, progress: bool = False, what: str = "classifying") -> DatasetOutputs:
+def map_dataset(
+    classifier: Classifier,
+    dataset: ImageSource,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    width: int,
+    batch_size: int = 64,
+    progress: bool = False,
+    what: str = "classifying",
+) -> DatasetOutputs:
     """``forward`` over every readable sample, preprocessed as the classifier's card says, ``batch_size`` images
     at a time; an image that cannot be read or that the card refuses is recorded with its reason and skipped.
     ``width`` is the output size when no image could be read; ``what`` titles the progress bar."""
@@ -85,27 +92,34 @@ def map_dataset(classifier: Classifier, dataset: ImageSource, forward: Callable[
                 flush()
             bar.advance(task)
         flush()
-    return DatasetOutputs(np.concatenate(values) if values else np.zeros((0, width), np.float32),
-                          np.asarray(kept, dtype=np.int64), failures)
+    return DatasetOutputs(
+        np.concatenate(values) if values else np.zeros((0, width), np.float32),
+        np.asarray(kept, dtype=np.int64),
+        failures,
+    )
 
 
-def predict_dataset(classifier: Classifier, dataset: ImageSource, batch_size: int = 64, tta: bool = False,
-                    progress: bool = False) -> DatasetOutputs:
+def predict_dataset(
+    classifier: Classifier, dataset: ImageSource, batch_size: int = 64, tta: bool = False, progress: bool = False
+) -> DatasetOutputs:
     """Class probabilities (:meth:`Classifier.probabilities`, D4-averaged with ``tta``) of every readable sample."""
     require_head(classifier)
-    return map_dataset(classifier, dataset, lambda x: classifier.probabilities(x, tta), len(classifier.classes),
-                       batch_size, progress)
+    return map_dataset(
+        classifier, dataset, lambda x: classifier.probabilities(x, tta), len(classifier.classes), batch_size, progress
+    )
 
 
-def extract_features(classifier: Classifier, dataset: ImageSource, batch_size: int = 64,
-                     progress: bool = False) -> DatasetOutputs:
+def extract_features(
+    classifier: Classifier, dataset: ImageSource, batch_size: int = 64, progress: bool = False
+) -> DatasetOutputs:
     """Pooled features (the input of the classifier head, :func:`feature_model`) of every readable sample."""
     # width 0: with no readable image there are no features to size
     return map_dataset(classifier, dataset, feature_model(classifier), 0, batch_size, progress, what="features of")
 
 
-def images_per_second(model: nn.Module, in_chans: int, size: int, batch_size: int = 64, threads: int = 2,
-                      seconds: float = 10.0) -> float:
+def images_per_second(
+    model: nn.Module, in_chans: int, size: int, batch_size: int = 64, threads: int = 2, seconds: float = 10.0
+) -> float:
     """Inference throughput (float32, eval mode) on random input at ``threads`` CPU threads (set only for the
     measurement), after one warm-up batch."""
     model.eval()

@@ -8,7 +8,8 @@ with ``mean`` / ``std`` (of the scaled values). Inputs whose values contradict `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
@@ -29,8 +30,9 @@ REFLECTANCE_SCALE = 10000.0
 TRUE_COLOUR_GAIN = 2.5
 
 
-def reflectance_to_8bit(values: np.ndarray, scale: float = REFLECTANCE_SCALE, gain: float = TRUE_COLOUR_GAIN
-                        ) -> np.ndarray:
+def reflectance_to_8bit(
+    values: np.ndarray, scale: float = REFLECTANCE_SCALE, gain: float = TRUE_COLOUR_GAIN
+) -> np.ndarray:
     """``min(255, round(DN / scale * gain * 255))`` as uint8: integer reflectance to 8-bit true colour, for
     models trained on 8-bit RGB imagery."""
     out = np.asarray(values, dtype=np.float32) * np.float32(gain * 255.0 / scale)
@@ -48,7 +50,7 @@ class Preprocessing(BaseModel):
     input_size: int = Field(gt=0)
 
     @model_validator(mode="after")
-    def _lengths(self) -> "Preprocessing":
+    def _lengths(self) -> Preprocessing:
         n = len(self.bands)
         if len(self.mean) != n or len(self.std) != n:
             raise ValueError(f"mean and std need one value per band ({n}), got {len(self.mean)} and {len(self.std)}")
@@ -57,13 +59,16 @@ class Preprocessing(BaseModel):
         return self
 
     # ------------------------------------------------------------------ checks
-    def check_normalisation(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                            scale: float | None = None) -> None:
+    def check_normalisation(
+        self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None, scale: float | None = None
+    ) -> None:
         """Refuse explicit mean / std / scale that differ from the record's (nobody re-types them)."""
         for what, given, own in (("mean", mean, self.mean), ("std", std, self.std)):
             if given is not None and not np.allclose(np.asarray(given, dtype=float), own, rtol=1e-4, atol=1e-6):
-                raise NormalisationError(f"{what} {list(given)} differs from the model's {own}: the weights were "
-                                         "trained with the record's normalisation, which is applied automatically")
+                raise NormalisationError(
+                    f"{what} {list(given)} differs from the model's {own}: the weights were "
+                    "trained with the record's normalisation, which is applied automatically"
+                )
         if scale is not None and not np.isclose(scale, self.scale):
             raise NormalisationError(f"input scale 1/{scale:g} differs from the model's 1/{self.scale:g}")
 
@@ -79,11 +84,13 @@ class Preprocessing(BaseModel):
         if vmin < lo - 1e-6 or vmax > hi + 1e-6:
             raise NormalisationError(
                 f"{where}: values span [{vmin:g}, {vmax:g}] outside the model's raw range [{lo:g}, {hi:g}] "
-                f"(it expects raw values divided by {self.scale:g}; give unnormalised pixels of that kind)")
+                f"(it expects raw values divided by {self.scale:g}; give unnormalised pixels of that kind)"
+            )
         if is_float and hi >= 2 and vmax <= 1.0 and vmax > 0:
             raise NormalisationError(
                 f"{where}: float values within [0, 1] look already scaled; the model expects raw values in "
-                f"[{lo:g}, {hi:g}] and divides them by {self.scale:g} itself")
+                f"[{lo:g}, {hi:g}] and divides them by {self.scale:g} itself"
+            )
 
     # ------------------------------------------------------------------ transforms
     def order_bands(self, image: np.ndarray, bands: Sequence[str] | None, where: str = "input") -> np.ndarray:
@@ -92,8 +99,10 @@ class Preprocessing(BaseModel):
         count = image.shape[axis]
         if bands is None:
             if count != len(self.bands):
-                raise BandCountError(f"{where}: {plural(count, 'band')} given without names; the model takes "
-                                     f"{len(self.bands)} ({', '.join(self.bands)})")
+                raise BandCountError(
+                    f"{where}: {plural(count, 'band')} given without names; the model takes "
+                    f"{len(self.bands)} ({', '.join(self.bands)})"
+                )
             return image
         if len(bands) != count:
             raise BandCountError(f"{where}: {len(bands)} band names for {count} bands")

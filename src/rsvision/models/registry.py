@@ -78,6 +78,12 @@ def build_from_weights(weights: Weights, bands: Sequence[str] | None = None) -> 
     """The architecture of a ``Weights`` card with its tensors loaded (sha256 checked), in eval mode. With ``bands``
     other than the card's, the stem is adapted by wavelength (for fine-tuning: the card's normalisation covers
     its own bands only)."""
-    model = build_model(weights.architecture, num_classes=len(weights.classes), bands=bands or weights.bands,
-                        source_bands=weights.bands, source_state=weights.state_dict(), **weights.architecture_kwargs)
+    model = build_model(
+        weights.architecture,
+        num_classes=len(weights.classes),
+        bands=bands or weights.bands,
+        source_bands=weights.bands,
+        source_state=weights.state_dict(),
+        **weights.architecture_kwargs,
+    )
     return model.eval()

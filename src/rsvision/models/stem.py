@@ -9,7 +9,7 @@ timm's ``adapt_input_conv`` and TorchGeo).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -56,7 +56,9 @@ def band_mapping(source: Sequence[BandLike], target: Sequence[BandLike], sensor:
         if band.wavelength_nm is None:
             mapping.append(None)
             continue
-        known = [(abs(s.wavelength_nm - band.wavelength_nm), i) for i, s in enumerate(src) if s.wavelength_nm is not None]
+        known = [
+            (abs(s.wavelength_nm - band.wavelength_nm), i) for i, s in enumerate(src) if s.wavelength_nm is not None
+        ]
         mapping.append(min(known)[1] if known else None)
     return mapping
 
@@ -65,9 +67,8 @@ def first_conv_name(model: nn.Module) -> str:
     """Dotted name of the model's input convolution (timm's ``pretrained_cfg['first_conv']`` when given)."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
     name = cfg.get("first_conv")
-    if isinstance(name, str):
-        if isinstance(model.get_submodule(name), nn.Conv2d):
-            return name
+    if isinstance(name, str) and isinstance(model.get_submodule(name), nn.Conv2d):
+        return name
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             return name
@@ -89,8 +90,9 @@ def adapt_conv_weight(weight: torch.Tensor, mapping: Sequence[int | None]) -> to
 
 
 @torch.no_grad()
-def adapt_stem(model: nn.Module, source: Sequence[BandLike], target: Sequence[BandLike],
-               sensor: str | None = None) -> nn.Module:
+def adapt_stem(
+    model: nn.Module, source: Sequence[BandLike], target: Sequence[BandLike], sensor: str | None = None
+) -> nn.Module:
     """Replace ``model``'s input convolution (trained on ``source`` bands) by one for ``target`` bands.
 
     Band names are matched by name and wavelength, never by position. Returns the model (changed in place).
@@ -98,14 +100,26 @@ def adapt_stem(model: nn.Module, source: Sequence[BandLike], target: Sequence[Ba
     name = first_conv_name(model)
     conv: nn.Conv2d = model.get_submodule(name)
     if conv.in_channels != len(source):
-        raise BandCountError(f"{type(model).__name__}.{name} takes {conv.in_channels} bands, "
-                             f"but {len(source)} source band names were given")
+        raise BandCountError(
+            f"{type(model).__name__}.{name} takes {conv.in_channels} bands, "
+            f"but {len(source)} source band names were given"
+        )
     if conv.groups != 1:
         raise RsvisionError(f"cannot adapt grouped input convolution {name}")
     mapping = band_mapping(source, target, sensor)
-    new = nn.Conv2d(len(mapping), conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, 1, conv.bias is not None, conv.padding_mode,
-                    device=conv.weight.device, dtype=conv.weight.dtype)
+    new = nn.Conv2d(
+        len(mapping),
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        1,
+        conv.bias is not None,
+        conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
     new.weight.copy_(adapt_conv_weight(conv.weight, mapping))
     if conv.bias is not None:
         new.bias.copy_(conv.bias)

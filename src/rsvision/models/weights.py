@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
@@ -86,14 +87,16 @@ class Weights(BaseModel):
         return base / self.file
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Weights":
+    def load(cls, path: str | os.PathLike) -> Weights:
         """The card of ``NAME.json`` or of ``NAME.safetensors`` (its card beside it)."""
         path = Path(path)
         card = path if path.suffix == ".json" else path.with_suffix(".json")
         if not card.is_file():
             if not path.exists():
                 raise InputNotFoundError(f"no such weights file: {path}")
-            raise WeightsError(f"{path}: no card {card.name} beside it (a Weights record is NAME.safetensors + NAME.json)")
+            raise WeightsError(
+                f"{path}: no card {card.name} beside it (a Weights record is NAME.safetensors + NAME.json)"
+            )
         try:
             record = cls.model_validate_json(card.read_text())
         except ValidationError as err:
@@ -119,8 +122,10 @@ class Weights(BaseModel):
             raise InputNotFoundError(f"{self._card_path}: its weights file {path} does not exist")
         digest = sha256_file(path)
         if digest != self.sha256:
-            raise WeightsError(f"{path}: sha256 {digest[:12]}... does not match the card's {self.sha256[:12]}... "
-                               "(file corrupt or replaced)")
+            raise WeightsError(
+                f"{path}: sha256 {digest[:12]}... does not match the card's {self.sha256[:12]}... "
+                "(file corrupt or replaced)"
+            )
         return path
 
     # ------------------------------------------------------------------ use
@@ -131,9 +136,16 @@ class Weights(BaseModel):
 
         return load_file(str(self.verify()))
 
-    def preprocess(self, image: np.ndarray, bands: Sequence[str] | None = None, *,
-                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                   scale: float | None = None, where: str = "input") -> torch.Tensor:
+    def preprocess(
+        self,
+        image: np.ndarray,
+        bands: Sequence[str] | None = None,
+        *,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        scale: float | None = None,
+        where: str = "input",
+    ) -> torch.Tensor:
         """Raw (C, H, W) or (N, C, H, W) pixels -> the model's input tensor, by the card's preprocessing.
 
         ``bands`` names the image's bands (reordered to the card's by name). ``mean`` / ``std`` /
@@ -192,5 +204,6 @@ def resolve_weights(model: str | os.PathLike) -> Weights:
     path = Path(text)
     if path.suffix in (".json", ".safetensors") or path.exists():
         return Weights.load(path)
-    raise InputNotFoundError(f"unknown model {text!r}: not a built-in ({', '.join(builtin) or 'none'}) "
-                             "nor a weights file")
+    raise InputNotFoundError(
+        f"unknown model {text!r}: not a built-in ({', '.join(builtin) or 'none'}) nor a weights file"
+    )

@@ -11,4 +11,4 @@ oscd_bercy_after = DATA / "oscd_bercy" / "imgs_2"
 #: High-resolution aerial RGB JPEG of Dubai, no georeference.
 dubai_aerial = DATA / "dubai" / "image_part_001.jpg"
 
-__all__ = ["DATA", "oscd_bercy_before", "oscd_bercy_after", "dubai_aerial"]
+__all__ = ["DATA", "dubai_aerial", "oscd_bercy_after", "oscd_bercy_before"]

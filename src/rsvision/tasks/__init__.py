@@ -12,6 +12,12 @@ from rsvision.tasks.base import (
 from rsvision.tasks.module import ModulePredictor
 
 __all__ = [
-    "BoxPredictor", "ChangePredictor", "DensePredictor", "Detections", "ModulePredictor", "Predictor", "TileBatch",
+    "BoxPredictor",
+    "ChangePredictor",
+    "DensePredictor",
+    "Detections",
+    "ModulePredictor",
+    "Predictor",
+    "TileBatch",
     "TilePredictor",
 ]

@@ -16,8 +16,8 @@ import colorcet
 import numpy as np
 import torch
 
-from rsvision.errors import BandCountError, NormalisationError
 from rsvision.core.sensors import Band, band_for_common_name
+from rsvision.errors import BandCountError, NormalisationError
 from rsvision.models.classifier import Classifier
 from rsvision.models.preprocess import reflectance_to_8bit
 from rsvision.models.weights import Weights
@@ -55,13 +55,21 @@ class BandChoice:
         """One line for the user when the scene is not what the model was trained on, else empty."""
         if not self.to_8bit:
             return ""
-        return (f"{weights.name} was trained on 8-bit RGB images: the scene's {', '.join(self.read or [])} "
-                "reflectance is turned into 8-bit true colour (min(255, DN / 10000 x 2.5 x 255)); expect lower "
-                "accuracy than on imagery like its training data")
+        return (
+            f"{weights.name} was trained on 8-bit RGB images: the scene's {', '.join(self.read or [])} "
+            "reflectance is turned into 8-bit true colour (min(255, DN / 10000 x 2.5 x 255)); expect lower "
+            "accuracy than on imagery like its training data"
+        )
 
 
-def select_bands(weights: Weights, scene_bands: Sequence[str | Band], given: Sequence[str] | None, where: str,
-                 dtype: str = "uint8", sensor: str | None = None) -> BandChoice:
+def select_bands(
+    weights: Weights,
+    scene_bands: Sequence[str | Band],
+    given: Sequence[str] | None,
+    where: str,
+    dtype: str = "uint8",
+    sensor: str | None = None,
+) -> BandChoice:
     """The scene bands a classifier reads, in its order: by name when the scene (or ``given``, naming the scene's
     bands in order) has every band the model takes; by position when the scene's bands are unnamed (``band1`` ...)
     and as many as the model takes; by centre wavelength when the model takes common names (red, green, blue,
@@ -79,9 +87,11 @@ def select_bands(weights: Weights, scene_bands: Sequence[str | Band], given: Seq
     else:
         found = [band_for_common_name(b, bands) for b in weights.bands] if given is None else [None]
         if not all(found):
-            raise BandCountError(f"{where}: the model takes bands {', '.join(weights.bands)}; the scene has "
-                                 f"{', '.join(names)}, none of which carries those names or their wavelengths (if "
-                                 f"they are in fact {', '.join(weights.bands)}, say so with --bands)")
+            raise BandCountError(
+                f"{where}: the model takes bands {', '.join(weights.bands)}; the scene has "
+                f"{', '.join(names)}, none of which carries those names or their wavelengths (if "
+                f"they are in fact {', '.join(weights.bands)}, say so with --bands)"
+            )
         choice = BandChoice([b.name for b in found], "wavelength")  # type: ignore[union-attr]
     return _radiometry(choice, weights, where, dtype, sensor)
 
@@ -94,9 +104,11 @@ def _radiometry(choice: BandChoice, weights: Weights, where: str, dtype: str, se
         return choice
     if sensor == "sentinel-2":
         return BandChoice(choice.read, choice.matched_by, to_8bit=True)
-    raise NormalisationError(f"{where}: {dtype} pixels, but {weights.name} takes 8-bit values (0-255); "
-                             "Sentinel-2 scenes are converted to 8-bit true colour by themselves, others must "
-                             "be made 8-bit first (e.g. gdal_translate -ot Byte -scale MIN MAX 0 255)")
+    raise NormalisationError(
+        f"{where}: {dtype} pixels, but {weights.name} takes 8-bit values (0-255); "
+        "Sentinel-2 scenes are converted to 8-bit true colour by themselves, others must "
+        "be made 8-bit first (e.g. gdal_translate -ot Byte -scale MIN MAX 0 255)"
+    )
 
 
 class TileClassifier(TilePredictor):
@@ -104,8 +116,14 @@ class TileClassifier(TilePredictor):
     ``tta``). ``bands`` says which scene bands are read (:func:`select_bands`), ``dtype`` is the scene's:
     integer tiles are handed to the model as such, so the record's value checks see the file's values."""
 
-    def __init__(self, classifier: Classifier, tile_size: int, bands: BandChoice | None = None,
-                 tta: bool = False, dtype: str | None = None):
+    def __init__(
+        self,
+        classifier: Classifier,
+        tile_size: int,
+        bands: BandChoice | None = None,
+        tta: bool = False,
+        dtype: str | None = None,
+    ):
         choice = bands or BandChoice(None, "position")
         self.classifier, self.tile_size, self.tta, self.to_8bit = classifier, int(tile_size), tta, choice.to_8bit
         self.bands = choice.read
@@ -123,13 +141,27 @@ class TileClassifier(TilePredictor):
         with torch.inference_mode():
             p = self.classifier.probabilities(x, self.tta).numpy()
         ids = p.argmax(1)
-        return {"class_id": ids.astype(np.int32), "class": self.class_names[ids],
-                "score": p[np.arange(len(p)), ids].astype(np.float64)}
+        return {
+            "class_id": ids.astype(np.int32),
+            "class": self.class_names[ids],
+            "score": p[np.arange(len(p)), ids].astype(np.float64),
+        }
 
     def fingerprint(self) -> str:
         w = self.classifier.weights
-        text = json.dumps([type(self).__qualname__, w.name, w.sha256, w.preprocessing.model_dump(), self.tile_size,
-                           self.tta, self.bands, self.dtype, self.to_8bit])
+        text = json.dumps(
+            [
+                type(self).__qualname__,
+                w.name,
+                w.sha256,
+                w.preprocessing.model_dump(),
+                self.tile_size,
+                self.tta,
+                self.bands,
+                self.dtype,
+                self.to_8bit,
+            ]
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -47,8 +47,9 @@ def axis_weight_sum(starts: Sequence[int], length: int, size: int) -> np.ndarray
 # Boxes -----------------------------------------------------------------------------------------------------------
 
 
-def touches_inner_edge(boxes: np.ndarray, tile_hw: tuple[int, int], inner: tuple[bool, bool, bool, bool],
-                       margin: float) -> np.ndarray:
+def touches_inner_edge(
+    boxes: np.ndarray, tile_hw: tuple[int, int], inner: tuple[bool, bool, bool, bool], margin: float
+) -> np.ndarray:
     """Which boxes (tile pixels; xyxy or rotated) reach within ``margin`` of a tile edge that lies inside the scene.
 
     ``inner`` says for the (left, top, right, bottom) edges whether a neighbouring tile lies beyond them.
@@ -68,8 +69,9 @@ def touches_inner_edge(boxes: np.ndarray, tile_hw: tuple[int, int], inner: tuple
     return cut
 
 
-def merge_boxes(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, cut: np.ndarray,
-                iou_threshold: float, cover: float = 0.5) -> np.ndarray:
+def merge_boxes(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, cut: np.ndarray, iou_threshold: float, cover: float = 0.5
+) -> np.ndarray:
     """Indices of the boxes (scene pixels, from overlapping tiles) to keep, by descending score.
 
     A box cut by a tile edge is dropped when another box of its class covers at least ``cover`` of its area and

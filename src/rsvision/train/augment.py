@@ -24,12 +24,15 @@ def random_d4(batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Te
     return torch.stack([d4_transform(image, int(k)) for image, k in zip(batch, ks)]), ks
 
 
-def random_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
-                 generator: torch.Generator) -> torch.Tensor:
+def random_boxes(
+    n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float], generator: torch.Generator
+) -> torch.Tensor:
     """(n, 4) xyxy crop boxes in pixel units: area fraction in ``scale``, aspect w/h log-uniform in
     ``ratio``, clamped to the image, placed uniformly."""
     area = height * width * (scale[0] + (scale[1] - scale[0]) * torch.rand(n, generator=generator, dtype=torch.float64))
-    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * torch.rand(n, generator=generator, dtype=torch.float64)
+    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * torch.rand(
+        n, generator=generator, dtype=torch.float64
+    )
     r = torch.exp(log_r)
     w = torch.sqrt(area * r).clamp(1, width)
     h = torch.sqrt(area / r).clamp(1, height)
@@ -45,8 +48,9 @@ def crop_resize(batch: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Te
     return roi_align(batch, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
 
 
-def random_resized_crop(batch: torch.Tensor, size: int, scale: tuple[float, float], ratio: tuple[float, float],
-                        generator: torch.Generator) -> torch.Tensor:
+def random_resized_crop(
+    batch: torch.Tensor, size: int, scale: tuple[float, float], ratio: tuple[float, float], generator: torch.Generator
+) -> torch.Tensor:
     boxes = random_boxes(batch.shape[0], batch.shape[-2], batch.shape[-1], scale, ratio, generator)
     return crop_resize(batch.float(), boxes, size)
 

@@ -52,8 +52,10 @@ def image_cache(dataset: Dataset, size: int, path: str | os.PathLike, progress: 
         for i, sample in enumerate(dataset):
             image = first if i == 0 else dataset.load_image(sample)
             if image.shape[0] != first.shape[0] or image.dtype != first.dtype:
-                raise UnreadableRasterError(f"{sample.image}: {image.shape[0]} bands of {image.dtype}, but the dataset's "
-                                            f"first image has {first.shape[0]} of {first.dtype}")
+                raise UnreadableRasterError(
+                    f"{sample.image}: {image.shape[0]} bands of {image.dtype}, but the dataset's "
+                    f"first image has {first.shape[0]} of {first.dtype}"
+                )
             arr[i] = _resize(image, size)
             bar.advance(task)
     arr.flush()

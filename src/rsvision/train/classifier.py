@@ -111,8 +111,10 @@ def train_folder_classifier(
     scale, value_range = value_scale(train.images)
     mean, std = band_statistics(train.images, scale)
     prep = Preprocessing(bands=band_names, scale=scale, value_range=value_range, mean=mean, std=std, input_size=size)
-    log(f"{dataset.root}: {len(train)} training and {len(val) if val else 0} validation images, {len(classes)} "
-        f"classes, {images.shape[1]} bands ({', '.join(band_names)}), cached at {cache_size} px in {work_dir}")
+    log(
+        f"{dataset.root}: {len(train)} training and {len(val) if val else 0} validation images, {len(classes)} "
+        f"classes, {images.shape[1]} bands ({', '.join(band_names)}), cached at {cache_size} px in {work_dir}"
+    )
     torch.manual_seed(seed)
     model, arch, arch_kwargs = initial_model(init, arch, arch_kwargs, len(classes), band_names)
     batch = min(batch, len(train))
@@ -122,26 +124,40 @@ def train_folder_classifier(
     model.load_state_dict(torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)["model"])
     notes = {
         "training_seconds": round(sum(r["seconds"] for r in result.history)),
-        "best_epoch": result.best_epoch, "epochs": epochs, "train_config": asdict(config),
+        "best_epoch": result.best_epoch,
+        "epochs": epochs,
+        "train_config": asdict(config),
         "validation_curve": [round(r.get("val_accuracy", float("nan")), 4) for r in result.history],
         "trained_from": f"weights {init}" if init else "scratch (random initialisation)",
         "training_cache_size": cache_size,
     }
-    record = save_weights(model, out.parent, out.stem, architecture=arch, architecture_kwargs=arch_kwargs,
-                          preprocessing=prep, gsd_m=gsd_m, classes=classes, notes=notes,
-                          licence=f"set by its trainer; trained on {dataset.root}, whose terms apply",
-                          command=command or f"rsvision train classification --data {dataset.root} -o {out}")
+    record = save_weights(
+        model,
+        out.parent,
+        out.stem,
+        architecture=arch,
+        architecture_kwargs=arch_kwargs,
+        preprocessing=prep,
+        gsd_m=gsd_m,
+        classes=classes,
+        notes=notes,
+        licence=f"set by its trainer; trained on {dataset.root}, whose terms apply",
+        command=command or f"rsvision train classification --data {dataset.root} -o {out}",
+    )
     if len(val_idx):  # measured on the written file, so the card says what loading it gives
         part = f"{split}: validation part ({val_fraction:.0%}, stratified, seed {seed})"
         record.metrics = [validation_metrics(record, dataset.subset(val_idx), part)]
         record.save_card()
-    log(f"wrote {record.weights_path} and its card {record.weights_path.with_suffix('.json').name} "
-        f"(best epoch {result.best_epoch}, {(time.time() - started):.0f} s this run)")
+    log(
+        f"wrote {record.weights_path} and its card {record.weights_path.with_suffix('.json').name} "
+        f"(best epoch {result.best_epoch}, {(time.time() - started):.0f} s this run)"
+    )
     return record
 
 
-def initial_model(init: str | None, arch: str, arch_kwargs: dict[str, Any] | None, n_classes: int,
-                  bands: list[str]) -> tuple[nn.Module, str, dict[str, Any]]:
+def initial_model(
+    init: str | None, arch: str, arch_kwargs: dict[str, Any] | None, n_classes: int, bands: list[str]
+) -> tuple[nn.Module, str, dict[str, Any]]:
     """``(model, architecture, its kwargs)`` to train: ``arch`` at random initialisation, or with ``init`` those
     weights' architecture and tensors, the stem adapted to ``bands`` and a new head for ``n_classes``."""
     if not init:
@@ -152,8 +168,14 @@ def initial_model(init: str | None, arch: str, arch_kwargs: dict[str, Any] | Non
     arch_kwargs = dict(record.architecture_kwargs)
     with warnings.catch_warnings():  # a new head for these classes is the point of --init: no warning about it
         warnings.filterwarnings("ignore", message=".*(left out|keep their random initialisation)")
-        model = build_model(record.architecture, num_classes=n_classes, bands=bands, source_bands=record.bands,
-                            source_state=loaded.module.state_dict(), **arch_kwargs)
+        model = build_model(
+            record.architecture,
+            num_classes=n_classes,
+            bands=bands,
+            source_bands=record.bands,
+            source_state=loaded.module.state_dict(),
+            **arch_kwargs,
+        )
     return model, record.architecture, arch_kwargs
 
 

@@ -12,9 +12,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -120,8 +120,9 @@ def _forward(model: nn.Module, x: torch.Tensor, config: TrainConfig) -> torch.Te
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, prep: Preprocessing, batch_size: int = 128,
-                   config: TrainConfig | None = None) -> np.ndarray:
+def predict_logits(
+    model: nn.Module, images: np.ndarray, prep: Preprocessing, batch_size: int = 128, config: TrainConfig | None = None
+) -> np.ndarray:
     """(N, K) logits of raw images resized and standardised by ``prep`` (the inference preprocessing)."""
     config = config or TrainConfig()
     was = model.training
@@ -148,8 +149,10 @@ def _checked_resume(path: Path, config: TrainConfig, n_train: int) -> dict:
     if state.get("n_train") != n_train:
         diff.append(f"n_train ({state.get('n_train')} vs {n_train})")
     if diff:
-        raise RsvisionError(f"{path}: checkpoint was made with other settings ({', '.join(map(str, diff))}); "
-                            "use another output folder to start a new run")
+        raise RsvisionError(
+            f"{path}: checkpoint was made with other settings ({', '.join(map(str, diff))}); "
+            "use another output folder to start a new run"
+        )
     return state
 
 
@@ -176,7 +179,7 @@ def fit(
     steps_per_epoch = len(train) // config.batch_size
     if steps_per_epoch < 1:
         raise RsvisionError(f"{len(train)} training images are fewer than one batch of {config.batch_size}")
-    total, warmup = steps_per_epoch * config.epochs, int(round(config.warmup_epochs * steps_per_epoch))
+    total, warmup = steps_per_epoch * config.epochs, round(config.warmup_epochs * steps_per_epoch)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
     result, start_epoch = TrainResult(), 0
@@ -197,11 +200,23 @@ def fit(
             row["val_accuracy"] = float((logits.argmax(1) == val.labels).mean())
         if row.get("val_accuracy") is None or not (row["val_accuracy"] <= result.best_val_accuracy):  # nan: first
             result.best_epoch, result.best_val_accuracy = epoch + 1, row.get("val_accuracy", float("nan"))
-            _save({"model": model.state_dict(), "epoch": epoch + 1, "val_accuracy": result.best_val_accuracy}, best_path)
+            _save(
+                {"model": model.state_dict(), "epoch": epoch + 1, "val_accuracy": result.best_val_accuracy}, best_path
+            )
         result.history.append(row)
-        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-               "history": result.history, "best_epoch": result.best_epoch,
-               "best_val_accuracy": result.best_val_accuracy, "config": asdict(config), "n_train": len(train)}, last)
+        _save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "history": result.history,
+                "best_epoch": result.best_epoch,
+                "best_val_accuracy": result.best_val_accuracy,
+                "config": asdict(config),
+                "n_train": len(train),
+            },
+            last,
+        )
         (out / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in result.history))
         if log:
             log(_line(row, config.epochs))
@@ -209,16 +224,30 @@ def fit(
 
 
 def _line(row: dict, epochs: int) -> str:
-    parts = [f"epoch {row['epoch']}/{epochs}", f"lr {row['lr']:.2e}", f"loss {row['loss']:.4f}",
-             f"train_acc {row['train_accuracy']:.4f}"]
+    parts = [
+        f"epoch {row['epoch']}/{epochs}",
+        f"lr {row['lr']:.2e}",
+        f"loss {row['loss']:.4f}",
+        f"train_acc {row['train_accuracy']:.4f}",
+    ]
     if "val_accuracy" in row:
         parts += [f"val_loss {row['val_loss']:.4f}", f"val_acc {row['val_accuracy']:.4f}"]
     parts += [f"{row['seconds']:.0f}s", f"{row['images_per_s']:.0f} img/s"]
     return "  ".join(parts)
 
 
-def _train_epoch(model, optimizer, train: ArrayData, prep: Preprocessing, config: TrainConfig, epoch: int,
-                 steps: int, total: int, warmup: int, progress: bool) -> dict:
+def _train_epoch(
+    model,
+    optimizer,
+    train: ArrayData,
+    prep: Preprocessing,
+    config: TrainConfig,
+    epoch: int,
+    steps: int,
+    total: int,
+    warmup: int,
+    progress: bool,
+) -> dict:
     gen = _generator(config.seed, epoch)
     torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout and other global-RNG layers
     order = torch.randperm(len(train), generator=gen)[: steps * config.batch_size].numpy()
@@ -245,8 +274,14 @@ def _train_epoch(model, optimizer, train: ArrayData, prep: Preprocessing, config
             seen += len(y)
             task_bar(loss_sum / seen)
     seconds = time.perf_counter() - t0
-    return {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / seen, "train_accuracy": correct / seen,
-            "seconds": seconds, "images_per_s": seen / seconds}
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "loss": loss_sum / seen,
+        "train_accuracy": correct / seen,
+        "seconds": seconds,
+        "images_per_s": seen / seconds,
+    }
 
 
 class _progress:
@@ -258,8 +293,13 @@ class _progress:
     def __enter__(self) -> Callable[[float], None]:
         if not self.enabled:
             return lambda loss: None
-        self.bar = progress_bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[loss]}"), TimeRemainingColumn())
+        self.bar = progress_bar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[loss]}"),
+            TimeRemainingColumn(),
+        )
         self.bar.__enter__()
         task = self.bar.add_task(self.title, total=self.steps, loss="")  # no loss shown before the first batch
         return lambda loss: self.bar.update(task, advance=1, loss=f"loss {loss:.3f}")

@@ -27,39 +27,74 @@ from rsvision.train.loop import TrainConfig, TrainResult
 SCORE_KEYS = ("overall_accuracy", "average_accuracy", "kappa")
 
 
-def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list[str], prep: Preprocessing,
-                       work_dir: Path, out_dir: Path, data: str, test_split: str, result: TrainResult,
-                       config: TrainConfig, command: str, train_seconds: float, dataset_name: str, licence: str,
-                       threads: int, log: Callable[[str], None], started: float, gsd_m: float | None = None,
-                       train_input_size: int | None = None, extra_notes: dict | None = None,
-                       speed_seconds: float = 10.0, trained_from: str = "scratch (random initialisation)") -> Path:
+def publish_classifier(
+    *,
+    name: str,
+    arch: str,
+    arch_kwargs: dict,
+    classes: list[str],
+    prep: Preprocessing,
+    work_dir: Path,
+    out_dir: Path,
+    data: str,
+    test_split: str,
+    result: TrainResult,
+    config: TrainConfig,
+    command: str,
+    train_seconds: float,
+    dataset_name: str,
+    licence: str,
+    threads: int,
+    log: Callable[[str], None],
+    started: float,
+    gsd_m: float | None = None,
+    train_input_size: int | None = None,
+    extra_notes: dict | None = None,
+    speed_seconds: float = 10.0,
+    trained_from: str = "scratch (random initialisation)",
+) -> Path:
     """Best validation epoch -> ``out_dir/NAME.safetensors`` + ``NAME.json`` with test metrics, and
     ``NAME_confusion.png``; the test split is touched only here. The images/s noted on the card are measured for
     ``speed_seconds`` at ``threads`` threads."""
     best = torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)
     model = build_model(arch, num_classes=len(classes), bands=prep.bands, **arch_kwargs)
     model.load_state_dict(best["model"])
-    card = dict(architecture=arch, architecture_kwargs=arch_kwargs, preprocessing=prep, gsd_m=gsd_m,
-                classes=classes, licence=licence, command=command)
+    card = dict(
+        architecture=arch,
+        architecture_kwargs=arch_kwargs,
+        preprocessing=prep,
+        gsd_m=gsd_m,
+        classes=classes,
+        licence=licence,
+        command=command,
+    )
     record = save_weights(model, out_dir, name, **card)  # first without metrics: evaluate the shipped file
     t0 = time.time()
     metrics = split_metrics(record, data, test_split)
     metrics_tta = split_metrics(record, data, test_split, tta=True)
-    log(f"{test_split}: OA {metrics['overall_accuracy']:.4f} AA {metrics['average_accuracy']:.4f} "
+    log(
+        f"{test_split}: OA {metrics['overall_accuracy']:.4f} AA {metrics['average_accuracy']:.4f} "
         f"kappa {metrics['kappa']:.4f} ({metrics['n_images']} images, {metrics['n_failed']} failed, "
-        f"{time.time() - t0:.0f}s); with D4 TTA OA {metrics_tta['overall_accuracy']:.4f}")
-    speed = images_per_second(build_from_weights(record), len(prep.bands), prep.input_size, threads=threads,
-                              seconds=speed_seconds)
-    png = plot_confusion(np.array(metrics["confusion_matrix"]), list(metrics["per_class"]),
-                         out_dir / f"{name}_confusion.png",
-                         f"{name} on {dataset_name} {test_split}: OA {metrics['overall_accuracy']:.3f}, "
-                         f"kappa {metrics['kappa']:.3f}")
+        f"{time.time() - t0:.0f}s); with D4 TTA OA {metrics_tta['overall_accuracy']:.4f}"
+    )
+    speed = images_per_second(
+        build_from_weights(record), len(prep.bands), prep.input_size, threads=threads, seconds=speed_seconds
+    )
+    png = plot_confusion(
+        np.array(metrics["confusion_matrix"]),
+        list(metrics["per_class"]),
+        out_dir / f"{name}_confusion.png",
+        f"{name} on {dataset_name} {test_split}: OA {metrics['overall_accuracy']:.3f}, kappa {metrics['kappa']:.3f}",
+    )
     record.metrics = [
         MeasuredMetrics(dataset=dataset_name, split=test_split, values=_scores(metrics)),
         MeasuredMetrics(dataset=dataset_name, split=f"{test_split} (D4 TTA)", values=_scores(metrics_tta)),
-        MeasuredMetrics(dataset=dataset_name, split=f"rsicd-train validation part (10 %, stratified, seed 0) at "
-                        f"{train_input_size or prep.input_size} px, best epoch",
-                        values={"overall_accuracy": result.best_val_accuracy}),
+        MeasuredMetrics(
+            dataset=dataset_name,
+            split=f"rsicd-train validation part (10 %, stratified, seed 0) at "
+            f"{train_input_size or prep.input_size} px, best epoch",
+            values={"overall_accuracy": result.best_val_accuracy},
+        ),
     ]
     record.notes = {
         "confusion_matrix_png": png.name,
@@ -77,8 +112,10 @@ def publish_classifier(*, name: str, arch: str, arch_kwargs: dict, classes: list
         **(extra_notes or {}),
     }
     record.save_card()
-    log(f"wrote {record.weights_path} and {record.weights_path.with_suffix('.json')} "
-        f"({speed:.0f} images/s on {threads} threads; this run took {(time.time() - started) / 60:.0f} min)")
+    log(
+        f"wrote {record.weights_path} and {record.weights_path.with_suffix('.json')} "
+        f"({speed:.0f} images/s on {threads} threads; this run took {(time.time() - started) / 60:.0f} min)"
+    )
     return record.weights_path
 
 

