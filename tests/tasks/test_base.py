@@ -43,19 +43,3 @@ def test_fingerprint_follows_settings_and_weights():
     assert a.fingerprint() != b.fingerprint()
     b.module.load_state_dict(a.module.state_dict())
     assert a.fingerprint() == b.fingerprint()
-
-
-def test_module_predictor_normalises_and_softmaxes():
-    conv = torch.nn.Conv2d(2, 3, 1)
-    predictor = ModulePredictor(conv, 3, mean=[10, 20], std=[2, 4])
-    from rsvision.tasks import TileBatch
-
-    images = np.random.default_rng(0).uniform(0, 50, (2, 2, 8, 9)).astype(np.float32)
-    out = predictor.predict(TileBatch(images.copy(), np.zeros((2, 8, 9), bool), []))
-    assert out.shape == (2, 3, 8, 9) and out.dtype == np.float32
-    np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-6)
-    x = (torch.from_numpy(images) - torch.tensor([10.0, 20])[:, None, None]) / torch.tensor([2.0, 4])[:, None, None]
-    with torch.no_grad():
-        np.testing.assert_allclose(out, torch.softmax(conv(x), 1).numpy(), atol=1e-6)
-    with pytest.raises(PredictorError, match="activation"):
-        ModulePredictor(conv, 3, activation="relu")
