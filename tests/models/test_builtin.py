@@ -1,4 +1,5 @@
-"""The shipped weights: card, checksum, and a real-data sanity check on part of AID's rsicd-test split."""
+"""The shipped weights: card, checksum, and a real-data sanity check on part of AID's rsicd-test split, for every
+built-in AID classifier (the from-scratch ResNet and the ImageNet-pretrained EfficientNet-Lite0)."""
 
 import warnings
 
@@ -10,15 +11,22 @@ from rsvision.models import DEFAULT_CLASSIFIER, Classifier, builtin_weights
 
 torch.set_num_threads(1)
 
+AID_MODELS = {"aid_resnet18w05": "aid_classifier", "aid_efficientnet_lite0": "aid_lite0"}  # name -> its recipe
 
-@pytest.fixture
-def record():
+
+@pytest.fixture(params=sorted(AID_MODELS))
+def record(request):
     cards = builtin_weights()
-    if DEFAULT_CLASSIFIER not in cards:
+    if request.param not in cards:
         pytest.skip(
-            f"built-in weights {DEFAULT_CLASSIFIER} not trained yet (python -m rsvision.train.recipes aid_classifier)"
+            f"built-in weights {request.param} not trained yet "
+            f"(python -m rsvision.train.recipes {AID_MODELS[request.param]})"
         )
-    return cards[DEFAULT_CLASSIFIER]
+    return cards[request.param]
+
+
+def test_the_default_is_built_in():
+    assert DEFAULT_CLASSIFIER in builtin_weights()
 
 
 def test_card_is_complete(record):
@@ -27,8 +35,8 @@ def test_card_is_complete(record):
     test = next(m for m in record.metrics if m.split == "rsicd-test")
     assert set(test.values) >= {"overall_accuracy", "average_accuracy", "kappa"}
     assert (record.weights_path.parent / record.notes["confusion_matrix_png"]).is_file()
-    assert record.command.startswith("python -m rsvision.train.recipes aid_classifier")
-    assert record.weights_path.stat().st_size < 8_000_000
+    assert record.command.startswith(f"python -m rsvision.train.recipes {AID_MODELS[record.name]} ")
+    assert record.weights_path.stat().st_size < 12_000_000
 
 
 def test_classifies_real_aid_test_images(record, shared):
