@@ -294,16 +294,19 @@ def test_folders_that_are_neither_images_nor_a_scene(tmp_path, capsys, run_cli, 
 
 def test_sentinel2_sample_runs_on_the_builtin_rgb_model(tmp_path, capsys, run_cli):
     """The bundled OSCD pair: bands found by wavelength, reflectance made 8-bit by the stated rule, a note says so."""
+    from rsvision.models.classifier import DEFAULT_CLASSIFIER
     from rsvision.models.weights import builtin_weights
     from rsvision.samples import oscd_bercy_before
 
-    if "aid_resnet18w05" not in builtin_weights():
+    if DEFAULT_CLASSIFIER not in builtin_weights():
         pytest.skip("the built-in AID classifier is not installed")
+    size = builtin_weights()[DEFAULT_CLASSIFIER].input_size  # the card has no GSD: tiles of its input size
     out = tmp_path / "bercy.tif"
     code, _, err = run_cli(capsys, "classify", oscd_bercy_before, "-o", out, "--threads", "1")
     assert code == 0, err
-    assert "note: aid_resnet18w05 was trained on 8-bit RGB images: the scene's B04, B03, B02 reflectance" in err
-    assert "9 tiles of 160 px classified (0 nodata)" in err
+    assert f"note: {DEFAULT_CLASSIFIER} was trained on 8-bit RGB images: the scene's B04, B03, B02 reflectance" in err
+    tiles = -(-395 // size) * -(-360 // size)  # the fewest tiles that cover 360 x 395 pixels
+    assert f"{tiles} tiles of {size} px classified (0 nodata)" in err
     with rasterio.open(out) as ds:
         assert ds.crs is not None and (ds.width, ds.height) == (360, 395)
 

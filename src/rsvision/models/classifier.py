@@ -19,7 +19,7 @@ from rsvision.models.resolve import resolve_model
 from rsvision.models.tta import d4_mean
 from rsvision.models.weights import Task, Weights
 
-DEFAULT_CLASSIFIER = "aid_resnet18w05"
+DEFAULT_CLASSIFIER = "aid_efficientnet_lite0"
 
 
 @dataclass
