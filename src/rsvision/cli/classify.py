@@ -15,7 +15,7 @@ from rsvision.core.settings import torch_threads
 from rsvision.datasets.base import IMAGE_SUFFIXES
 from rsvision.datasets.folder import is_band_folder, list_folder_images
 from rsvision.errors import InputNotFoundError, OutputError
-from rsvision.io.writers import vector_driver
+from rsvision.io.writers import check_scene_outputs
 
 
 def _bands(text: str | None) -> list[str] | None:
@@ -54,13 +54,10 @@ def _check_outputs(images: bool, output: Path, vector: Path | None, preview: Pat
         raise OutputError("--vector and --preview apply to scenes; images of a folder go to the CSV only")
     if not images and split is not None:
         raise OutputError("--split and --split-file apply to folders of images, not to a scene")
-    if not images and suffix not in (".tif", ".tiff"):
-        raise OutputError(f"cannot write {output}: a scene's tile classes go to a class-map GeoTIFF (-o OUT.tif)")
-    for path in (output, preview):
-        if path is not None:
-            check_writable(path)
-    if vector is not None:
-        vector_driver(check_writable(vector))
+    if images:
+        check_writable(output)
+    else:
+        check_scene_outputs(output, vector, preview)
 
 
 @app.command("classify")

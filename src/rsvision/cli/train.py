@@ -14,20 +14,11 @@ import typer
 
 from rsvision.bench import open_task_dataset
 from rsvision.cli.app import QUIET, app, say, set_quiet
-from rsvision.core.files import check_work_folder, check_writable
+from rsvision.core.files import check_weights_outputs
 from rsvision.core.settings import torch_threads
-from rsvision.errors import OutputError, RsvisionError
+from rsvision.errors import RsvisionError
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
-
-
-def check_training_outputs(output: Path, work: Path | None) -> Path:
-    """The work folder, after checking the weights, their card and the work folder can all be written."""
-    if output.suffix != ".safetensors":
-        raise OutputError(f"-o {output}: weights are written as NAME.safetensors (with NAME.json beside it)")
-    check_writable(output)
-    check_writable(output.with_suffix(".json"))
-    return check_work_folder(work or output.with_name(f"{output.stem}.work"))
 
 
 @app.command("train")
@@ -70,7 +61,7 @@ def train_command(
     if not 0.0 <= val < 1.0:
         raise RsvisionError(f"--val must be in [0, 1), got {val:g}")
     dataset = open_task_dataset("classification", data, None, split, split_file)
-    work_dir = check_training_outputs(output, work)
+    work_dir = check_weights_outputs(output, work)
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.models import list_models
     from rsvision.train.classifier import train_folder_classifier

@@ -49,6 +49,17 @@ def check_work_folder(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_weights_outputs(weights: str | os.PathLike, work: str | os.PathLike | None = None) -> Path:
+    """The work folder of a training run (``work``, default ``NAME.work`` beside the weights), after checking the
+    weights ``NAME.safetensors``, their card ``NAME.json`` and the work folder can all be written."""
+    weights = Path(weights)
+    if weights.suffix != ".safetensors":
+        raise OutputError(f"-o {weights}: weights are written as NAME.safetensors (with NAME.json beside it)")
+    check_writable(weights)
+    check_writable(weights.with_suffix(".json"))
+    return check_work_folder(work or weights.with_name(f"{weights.stem}.work"))
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block completes."""

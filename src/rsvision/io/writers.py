@@ -285,6 +285,25 @@ def vector_driver(path: str | os.PathLike) -> str:
     return _DRIVERS[suffix]
 
 
+def check_scene_outputs(
+    raster: str | os.PathLike,
+    vector: str | os.PathLike | None = None,
+    picture: str | os.PathLike | None = None,
+    kind: str = "class-map",
+) -> Path:
+    """The raster path of a scene job (``kind`` GeoTIFF), after checking it and the optional vector and picture
+    outputs can be written, before any work: a GeoTIFF suffix, a known vector format, existing writable folders."""
+    raster = Path(raster)
+    if raster.suffix.lower() not in (".tif", ".tiff"):
+        raise OutputError(f"cannot write {raster}: a scene's result goes to a {kind} GeoTIFF (-o OUT.tif)")
+    check_writable(raster)
+    if vector is not None:
+        vector_driver(check_writable(vector))
+    if picture is not None:
+        check_writable(picture)
+    return raster
+
+
 def write_vectors(
     path: str | os.PathLike,
     geometries: Sequence,

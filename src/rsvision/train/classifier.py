@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from rsvision.bench.model_eval import evaluate_classifier
-from rsvision.core.files import check_work_folder, check_writable
+from rsvision.core.files import check_weights_outputs
 from rsvision.core.progress import plural
 from rsvision.core.sensors import SENTINEL2_ORDER
 from rsvision.datasets import Dataset, stratified_split
@@ -34,8 +34,7 @@ from rsvision.models.resolve import resolve_model
 from rsvision.models.weights import MeasuredMetrics, Task, Weights, save_weights
 from rsvision.train.cache import band_statistics, image_cache
 from rsvision.train.loop import ArrayData, TrainConfig, fit
-
-SCORE_KEYS = ("overall_accuracy", "average_accuracy", "kappa")
+from rsvision.train.publish import card_scores
 
 
 def default_bands(count: int) -> list[str]:
@@ -85,13 +84,9 @@ def train_folder_classifier(
     with its card NAME.json. ``init`` (a ``-m`` name or weights file) starts from those weights, adapting the
     stem to ``bands`` and replacing the head; its architecture is used. Returns the :class:`Weights` record."""
     out = Path(output)
-    if out.suffix != ".safetensors":
-        raise RsvisionError(f"-o {out}: weights are written as NAME.safetensors (with NAME.json beside it)")
     if not 0.0 <= val_fraction < 1.0:
         raise RsvisionError(f"--val must be in [0, 1), got {val_fraction}")
-    check_writable(out)
-    check_writable(out.with_suffix(".json"))
-    work_dir = check_work_folder(work if work else out.with_name(f"{out.stem}.work"))
+    work_dir = check_weights_outputs(out, work)
     labels = np.array([s.targets["label"] for s in dataset], dtype=np.int64)
     classes = list(dataset.classes)
     if len(classes) < 2:
@@ -183,4 +178,4 @@ def validation_metrics(record: Weights, part: Dataset, split: str) -> MeasuredMe
     """The card's metrics of the written weights on the validation ``part`` of the data, by the evaluator of
     ``rsvision eval`` (its original images, the card's preprocessing)."""
     scores = evaluate_classifier(Classifier(record), part)
-    return MeasuredMetrics(dataset=str(part.root), split=split, values={k: scores[k] for k in SCORE_KEYS})
+    return MeasuredMetrics(dataset=str(part.root), split=split, values=card_scores(scores))

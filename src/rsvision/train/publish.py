@@ -87,8 +87,8 @@ def publish_classifier(
         f"{name} on {dataset_name} {test_split}: OA {metrics['overall_accuracy']:.3f}, kappa {metrics['kappa']:.3f}",
     )
     record.metrics = [
-        MeasuredMetrics(dataset=dataset_name, split=test_split, values=_scores(metrics)),
-        MeasuredMetrics(dataset=dataset_name, split=f"{test_split} (D4 TTA)", values=_scores(metrics_tta)),
+        MeasuredMetrics(dataset=dataset_name, split=test_split, values=card_scores(metrics)),
+        MeasuredMetrics(dataset=dataset_name, split=f"{test_split} (D4 TTA)", values=card_scores(metrics_tta)),
         MeasuredMetrics(
             dataset=dataset_name,
             split=f"rsicd-train validation part (10 %, stratified, seed 0) at "
@@ -125,5 +125,6 @@ def split_metrics(record: Weights, data: str | Path, split: str, tta: bool = Fal
     return evaluate_model("classification", data, record.weights_path, split=split, tta=tta)
 
 
-def _scores(metrics: dict[str, Any]) -> dict[str, float]:
+def card_scores(metrics: dict[str, Any]) -> dict[str, float]:
+    """The scores a card records of a metric dict."""
     return {k: metrics[k] for k in SCORE_KEYS}

@@ -17,9 +17,9 @@ from rsvision.core.files import atomic_output, check_writable
 from rsvision.datasets.base import IMAGE_SUFFIXES, Dataset, Sample
 from rsvision.datasets.folder import list_folder_images
 from rsvision.engine import ClassMap, run
-from rsvision.errors import InputNotFoundError, OutputError, RsvisionError
+from rsvision.errors import InputNotFoundError, RsvisionError
 from rsvision.io import Scene, open_scene
-from rsvision.io.writers import vector_driver
+from rsvision.io.writers import check_scene_outputs
 from rsvision.models.classifier import Classifier, require_head
 from rsvision.models.inference import predict_dataset
 from rsvision.tasks.classification import (
@@ -148,13 +148,7 @@ def classify_scene(
     when ``batch`` tiles would take more than ``memory_mb``. ``quiet``: no progress bar.
     """
     require_head(classifier)
-    output = check_writable(output)
-    if output.suffix.lower() not in (".tif", ".tiff"):
-        raise OutputError(f"cannot write {output}: a class map is a GeoTIFF (.tif)")
-    if vector is not None:
-        vector_driver(vector)
-    if preview is not None:
-        check_writable(preview)
+    output = check_scene_outputs(output, vector, preview)
     scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
     choice = select_bands(classifier.weights, scene.bands, bands, str(scene.path), scene.dtype, scene.sensor)
     size = int(tile) if tile else tile_size_for(classifier.weights, scene_gsd(scene))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,8 @@ from rsvision.core.settings import torch_threads
 from rsvision.datasets.base import stratified_split
 from rsvision.datasets.folder import FolderDataset
 from rsvision.models.preprocess import Preprocessing
-from rsvision.models.registry import build_model
-from rsvision.models.resolve import resolve_model
 from rsvision.train.cache import band_statistics, image_cache
+from rsvision.train.classifier import initial_model
 from rsvision.train.loop import ArrayData, TrainConfig, TrainResult, fit, predict_logits
 from rsvision.train.publish import publish_classifier
 
@@ -201,23 +199,6 @@ def _logger(log_file: IO[str]) -> Callable[[str], None]:
     return log
 
 
-def initial_model(recipe: Recipe, n_classes: int) -> nn.Module:
-    """The network to train: at random, or from ``recipe.init``'s weights with a new head for ``n_classes``."""
-    if recipe.init is None:
-        return build_model(recipe.arch, num_classes=n_classes, bands=BANDS, **recipe.arch_kwargs)
-    start = resolve_model(recipe.init)
-    with warnings.catch_warnings():  # the new head is the point: no warning that it keeps its initialisation
-        warnings.filterwarnings("ignore", message=".*(left out|keep their random initialisation)")
-        return build_model(
-            recipe.arch,
-            num_classes=n_classes,
-            bands=BANDS,
-            source_bands=start.weights.bands,
-            source_state=start.module.state_dict(),
-            **recipe.arch_kwargs,
-        )
-
-
 def train_model(
     recipe: Recipe, data: str, work_dir: Path, progress: bool, log: Callable[[str], None]
 ) -> tuple[nn.Module, list[str], ArrayData, Preprocessing, TrainResult]:
@@ -238,7 +219,7 @@ def train_model(
         f"mean {np.round(mean, 4).tolist()} std {np.round(std, 4).tolist()}; start: {recipe.init or 'scratch'}"
     )
     torch.manual_seed(recipe.config.seed)
-    model = initial_model(recipe, len(train_all.classes))
+    model, _, _ = initial_model(recipe.init, recipe.arch, recipe.arch_kwargs, len(train_all.classes), BANDS)
     result = fit(model, train_part, val, prep, recipe.config, work_dir, log=log, progress=progress)
     log(f"training done: best validation accuracy {result.best_val_accuracy:.4f} at epoch {result.best_epoch}")
     model.load_state_dict(torch.load(work_dir / "best.pt", map_location="cpu", weights_only=True)["model"])
