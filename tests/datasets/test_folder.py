@@ -73,4 +73,6 @@ def test_band_folder_or_image_folder(tmp_path):
     assert not is_band_folder(images)
     (bands / ".hidden").mkdir()
     assert is_band_folder(bands)
+    (bands / "T31_TCI.jp2").write_bytes(b"")  # beside band files, as open_scene sees it: left out of the stack
+    assert is_band_folder(bands)
     assert [p.name for p in list_folder_images(images)] == ["a_B02.tif", "x.png"]

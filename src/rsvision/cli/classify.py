@@ -114,7 +114,7 @@ def classify_command(
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.bench import open_task_dataset
     from rsvision.models.classifier import load_classifier
-    from rsvision.workflows.classify import classify_scene
+    from rsvision.workflows.classify import classify_folder, classify_scene
 
     with torch_threads(threads):
         classifier = load_classifier(model, bands=_bands(bands) if images else None)
@@ -124,7 +124,8 @@ def classify_command(
                 if (split or split_file)
                 else source
             )
-            _classify_images(inputs, classifier, output, batch, tta, quiet)
+            folder = classify_folder(inputs, classifier, output, batch_size=batch, tta=tta, progress=not quiet)
+            _report_images(folder, output)
             return
         result = classify_scene(
             source,
@@ -151,10 +152,9 @@ def classify_command(
     )
 
 
-def _classify_images(inputs, classifier, output: Path, batch: int, tta: bool, quiet: bool) -> None:
-    from rsvision.workflows.classify import classify_folder  # deferred with torch, as above
-
-    result = classify_folder(inputs, classifier, output, batch_size=batch, tta=tta, progress=not quiet)
+def _report_images(result, output: Path) -> None:
+    """The skipped images, one per line, and the summary of :func:`classify_folder`; exit 2 when none was
+    classified."""
     for image, reason in result.failures:  # reasons name the file; say which one when one does not
         line = reason if Path(image).name in reason else f"{image}: {reason}"
         report(f"skipped: {line}")

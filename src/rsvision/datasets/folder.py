@@ -12,7 +12,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from rsvision.core.sensors import band_from_filename
 from rsvision.datasets.base import (
     Dataset,
     Issues,
@@ -24,6 +23,7 @@ from rsvision.datasets.base import (
 )
 from rsvision.datasets.captions import find_rsicd_precomp, read_rsicd_precomp
 from rsvision.errors import AnnotationError, InputNotFoundError
+from rsvision.io.scene import split_band_files
 
 RSICD_SPLITS = {"rsicd-train": "train", "rsicd-test": "test"}
 
@@ -38,12 +38,12 @@ def list_folder_images(folder: Path) -> list[Path]:
 
 
 def is_band_folder(path: Path) -> bool:
-    """Whether a folder holds the band files of one scene: every image file directly in it names its band
-    (``..._B02.tif``), as :func:`rsvision.io.open_scene` stacks them, and no subfolder holds images."""
-    top = [p for p in path.iterdir() if p.is_file() and is_image(p)]
+    """Whether a folder holds the band files of one scene, as :func:`rsvision.io.open_scene` stacks it: some raster
+    file directly in it names its band (``..._B02.tif``; others beside it are left out of the stack) and no
+    subfolder holds images."""
+    named, _ = split_band_files(path)
     subdirs = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    band_files = bool(top) and all(band_from_filename(p.stem) for p in top)
-    return band_files and not any(list_folder_images(d) for d in subdirs)
+    return bool(named) and not any(list_folder_images(d) for d in subdirs)
 
 
 def _class_root(root: Path) -> Path:

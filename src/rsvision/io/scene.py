@@ -412,11 +412,19 @@ def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) 
     return Scene(path, bands, sources, grid, dtype, nodata, sensor_name, Resampling.bilinear, overviews)
 
 
+def split_band_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """The raster files directly in ``folder``, sorted: ``(named, unnamed)``, those whose name declares a band
+    (``..._B02.tif``) and the others. A folder is stacked into one scene from its named files only."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
+    named = [f for f in files if band_from_filename(f.stem) is not None]
+    return named, [f for f in files if f not in named]
+
+
 def _band_files(folder: Path) -> list[Path]:
     """The raster files of a folder that holds one scene's band files: each file's name must declare its band
     (``..._B02.tif``), so a folder of photos is not stacked into a scene of one band per photo."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES)
-    if not files:
+    files, unnamed = split_band_files(folder)
+    if not files and not unnamed:
         if (folder / "imgs_1").is_dir() and (folder / "imgs_2").is_dir():
             raise NoBandFilesError(
                 f"{folder} is an OSCD city folder, not one scene; open {folder / 'imgs_1'} (before) or"
@@ -425,10 +433,9 @@ def _band_files(folder: Path) -> list[Path]:
         raise NoBandFilesError(
             f"{folder} holds no raster band files; point at a folder of single-band files such as ..._B02.tif"
         )
-    unnamed = [f for f in files if band_from_filename(f.stem) is None]
-    if len(unnamed) == len(files):
+    if not files:
         raise NoBandFilesError(
-            f"{folder} is a folder of {len(files)} images, not band files of one scene; `rsvision classify {folder}"
+            f"{folder} is a folder of {len(unnamed)} images, not band files of one scene; `rsvision classify {folder}"
             " -o OUT.csv` classifies such folders one image at a time; open one image, or name band files like"
             " ..._B02.tif"
         )
@@ -439,7 +446,6 @@ def _band_files(folder: Path) -> list[Path]:
             UserWarning,
             stacklevel=4,
         )
-        files = [f for f in files if f not in unnamed]
     return files
 
 

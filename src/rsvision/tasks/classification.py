@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import colorcet
 import numpy as np
-import torch
 
 from rsvision.core.sensors import Band, band_for_common_name
 from rsvision.errors import BandCountError, NormalisationError
@@ -138,8 +137,7 @@ class TileClassifier(TilePredictor):
         w = batch.windows[0]
         where = f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
         x = self.classifier.weights.preprocess(images, self.model_bands, where=where)
-        with torch.inference_mode():
-            p = self.classifier.probabilities(x, self.tta).numpy()
+        p = self.classifier.probabilities(x, self.tta).numpy()  # in inference mode already
         ids = p.argmax(1)
         return {
             "class_id": ids.astype(np.int32),
