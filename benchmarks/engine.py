@@ -44,15 +44,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_scene(path: Path, size: int) -> Path:
-    """A tiled 512 x 512, uncompressed 3-band uint8 GeoTIFF: smooth stripes plus noise, one block row at a time."""
+def make_scene(path: Path, size: int, compress: str | None = None) -> Path:
+    """A tiled 512 x 512 3-band uint8 GeoTIFF (uncompressed, or ``compress``ed): smooth stripes plus noise, one block
+    row at a time."""
     import rasterio
     from affine import Affine
     from rasterio.windows import Window
 
     if path.exists():
         with rasterio.open(path) as ds:
-            if (ds.count, ds.dtypes[0], ds.width, ds.height) == (3, "uint8", size, size):
+            codec = ds.profile.get("compress")
+            if (ds.count, ds.dtypes[0], ds.width, ds.height, codec) == (3, "uint8", size, size, compress):
                 return path
     rng = np.random.default_rng(0)
     profile = dict(
@@ -68,6 +70,8 @@ def make_scene(path: Path, size: int) -> Path:
         blockysize=512,
         BIGTIFF="YES",
     )
+    if compress:
+        profile.update(compress=compress, NUM_THREADS="ALL_CPUS")
     tmp = path.with_name(path.stem + ".partial.tif")
     x = np.arange(size, dtype=np.uint16)
     with rasterio.open(tmp, "w", **profile) as dst:
@@ -126,6 +130,7 @@ def child_engine(scene: str, output: str) -> dict:
         "peak_rss_mb": peak_rss_mb(),
         "tiles": result.tiles,
         "summary": result.summary,
+        "timeline": result.timeline,
     }
 
 
@@ -228,6 +233,42 @@ def spawn(*args: str, timeout: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def scaling(sizes: str, work: Path, left) -> dict:
+    """The scaling line: time per tile and peak memory on a DEFLATE scene of each size, the large one between two
+    runs of the small one (the machine's speed drifts over minutes: the ratio is over their mean)."""
+    if sizes == "none":
+        return {}
+    small, large = (int(v) for v in sizes.split(","))
+    scenes = {}
+    for size in (small, large):
+        t0 = time.perf_counter()
+        scenes[size] = make_scene(work / f"rgb_deflate_{size}.tif", size, compress="deflate")
+        print(f"scene {size:>6} x {size:<6}  DEFLATE, ready in {time.perf_counter() - t0:6.1f} s", flush=True)
+
+    def engine(size):
+        out = work / f"scaling_{size}.tif"
+        result = spawn("engine", str(scenes[size]), str(out), timeout=max(60.0, left()))
+        out.unlink(missing_ok=True)
+        print(f"scaling  {size:>6}: {result}", flush=True)
+        return result
+
+    runs = [engine(small), engine(large), engine(small)]
+    if any("error" in r for r in runs):
+        return {"scaling_notes": [r["error"] for r in runs if "error" in r]}
+    per_tile_small = [r["wall_s"] / r["tiles"] for r in (runs[0], runs[2])]
+    per_tile_large = runs[1]["wall_s"] / runs[1]["tiles"]
+    return {
+        "scaling_sizes": [small, large],
+        "scaling_ratio": round(per_tile_large / float(np.mean(per_tile_small)), 3),
+        "ms_per_tile_small": [round(1000 * t, 2) for t in per_tile_small],
+        "ms_per_tile_large": round(1000 * per_tile_large, 2),
+        "peak_rss_mb_small": max(runs[0]["peak_rss_mb"], runs[2]["peak_rss_mb"]),
+        "peak_rss_mb_large": runs[1]["peak_rss_mb"],
+        "timeline_small": runs[0]["timeline"],
+        "timeline_large": runs[1]["timeline"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=32768)
@@ -236,6 +277,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rsvision-bench-engine"))
     parser.add_argument("--budget", type=float, default=900.0, help="seconds for the whole benchmark")
     parser.add_argument("--repeat", type=int, default=7, help="pairs of runs: the small scene, the bare model")
+    parser.add_argument(
+        "--scaling",
+        default="16384,65536",
+        help="SMALL,LARGE sides of the DEFLATE scenes of the scaling line ('none': skip it)",
+    )
+    parser.add_argument("--only-scaling", action="store_true", help="run the scaling line alone")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -249,6 +296,11 @@ def main() -> None:
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     left = lambda: args.budget - (time.perf_counter() - start)
+    if args.only_scaling:
+        figures = {"bench": "engine-scaling", **scaling(args.scaling, work, left)}
+        figures["total_s"] = round(time.perf_counter() - start, 1)
+        print(json.dumps(figures))
+        return
     scenes = {}
     for size in sorted({args.small, args.naive, args.large}):
         t0 = time.perf_counter()
@@ -327,8 +379,9 @@ def main() -> None:
         "naive_s": naive.get("wall_s"),
         "engine_s_same_scene": beside.get("wall_s"),
         "notes": [r["error"] for r in (*smalls, *forwards, naive, beside, large) if "error" in r],
-        "total_s": round(time.perf_counter() - start, 1),
     }
+    figures.update(scaling(args.scaling, work, left))
+    figures["total_s"] = round(time.perf_counter() - start, 1)
     print()
     print(f"{'measure':<44}{'value':>14}")
     for key in (

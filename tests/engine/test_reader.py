@@ -94,10 +94,10 @@ def test_block_cache_is_bounded_inside_and_restored_after(monkeypatch):
         worker = threading.Thread(target=lambda: seen.append(_cache_max()))  # one process-wide setting
         worker.start()
         worker.join()
-        with bounded_block_cache(48):  # nested (runs on threads at once): the outer one restores
-            pass
+        with bounded_block_cache(16):  # another run at once: the two shares add up; the outer one restores
+            seen.append(_cache_max())
         seen.append(_cache_max())
-    assert seen == [48 << 20] * 3 and _cache_max() == before
+    assert seen == [48 << 20, 48 << 20, 64 << 20, 48 << 20] and _cache_max() == before
 
 
 def test_a_cache_size_the_user_set_wins(monkeypatch):
@@ -108,6 +108,28 @@ def test_a_cache_size_the_user_set_wins(monkeypatch):
     monkeypatch.delenv("GDAL_CACHEMAX")
     with rasterio.Env(GDAL_CACHEMAX=100 << 20), bounded_block_cache(48):
         assert _cache_max() == 100 << 20
+
+
+def test_each_batch_column_is_read_by_the_same_thread_in_every_row(scene):
+    """GDAL caches blocks per dataset handle, one per thread: the blocks a tile row shares with the next are
+    found again only by the thread that read them."""
+    plan = TilePlan.for_shape(scene.height, scene.width, 64, 16)  # 5 tile columns: batch columns 0, 2, 4
+    reader, read = TileReader(scene, plan, batch=2, workers=2), TileReader._load
+    threads = {}
+
+    def probed(self, row, cols, slot):
+        threads.setdefault(cols.start, set()).add((row, threading.current_thread().name))
+        return read(self, row, cols, slot)
+
+    TileReader._load = probed
+    try:
+        list(reader.batches())
+    finally:
+        TileReader._load = read
+    for col, seen in threads.items():
+        names = {name for row, name in seen if (row, col) != (0, 0)}  # the first batch: the calling thread
+        assert len(names) == 1 and next(iter(names)).startswith("rsvision-read"), (col, seen)
+    assert len({next(iter({n for r, n in s if r > 0})) for s in threads.values()}) == 2  # both workers used
 
 
 def test_run_reads_under_the_bounded_cache(scene, tmp_path, monkeypatch):

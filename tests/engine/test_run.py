@@ -1,5 +1,6 @@
 """`run()` plumbing: output errors leave nothing behind, change over two grids, progress summary, argument checks."""
 
+import importlib
 import os
 import resource
 import subprocess
@@ -15,6 +16,7 @@ from affine import Affine
 from rsvision.engine import run
 from rsvision.errors import OutputError, PredictorError
 from rsvision.io import align, open_scene
+from rsvision.io.tiles import TilePlan
 from rsvision.tasks import ChangePredictor, DensePredictor
 
 
@@ -221,3 +223,45 @@ def test_missing_band_is_reported_before_reading(scene, tmp_path):
     predictor.bands = ["B08"]
     with pytest.raises(BandNotFoundError, match="no band 'B08'"):
         run(scene, predictor, tmp_path / "o.tif", quiet=True)
+
+
+def test_block_cache_grows_with_the_scene_width_up_to_an_eighth_of_memory(tmp_path, monkeypatch):
+    run_module = importlib.import_module("rsvision.engine.run")  # the module, not the function of that name
+    path = tmp_path / "wide.tif"  # 60,000 px wide, nothing written: a sparse file of a few KB
+    profile = dict(driver="GTiff", width=60000, height=600, count=3, dtype="uint16", tiled=True, SPARSE_OK=True)
+    profile.update(crs="EPSG:32633", transform=Affine(10, 0, 500000, 0, -10, 4000000))
+    with rasterio.open(path, "w", blockxsize=512, blockysize=512, **profile):
+        pass
+    wide = open_scene(path)
+    plan = TilePlan.for_shape(wide.height, wide.width, 512, 64)
+
+    class Sink:
+        def cache_bytes(self):
+            return 10 << 20
+
+    reads = 2 * 118 * 512 * 512 * 2 * 3  # a 512-row tile row crosses 2 block rows of 118 blocks, 3 bands
+    expected = int((reads * 5 // 4 + (10 << 20)) / 2**20)
+    assert run_module._block_cache_mb(wide, None, None, plan, Sink()) == expected  # about 474 MB
+    assert run_module._block_cache_mb(wide, wide, None, plan, Sink()) > 2 * expected - 20  # a pair reads twice
+    monkeypatch.setattr(run_module, "memory_bytes", lambda: 2 << 30)
+    assert run_module._block_cache_mb(wide, None, None, plan, Sink()) == 256  # an eighth of 2 GB
+    small = TilePlan.for_shape(100, 100, 64, 16)
+    tiny = open_scene(_tiny(tmp_path))
+    assert run_module._block_cache_mb(tiny, None, None, small, Sink()) == 64  # never under 64 MB
+
+
+def _tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.tif"
+    profile = dict(driver="GTiff", width=100, height=100, count=1, dtype="uint8", crs="EPSG:32633")
+    with rasterio.open(path, "w", transform=Affine(10, 0, 500000, 0, -10, 4000000), **profile) as dst:
+        dst.write(np.zeros((1, 100, 100), "uint8"))
+    return path
+
+
+def test_the_result_says_where_the_time_went(scene, tmp_path):
+    result = run(scene, Noise(), tmp_path / "n.tif", tile=128, overlap=16, quiet=True)
+    timeline = result.timeline
+    phases = ("read_wait_s", "predict_s", "merge_s", "write_s", "checkpoint_s", "finish_s")
+    assert all(timeline[k] >= 0 for k in phases) and timeline["predict_s"] > 0 and timeline["finish_s"] > 0
+    assert sum(timeline[k] for k in phases) <= result.seconds + 0.05
+    assert timeline["read_threads_s"] > 0 and timeline["block_cache_limit_mb"] == 64

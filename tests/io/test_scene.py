@@ -254,3 +254,16 @@ def test_dubai_and_neon_open_without_georeference(shared):
             scene = open_scene(path)
         assert scene.crs is None and scene.count == 3
         assert scene.read(Window(0, 0, 8, 8)).shape == (3, 8, 8)
+
+
+def test_block_cache_bytes_counts_the_blocks_a_span_of_rows_crosses(make_raster, s2_folder):
+    data = np.zeros((3, 1000, 1300), "uint16")
+    scene = open_scene(make_raster("tiled.tif", data, tiled=True, blockxsize=256, blockysize=256))
+    row_of_blocks = 6 * 256 * 256 * 2  # 6 block columns (1,300 px) of 256 x 256 uint16
+    assert scene.block_cache_bytes(512) == 3 * 3 * row_of_blocks  # 512 rows cross 3 block rows, 3 bands
+    assert scene.block_cache_bytes(1) == 3 * row_of_blocks
+    assert scene.block_cache_bytes(512, bands=[0]) == 3 * row_of_blocks
+    assert scene.block_cache_bytes(5000) == 3 * 4 * row_of_blocks  # never more than the file's 4 block rows
+    folder = open_scene(s2_folder)  # 60 px at 10 m, 30 at 20 m: each file one strip (a block of the whole file)
+    b02, b05 = folder.block_cache_bytes(6, bands=["B02"]), folder.block_cache_bytes(6, bands=["B05"])
+    assert (b02, b05) == (60 * 60 * 2, 30 * 30 * 2)

@@ -165,3 +165,19 @@ def test_class_map_metadata_on_a_small_strip_raster(tmp_path):
     with rasterio.open(tmp_path / "c.tif") as ds:
         assert ds.colormap(1)[0] == (255, 0, 0, 255) and ds.colormap(1)[1] == (0, 0, 255, 255)
         assert ds.descriptions == ("class",) and ds.tags()["classes"] == '["a", "b"]'
+
+
+def test_staging_blocks_are_shorter_on_wide_outputs_and_the_cache_need_follows(tmp_path):
+    """Strips of any height leave at most one part-filled staging block row in GDAL's cache: on a wide output the
+    blocks are shorter, so that row stays small."""
+    writer = RasterWriter(tmp_path / "s.tif", GRID, 2, "uint16", blocksize=256).open()
+    assert writer._ds.block_shapes[0] == (256, 256) and writer._ovr.block_shapes[0] == (256, 256)
+    writer.abort()
+    row = (3 + 2) * 256 * 2 * 2  # 3 block columns (700 px) and 2 of the first overview (350 px), 2 bands of uint16
+    assert writer.block_cache_bytes() == 2 * 256 * row
+    wide_grid = Grid(GRID.crs, GRID.transform, 65536, 600)
+    wide = RasterWriter(tmp_path / "w.tif", wide_grid, 1, "uint8", blocksize=512).open()
+    assert wide._ds.block_shapes[0] == (336, 512)  # 32 MB / (65,536 + 32,768 bytes a row): 341 rows, to 16
+    wide.abort()
+    scores = RasterWriter(tmp_path / "p.tif", wide_grid, 6, "float32", blocksize=512)
+    assert scores._rows == 64 and scores.block_cache_bytes() == 2 * 64 * (65536 + 32768) * 6 * 4

@@ -4,10 +4,13 @@ library call never leaves the caller's torch threads or GDAL's block cache chang
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import rasterio.env
 
@@ -41,24 +44,26 @@ def torch_threads(threads: int | None, inference: bool = False) -> Iterator[None
 
 
 class _BlockCache:
-    """GDAL's block cache limit, lowered while runs read and set back after the last one: runs on several threads
-    at once (``run_many``) share one setting, counted under a lock."""
+    """GDAL's block cache limit, set while runs read and set back after the last one. Runs on several threads at
+    once (``run_many``) each need their own share: the limit is the sum of what the runs in progress asked for,
+    counted under a lock."""
 
     def __init__(self):
-        self.lock, self.users, self.before = threading.Lock(), 0, 0
+        self.lock, self.users, self.before, self.total = threading.Lock(), 0, 0, 0
 
     def enter(self, nbytes: int) -> None:
         with self.lock:
             if self.users == 0:
                 self.before = rasterio.env.get_gdal_config("GDAL_CACHEMAX")  # bytes: GDALGetCacheMax64
-                rasterio.env.set_gdal_config("GDAL_CACHEMAX", nbytes)  # GDALSetCacheMax64: drops blocks past it
             self.users += 1
+            self.total += nbytes
+            rasterio.env.set_gdal_config("GDAL_CACHEMAX", self.total)  # GDALSetCacheMax64: drops blocks past it
 
-    def exit(self) -> None:
+    def exit(self, nbytes: int) -> None:
         with self.lock:
             self.users -= 1
-            if self.users == 0:
-                rasterio.env.set_gdal_config("GDAL_CACHEMAX", self.before)
+            self.total -= nbytes
+            rasterio.env.set_gdal_config("GDAL_CACHEMAX", self.total if self.users else self.before)
 
 
 _block_cache = _BlockCache()
@@ -72,22 +77,56 @@ def _cache_set_by_user() -> bool:
     return rasterio.env.hasenv() and any(k.upper() == "GDAL_CACHEMAX" for k in rasterio.env.getenv())
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
 @contextlib.contextmanager
 def bounded_block_cache(mb: int = 64) -> Iterator[None]:
     """GDAL's block cache at most ``mb`` MB inside the block, then back to what it was; a size the user set wins.
+    Blocks entered at once on several threads add up.
 
-    64 MB keeps the blocks that neighbouring tiles of a row share (two tiles of 13-band uint16 in 512-pixel blocks);
-    a cache that kept the blocks of a whole tile row for the next row would grow with the scene's width. The limit
-    is GDAL's one process-wide setting (``GDALSetCacheMax64``, which rasterio calls for ``GDAL_CACHEMAX``), so it
-    governs the reader threads too, and any other GDAL reads of the process while a run lasts. A config option
-    would not do: GDAL reads ``GDAL_CACHEMAX`` once, when the cache is first used, and ``rasterio.Env`` sets it
-    back only as the outermost environment of its thread.
+    The engine sizes ``mb`` from the scene's width and block size (what a tile row and the next share); a fixed
+    limit would either thrash on a wide scene or let memory grow with the scene. The limit is GDAL's one
+    process-wide setting (``GDALSetCacheMax64``, which rasterio calls for ``GDAL_CACHEMAX``), so it governs the
+    reader threads too, and any other GDAL reads of the process while a run lasts. A config option would not do:
+    GDAL reads ``GDAL_CACHEMAX`` once, when the cache is first used, and ``rasterio.Env`` sets it back only as the
+    outermost environment of its thread.
     """
     if _cache_set_by_user():
         yield
         return
-    _block_cache.enter(mb * 2**20)
+    nbytes = int(mb * 2**20)
+    _block_cache.enter(nbytes)
     try:
         yield
     finally:
-        _block_cache.exit()
+        _block_cache.exit(nbytes)
+
+
+@functools.cache
+def _libgdal() -> ctypes.CDLL | None:
+    """The GDAL library rasterio loaded, for the calls rasterio does not wrap; None where it cannot be found. Its
+    wheel bundles one, and pyogrio's another with a cache of its own: the one under rasterio's folder is ours."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:  # not Linux
+        return None
+    loaded = {line.split()[-1] for line in maps.splitlines() if "libgdal" in line.rsplit("/", 1)[-1]}
+    paths = sorted(loaded, key=lambda path: "rasterio" not in path)  # rasterio's first, else a system GDAL
+    if not paths or any("pyogrio" in path for path in paths[:1]):
+        return None
+    lib = ctypes.CDLL(paths[0])
+    for name in ("GDALGetCacheUsed64", "GDALGetCacheMax64"):
+        getattr(lib, name).restype = ctypes.c_int64
+    return lib
+
+
+def block_cache_bytes() -> tuple[int, int] | None:
+    """GDAL's block cache: ``(bytes in use, limit)``, or None where the library cannot be reached."""
+    lib = _libgdal()
+    return None if lib is None else (int(lib.GDALGetCacheUsed64()), int(lib.GDALGetCacheMax64()))

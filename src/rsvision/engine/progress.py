@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import time
+from collections.abc import Iterator
 
 from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from rsvision.core.progress import plural, progress_bar
+from rsvision.core.settings import block_cache_bytes
 
 
 def peak_rss_mb() -> float:
@@ -76,3 +79,41 @@ class RunProgress:
             f"{plural(self.done, 'tile')} ({skipped} nodata{resumed}) in {self.seconds:.1f} s,"
             f" {self.mpix_per_s():.2f} MPix/s, peak memory {peak_rss_mb():.0f} MB" + (f" -> {output}" if output else "")
         )
+
+
+class Timeline:
+    """Where a run's time went: seconds per phase on the run's own thread (waiting for reads, predicting, merging
+    tiles, writing strips, checkpoints, finishing the outputs), the seconds the reader threads spent reading, and
+    the most of GDAL's block cache in use at the end of a tile row. Timing a phase costs about a microsecond."""
+
+    PHASES = ("read_wait", "predict", "merge", "write", "checkpoint", "finish")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.PHASES, 0.0)
+        self.read_threads_s = 0.0
+        self.checkpoints = 0
+        self.cache_peak_bytes = self.cache_limit_bytes = 0
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t
+
+    def sample_cache(self) -> None:
+        cache = block_cache_bytes()
+        if cache is not None:
+            self.cache_peak_bytes = max(self.cache_peak_bytes, cache[0])
+            self.cache_limit_bytes = cache[1]
+
+    def as_dict(self) -> dict[str, float]:
+        """Seconds per phase (``*_s``), the reader threads' seconds, the block cache's peak and limit in MB."""
+        return {
+            **{f"{k}_s": round(v, 3) for k, v in self.seconds.items()},
+            "read_threads_s": round(self.read_threads_s, 3),
+            "checkpoints": self.checkpoints,
+            "block_cache_peak_mb": round(self.cache_peak_bytes / 2**20, 1),
+            "block_cache_limit_mb": round(self.cache_limit_bytes / 2**20, 1),
+        }

@@ -10,6 +10,8 @@ it may take 5% of RAM, which one scan of a large scene fills, so memory would gr
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +82,8 @@ class TileReader:
         self.batch, self.workers, self.ahead = max(1, batch), max(1, workers), max(1, ahead)
         self.channels = len(bands) if bands is not None else scene.count
         self.channels2 = len(bands) if bands is not None else (scene2.count if scene2 is not None else 0)
+        self.seconds = 0.0  # spent reading, summed over the threads
+        self._lock = threading.Lock()
 
     def _read(self, scene: Scene, window: Window, out: np.ndarray, mask_out: np.ndarray) -> np.ndarray:
         """Read into ``out`` and the pixel mask (True where every band is nodata) into ``mask_out``."""
@@ -102,6 +106,7 @@ class TileReader:
 
     def _load(self, row: int, cols: range, slot: _Slot) -> list[Tile]:
         """Read the tiles of ``cols`` in tile row ``row`` into ``slot``."""
+        t0 = time.perf_counter()
         tiles = []
         for i, col in enumerate(cols):
             window = self.plan.window(row, col)
@@ -115,13 +120,19 @@ class TileReader:
                     tile.mask2 = self._read(self.scene2, window, slot.images2[i], slot.masks2[i])
                     tile.empty = bool(tile.mask2.all())
             tiles.append(tile)
+        with self._lock:
+            self.seconds += time.perf_counter() - t0
         return tiles
 
     def batches(self, first_row: int = 0) -> Iterator[ReadBatch]:
         """Batches row by row, left to right, starting at tile row ``first_row``. A batch's buffers are reused once
         the next batch is asked for. The first batch, which the model waits for, is read in the calling thread,
         where the scene is open already (a worker first opens its own handle, about 10 ms); the next ones are read
-        on the workers while the model runs."""
+        on the workers while the model runs.
+
+        Each worker reads the same batch columns in every tile row (batch column ``j`` on worker ``j % workers``):
+        GDAL caches blocks per dataset handle, and each thread has its own handle, so the blocks a tile row shares
+        with the next are found in the cache only when the same thread reads them both times."""
         p = self.plan
         order = [
             (r, range(c, min(c + self.batch, p.n_cols)))
@@ -129,11 +140,12 @@ class TileReader:
             for c in range(0, p.n_cols, self.batch)
         ]
         slots = [self._slot() for _ in range(self.ahead + 1)]  # the batches read ahead, and the caller's
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rsvision-read")
+        pools = [ThreadPoolExecutor(1, thread_name_prefix=f"rsvision-read-{i}") for i in range(self.workers)]
         pending: deque[tuple[range, _Slot, Future]] = deque()
 
         def start(k: int) -> None:
             (row, cols), slot = order[k], slots[k % len(slots)]
+            pool = pools[cols.start // self.batch % len(pools)]
             pending.append((cols, slot, pool.submit(self._load, row, cols, slot)))
 
         try:
@@ -158,4 +170,5 @@ class TileReader:
         finally:
             for _, _, future in pending:
                 future.cancel()
-            pool.shutdown(wait=True)
+            for pool in pools:
+                pool.shutdown(wait=True)

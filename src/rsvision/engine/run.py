@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rsvision.core.files import check_writable
-from rsvision.core.settings import available_cpus, bounded_block_cache, torch_threads
+from rsvision.core.settings import available_cpus, bounded_block_cache, memory_bytes, torch_threads
 from rsvision.engine.checkpoint import Checkpoint, run_fingerprint, scene_fingerprint
 from rsvision.engine.outputs import Destination, OutputKind, destination_path, output_kind_for
-from rsvision.engine.progress import RunProgress, peak_rss_mb
+from rsvision.engine.progress import RunProgress, Timeline, peak_rss_mb
 from rsvision.engine.reader import ReadBatch, TileReader
 from rsvision.engine.sinks import Sink, SinkGroup
 from rsvision.errors import OutputError, PredictorError
@@ -40,6 +40,7 @@ class RunResult:
     summary: str
     features: tuple[list, dict[str, Any]] | None = None
     outputs: list[Path] = field(default_factory=list)
+    timeline: dict[str, float] = field(default_factory=dict)  # where the time went: Timeline.as_dict()
 
 
 def _load_malloc_trim():
@@ -102,6 +103,7 @@ class _Run:
     checkpoint_seconds: float
     first_row: int = 0
     skipped: int = 0  # nodata tiles, not predicted
+    timeline: Timeline = field(default_factory=Timeline)
 
 
 def run(
@@ -162,7 +164,7 @@ def run(
     reader = TileReader(scene, plan, predictor.bands, second, batch=batch, workers=workers)
     progress = RunProgress(len(plan), scene.width * scene.height, Path(scene.path).name, quiet=quiet, done=done)
     state = _Run(scene, predictor, kind, plan, reader, sink, progress, ckpt, checkpoint_seconds, first_row, skipped)
-    with bounded_block_cache():
+    with bounded_block_cache(_block_cache_mb(scene, second, predictor.bands, plan, sink)):  # before any read
         _execute(state, threads or available_cpus())
     summary = state.progress.summary(", ".join(map(str, paths)) or None, state.skipped)
     return RunResult(
@@ -177,7 +179,23 @@ def run(
         summary=summary,
         features=sink.result,
         outputs=paths,
+        timeline=state.timeline.as_dict(),
     )
+
+
+MIN_CACHE_MB = 64
+CHECKPOINT_SHARE = 50  # seconds between checkpoints, at least, per second a checkpoint took
+
+
+def _block_cache_mb(scene: Scene, second: Scene | None, bands, plan: TilePlan, sink: Sink) -> int:
+    """GDAL's block cache for a run: the blocks of a tile row's rows in every file read (a tile row shares its last
+    blocks with the next, which then decode once, not twice), a quarter more so the least recently used blocks
+    evicted are those of rows done, and two staging block rows of each raster output. At least 64 MB, at most an
+    eighth of the machine's memory (a scene too wide for that then reads some blocks twice)."""
+    reads = sum(s.block_cache_bytes(plan.tile_h, bands) for s in (scene, second) if s is not None)
+    need = (reads * 5 // 4 + sink.cache_bytes()) / 2**20
+    ceiling = max(MIN_CACHE_MB, memory_bytes() / 8 / 2**20)
+    return int(min(max(need, MIN_CACHE_MB), ceiling))
 
 
 def _second_scene(scene: Scene, predictor: Predictor, scene2: Scene | str | PathLike | None) -> Scene | None:
@@ -234,7 +252,8 @@ def _execute(state: _Run, threads: int) -> None:
     try:
         with torch_threads(threads, inference=True), state.progress:
             _loop(state)
-        sink.finish()
+        with state.timeline.phase("finish"):
+            sink.finish()
     except OutputError:
         sink.abort()
         if ckpt:
@@ -256,29 +275,46 @@ def _loop(state: _Run) -> None:
     """Predict the valid tiles of each read batch and merge the outputs (in tile order) before the next batch, so
     one batch of outputs is alive at the model's memory peak, not two: on a CPU the model's threads use every core,
     and merging on another thread alongside saved no time. Checkpoint after tile rows."""
-    last_checkpoint = time.monotonic()
-    sink, plan, progress, ckpt = state.sink, state.plan, state.progress, state.checkpoint
+    last_checkpoint, interval = time.monotonic(), state.checkpoint_seconds
+    sink, plan, progress, ckpt, timeline = state.sink, state.plan, state.progress, state.checkpoint, state.timeline
     trim = _HeapTrimmer()
-    for read in state.reader.batches(state.first_row):
+    batches = state.reader.batches(state.first_row)
+    while True:
+        with timeline.phase("read_wait"):
+            read = next(batches, None)
+        if read is None:
+            break
         valid = [i for i, t in enumerate(read.tiles) if not t.empty]
         state.skipped += len(read.tiles) - len(valid)
         outputs = []
         if valid:
             tile_batch = _batch(read, valid, state.scene.transform)
-            outputs = state.output.split(state.predictor.predict(tile_batch), tile_batch, plan)
-        it = iter(outputs)
-        for t in read.tiles:
-            if t.col == 0:
-                sink.begin_row(t.row)
-            sink.add(t, None if t.empty else next(it))
-        del outputs, it
+            with timeline.phase("predict"):
+                predicted = state.predictor.predict(tile_batch)
+            outputs = state.output.split(predicted, tile_batch, plan)
+            del predicted
+        with timeline.phase("merge"):
+            it = iter(outputs)
+            for t in read.tiles:
+                if t.col == 0:
+                    sink.begin_row(t.row)
+                sink.add(t, None if t.empty else next(it))
+            del outputs, it
         progress.advance(len(read.tiles))
         if not read.ends_row:
             continue
         row = read.tiles[0].row
-        sink.end_row(row)
+        timeline.sample_cache()
+        with timeline.phase("write"):
+            sink.end_row(row)
         trim()
-        if ckpt and row + 1 < plan.n_rows and time.monotonic() - last_checkpoint >= state.checkpoint_seconds:
-            arrays = sink.checkpoint()
-            ckpt.save({"next_row": row + 1, "tiles_done": progress.done, "skipped": state.skipped}, arrays)
+        if ckpt and row + 1 < plan.n_rows and time.monotonic() - last_checkpoint >= interval:
+            started = time.monotonic()
+            with timeline.phase("checkpoint"):
+                arrays = sink.checkpoint()
+                ckpt.save({"next_row": row + 1, "tiles_done": progress.done, "skipped": state.skipped}, arrays)
+            timeline.checkpoints += 1
             last_checkpoint = time.monotonic()
+            # what crosses a tile row grows with the scene's width: space checkpoints so they take at most 2%
+            interval = max(state.checkpoint_seconds, CHECKPOINT_SHARE * (last_checkpoint - started))
+    timeline.read_threads_s = state.reader.seconds

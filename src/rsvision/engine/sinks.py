@@ -40,6 +40,9 @@ class Sink(Protocol):
 
     def end_row(self, row: int) -> None: ...
 
+    def cache_bytes(self) -> int:
+        """GDAL block cache the sink's files need while the run writes them (optional: none without it)."""
+
     def checkpoint(self) -> dict[str, np.ndarray]:
         """Make what was written so far durable; return the arrays a resumed run needs to continue."""
 
@@ -85,6 +88,9 @@ class RasterSink:
                 return False
             raise
         return True
+
+    def cache_bytes(self) -> int:
+        return self.writer.block_cache_bytes()
 
     def checkpoint(self) -> dict[str, np.ndarray]:
         with _quiet_without_crs(self.writer):
@@ -163,6 +169,9 @@ class VectorSink:
     def end_row(self, row: int) -> None:
         self.collector.end_row(row)
 
+    def cache_bytes(self) -> int:
+        return 0
+
     def checkpoint(self) -> dict[str, np.ndarray]:
         return self.collector.state()
 
@@ -214,6 +223,9 @@ class SinkGroup:
     def end_row(self, row: int) -> None:
         for sink in self.sinks:
             sink.end_row(row)
+
+    def cache_bytes(self) -> int:
+        return sum(sink.cache_bytes() for sink in self.sinks if hasattr(sink, "cache_bytes"))
 
     def checkpoint(self) -> dict[str, np.ndarray]:
         return {f"{i}_{k}": v for i, sink in enumerate(self.sinks) for k, v in sink.checkpoint().items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import warnings
@@ -311,6 +312,26 @@ class Scene:
         part = self._read_inside(inner, positions, data[:, y0:y1, x0:x1], rs)
         mask[:, y0:y1, x0:x1] = np.ma.getmaskarray(part)
         return np.ma.MaskedArray(data, mask=mask, copy=False)
+
+    def block_cache_bytes(self, rows: int, bands: Sequence[str | int] | None = None) -> int:
+        """Bytes of GDAL's block cache that hold every block crossing ``rows`` consecutive rows of the scene, full
+        width, in every file that ``bands`` (all by default) come from: what a reader scanning windows of ``rows``
+        rows left to right needs cached so the next row of windows decodes no block twice. A file read through a
+        warp counts at its own resolution."""
+        positions = [self.band_index(b) for b in bands] if bands is not None else range(self.count)
+        per_file: dict[str, list[int]] = {}
+        for pos in positions:
+            per_file.setdefault(self._sources[pos].path, []).append(self._sources[pos].index)
+        total = 0
+        for path, indexes in per_file.items():
+            ds = self._dataset(_Source(path, 0, False))[0]
+            file_rows = rows * self.res[1] / ds.res[1] if self.georeferenced and ds.crs is not None else rows
+            for index in indexes:
+                block_h, block_w = ds.block_shapes[index - 1]
+                crossing = min(-(-ds.height // block_h), math.ceil((file_rows - 1) / block_h) + 1)
+                per_row = -(-ds.width // block_w) * block_w * block_h * np.dtype(ds.dtypes[index - 1]).itemsize
+                total += crossing * per_row
+        return total
 
     def close(self) -> None:
         with self._lock:

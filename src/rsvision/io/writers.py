@@ -21,6 +21,7 @@ import pyproj
 import rasterio
 import rasterio.shutil
 import shapely
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
@@ -34,6 +35,18 @@ from rsvision.core.files import (
 )
 from rsvision.errors import OutputError
 from rsvision.io.scene import Grid
+
+# What a failed GDAL call raises through rasterio: its own errors, or GDAL's error classes (a copy that reads a block
+# which a full disk kept from being written, say)
+GDAL_ERRORS = (RasterioError, CPLE_BaseError)
+
+# The staging file's block rows, all outputs of a writer together, hold at most this many bytes: strips of any
+# height leave one part-filled block row in GDAL's cache until the next strip fills it, so on a wide output the
+# blocks are made shorter (down to 64 rows) rather than the cache larger (a 512-row block row of a 65,536-pixel-wide
+# 6-class float map is 800 MB). Taller blocks write faster (0.6 ms less per 512-pixel tile on a 65,536-pixel-wide
+# class map with 336 rows than with 64); the COG step re-tiles anyway.
+STAGING_ROW_BYTES = 32 * 2**20
+MIN_STAGING_ROWS = 64
 
 
 class RasterWriter:
@@ -86,8 +99,26 @@ class RasterWriter:
             NUM_THREADS="ALL_CPUS",  # temporary: compress fast (level 9 is 7x slower)
         )
         if width >= 16 and height >= 16:
-            profile.update(tiled=True, blockxsize=self._block(width), blockysize=self._block(height))
+            profile.update(tiled=True, blockxsize=self._block(width), blockysize=min(self._block(height), self._rows))
         return profile
+
+    def _row_bytes(self) -> int:
+        """Bytes of one row of blocks, one pixel high, across the staging file and its first overview."""
+        level1 = self._level1_shape()
+        widths = [self.grid.width] + ([level1[0]] if level1 else [])
+        block_w = self._block(self.grid.width)
+        return sum(-(-w // block_w) * block_w for w in widths) * self.count * np.dtype(self.dtype).itemsize
+
+    @property
+    def _rows(self) -> int:
+        """The staging files' block height: the blocksize, or less on a wide output (a multiple of 16)."""
+        fit = 16 * (STAGING_ROW_BYTES // self._row_bytes() // 16)
+        return max(MIN_STAGING_ROWS, min(self.blocksize, fit))
+
+    def block_cache_bytes(self) -> int:
+        """GDAL block cache the staging files need so no block is written out part-filled and read back: two
+        block rows of each (a strip written in may end inside one block row and begin the next)."""
+        return 2 * self._rows * self._row_bytes()
 
     def _cog_block(self) -> int:
         side = min(self.grid.width, self.grid.height)
@@ -131,7 +162,7 @@ class RasterWriter:
                 self._ds = rasterio.open(self._tmp, "w", **self._profile(self.grid.width, self.grid.height))
                 self._write_metadata(self._ds)  # before any pixels: GTiff fixes the photometric tag on first write
                 self._ovr = rasterio.open(self._ovr_path, "w", **self._profile(*level1)) if level1 else None
-        except RasterioError as err:
+        except GDAL_ERRORS as err:
             raise OutputError(f"cannot write {self.path}: {err}") from None
         return self
 
@@ -155,7 +186,7 @@ class RasterWriter:
         try:
             for ds in open_files:
                 ds.close()
-        except RasterioError as err:
+        except GDAL_ERRORS as err:
             self.abort()
             raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
 
@@ -171,7 +202,7 @@ class RasterWriter:
             self._ds.write(data.astype(self.dtype, copy=False), window=window)
             if self._ovr is not None:
                 self._write_level1(data, window)
-        except RasterioError as err:
+        except GDAL_ERRORS as err:
             self.abort()
             raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
 
@@ -210,7 +241,7 @@ class RasterWriter:
                 **self._codec_options(),
             )
             os.replace(final_tmp, self.path)
-        except (RasterioError, OSError) as err:
+        except (*GDAL_ERRORS, OSError) as err:
             remove_partial(final_tmp)
             self.abort()
             raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
