@@ -1,0 +1,80 @@
+"""Encoder-decoders for per-pixel maps, from segmentation-models-pytorch (the library TorchGeo builds on).
+
+``build_model("unet", num_classes=5, encoder="tu-efficientnet_lite0")`` gives smp's U-Net over any encoder smp
+knows: its own (``resnet18``, ``efficientnet-b0``, ``mobilenet_v2`` ...) or any timm model as ``tu-<timm name>``.
+Always ``encoder_weights=None``: nothing downloads; weights come from our own files (a ``Weights`` card), or the
+encoder starts from a classifier of the registry (:func:`encoder_state_from_classifier`). The first convolution is
+the encoder's, so the band-adaptive stem (:mod:`rsvision.models.stem`) adapts these models to other bands as it
+does classifiers. No decoder is written here: smp has every one the field uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+
+from rsvision.errors import RsvisionError
+
+# registry name -> smp's architecture name (smp.create_model's ``arch``)
+ARCHITECTURES = {
+    "unet": "unet",
+    "unetplusplus": "unetplusplus",
+    "deeplabv3plus": "deeplabv3plus",
+    "fpn": "fpn",
+    "upernet": "upernet",
+}
+DEFAULT_ENCODER = "tu-efficientnet_lite0"
+
+
+def build_segmenter(
+    arch: str, num_classes: int, in_chans: int = 3, encoder: str = DEFAULT_ENCODER, **kwargs
+) -> nn.Module:
+    """smp's ``arch`` over ``encoder`` with random weights: ``(B, in_chans, H, W) -> (B, num_classes, H, W)``
+    logits, H and W multiples of 32."""
+    import segmentation_models_pytorch as smp  # deferred: it imports huggingface_hub, seconds a classifier skips
+
+    try:
+        return smp.create_model(
+            ARCHITECTURES[arch],
+            encoder_name=encoder,
+            encoder_weights=None,
+            in_channels=in_chans,
+            classes=max(num_classes, 1),
+            **kwargs,
+        )
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise RsvisionError(f"cannot build {arch} over encoder {encoder!r}: {str(err).splitlines()[0]}") from None
+
+
+def _builder(arch: str) -> Callable[..., nn.Module]:
+    def build(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
+        return build_segmenter(arch, num_classes, in_chans, **kwargs)
+
+    build.__doc__ = f"segmentation-models-pytorch {ARCHITECTURES[arch]} (``encoder=``: smp or ``tu-<timm name>``)."
+    return build
+
+
+SEGMENTATION_BUILDERS: dict[str, Callable[..., nn.Module]] = {arch: _builder(arch) for arch in ARCHITECTURES}
+
+
+def encoder_state_from_classifier(model: nn.Module, classifier_state: Mapping[str, torch.Tensor]) -> int:
+    """Load a timm classifier's tensors into a ``tu-<same timm model>`` encoder of ``model`` (the classifier's
+    head is left out; the feature extractor's modules keep timm's names, dots or underscores). Returns the number
+    of tensors loaded; a shape that does not match is an error."""
+    encoder = model.encoder.model.state_dict()
+    by_flat = {key.replace(".", "_"): key for key in encoder}
+    loaded = {}
+    for key, value in classifier_state.items():
+        target = key if key in encoder else by_flat.get(key.replace(".", "_"))
+        if target is None:
+            continue
+        if encoder[target].shape != value.shape:
+            shapes = f"{tuple(value.shape)} != encoder {tuple(encoder[target].shape)}"
+            raise RsvisionError(f"classifier tensor {key} {shapes}")
+        loaded[target] = value
+    if not loaded:
+        raise RsvisionError("the classifier shares no tensor with the encoder: not the same timm model")
+    model.encoder.model.load_state_dict(loaded, strict=False)
+    return len(loaded)
