@@ -169,3 +169,37 @@ def test_outputs_that_are_views_of_the_reused_read_buffers(scene_of, tmp_path):
     run(scene_of(300, 410, data=data), Identity(), out, tile=128, overlap=32, batch=3, quiet=True)
     with rasterio.open(out) as ds:
         np.testing.assert_allclose(ds.read(), data.astype(np.float32), rtol=1e-6)
+
+
+class Softmax(PositionPredictor):
+    """The position field as probabilities (softmax over the three outputs)."""
+
+    def predict(self, batch):
+        scores = super().predict(batch) * 4
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_probabilities_in_percent_beside_the_class_map(scene_of, tmp_path):
+    from rsvision.engine import Probabilities
+
+    data = np.random.default_rng(3).integers(1, 255, (2, 420, 500)).astype("uint8")
+    data[:, :100, :120] = 0  # nodata
+    scene = scene_of(420, 500, nodata=0, data=data)
+    options = {"tile": 128, "overlap": 32, "batch": 3, "quiet": True}
+    run(scene, Softmax("scores"), tmp_path / "scores.tif", **options)
+    run(scene, Softmax("classes"), tmp_path / "alone.tif", **options)
+    result = run(scene, Softmax("classes"), [tmp_path / "c.tif", Probabilities(tmp_path / "p.tif")], **options)
+    assert result.outputs == [tmp_path / "c.tif", tmp_path / "p.tif"]
+    with rasterio.open(tmp_path / "scores.tif") as s, rasterio.open(tmp_path / "p.tif") as p:
+        scores, percent = s.read(), p.read()
+        assert p.dtypes[0] == "uint8" and p.nodata == 255 and p.count == 3 and p.tags()["units"] == "percent"
+    missing = np.isnan(scores[0])
+    assert missing[:100, :120].all() and (percent[:, missing] == 255).all()
+    np.testing.assert_array_equal(percent[:, ~missing], np.rint(scores[:, ~missing] * 100).astype(np.uint8))
+    with rasterio.open(tmp_path / "c.tif") as c, rasterio.open(tmp_path / "alone.tif") as a:
+        classes, alone = c.read(1), a.read(1)
+    assert (classes[missing] == 255).all()
+    assert np.array_equal(classes, alone)  # the same map as a run writing the class map alone
+    only = run(scene, Softmax("classes"), [Probabilities(tmp_path / "only.tif")], **options)
+    assert only.outputs == [tmp_path / "only.tif"] and not (tmp_path / "c2.tif").exists()

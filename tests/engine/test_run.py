@@ -265,3 +265,27 @@ def test_the_result_says_where_the_time_went(scene, tmp_path):
     assert all(timeline[k] >= 0 for k in phases) and timeline["predict_s"] > 0 and timeline["finish_s"] > 0
     assert sum(timeline[k] for k in phases) <= result.seconds + 0.05
     assert timeline["read_threads_s"] > 0 and timeline["block_cache_limit_mb"] == 64
+
+
+def test_interrupted_run_with_probabilities_resumes_with_the_same_outputs(scene, tmp_path):
+    from rsvision.engine import Probabilities
+
+    class Classes(Interruptible):
+        output = "classes"
+
+    options = {"tile": 128, "overlap": 16, "batch": 2, "checkpoint_seconds": 0, "quiet": True}
+    outputs = [tmp_path / "c.tif", Probabilities(tmp_path / "p.tif")]
+    STOP.update(at_call=4, calls=0)
+    with pytest.raises(KeyboardInterrupt):
+        run(scene, Classes(), outputs, **options)
+    assert not (tmp_path / "c.tif").exists() and not (tmp_path / "p.tif").exists()
+    STOP.update(at_call=None)
+    assert run(scene, Classes(), outputs, **options).resumed_at > 0
+    fresh = [tmp_path / "fc.tif", Probabilities(tmp_path / "fp.tif")]
+    run(scene, Classes(), fresh, **options)
+    for a, b in (("c.tif", "fc.tif"), ("p.tif", "fp.tif")):
+        with rasterio.open(tmp_path / a) as x, rasterio.open(tmp_path / b) as y:
+            assert np.array_equal(x.read(), y.read())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(OutputError, match="beside a class map"):
+        run(scene, Noise(), [tmp_path / "s.tif", Probabilities(tmp_path / "sp.tif")], quiet=True)

@@ -83,6 +83,19 @@ def _pairs(root: Path, images: str, masks: str) -> list[tuple[str, Path, Path | 
     return out
 
 
+def _in_subfolders(root: Path, samples: list[Sample], split: str) -> list[Sample]:
+    """The samples of the subfolders a split names (``"Tile 7"``, or several: ``"Tile 1,Tile 2"``)."""
+    folders = sorted({s.id.split("/")[0] for s in samples if "/" in s.id})
+    wanted = [name.strip() for name in split.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in folders]
+    if unknown or not wanted:
+        known = ", ".join(folders) if folders else "none: the images are not in subfolders"
+        raise AnnotationError(
+            f"{root}: no subfolder {unknown[0] if unknown else split!r}; a split names subfolders ({known})"
+        )
+    return [s for s in samples if s.id.split("/")[0] in wanted]
+
+
 class _MaskDataset(Dataset):
     task = "segmentation"
 
@@ -90,6 +103,8 @@ class _MaskDataset(Dataset):
         samples = []
         for sid, image, mask in _pairs(root, images, masks):
             samples.append(Sample(sid, image, {"mask": mask} if mask is not None else {}))
+        if split is not None:
+            samples = _in_subfolders(root, samples, split)
         missing = [s.id for s in samples if "mask" not in s.targets]
         if missing and len(missing) < len(samples):
             raise AnnotationError(f"{root}: {len(missing)} images have no mask (first: {missing[0]})")

@@ -4,8 +4,8 @@ merging and sinks through :class:`OutputKind`."""
 
 from rsvision.engine.classmap import ClassMap
 from rsvision.engine.many import run_many
-from rsvision.engine.outputs import OutputKind, output_kind
+from rsvision.engine.outputs import OutputKind, Probabilities, output_kind
 from rsvision.engine.run import RunResult, run
 from rsvision.io.tiles import TilePlan
 
-__all__ = ["ClassMap", "OutputKind", "RunResult", "TilePlan", "output_kind", "run", "run_many"]
+__all__ = ["ClassMap", "OutputKind", "Probabilities", "RunResult", "TilePlan", "output_kind", "run", "run_many"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +24,7 @@ import numpy as np
 from rsvision.engine.checkpoint import Checkpoint
 from rsvision.engine.classmap import ClassMap, ClassMapSink
 from rsvision.engine.dense import StripMerger
-from rsvision.engine.sinks import DenseSink, Sink, VectorSink
+from rsvision.engine.sinks import PERCENT_NODATA, DenseSink, ProbabilitySink, RasterSink, Sink, VectorSink
 from rsvision.engine.vectors import BoxMerger, RecordCollector, check_record
 from rsvision.errors import OutputError, PredictorError
 from rsvision.io import RasterWriter, Scene
@@ -31,7 +32,16 @@ from rsvision.io.tiles import TilePlan
 from rsvision.io.writers import vector_driver
 from rsvision.tasks.base import Detections, Predictor, TileBatch
 
-Destination = str | PathLike | ClassMap | None
+
+@dataclass(frozen=True)
+class Probabilities:
+    """Destination of a dense run's blended per-class probabilities as a uint8 COG, in percent (0-100; nodata
+    255), one band per class named after it, beside (or instead of) the class map of the run's path."""
+
+    path: str | PathLike
+
+
+Destination = str | PathLike | ClassMap | Probabilities | None
 
 OUTPUT_KINDS: dict[str, type[OutputKind]] = {}
 
@@ -119,29 +129,53 @@ class DenseOutput(OutputKind):
         return list(arr)
 
     def sinks(self, destinations, scene, plan, checkpoint):
-        paths = [d for d in destinations if d is not None]
-        if not paths:
-            raise OutputError("dense predictions need an output raster path (OUT.tif)")
-        _refuse_others(paths, (str, PathLike), "dense predictions are written as one raster given by its path")
+        _refuse_others(
+            destinations, (str, PathLike, Probabilities), "dense predictions are written as rasters given by path"
+        )
+        paths = [d for d in destinations if isinstance(d, (str, PathLike))]
+        probabilities = _one(destinations, Probabilities, "probabilities raster")
         if len(paths) > 1:
-            raise OutputError(f"dense predictions go to one raster, got {len(paths)}")
+            raise OutputError(f"dense predictions go to one raster (and a Probabilities one), got {len(paths)}")
+        if not paths and probabilities is None:
+            raise OutputError("dense predictions need an output raster path (OUT.tif)")
+        if paths and probabilities is not None and self.predictor.output != "classes":
+            raise OutputError("probabilities are written beside a class map: the predictor's output must be 'classes'")
         p = self.predictor
-        path = destination_path(paths[0])
-        staging = checkpoint.staging_for(path) if checkpoint else None
         names = list(p.class_names) if p.class_names is not None else None
-        writer = RasterWriter(
-            path,
+        tags = {"classes": json.dumps(names)} if names else {}
+        sink = None
+        if paths:
+            path = destination_path(paths[0])
+            staging = checkpoint.staging_for(path) if checkpoint else None
+            writer = RasterWriter(
+                path,
+                scene.grid,
+                p.output_count,
+                p.output_dtype,
+                p.nodata,
+                descriptions=names if p.output == "scores" else ["class"],
+                colormap=p.colormap if p.output == "classes" else None,
+                tags=tags,
+                staging=staging,
+            )
+            if probabilities is None:
+                merger = StripMerger(plan, p.num_outputs, p.output, p.output_dtype, p.nodata)
+                return [DenseSink(merger, writer, staging)]
+            sink = RasterSink(writer, staging)
+        prob_path = destination_path(probabilities)
+        staging = checkpoint.staging_for(prob_path) if checkpoint else None
+        percent = RasterWriter(
+            prob_path,
             scene.grid,
-            p.output_count,
-            p.output_dtype,
-            p.nodata,
-            descriptions=names if p.output == "scores" else ["class"],
-            colormap=p.colormap if p.output == "classes" else None,
-            tags={"classes": json.dumps(names)} if names else {},
+            p.num_outputs,
+            "uint8",
+            PERCENT_NODATA,
+            descriptions=names or [f"class{i}" for i in range(p.num_outputs)],
+            tags={**tags, "units": "percent"},
             staging=staging,
         )
-        merger = StripMerger(plan, p.num_outputs, p.output, p.output_dtype, p.nodata)
-        return [DenseSink(merger, writer, staging)]
+        merger = StripMerger(plan, p.num_outputs, "scores", "float32", float("nan"))
+        return [ProbabilitySink(merger, sink, RasterSink(percent, staging))]
 
 
 @output_kind

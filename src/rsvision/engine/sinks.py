@@ -22,6 +22,8 @@ from rsvision.engine.reader import Tile
 from rsvision.errors import OutputError
 from rsvision.io import RasterWriter, write_vectors
 
+PERCENT_NODATA = 255  # of a probabilities raster in percent (0-100)
+
 
 class Sink(Protocol):
     """What the run calls on a sink. ``result`` holds ``(geometries, columns)`` once finished, for sinks of
@@ -136,6 +138,62 @@ class DenseSink(RasterSink):
         self.merger.restore(arrays)
 
 
+class ProbabilitySink:
+    """Blend tile scores into strips of probabilities (the weighted mean) and write them in percent as uint8, with
+    the class map beside them (the argmax of the same strip) when it has a writer."""
+
+    result = None
+
+    def __init__(self, merger: StripMerger, classes: RasterSink | None, percent: RasterSink):
+        self.merger = merger
+        self.sinks = [sink for sink in (classes, percent) if sink is not None]
+        self.classes = classes.writer if classes is not None else None
+        self.percent = percent.writer
+
+    def open(self, resume: bool) -> bool:
+        return SinkGroup(self.sinks).open(resume)
+
+    def begin_row(self, row: int) -> None:
+        self.merger.begin_row(row)
+
+    def add(self, tile: Tile, output: np.ndarray | None) -> None:
+        self.merger.add(tile.col, output, tile.nodata)
+
+    def end_row(self, row: int) -> None:
+        r, strip = self.merger.end_row()
+        window = Window(0, r, strip.shape[2], strip.shape[1])
+        missing = np.isnan(strip[0])
+        if self.classes is not None:
+            classes = np.nan_to_num(strip, nan=-1.0).argmax(axis=0).astype(self.classes.dtype)
+            classes[missing] = int(self.classes.nodata)
+            self.classes.write(classes, window)
+        percent = np.rint(np.nan_to_num(strip, nan=0.0) * 100).clip(0, 100).astype(np.uint8)
+        percent[:, missing] = PERCENT_NODATA
+        self.percent.write(percent, window)
+
+    def cache_bytes(self) -> int:
+        return sum(sink.cache_bytes() for sink in self.sinks)
+
+    def checkpoint(self) -> dict[str, np.ndarray]:
+        for sink in self.sinks:
+            sink.checkpoint()
+        return self.merger.state()
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.merger.restore(arrays)
+
+    def finish(self) -> list[Path]:
+        return [sink.finish() for sink in self.sinks]
+
+    def abort(self) -> None:
+        for sink in self.sinks:
+            sink.abort()
+
+    def suspend(self) -> None:
+        for sink in self.sinks:
+            sink.suspend()
+
+
 class VectorSink:
     """Collect boxes or tile records; write them as one vector file at the end (or keep them in memory).
     ``check`` sees the first output, so a record the file cannot hold is refused at the first batch."""
@@ -237,7 +295,8 @@ class SinkGroup:
 
     def finish(self) -> list[Path]:
         """Publish every output, in order (the run aborts them all when one fails)."""
-        return [path for path in (sink.finish() for sink in self.sinks) if path is not None]
+        done = [sink.finish() for sink in self.sinks]
+        return [p for path in done for p in (path if isinstance(path, list) else [path]) if p is not None]
 
     def abort(self) -> None:
         for sink in self.sinks:

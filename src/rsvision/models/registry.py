@@ -1,6 +1,7 @@
 """Model builders by name: ``build_model("resnet18", num_classes=30, bands=[...], width=0.5)``.
 
-Names are the torchvision builders of :mod:`rsvision.models.backbones` or ``timm:<any timm name>``.
+Names are the torchvision builders of :mod:`rsvision.models.backbones`, ``timm:<any timm name>``, or the
+encoder-decoders of :mod:`rsvision.models.segmentation` (``unet``, ``fpn`` ... with ``encoder=``).
 A model is built for named bands; ``source_bands`` (with ``source_state``) adapts a model trained
 on other bands through the band-adaptive stem. :func:`build_from_weights` builds the network a ``Weights``
 card describes, with its verified tensors.
@@ -16,13 +17,14 @@ from torch import nn
 
 from rsvision.errors import RsvisionError
 from rsvision.models.backbones import TORCHVISION_BUILDERS, build_timm
+from rsvision.models.segmentation import SEGMENTATION_BUILDERS
 from rsvision.models.state import load_state
 from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
 from rsvision.models.weights import Weights
 
 RGB = ("red", "green", "blue")
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = dict(TORCHVISION_BUILDERS)
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {**TORCHVISION_BUILDERS, **SEGMENTATION_BUILDERS}
 
 
 def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:

@@ -1,0 +1,94 @@
+"""Semantic segmentation as a task: the engine's dense predictor around an encoder-decoder and its ``Weights``
+card. Tiles reach the network at their own size (the network is fully convolutional; sides are padded to its
+stride by reflection and the padding cut off again); the card's band order, value checks and normalisation apply
+as they do to classifiers, and so does the band choice of :func:`rsvision.tasks.classification.select_bands`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from rsvision.models.preprocess import reflectance_to_8bit
+from rsvision.models.weights import Weights
+from rsvision.tasks.base import DensePredictor, TileBatch
+from rsvision.tasks.classification import BandChoice, class_colours
+
+STRIDE = 32  # the encoders' total downsampling: inputs are padded to a multiple of it
+
+
+def card_colours(weights: Weights) -> dict[int, tuple[int, int, int, int]]:
+    """Class colours: the card's ``notes["colours"]`` (``#RRGGBB`` per class, as the dataset draws them) when it
+    has them, else distinct ones."""
+    given = weights.notes.get("colours") if weights.notes else None
+    if not given or len(given) != len(weights.classes):
+        return class_colours(len(weights.classes))
+    return {i: (*(int(c.lstrip("#")[j : j + 2], 16) for j in (0, 2, 4)), 255) for i, c in enumerate(given)}
+
+
+class Segmenter(DensePredictor):
+    """Per-pixel class probabilities of every tile. ``output="classes"`` writes the class map (argmax of the
+    blended probabilities), ``"scores"`` the probabilities. ``bands`` says which scene bands are read and how
+    (:func:`~rsvision.tasks.classification.select_bands`); ``dtype`` is the scene's (integer tiles reach the card's
+    value checks as the file's values)."""
+
+    def __init__(
+        self,
+        weights: Weights,
+        module,
+        bands: BandChoice | None = None,
+        *,
+        output: str = "classes",
+        dtype: str | None = None,
+        tile_size: int | None = None,
+        device: str = "cpu",
+    ):
+        choice = bands or BandChoice(None, "position")
+        self.weights, self.output, self.device = weights, output, device
+        self.module = module.eval().to(device)
+        self.num_outputs = len(weights.classes)
+        self.class_names, self.colormap = list(weights.classes), card_colours(weights)
+        self.bands, self.to_8bit = choice.read, choice.to_8bit
+        self.model_bands = list(weights.bands) if choice.read is not None else None
+        self.dtype = dtype if dtype and np.dtype(dtype).kind in "ui" else None
+        self.tile_size = int(tile_size or weights.input_size)
+        self.check()
+
+    def predict(self, batch: TileBatch) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        images = batch.images.astype(self.dtype) if self.dtype else batch.images
+        if self.to_8bit:
+            images = reflectance_to_8bit(images)
+        w = batch.windows[0]
+        where = f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
+        prep = self.weights.preprocessing
+        images = prep.order_bands(images, self.model_bands, where)
+        prep.check_values(images, where)
+        with torch.inference_mode():
+            x = prep.normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).to(self.device)
+            h, w_ = x.shape[-2:]
+            pad_h, pad_w = -h % STRIDE, -w_ % STRIDE
+            if pad_h or pad_w:
+                x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w_) > max(pad_h, pad_w) else "replicate")
+            logits = self.module(x)[..., :h, :w_].float()
+            return torch.softmax(logits, dim=1).cpu().numpy()
+
+    def fingerprint(self) -> str:
+        w = self.weights
+        text = json.dumps(
+            [
+                type(self).__qualname__,
+                w.name,
+                w.sha256,
+                w.preprocessing.model_dump(),
+                self.output,
+                self.bands,
+                self.dtype,
+                self.to_8bit,
+                self.tile_size,
+            ]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:32]

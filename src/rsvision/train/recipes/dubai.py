@@ -1,0 +1,185 @@
+"""The built-in land-cover segmenter, trained on the Dubai aerial tiles 1-6 less their ninth image each (the
+validation part that chooses the epoch and every setting), reported once on tile 7.
+
+Five classes: Water, Land (unpaved area), Road, Building, Vegetation; Unlabeled pixels (and stray black ones)
+are ignored. U-Net over EfficientNet-Lite0 whose encoder starts from the shipped AID classifier
+(``aid_efficientnet_lite0``) or from scratch (``init``).
+
+Rebuild: ``python -m rsvision.train.recipes dubai_landcover --data ../shared/data/dubai_segmentation
+--out src/rsvision/models/weights`` (the same command resumes from ``--work``'s checkpoint).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rsvision.core.settings import torch_threads
+from rsvision.datasets.masks import DUBAI_COLORS, ColorMaskDataset
+from rsvision.datasets.registry import open_dataset
+from rsvision.errors import RsvisionError
+from rsvision.io.images import read_image
+from rsvision.models.preprocess import Preprocessing
+from rsvision.models.registry import build_model
+from rsvision.models.segmentation import encoder_state_from_classifier
+from rsvision.models.weights import MeasuredMetrics, Task, builtin_weights, save_weights
+from rsvision.train.recipes.aid import _logger
+from rsvision.train.segmentation import MaskPairs, SegTrainConfig, evaluate_pairs, fit_segmenter
+
+BANDS = ["red", "green", "blue"]
+TRAIN_TILES = [f"Tile {i}" for i in range(1, 7)]
+TEST_TILE = "Tile 7"
+VAL_IMAGE = "image_part_009"  # of each training tile
+LICENCE = (
+    "Weights: Apache-2.0 (rsvision). Trained on the Dubai aerial imagery segmentation set (MBRSC imagery, "
+    "Humans in the Loop, CC0)."
+)
+
+
+@dataclass(frozen=True)
+class SegRecipe:
+    recipe: str
+    name: str
+    arch: str
+    config: SegTrainConfig
+    arch_kwargs: dict = field(default_factory=dict)
+    init: str | None = None  # "aid_efficientnet_lite0": the encoder from the shipped classifier
+    input_size: int = 512  # the tile size inference uses
+
+
+LANDCOVER = SegRecipe(
+    "dubai_landcover",
+    "dubai_landcover_unet",
+    "unet",
+    arch_kwargs={"encoder": "tu-efficientnet_lite0", "decoder_channels": [128, 64, 32, 16, 16]},
+    init="aid_efficientnet_lite0",
+    config=SegTrainConfig(epochs=40, steps=40, batch_size=8, crop=256, lr=1e-3, weight_decay=1e-4, jitter=0.2),
+)
+
+
+def load_pairs(dataset: ColorMaskDataset, keep) -> MaskPairs:
+    """The images and masks of the samples ``keep(sample_id)`` accepts."""
+    samples = [s for s in dataset if keep(s.id)]
+    return MaskPairs(
+        [read_image(s.image)[:3] for s in samples],
+        [dataset.load_mask(s).astype(np.int64) for s in samples],
+        dataset.ignore_index,
+        [s.id for s in samples],
+    )
+
+
+def _statistics(pairs: MaskPairs) -> tuple[list[float], list[float]]:
+    """Per-band mean and std of the training images, as fractions of 255."""
+    values = np.concatenate([im.reshape(im.shape[0], -1) for im in pairs.images], axis=1) / 255.0
+    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
+
+
+def command(recipe: SegRecipe, data: str, out: str, work: str) -> str:
+    return f"python -m rsvision.train.recipes {recipe.recipe} --data {data} --out {out} --work {work}"
+
+
+def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
+    torch.manual_seed(recipe.config.seed)
+    model = build_model(recipe.arch, classes, BANDS, **recipe.arch_kwargs)
+    if recipe.init:
+        weights = builtin_weights().get(recipe.init)
+        if weights is None:
+            raise RsvisionError(f"the encoder starts from {recipe.init}, which is not installed")
+        encoder_state_from_classifier(model, weights.state_dict())
+    return model
+
+
+def train_segmentation_recipe(
+    recipe: SegRecipe,
+    *,
+    out: str,
+    data: str = "../shared/data/dubai_segmentation",
+    work: str | None = None,
+    threads: int = 2,
+    progress: bool = True,
+    test: bool = True,
+) -> Path:
+    """Train (or resume) ``recipe``; write ``out/NAME.safetensors`` + card with the validation figures and, with
+    ``test``, tile 7's (read once, after every choice)."""
+    work = work or f"runs/{recipe.recipe}"
+    work_dir = Path(work)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with open(work_dir / "train.log", "a", buffering=1) as log_file, torch_threads(threads):
+        log = _logger(log_file)
+        log(f"$ {command(recipe, data, out, work)}  (threads {threads}, pid {os.getpid()})")
+        dataset = open_dataset(data, "color-mask", split=",".join(TRAIN_TILES), **_colours(data))
+        classes = [c for i, c in enumerate(dataset.classes) if i != dataset.ignore_index]
+        train = load_pairs(dataset, lambda sid: not sid.endswith(VAL_IMAGE))
+        val = load_pairs(dataset, lambda sid: sid.endswith(VAL_IMAGE))
+        mean, std = _statistics(train)
+        prep = Preprocessing(
+            bands=BANDS, scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=recipe.input_size
+        )
+        log(f"{len(train)} training and {len(val)} validation images ({', '.join(val.ids)}); classes {classes}")
+        model = initial_segmenter(recipe, len(classes))
+        started = time.time()
+        result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress)
+        log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
+        metrics = [_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
+        if test:
+            test_set = open_dataset(data, "color-mask", split=TEST_TILE, **_colours(data))
+            scores = evaluate_pairs(model, prep, load_pairs(test_set, lambda sid: True), classes)
+            metrics.append(_metrics(scores, "dubai", TEST_TILE))
+            log(f"{TEST_TILE}: mIoU {scores['miou']:.4f}, OA {scores['overall_accuracy']:.4f}")
+        record = save_weights(
+            model,
+            out,
+            recipe.name,
+            task=Task.SEGMENTATION,
+            architecture=recipe.arch,
+            architecture_kwargs=recipe.arch_kwargs,
+            preprocessing=prep,
+            classes=classes,
+            metrics=metrics,
+            licence=LICENCE,
+            command=command(recipe, data, out, work),
+            notes={
+                "colours": [_hex(dataset.colors[c]) for c in classes],
+                "trained_from": f"encoder of {recipe.init}" if recipe.init else "scratch (random initialisation)",
+                "train_seconds": round(result.seconds),
+                "threads": threads,
+                "config": asdict(recipe.config),
+                "history": result.history,
+                "wall_seconds": round(time.time() - started),
+            },
+        )
+        log(f"wrote {record.weights_path}")
+        return record.weights_path
+
+
+def _colours(data: str) -> dict:
+    """The Dubai colour table (the release's classes.json names colours its masks do not use)."""
+    return {"colors": DUBAI_COLORS}
+
+
+def _hex(rgb) -> str:
+    return "#" + "".join(f"{v:02X}" for v in rgb)
+
+
+def _metrics(scores: dict, dataset: str, split: str) -> MeasuredMetrics:
+    """The card's figures: ``miou``, ``overall_accuracy`` and ``iou_<class>`` for each class."""
+    per_class = {f"iou_{c}": round(v["iou"], 4) for c, v in scores["per_class"].items() if v.get("iou") is not None}
+    values = {"miou": round(scores["miou"], 4), "overall_accuracy": round(scores["overall_accuracy"], 4)}
+    return MeasuredMetrics(dataset=dataset, split=split, values={**values, **per_class})
+
+
+def dubai_landcover(
+    *,
+    out: str,
+    data: str = "../shared/data/dubai_segmentation",
+    work: str | None = None,
+    threads: int = 2,
+    progress: bool = True,
+) -> Path:
+    """U-Net over EfficientNet-Lite0 on Dubai tiles 1-6 (``dubai_landcover_unet``)."""
+    return train_segmentation_recipe(LANDCOVER, out=out, data=data, work=work, threads=threads, progress=progress)

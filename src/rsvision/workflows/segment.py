@@ -1,0 +1,208 @@
+"""Land-cover segmentation of a scene of any size: the class-map COG (colour table, class names), optionally the
+per-class probabilities in percent, polygons with class and area, and a picture, in one pass of the engine.
+
+Specks under ``min_area`` are merged into their largest neighbour on the class map itself (GDAL's sieve, window by
+window), so the polygons and the raster say the same thing. Polygons come from GDAL's polygonize reading the
+class map from disk row by row; areas are square metres on a projected grid, geodesic square metres on a
+geographic one, and pixels without a georeference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import rasterio
+import rasterio.features
+import shapely
+from rasterio.windows import Window
+from shapely.geometry import shape
+
+from rsvision.bench.plots import class_map_preview
+from rsvision.core.files import temp_path_for
+from rsvision.engine import Probabilities, run
+from rsvision.errors import RsvisionError
+from rsvision.io import Grid, RasterWriter, Scene, open_scene, write_vectors
+from rsvision.io.writers import check_scene_outputs
+from rsvision.models.resolve import LoadedModel
+from rsvision.tasks.classification import scene_gsd, select_bands, tile_size_for
+from rsvision.tasks.segmentation import Segmenter
+
+SIEVE_ROWS = 2048  # rows sieved at once, with a margin above and below
+
+
+@dataclass
+class SegmentResult:
+    """What :func:`segment_scene` wrote, the pixels of each class, and the engine's summary line."""
+
+    class_map: Path
+    probabilities: Path | None
+    vector: Path | None
+    preview: Path | None
+    counts: dict[str, int]
+    polygons: int
+    summary: str
+    note: str = ""
+
+
+def segment_scene(
+    scene: Scene | str | os.PathLike,
+    model: LoadedModel,
+    output: str | os.PathLike,
+    *,
+    vector: str | os.PathLike | None = None,
+    min_area: float | None = None,
+    probabilities: str | os.PathLike | None = None,
+    preview: str | os.PathLike | None = None,
+    tile: int | None = None,
+    overlap: int = 64,
+    batch: int = 4,
+    bands: Sequence[str] | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+    quiet: bool = False,
+) -> SegmentResult:
+    """Segment ``scene`` with ``model`` (a segmentation card and its network) into the class-map COG ``output``.
+
+    ``vector``: polygons with ``class_id``, ``class`` and ``area`` (.gpkg, .geojson, .parquet); ``min_area``
+    (square metres on a georeferenced grid, else pixels): smaller regions merge into their neighbour, in the
+    class map and the polygons; ``probabilities``: a uint8 COG of per-class probabilities in percent;
+    ``preview``: a PNG of the class map over the scene. Tiles are ``tile`` pixels (the card's size by default,
+    scaled by GSD when both are known) overlapping by ``overlap``; a killed run resumes when called again."""
+    output = check_scene_outputs(output, vector, preview, kind="class-map")
+    if probabilities is not None:
+        check_scene_outputs(probabilities, kind="probabilities")
+    scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
+    weights = model.weights
+    choice = select_bands(weights, scene.bands, bands, str(scene.path), scene.dtype, scene.sensor)
+    size = int(tile) if tile else tile_size_for(weights, scene_gsd(scene))
+    predictor = Segmenter(weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device)
+    pixels = _pixels_of(scene, min_area)
+    engine_map = temp_path_for(output, "segment") if pixels else output
+    destinations = [engine_map] + ([Probabilities(probabilities)] if probabilities is not None else [])
+    result = run(
+        scene,
+        predictor,
+        destinations,
+        tile=size,
+        overlap=min(overlap, size // 2),
+        batch=batch,
+        threads=threads,
+        quiet=quiet,
+    )
+    if pixels:
+        _sieve(engine_map, output, pixels)
+    polygons = 0
+    if vector is not None:
+        vector, polygons = _write_polygons(output, vector, weights.classes)
+    if preview is not None:
+        preview = class_map_preview(scene, output, preview)
+    return SegmentResult(
+        output,
+        Path(probabilities) if probabilities is not None else None,
+        Path(vector) if vector is not None else None,
+        preview,
+        class_counts(output),
+        polygons,
+        result.summary,
+        choice.describe(weights),
+    )
+
+
+def _pixels_of(scene: Scene, min_area: float | None) -> int:
+    """``min_area`` in pixels (square metres on a projected grid; pixels without a georeference)."""
+    if not min_area:
+        return 0
+    if min_area < 0:
+        raise RsvisionError(f"--min-area must be positive, got {min_area}")
+    gsd = scene_gsd(scene)
+    if gsd is None and scene.crs is not None:  # a geographic grid: the pixel's area at the scene's centre
+        lon, lat = (scene.bounds[0] + scene.bounds[2]) / 2, (scene.bounds[1] + scene.bounds[3]) / 2
+        rx, ry = scene.res
+        area = abs(
+            pyproj.Geod(ellps="WGS84").polygon_area_perimeter(
+                [lon, lon + rx, lon + rx, lon], [lat, lat, lat + ry, lat + ry]
+            )[0]
+        )
+        return max(1, round(min_area / area))
+    return max(1, round(min_area / (gsd * gsd if gsd else 1.0)))
+
+
+def _sieve(source: Path, output: Path, pixels: int) -> None:
+    """``output`` = ``source`` with regions under ``pixels`` merged into their largest neighbour (4-connected),
+    window by window with a margin of up to 512 rows: exact for specks that fit in the margin. ``source`` is
+    removed."""
+    margin = min(512, pixels)
+    with rasterio.open(source) as src:
+        writer = RasterWriter(
+            output,
+            _grid(src),
+            1,
+            src.dtypes[0],
+            src.nodata,
+            descriptions=["class"],
+            colormap=src.colormap(1),
+            tags=src.tags(),
+        )
+        with writer:
+            for row in range(0, src.height, SIEVE_ROWS):
+                top, bottom = max(0, row - margin), min(src.height, row + SIEVE_ROWS + margin)
+                block = src.read(1, window=Window(0, top, src.width, bottom - top))
+                valid = block != src.nodata
+                sieved = rasterio.features.sieve(block, pixels, mask=valid, connectivity=4)
+                sieved[~valid] = block[~valid]
+                keep = sieved[row - top : row - top + min(SIEVE_ROWS, src.height - row)]
+                writer.write(keep, Window(0, row, src.width, keep.shape[0]))
+    os.remove(source)
+
+
+def _grid(ds) -> Grid:
+    return Grid(ds.crs, ds.transform, ds.width, ds.height)
+
+
+def _write_polygons(class_map: Path, vector: str | os.PathLike, classes: Sequence[str]) -> tuple[Path, int]:
+    """One polygon per connected region of each class (GDAL's polygonize reading the file row by row)."""
+    with rasterio.open(class_map) as ds:
+        nodata, crs = ds.nodata, ds.crs
+        pairs = [
+            (shape(geojson), int(value))
+            for geojson, value in rasterio.features.shapes(rasterio.band(ds, 1), connectivity=4, transform=ds.transform)
+            if value != nodata
+        ]
+    geoms = [g for g, _ in pairs]
+    ids = np.array([v for _, v in pairs], dtype=np.int32)
+    names = np.asarray(list(classes), dtype=object)[ids] if len(ids) else np.array([], dtype=object)
+    columns = {"class_id": ids, "class": names.astype(str), "area": polygon_areas(geoms, crs)}
+    return write_vectors(vector, geoms, columns, crs=crs), len(geoms)
+
+
+def polygon_areas(geoms: Sequence, crs) -> np.ndarray:
+    """Areas: square metres (projected CRS, through its unit), geodesic square metres (geographic CRS), else the
+    polygons' own units (pixels)."""
+    if not len(geoms):
+        return np.zeros(0)
+    if crs is None:
+        return shapely.area(np.asarray(geoms, dtype=object))
+    if crs.is_geographic:
+        geod = pyproj.CRS.from_user_input(crs).get_geod()
+        return np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in geoms])
+    factor = crs.linear_units_factor[1]
+    return shapely.area(np.asarray(geoms, dtype=object)) * factor * factor
+
+
+def class_counts(class_map: Path) -> dict[str, int]:
+    """Pixels of each class in a class-map COG (by its ``classes`` tag), most first, read block row by block row."""
+    with rasterio.open(class_map) as ds:
+        names = json.loads(ds.tags().get("classes", "[]"))
+        counts = np.zeros(max(len(names), 1), np.int64)
+        for _, window in ds.block_windows(1):
+            ids = ds.read(1, window=window)
+            ids = ids[ids != ds.nodata]
+            counts += np.bincount(ids, minlength=len(counts))[: len(counts)]
+    order = np.argsort(-counts, kind="stable")
+    return {names[i]: int(counts[i]) for i in order if counts[i] and i < len(names)}

@@ -1,0 +1,202 @@
+"""`rsvision segment`: a small U-Net trained here in seconds on generated imagery segments a generated
+georeferenced scene; the class map has its colour table and names, the probabilities their percent, the polygons
+re-rasterise to the class map and their areas are pixel counts x pixel area; --min-area leaves no smaller region;
+the segmentation predictor gives the same map tiled and untiled; bad inputs are one line, exit 2, no output."""
+
+import json
+
+import numpy as np
+import pyogrio.raw
+import pytest
+import rasterio
+import rasterio.features
+import torch
+from affine import Affine
+
+from rsvision.models.preprocess import Preprocessing
+from rsvision.models.registry import build_model
+from rsvision.models.weights import Task, save_weights
+from rsvision.train.segmentation import MaskPairs, SegTrainConfig, evaluate_pairs, fit_segmenter
+
+CLASSES = ["water", "field", "town"]
+COLOURS = ["#1F77B4", "#2CA02C", "#D62728"]
+
+
+def _scene(rng, h, w, cell=24):
+    """Blocks of three classes, each a colour with noise: (3, h, w) uint8 and the (h, w) labels."""
+    labels = rng.integers(0, 3, (h // cell + 1, w // cell + 1)).repeat(cell, 0).repeat(cell, 1)[:h, :w]
+    base = np.array([[30, 60, 160], [40, 150, 40], [170, 80, 70]], np.int64)[labels].transpose(2, 0, 1)
+    return np.clip(base + rng.integers(-25, 25, (3, h, w)), 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    train = [_scene(rng, 160, 160) for _ in range(4)]
+    val = [_scene(rng, 96, 128)]
+    pairs = MaskPairs([a for a, _ in train], [b for _, b in train])
+    held = MaskPairs([a for a, _ in val], [b for _, b in val])
+    prep = Preprocessing(
+        bands=["red", "green", "blue"],
+        scale=255.0,
+        value_range=(0, 255),
+        mean=[0.4] * 3,
+        std=[0.25] * 3,
+        input_size=128,
+    )
+    kwargs = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [32, 16, 8]}
+    model = build_model("unet", 3, ["red", "green", "blue"], **kwargs)
+    folder = tmp_path_factory.mktemp("segmenter")
+    fit_segmenter(
+        model,
+        prep,
+        pairs,
+        held,
+        CLASSES,
+        SegTrainConfig(epochs=4, steps=12, batch_size=4, crop=64, lr=3e-3),
+        folder,
+        progress=False,
+    )
+    assert evaluate_pairs(model, prep, held, CLASSES)["miou"] > 0.8  # it learnt the colours
+    record = save_weights(
+        model,
+        folder,
+        "tiny_segmenter",
+        task=Task.SEGMENTATION,
+        architecture="unet",
+        architecture_kwargs=kwargs,
+        preprocessing=prep,
+        classes=CLASSES,
+        licence="test",
+        command="tests/cli/test_segment.py",
+        notes={"colours": COLOURS},
+    )
+    return record.weights_path
+
+
+@pytest.fixture
+def scene(tmp_path):
+    data, labels = _scene(np.random.default_rng(5), 300, 410)
+    path = tmp_path / "scene.tif"
+    profile = dict(driver="GTiff", width=410, height=300, count=3, dtype="uint8", crs="EPSG:32633")
+    with rasterio.open(path, "w", transform=Affine(2, 0, 500000, 0, -2, 4000000), **profile) as dst:
+        dst.write(data)
+    return path, labels
+
+
+def test_segment_writes_class_map_probabilities_polygons_and_preview(run_cli, capsys, weights, scene, tmp_path):
+    path, labels = scene
+    out, probs, gpkg, png = (tmp_path / n for n in ("classes.tif", "p.tif", "poly.gpkg", "preview.png"))
+    code, _, err = run_cli(
+        capsys,
+        "segment",
+        path,
+        "-m",
+        weights,
+        "-o",
+        out,
+        "--probabilities",
+        probs,
+        "--vector",
+        gpkg,
+        "--preview",
+        png,
+        "--tile",
+        "128",
+        "--overlap",
+        "32",
+        "--device",
+        "cpu",
+    )
+    assert code in (0, None), err
+    assert "polygons ->" in err and "tiles" in err
+    with rasterio.open(out) as ds:
+        classes = ds.read(1)
+        assert ds.crs.to_epsg() == 32633 and ds.transform == Affine(2, 0, 500000, 0, -2, 4000000)
+        assert json.loads(ds.tags()["classes"]) == CLASSES and ds.colormap(1)[0][:3] == (31, 119, 180)
+    assert (classes == labels).mean() > 0.95
+    with rasterio.open(probs) as ds:
+        percent = ds.read()
+        assert ds.count == 3 and ds.descriptions == tuple(CLASSES) and ds.dtypes[0] == "uint8"
+    assert (np.abs(percent.astype(int).sum(axis=0) - 100) <= 2).all()  # rounded percentages sum to 100
+    assert np.array_equal(percent.argmax(axis=0)[percent.max(axis=0) > 60], classes[percent.max(axis=0) > 60])
+    geoms, cols = _read(gpkg)
+    burnt = rasterio.features.rasterize(
+        zip(geoms, cols["class_id"]), out_shape=classes.shape, transform=Affine(2, 0, 500000, 0, -2, 4000000), fill=255
+    )
+    ious = [
+        np.logical_and(burnt == k, classes == k).sum() / np.logical_or(burnt == k, classes == k).sum() for k in range(3)
+    ]
+    assert min(ious) > 0.99
+    for k in range(3):  # areas are pixel counts x 4 m^2
+        assert cols["area"][cols["class_id"] == k].sum() == pytest.approx(4 * (classes == k).sum())
+    assert set(cols["class"]) <= set(CLASSES) and png.stat().st_size > 1000
+
+
+def _read(path):
+    import shapely
+
+    meta, _, wkb, fields = pyogrio.raw.read(path)
+    return shapely.from_wkb(wkb), dict(zip(meta["fields"], fields))
+
+
+def test_min_area_leaves_no_smaller_region(run_cli, capsys, weights, scene, tmp_path):
+    path, _ = scene
+    out = tmp_path / "sieved.tif"
+    code, _, err = run_cli(capsys, "segment", path, "-m", weights, "-o", out, "--min-area", "400", "--tile", "128")
+    assert code in (0, None), err
+    with rasterio.open(out) as ds:
+        classes = ds.read(1)
+    sizes = [shape_area for _, shape_area in _region_sizes(classes)]
+    assert min(sizes) >= 100  # 400 m^2 = 100 pixels of 2 m
+    assert not list(tmp_path.glob(".sieved*"))  # the engine's map before sieving is gone
+
+
+def _region_sizes(classes):
+    import shapely.geometry
+
+    for geojson, value in rasterio.features.shapes(classes, connectivity=4):
+        yield value, shapely.geometry.shape(geojson).area
+
+
+def test_tiled_equals_untiled(weights, scene, tmp_path):
+    from rsvision.engine import run
+    from rsvision.io import open_scene
+    from rsvision.models.resolve import resolve_model
+    from rsvision.tasks.segmentation import Segmenter
+
+    loaded = resolve_model(weights)
+    path, _ = scene
+    s = open_scene(path)
+    whole = Segmenter(loaded.weights, loaded.module, output="scores", dtype="uint8", tile_size=512)
+    run(s, whole, tmp_path / "whole.tif", tile=512, overlap=0, quiet=True)
+    tiled = Segmenter(loaded.weights, loaded.module, output="scores", dtype="uint8", tile_size=96)
+    run(s, tiled, tmp_path / "tiled.tif", tile=160, overlap=64, quiet=True)
+    with rasterio.open(tmp_path / "whole.tif") as a, rasterio.open(tmp_path / "tiled.tif") as b:
+        x, y = a.read(), b.read()
+    agree = (x.argmax(0) == y.argmax(0)).mean()
+    assert agree > 0.99 and np.abs(x - y).mean() < 0.02  # borders of tiles see less context: nearly, not exactly
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--device", "tpu"], "--device must be auto, cpu or cuda"),
+        (["--min-area", "-5"], "--min-area must be positive"),
+        (["-m", "aid_efficientnet_lite0"], "segment needs a segmentation model"),
+    ],
+)
+def test_bad_options_are_one_line(run_cli, capsys, weights, scene, tmp_path, extra, message):
+    args = ["segment", scene[0], "-m", weights, "-o", tmp_path / "x.tif", *extra]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_a_dem_given_to_an_rgb_model_is_refused(run_cli, capsys, weights, tmp_path, make_raster):
+    dem = make_raster("dem.tif", np.ones((1, 64, 64), "float32"))
+    code, _, err = run_cli(capsys, "segment", dem, "-m", weights, "-o", tmp_path / "d.tif")
+    assert code == 2 and "the model takes bands red, green, blue" in err and "band1" in err
+    assert not (tmp_path / "d.tif").exists()
