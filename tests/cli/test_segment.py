@@ -200,3 +200,28 @@ def test_a_dem_given_to_an_rgb_model_is_refused(run_cli, capsys, weights, tmp_pa
     code, _, err = run_cli(capsys, "segment", dem, "-m", weights, "-o", tmp_path / "d.tif")
     assert code == 2 and "the model takes bands red, green, blue" in err and "band1" in err
     assert not (tmp_path / "d.tif").exists()
+
+
+def test_eval_segmentation_runs_the_model_on_a_mask_dataset(run_cli, capsys, weights, tmp_path):
+    """Colour-coded masks of generated images, with an unlabeled colour: -m scores the model by class name."""
+    from PIL import Image
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    palette = {"water": (0, 0, 255), "field": (0, 255, 0), "town": (255, 0, 0), "Unlabeled": (90, 90, 90)}
+    rng = np.random.default_rng(9)
+    for i in range(3):
+        image, labels = _scene(rng, 120, 150)
+        labels[:5] = 3  # an unlabeled strip
+        Image.fromarray(image.transpose(1, 2, 0)).save(root / "images" / f"im{i}.png")
+        colours = np.array(list(palette.values()), np.uint8)[labels]
+        Image.fromarray(colours).save(root / "masks" / f"im{i}.png")
+    (root / "classes.json").write_text(
+        json.dumps({"classes": [{"title": name, "color": "#%02X%02X%02X" % rgb} for name, rgb in palette.items()]})
+    )
+    out = tmp_path / "m.json"
+    code, _, err = run_cli(capsys, "eval", "segmentation", "--data", root, "-m", weights, "--json", out)
+    assert code in (0, None), err
+    result = json.loads(out.read_text())
+    assert result["miou"] > 0.9 and result["n_images"] == 3 and "Unlabeled" not in result["per_class"]

@@ -13,13 +13,19 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rasterio.windows import Window
 
 from rsvision.bench.evaluate import check_task, open_task_dataset, score_classes
+from rsvision.core.progress import progress_bar
 from rsvision.datasets import Dataset
 from rsvision.errors import EvaluationError
+from rsvision.io.images import read_image
+from rsvision.metrics.segmentation import SegmentationMetric
+from rsvision.tasks.base import TileBatch
 
 if TYPE_CHECKING:
     from rsvision.models.classifier import Classifier
+    from rsvision.models.resolve import LoadedModel
 
 # rsvision.models.classifier and .inference are imported inside the functions that run a model: they import torch
 # (seconds), and the command line imports this package to check its arguments before any model runs.
@@ -41,7 +47,7 @@ def evaluate_model(
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
     and return the task's metric dict. A model of another task is refused before any image is read."""
     check_task(task)
-    if task != "classification":
+    if task not in ("classification", "segmentation"):
         raise EvaluationError(
             f"eval {task}: no model of this task is built in yet, so none can run (-m); "
             "score predictions made elsewhere with --predictions"
@@ -49,6 +55,13 @@ def evaluate_model(
     dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
+    if task == "segmentation":
+        from rsvision.models.resolve import resolve_model  # deferred: torch (see the note at the top)
+        from rsvision.models.segmentation import DEFAULT_SEGMENTER
+        from rsvision.models.weights import Task
+
+        loaded = resolve_model(model or DEFAULT_SEGMENTER, Task.SEGMENTATION, f"eval {task}")
+        return evaluate_segmenter(loaded, dataset, progress=progress)
     from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
 
     classifier = load_classifier(model, needed_by=f"eval {task}")
@@ -86,4 +99,34 @@ def evaluate_classifier(
     out["n_failed"] = len(pred.failures)
     if pred.failures:
         out["failed"] = [{"sample": s, "reason": r} for s, r in pred.failures]
+    return out
+
+
+def evaluate_segmenter(loaded: LoadedModel, dataset: Dataset, *, progress: bool = False) -> dict[str, Any]:
+    """``miou``, ``overall_accuracy``, ``kappa`` and ``per_class`` of a segmentation model on every image of a mask
+    dataset, each image whole (padded to the network's stride). The model's classes are matched to the
+    dataset's by name; the dataset's ignored class (Unlabeled) is not scored."""
+    from rsvision.tasks.classification import BandChoice  # deferred: torch (see the note at the top)
+    from rsvision.tasks.segmentation import Segmenter
+
+    names = list(dataset.classes)
+    unknown = [c for c in loaded.weights.classes if c not in names]
+    if unknown:
+        raise EvaluationError(
+            f"{dataset.root}: model {loaded.weights.name} predicts classes the dataset does not have: "
+            f"{', '.join(unknown)} (the dataset has {', '.join(names)})"
+        )
+    to_dataset = np.array([names.index(c) for c in loaded.weights.classes], dtype=np.int64)
+    segmenter = Segmenter(loaded.weights, loaded.module, BandChoice(None, "position"), dtype="uint8")
+    metric = SegmentationMetric(len(names), getattr(dataset, "ignore_index", None), names)
+    with progress_bar(enabled=progress) as bar:
+        for sample in bar.track(dataset, description=f"segmenting {len(dataset)} images"):
+            image = read_image(sample.image)
+            truth = dataset.load_mask(sample)
+            h, w = image.shape[1:]
+            batch = TileBatch(image[None].astype(np.float32), np.zeros((1, h, w), bool), [Window(0, 0, w, h)])
+            predicted = to_dataset[segmenter.predict(batch)[0].argmax(0)]
+            metric.update(predicted, truth)
+    out = metric.compute()
+    out["n_images"] = len(dataset)
     return out
