@@ -218,7 +218,7 @@ def test_eval_segmentation_runs_the_model_on_a_mask_dataset(run_cli, capsys, wei
         colours = np.array(list(palette.values()), np.uint8)[labels]
         Image.fromarray(colours).save(root / "masks" / f"im{i}.png")
     (root / "classes.json").write_text(
-        json.dumps({"classes": [{"title": name, "color": "#%02X%02X%02X" % rgb} for name, rgb in palette.items()]})
+        json.dumps({"classes": [{"title": name, "color": "#" + bytes(rgb).hex()} for name, rgb in palette.items()]})
     )
     out = tmp_path / "m.json"
     code, _, err = run_cli(capsys, "eval", "segmentation", "--data", root, "-m", weights, "--json", out)
