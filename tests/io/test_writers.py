@@ -12,7 +12,7 @@ from shapely.geometry import box
 
 from rsvision.core.files import atomic_output
 from rsvision.errors import OutputError
-from rsvision.io import Grid, RasterWriter, write_cog, write_vectors
+from rsvision.io import Grid, RasterWriter, staging, write_cog, write_vectors
 
 GRID = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 4000000), 700, 600)
 
@@ -63,7 +63,7 @@ def test_overviews_built_as_strips_are_written(tmp_path, shape):
     writer = RasterWriter(tmp_path / "o.tif", grid, 2, "uint8", blocksize=256).open()
     for row in range(0, h, 217):  # strips that match no block
         writer.write(data[:, row : row + 217], Window(0, row, w, min(217, h - row)))
-    assert writer._ovr_path.exists()  # the first overview, filled as the strips came
+    assert staging.part_path(writer._tmp, 0, level1=True).exists()  # the first overview, filled as strips came
     writer.suspend()  # as at a checkpoint: both files kept and reopened
     writer.open(resume=True)
     path = writer.close()

@@ -22,7 +22,7 @@ import rsvision
 from rsvision.errors import OutputError
 from rsvision.io import Scene
 
-_VERSION = 1
+_VERSION = 2  # 2: raster outputs staged in parts (the rows staged are part of the state)
 
 
 def scene_fingerprint(scene: Scene) -> dict[str, Any]:

@@ -97,10 +97,10 @@ class RasterSink:
     def checkpoint(self) -> dict[str, np.ndarray]:
         with _quiet_without_crs(self.writer):
             self.writer.flush()
-        return {}
+        return {"staged_rows": np.array(self.writer.rows_written)}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        pass
+        self.writer.resume_at(int(arrays["staged_rows"]))
 
     def finish(self) -> Path:
         with _quiet_without_crs(self.writer):
@@ -131,10 +131,10 @@ class DenseSink(RasterSink):
         self.writer.write(strip, Window(0, r, strip.shape[2], strip.shape[1]))
 
     def checkpoint(self) -> dict[str, np.ndarray]:
-        super().checkpoint()
-        return self.merger.state()
+        return {**super().checkpoint(), **self.merger.state()}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        super().restore(arrays)
         self.merger.restore(arrays)
 
 
@@ -175,11 +175,12 @@ class ProbabilitySink:
         return sum(sink.cache_bytes() for sink in self.sinks)
 
     def checkpoint(self) -> dict[str, np.ndarray]:
-        for sink in self.sinks:
-            sink.checkpoint()
-        return self.merger.state()
+        staged = [sink.checkpoint() for sink in self.sinks]
+        return {**{f"{i}_{k}": v for i, a in enumerate(staged) for k, v in a.items()}, **self.merger.state()}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        for i, sink in enumerate(self.sinks):
+            sink.restore({k[len(f"{i}_") :]: v for k, v in arrays.items() if k.startswith(f"{i}_")})
         self.merger.restore(arrays)
 
     def finish(self) -> list[Path]:

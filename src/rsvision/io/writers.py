@@ -34,6 +34,7 @@ from rsvision.core.files import (
     temp_path_for,
 )
 from rsvision.errors import OutputError
+from rsvision.io import staging
 from rsvision.io.scene import Grid
 
 # What a failed GDAL call raises through rasterio: its own errors, or GDAL's error classes (a copy that reads a block
@@ -80,8 +81,9 @@ class RasterWriter:
         self.descriptions, self.colormap, self.tags = descriptions, colormap, dict(tags or {})
         self.blocksize = blocksize
         self._tmp = Path(staging) if staging is not None else temp_path_for(self.path, "stage")
-        self._ovr_path = self._tmp.with_name(self._tmp.name + ".ovr")  # where GDAL looks for external overviews
         self._ds = self._ovr = None
+        self._start = 0  # first row of the part being written (io.staging: a checkpoint starts a new part)
+        self.rows_written = 0  # rows [0, rows_written) are written
 
     def _profile(self, width: int, height: int) -> dict:
         profile = dict(
@@ -97,6 +99,7 @@ class RasterWriter:
             zstd_level=1,
             BIGTIFF="IF_SAFER",
             NUM_THREADS="ALL_CPUS",  # temporary: compress fast (level 9 is 7x slower)
+            SPARSE_OK=True,  # a part holds some rows of the grid: blocks never written stay off the disk
         )
         if width >= 16 and height >= 16:
             profile.update(tiled=True, blockxsize=self._block(width), blockysize=min(self._block(height), self._rows))
@@ -152,19 +155,41 @@ class RasterWriter:
         return max(16, min(self.blocksize, 16 * (n // 16)))
 
     def open(self, resume: bool = False) -> RasterWriter:
-        """Create the staging file, or with ``resume=True`` reopen the one a stopped job left (same grid)."""
+        """Create the staging file, or with ``resume=True`` take up what a stopped job left (same grid; then
+        :meth:`resume_at` says from which row it writes again)."""
+        if resume:
+            try:  # what a kill left must at least open (the parts after it were closed before the checkpoint)
+                with rasterio.open(self._tmp):
+                    pass
+            except (*GDAL_ERRORS, TypeError) as err:  # TypeError: rasterio's word for a file of no raster format
+                raise OutputError(f"cannot write {self.path}: staging file {self._tmp} unusable ({err})") from None
+            return self
+        staging.remove_all(self._tmp)
+        self._start = self.rows_written = 0
+        self._open_part()
+        return self
+
+    def _open_part(self) -> None:
+        """Create the part starting at row ``_start`` (and its first overview)."""
         level1 = self._level1_shape()
         try:
-            if resume:
-                self._ds = rasterio.open(self._tmp, "r+")
-                self._ovr = rasterio.open(self._ovr_path, "r+") if level1 else None
-            else:
-                self._ds = rasterio.open(self._tmp, "w", **self._profile(self.grid.width, self.grid.height))
-                self._write_metadata(self._ds)  # before any pixels: GTiff fixes the photometric tag on first write
-                self._ovr = rasterio.open(self._ovr_path, "w", **self._profile(*level1)) if level1 else None
+            self._ds = rasterio.open(
+                staging.part_path(self._tmp, self._start), "w", **self._profile(self.grid.width, self.grid.height)
+            )
+            self._write_metadata(self._ds)  # before any pixels: GTiff fixes the photometric tag on first write
+            if level1:
+                self._ovr = rasterio.open(
+                    staging.part_path(self._tmp, self._start, True), "w", **self._profile(*level1)
+                )
         except GDAL_ERRORS as err:
             raise OutputError(f"cannot write {self.path}: {err}") from None
-        return self
+
+    def resume_at(self, rows: int) -> None:
+        """Continue a stopped job whose rows ``[0, rows)`` were flushed: parts from ``rows`` on are dropped and the
+        next window written starts a new part there."""
+        self.suspend()
+        staging.drop_parts(self._tmp, rows)
+        self._start = self.rows_written = rows
 
     def _write_metadata(self, ds) -> None:
         for i, d in enumerate(self.descriptions or [], start=1):
@@ -175,9 +200,10 @@ class RasterWriter:
             ds.update_tags(**self.tags)
 
     def flush(self) -> None:
-        """Put every window written so far into the staging file on disk (closing and reopening it)."""
+        """Put every window written so far on disk: the current part is closed, and the next window written goes
+        to a new part (:mod:`rsvision.io.staging`)."""
         self.suspend()
-        self.open(resume=True)
+        self._start = self.rows_written
 
     def suspend(self) -> None:
         """Close the staging file and keep it, so that a later ``open(resume=True)`` continues it."""
@@ -191,13 +217,17 @@ class RasterWriter:
             raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
 
     def write(self, array: np.ndarray, window: Window | None = None) -> None:
-        """Write (C, h, w) or (h, w) pixels at ``window`` (the whole grid by default)."""
+        """Write (C, h, w) or (h, w) pixels at ``window`` (the whole grid by default). After a :meth:`flush`,
+        windows start at or below the rows flushed."""
+        window = window or Window(0, 0, self.grid.width, self.grid.height)
+        if int(window.row_off) < self._start:
+            raise OutputError(f"cannot write {self.path}: row {int(window.row_off)} is above the rows flushed")
         if self._ds is None:
-            self.open()
+            self._open_part()
         data = np.asarray(array)
         if data.ndim == 2:
             data = data[None]
-        window = window or Window(0, 0, self.grid.width, self.grid.height)
+        self.rows_written = max(self.rows_written, int(window.row_off + window.height))
         try:
             self._ds.write(data.astype(self.dtype, copy=False), window=window)
             if self._ovr is not None:
@@ -220,17 +250,14 @@ class RasterWriter:
 
     def close(self) -> Path:
         """Finish: convert to a COG and rename it onto the output path."""
-        if self._ds is None:
-            self.open()
+        if self._ds is None and not staging.part_starts(self._tmp):
+            self._open_part()
         final_tmp = temp_path_for(self.path)
         try:
             self.suspend()
-            factors = self._overview_factors()
-            if self._ovr_path.exists() and len(factors) > 1:  # the smaller levels, from the first: a quarter the work
-                with rasterio.open(self._ovr_path, "r+") as ovr:
-                    ovr.build_overviews([f // 2 for f in factors[1:]], Resampling.nearest)
+            source = self._stitched()
             rasterio.shutil.copy(
-                self._tmp,
+                source,
                 final_tmp,
                 driver="COG",
                 compress=self.compress.upper(),
@@ -245,8 +272,27 @@ class RasterWriter:
             remove_partial(final_tmp)
             self.abort()
             raise OutputError(f"cannot write {self.path}: {str(err).splitlines()[0]}") from None
-        remove_partial(self._tmp)
+        staging.remove_all(self._tmp)
         return self.path
+
+    def _stitched(self) -> Path:
+        """The staged raster with its first overview as ``<file>.ovr`` and the smaller levels built from it: the
+        staging file itself when it is one part, else a VRT of the parts (the first overview copied from theirs)."""
+        factors = self._overview_factors()
+        level1 = self._level1_shape()
+        source, ovr = self._tmp, staging.part_path(self._tmp, 0, level1=True)
+        if len(staging.part_starts(self._tmp)) > 1:
+            source = staging.stitch(self._tmp, self.grid.width, self.grid.height, self.count, self.dtype)
+            ovr = source.with_name(source.name + ".ovr")
+            if level1:
+                parts = staging.stitch(self._tmp, *level1, self.count, self.dtype, level1=True)
+                profile = {k: v for k, v in self._profile(*level1).items() if k not in ("crs", "transform", "nodata")}
+                profile.pop("driver")
+                rasterio.shutil.copy(parts, ovr, driver="GTiff", **profile)
+        if ovr.exists() and len(factors) > 1:  # the smaller levels, from the first: a quarter the work
+            with rasterio.open(ovr, "r+") as levels:
+                levels.build_overviews([f // 2 for f in factors[1:]], Resampling.nearest)
+        return source
 
     def abort(self) -> None:
         """Drop everything written so far; the output path is left as it was."""
@@ -255,7 +301,7 @@ class RasterWriter:
                 with contextlib.suppress(Exception):
                     ds.close()
         self._ds = self._ovr = None
-        remove_partial(self._tmp)  # and its .ovr
+        staging.remove_all(self._tmp)
 
     def __enter__(self) -> RasterWriter:
         return self.open()
