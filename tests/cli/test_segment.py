@@ -202,26 +202,75 @@ def test_a_dem_given_to_an_rgb_model_is_refused(run_cli, capsys, weights, tmp_pa
     assert not (tmp_path / "d.tif").exists()
 
 
-def test_eval_segmentation_runs_the_model_on_a_mask_dataset(run_cli, capsys, weights, tmp_path):
-    """Colour-coded masks of generated images, with an unlabeled colour: -m scores the model by class name."""
+def _mask_dataset(root):
+    """Three generated images with colour-coded masks (an unlabeled strip each) and their classes.json."""
     from PIL import Image
 
-    root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     palette = {"water": (0, 0, 255), "field": (0, 255, 0), "town": (255, 0, 0), "Unlabeled": (90, 90, 90)}
     rng = np.random.default_rng(9)
     for i in range(3):
         image, labels = _scene(rng, 120, 150)
-        labels[:5] = 3  # an unlabeled strip
+        labels[:5] = 3
         Image.fromarray(image.transpose(1, 2, 0)).save(root / "images" / f"im{i}.png")
-        colours = np.array(list(palette.values()), np.uint8)[labels]
-        Image.fromarray(colours).save(root / "masks" / f"im{i}.png")
-    (root / "classes.json").write_text(
-        json.dumps({"classes": [{"title": name, "color": "#" + bytes(rgb).hex()} for name, rgb in palette.items()]})
-    )
+        Image.fromarray(np.array(list(palette.values()), np.uint8)[labels]).save(root / "masks" / f"im{i}.png")
+    table = [{"title": name, "color": "#" + bytes(rgb).hex()} for name, rgb in palette.items()]
+    (root / "classes.json").write_text(json.dumps({"classes": table}))
+    return root
+
+
+def test_eval_segmentation_runs_the_model_on_a_mask_dataset(run_cli, capsys, weights, tmp_path):
+    """-m scores the model by class name; the dataset's Unlabeled class is not scored."""
+    root = _mask_dataset(tmp_path / "data")
     out = tmp_path / "m.json"
     code, _, err = run_cli(capsys, "eval", "segmentation", "--data", root, "-m", weights, "--json", out)
     assert code in (0, None), err
     result = json.loads(out.read_text())
     assert result["miou"] > 0.9 and result["n_images"] == 3 and "Unlabeled" not in result["per_class"]
+
+
+def test_train_segmentation_writes_weights_that_segment(run_cli, capsys, tmp_path):
+    root = _mask_dataset(tmp_path / "data")
+    out = tmp_path / "seg.safetensors"
+    args = [
+        "train",
+        "segmentation",
+        "--data",
+        root,
+        "-o",
+        out,
+        "--encoder",
+        "resnet18",
+        "--epochs",
+        "2",
+        "--steps",
+        "4",
+        "--size",
+        "64",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+    ]
+    code, _, err = run_cli(capsys, *args)
+    assert code in (0, None), err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["task"] == "segmentation" and card["classes"] == ["water", "field", "town"]
+    assert card["architecture"] == "unet" and card["architecture_kwargs"]["encoder"] == "resnet18"
+    assert 0 <= card["metrics"][0]["values"]["miou"] <= 1 and card["command"].startswith("rsvision train segmentation")
+    assert card["notes"]["colours"] == ["#0000FF", "#00FF00", "#FF0000"]
+    image = root / "images" / "im0.png"
+    code, _, err = run_cli(capsys, "segment", image, "-m", out, "-o", tmp_path / "c.tif", "--tile", "128")
+    assert code in (0, None), err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--size", "100"], "multiple of 32"), (["--val", "0"], "--val must be in (0, 1)")],
+)
+def test_train_segmentation_bad_options(run_cli, capsys, tmp_path, extra, message):
+    root = _mask_dataset(tmp_path / "data")
+    code, _, err = run_cli(capsys, "train", "segmentation", "--data", root, "-o", tmp_path / "s.safetensors", *extra)
+    assert code == 2 and message in err
+    assert not (tmp_path / "s.safetensors").exists()

@@ -23,24 +23,41 @@ RESNETS = ("resnet18", "resnet34", "resnet50")
 
 @app.command("train")
 def train_command(
-    task: str = typer.Argument(..., help="classification (scene classification on an image-folder dataset)."),
-    data: Path = typer.Option(..., "--data", help="Image folder with one subfolder per class (or a registered name)."),
+    task: str = typer.Argument(
+        ..., help="classification (an image-folder dataset) or segmentation (images with colour or index masks)."
+    ),
+    data: Path = typer.Option(
+        ..., "--data", help="Classification: one subfolder per class; segmentation: images/ and masks/ (or a name)."
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="WEIGHTS.safetensors (its card WEIGHTS.json beside it)."),
     split: str | None = typer.Option(None, "--split", help="A split the format knows (AID: rsicd-train)."),
     split_file: Path | None = typer.Option(None, "--split-file", help="A file listing the images to train on."),
-    arch: str = typer.Option("resnet18", "--arch", help="A builder name (see `rsvision models`) or timm:<name>."),
+    arch: str | None = typer.Option(
+        None, "--arch", help="A builder name or timm:<name> (default resnet18); segmentation: unet, fpn ... (unet)."
+    ),
+    encoder: str = typer.Option(
+        "tu-efficientnet_lite0", "--encoder", help="Segmentation: the encoder (smp's, or tu-<timm name>)."
+    ),
     width: float | None = typer.Option(
         None, "--width", help="ResNets: channel width multiplier (default 0.5, as the built-in AID model)."
     ),
     init: str | None = typer.Option(
-        None, "--init", help="Start from these weights (a `rsvision models` name or file); their architecture is used."
+        None,
+        "--init",
+        help="Start from these weights (a `rsvision models` name or file); classification: their architecture is "
+        "used; segmentation: a classifier of the --encoder's timm model starts the encoder.",
     ),
     epochs: int = typer.Option(30, "--epochs", min=1),
-    size: int = typer.Option(128, "--size", min=8, help="Input size in pixels (whole images are resized to it)."),
-    batch: int = typer.Option(64, "--batch", min=2),
-    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW, warm-up then cosine decay)."),
+    size: int | None = typer.Option(
+        None, "--size", min=8, help="Input size (classification, 128: images resized) or crop (segmentation, 256)."
+    ),
+    batch: int | None = typer.Option(None, "--batch", min=2, help="Images per batch (64; segmentation 8)."),
+    steps: int = typer.Option(60, "--steps", min=1, help="Segmentation: batches per epoch."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate, AdamW then cosine (2e-3; seg. 1e-3)."),
     seed: int = typer.Option(0, "--seed"),
-    val: float = typer.Option(0.1, "--val", help="Stratified validation fraction choosing the best epoch (0: none)."),
+    val: float | None = typer.Option(
+        None, "--val", help="Validation fraction choosing the best epoch (0.1 stratified; segmentation 0.15 of images)."
+    ),
     bands: str | None = typer.Option(None, "--bands", help="Band names in order, comma-separated (default RGB)."),
     gsd: float | None = typer.Option(None, "--gsd", help="Metres per pixel of the training images, if uniform."),
     work: Path | None = typer.Option(
@@ -54,8 +71,29 @@ def train_command(
 ) -> None:
     """Train a model on a dataset and write its weights with their card (resumes from --work)."""
     set_quiet(quiet)
+    if task == "segmentation":
+        _train_segmentation(
+            data,
+            output,
+            split,
+            arch or "unet",
+            encoder,
+            init,
+            epochs,
+            size or 256,
+            batch or 8,
+            steps,
+            lr or 1e-3,
+            seed,
+            0.15 if val is None else val,
+            work,
+            threads,
+            quiet,
+        )
+        return
     if task != "classification":
-        raise RsvisionError(f"train {task}: only classification can be trained so far")
+        raise RsvisionError(f"train {task}: classification and segmentation can be trained")
+    arch, size, batch, lr, val = arch or "resnet18", size or 128, batch or 64, lr or 2e-3, 0.1 if val is None else val
     if width is not None and arch not in RESNETS:
         raise RsvisionError(f"--width applies to {', '.join(RESNETS)}, not {arch}")
     if not 0.0 <= val < 1.0:
@@ -118,3 +156,64 @@ def train_command(
             progress=not quiet,
             log=say,
         )
+
+
+def _train_segmentation(
+    data, output, split, arch, encoder, init, epochs, crop, batch, steps, lr, seed, val, work, threads, quiet
+) -> None:
+    """``rsvision train segmentation``: a mask dataset, checked with every output before torch is imported."""
+    if not 0.0 < val < 1.0:
+        raise RsvisionError(f"--val must be in (0, 1) for segmentation (the best epoch is chosen on it), got {val:g}")
+    if crop % 32:
+        raise RsvisionError(f"--size (the training crop) must be a multiple of 32, got {crop}")
+    dataset = open_task_dataset("segmentation", data, None, split, None)
+    work_dir = check_weights_outputs(output, work)
+    from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter  # deferred: torch
+
+    argv = [
+        "rsvision",
+        "train",
+        "segmentation",
+        "--data",
+        str(data),
+        *(["--split", split] if split else []),
+        "--arch",
+        arch,
+        "--encoder",
+        encoder,
+        *(["--init", init] if init else []),
+        "--epochs",
+        str(epochs),
+        "--size",
+        str(crop),
+        "--batch",
+        str(batch),
+        "--steps",
+        str(steps),
+        "--lr",
+        f"{lr:g}",
+        "--seed",
+        str(seed),
+        "--val",
+        f"{val:g}",
+        "--work",
+        str(work_dir),
+        "-o",
+        str(output),
+    ]
+    config = SegTrainConfig(epochs=epochs, steps=steps, batch_size=batch, crop=crop, lr=lr, seed=seed)
+    with torch_threads(threads):
+        record = train_mask_segmenter(
+            dataset,
+            output,
+            arch=arch,
+            arch_kwargs={"encoder": encoder},
+            init=init,
+            config=config,
+            val_fraction=val,
+            work=work_dir,
+            command=shlex.join(argv),
+            progress=not quiet,
+            log=say,
+        )
+    say(f"validation mIoU {record.metrics[0].values['miou']:.4f} -> {output}")

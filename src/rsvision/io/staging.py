@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 
 from rsvision.core.files import remove_partial
 
@@ -96,8 +98,10 @@ def stitch(staging: Path, width: int, height: int, count: int, dtype: str, level
         )
     path = stitched_path(staging, level1)
     path.write_text(f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">{"".join(bands)}</VRTDataset>')
-    with rasterio.open(part_path(staging, 0, level1)) as first, rasterio.open(path, "r+") as vrt:
-        _copy_metadata(first, vrt)
+    with warnings.catch_warnings():  # the VRT has no georeference until it is copied from the first part
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(part_path(staging, 0, level1)) as first, rasterio.open(path, "r+") as vrt:
+            _copy_metadata(first, vrt)
     return path
 
 

@@ -21,9 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsvision.errors import RsvisionError
+from rsvision.io.images import read_image
 from rsvision.metrics.segmentation import SegmentationMetric
 from rsvision.models.preprocess import Preprocessing
+from rsvision.models.registry import RGB, build_model
+from rsvision.models.segmentation import DEFAULT_ENCODER, encoder_state_from_classifier
 from rsvision.models.tta import d4_transform
+from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
 from rsvision.train.augment import colour_jitter
 from rsvision.train.loop import _progress, _save, lr_at
 
@@ -207,3 +211,101 @@ def fit_segmenter(
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def model_classes(dataset) -> list[str]:
+    """The classes a model of a mask dataset predicts: the dataset's, less its ignored one (Unlabeled)."""
+    return [c for i, c in enumerate(dataset.classes) if i != dataset.ignore_index]
+
+
+def load_pairs(dataset, keep=lambda sample_id: True) -> MaskPairs:
+    """The images (their first three bands) and masks of a mask dataset's samples that ``keep(id)`` accepts, the
+    masks in the model's class numbering (:func:`model_classes`; ignored pixels get the next number)."""
+    kept = [i for i in range(len(dataset.classes)) if i != dataset.ignore_index]
+    ignore = len(kept)
+    lut = np.full(max(256, len(dataset.classes)), ignore, dtype=np.int64)
+    lut[kept] = np.arange(len(kept))
+    samples = [s for s in dataset if keep(s.id)]
+    return MaskPairs(
+        [read_image(s.image)[:3] for s in samples],
+        [lut[dataset.load_mask(s)] for s in samples],
+        ignore,
+        [s.id for s in samples],
+    )
+
+
+def band_statistics(pairs: MaskPairs) -> tuple[list[float], list[float]]:
+    """Per-band mean and std of the images, as fractions of 255."""
+    values = np.concatenate([im.reshape(im.shape[0], -1) for im in pairs.images], axis=1) / 255.0
+    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
+
+
+def card_metrics(scores: dict, dataset: str, split: str) -> MeasuredMetrics:
+    """A card's figures: ``miou``, ``overall_accuracy`` and ``iou_<class>`` for each class."""
+    per_class = {f"iou_{c}": round(v["iou"], 4) for c, v in scores["per_class"].items() if v.get("iou") is not None}
+    values = {"miou": round(scores["miou"], 4), "overall_accuracy": round(scores["overall_accuracy"], 4)}
+    return MeasuredMetrics(dataset=dataset, split=split, values={**values, **per_class})
+
+
+def hex_colour(rgb) -> str:
+    return "#" + "".join(f"{v:02X}" for v in rgb)
+
+
+def train_mask_segmenter(
+    dataset,
+    output: Path,
+    *,
+    arch: str = "unet",
+    arch_kwargs: dict | None = None,
+    init: str | None = None,
+    config: SegTrainConfig | None = None,
+    val_fraction: float = 0.15,
+    input_size: int = 512,
+    work: Path,
+    command: str,
+    progress: bool = True,
+    log=print,
+) -> Weights:
+    """Train a segmenter on a mask dataset (a seeded ``val_fraction`` of its images, at least one, chooses the
+    epoch and is what the card's metrics are measured on) and write ``output`` with its card. ``init`` names a
+    classifier whose timm network starts the ``tu-`` encoder. RGB images, 8-bit values."""
+    config = config or SegTrainConfig()
+    arch_kwargs = {"encoder": DEFAULT_ENCODER, **(arch_kwargs or {})}
+    ids = [s.id for s in dataset]
+    if len(ids) < 2:
+        raise RsvisionError(f"{dataset.root}: {len(ids)} image(s); training needs two or more (one to validate on)")
+    n_val = min(len(ids) - 1, max(1, round(val_fraction * len(ids))))
+    val_ids = set(np.random.default_rng(config.seed).choice(ids, n_val, replace=False).tolist())
+    classes = model_classes(dataset)
+    train, val = load_pairs(dataset, lambda i: i not in val_ids), load_pairs(dataset, lambda i: i in val_ids)
+    mean, std = band_statistics(train)
+    prep = Preprocessing(bands=list(RGB), scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=input_size)
+    log(f"{len(train)} training and {len(val)} validation images, classes {', '.join(classes)}")
+    torch.manual_seed(config.seed)
+    model = build_model(arch, len(classes), RGB, **arch_kwargs)
+    if init:
+        encoder_state_from_classifier(model, resolve_weights(init).state_dict())
+    result = fit_segmenter(model, prep, train, val, classes, config, work, progress)
+    scores = evaluate_pairs(model, prep, val, classes)
+    log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
+    colours = getattr(dataset, "colors", None)
+    return save_weights(
+        model,
+        output.parent,
+        output.stem,
+        task=Task.SEGMENTATION,
+        architecture=arch,
+        architecture_kwargs=arch_kwargs,
+        preprocessing=prep,
+        classes=classes,
+        metrics=[card_metrics(scores, Path(dataset.root).name, f"validation: {len(val)} images, seed {config.seed}")],
+        licence="as the training data's",
+        command=command,
+        notes={
+            "colours": [hex_colour(colours[c]) for c in classes] if colours else None,
+            "trained_from": f"encoder of {init}" if init else "scratch (random initialisation)",
+            "train_seconds": round(result.seconds),
+            "config": asdict(config),
+            "history": result.history,
+        },
+    )

@@ -16,20 +16,26 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from rsvision.core.settings import torch_threads
-from rsvision.datasets.masks import DUBAI_COLORS, ColorMaskDataset
+from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
 from rsvision.errors import RsvisionError
-from rsvision.io.images import read_image
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
-from rsvision.models.weights import MeasuredMetrics, Task, builtin_weights, save_weights
+from rsvision.models.weights import Task, builtin_weights, save_weights
 from rsvision.train.recipes.aid import _logger
-from rsvision.train.segmentation import MaskPairs, SegTrainConfig, evaluate_pairs, fit_segmenter
+from rsvision.train.segmentation import (
+    SegTrainConfig,
+    band_statistics,
+    card_metrics,
+    evaluate_pairs,
+    fit_segmenter,
+    hex_colour,
+    load_pairs,
+)
 
 BANDS = ["red", "green", "blue"]
 TRAIN_TILES = [f"Tile {i}" for i in range(1, 7)]
@@ -60,23 +66,6 @@ LANDCOVER = SegRecipe(
     init="aid_efficientnet_lite0",
     config=SegTrainConfig(epochs=40, steps=40, batch_size=8, crop=256, lr=1e-3, weight_decay=1e-4, jitter=0.2),
 )
-
-
-def load_pairs(dataset: ColorMaskDataset, keep) -> MaskPairs:
-    """The images and masks of the samples ``keep(sample_id)`` accepts."""
-    samples = [s for s in dataset if keep(s.id)]
-    return MaskPairs(
-        [read_image(s.image)[:3] for s in samples],
-        [dataset.load_mask(s).astype(np.int64) for s in samples],
-        dataset.ignore_index,
-        [s.id for s in samples],
-    )
-
-
-def _statistics(pairs: MaskPairs) -> tuple[list[float], list[float]]:
-    """Per-band mean and std of the training images, as fractions of 255."""
-    values = np.concatenate([im.reshape(im.shape[0], -1) for im in pairs.images], axis=1) / 255.0
-    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
 
 
 def command(recipe: SegRecipe, data: str, out: str, work: str) -> str:
@@ -116,7 +105,7 @@ def train_segmentation_recipe(
         classes = [c for i, c in enumerate(dataset.classes) if i != dataset.ignore_index]
         train = load_pairs(dataset, lambda sid: not sid.endswith(VAL_IMAGE))
         val = load_pairs(dataset, lambda sid: sid.endswith(VAL_IMAGE))
-        mean, std = _statistics(train)
+        mean, std = band_statistics(train)
         prep = Preprocessing(
             bands=BANDS, scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=recipe.input_size
         )
@@ -125,11 +114,11 @@ def train_segmentation_recipe(
         started = time.time()
         result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress)
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
-        metrics = [_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
+        metrics = [card_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
         if test:
             test_set = open_dataset(data, "color-mask", split=TEST_TILE, **_colours(data))
             scores = evaluate_pairs(model, prep, load_pairs(test_set, lambda sid: True), classes)
-            metrics.append(_metrics(scores, "dubai", TEST_TILE))
+            metrics.append(card_metrics(scores, "dubai", TEST_TILE))
             log(f"{TEST_TILE}: mIoU {scores['miou']:.4f}, OA {scores['overall_accuracy']:.4f}")
         record = save_weights(
             model,
@@ -144,7 +133,7 @@ def train_segmentation_recipe(
             licence=LICENCE,
             command=command(recipe, data, out, work),
             notes={
-                "colours": [_hex(dataset.colors[c]) for c in classes],
+                "colours": [hex_colour(dataset.colors[c]) for c in classes],
                 "trained_from": f"encoder of {recipe.init}" if recipe.init else "scratch (random initialisation)",
                 "train_seconds": round(result.seconds),
                 "threads": threads,
@@ -160,17 +149,6 @@ def train_segmentation_recipe(
 def _colours(data: str) -> dict:
     """The Dubai colour table (the release's classes.json names colours its masks do not use)."""
     return {"colors": DUBAI_COLORS}
-
-
-def _hex(rgb) -> str:
-    return "#" + "".join(f"{v:02X}" for v in rgb)
-
-
-def _metrics(scores: dict, dataset: str, split: str) -> MeasuredMetrics:
-    """The card's figures: ``miou``, ``overall_accuracy`` and ``iou_<class>`` for each class."""
-    per_class = {f"iou_{c}": round(v["iou"], 4) for c, v in scores["per_class"].items() if v.get("iou") is not None}
-    values = {"miou": round(scores["miou"], 4), "overall_accuracy": round(scores["overall_accuracy"], 4)}
-    return MeasuredMetrics(dataset=dataset, split=split, values={**values, **per_class})
 
 
 def dubai_landcover(
