@@ -353,3 +353,9 @@ def test_split_file_round_trip_with_fewer_classes(weights, tmp_path, capsys, run
     right = sum(r["class"] == r["path"].split("/")[0] for r in rows)
     assert result["overall_accuracy"] == pytest.approx(right / 4)
     assert result["other_class_predictions"] == sum(r["class"] == "green" for r in rows)
+
+
+def test_device_is_checked_before_the_model_loads(tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["classify", str(tmp_path), "-o", str(tmp_path / "o.csv"), "--device", "tpu"])
+    assert done.value.code == 2 and "--device must be auto, cpu or cuda" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from rsvision.cli.app import QUIET, app, report, say, set_quiet
+from rsvision.cli.app import DEVICE, QUIET, app, check_device, report, say, set_quiet
 from rsvision.core.files import check_writable
 from rsvision.core.progress import plural
 from rsvision.core.settings import torch_threads
@@ -97,6 +97,7 @@ def classify_command(
         None, "--bands", help="Names of the input's bands in order, comma-separated (e.g. red,green,blue,nir)."
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all available)."),
+    device: str = DEVICE,
     quiet: bool = QUIET,
 ) -> None:
     """Classify each image of a folder, or each tile of a scene, with a scene classifier (AID by default).
@@ -105,6 +106,7 @@ def classify_command(
     image was classified, 2 when none was.
     """
     set_quiet(quiet)
+    check_device(device)
     if not source.exists():
         raise InputNotFoundError(f"no such file or folder: {source}")
     images = _is_images(source, output)
@@ -114,10 +116,11 @@ def classify_command(
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.bench import open_task_dataset
     from rsvision.models.classifier import load_classifier
+    from rsvision.models.device import pick_device
     from rsvision.workflows.classify import classify_folder, classify_scene
 
     with torch_threads(threads):
-        classifier = load_classifier(model, bands=_bands(bands) if images else None)
+        classifier = load_classifier(model, bands=_bands(bands) if images else None, device=pick_device(device))
         if images:
             inputs = (
                 open_task_dataset("classification", source, None, split, split_file)

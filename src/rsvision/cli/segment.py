@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rsvision.cli.app import QUIET, app, say, set_quiet
+from rsvision.cli.app import DEVICE, QUIET, app, check_device, say, set_quiet
 from rsvision.core.progress import plural
 from rsvision.core.settings import torch_threads
 from rsvision.errors import InputNotFoundError
@@ -39,20 +39,22 @@ def segment_command(
     bands: str | None = typer.Option(
         None, "--bands", help="Names of the scene's bands in order, comma-separated (e.g. red,green,blue,nir)."
     ),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
+    device: str = DEVICE,
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all available)."),
     quiet: bool = QUIET,
 ) -> None:
     """Segment a scene of any size into land-cover classes (the built-in Dubai land-cover model by default)."""
     set_quiet(quiet)
+    check_device(device)
     if not scene.exists():
         raise InputNotFoundError(f"no such file or folder: {scene}")
     check_scene_outputs(output, vector, preview)
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
+    from rsvision.models.device import pick_device
     from rsvision.models.resolve import resolve_model
-    from rsvision.models.segmentation import DEFAULT_SEGMENTER, pick_device
+    from rsvision.models.segmentation import DEFAULT_SEGMENTER
     from rsvision.models.weights import Task
     from rsvision.workflows.segment import segment_scene
 

@@ -40,12 +40,13 @@ class Classifier:
         weights: Weights | str | os.PathLike | None = None,
         bands: Sequence[str] | None = None,
         module: nn.Module | None = None,
+        device: str = "cpu",
     ):
         if not isinstance(weights, Weights):
             loaded = resolve_model(weights or DEFAULT_CLASSIFIER)
             weights, module = loaded.weights, loaded.module
-        self.weights = weights
-        self.model = (module if module is not None else build_from_weights(weights)).eval()
+        self.weights, self.device = weights, device
+        self.model = (module if module is not None else build_from_weights(weights)).eval().to(device)
         self.bands = bands
 
     @property
@@ -68,7 +69,7 @@ class Classifier:
             return d4_mean(self._softmax, x) if tta else self._softmax(x)
 
     def _softmax(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).float().softmax(-1)
+        return self.model(x.to(self.device)).float().softmax(-1).cpu()
 
     def predict_proba(
         self, images: np.ndarray | Sequence[np.ndarray], tta: bool = False, where: Sequence[str] | None = None
@@ -93,13 +94,15 @@ def load_classifier(
     *,
     task: Task | Collection[Task] = Task.CLASSIFICATION,
     needed_by: str = "classify",
+    device: str = "cpu",
 ) -> Classifier:
     """The classifier that ``-m MODEL`` names (the built-in default when ``None``): any form of
     :func:`rsvision.models.resolve.resolve_model`, refused in one line when its card's task is not ``task``
     (``needed_by`` names the command in that line). ``bands`` names the bands of the images it will be given
-    (matched to the model's by name). ``eval probe`` also takes feature extractors (``Task.EMBEDDING``)."""
+    (matched to the model's by name). ``eval probe`` also takes feature extractors (``Task.EMBEDDING``).
+    ``device``: where the network runs (``cpu``, ``cuda``; see :func:`rsvision.models.device.pick_device`)."""
     loaded = resolve_model(model or DEFAULT_CLASSIFIER, task, needed_by)
-    return Classifier(loaded.weights, bands, module=loaded.module)
+    return Classifier(loaded.weights, bands, module=loaded.module, device=device)
 
 
 def require_head(classifier: Classifier) -> None:

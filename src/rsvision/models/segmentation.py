@@ -81,14 +81,3 @@ def encoder_state_from_classifier(model: nn.Module, classifier_state: Mapping[st
 
 
 DEFAULT_SEGMENTER = "dubai_landcover_unet"
-
-
-def pick_device(name: str = "auto") -> str:
-    """``auto``: CUDA when torch sees a GPU, else the CPU; ``cpu`` or ``cuda`` as asked (``cuda`` without a GPU
-    is an error)."""
-    if name not in ("auto", "cpu", "cuda"):
-        raise RsvisionError(f"--device must be auto, cpu or cuda, got {name!r}")
-    available = torch.cuda.is_available()
-    if name == "cuda" and not available:
-        raise RsvisionError("--device cuda: torch sees no CUDA GPU here (use --device cpu or auto)")
-    return "cuda" if name == "cuda" or (name == "auto" and available) else "cpu"
