@@ -73,11 +73,11 @@ def make_scene(path: Path, size: int, compress: str | None = None) -> Path:
     if compress:
         profile.update(compress=compress, NUM_THREADS="ALL_CPUS")
     tmp = path.with_name(path.stem + ".partial.tif")
-    x = np.arange(size, dtype=np.uint16)
+    x = np.arange(size, dtype=np.uint32)  # uint16 would overflow past 65,535 (the values wrap alike mod 256)
     with rasterio.open(tmp, "w", **profile) as dst:
         for row in range(0, size, 512):
             h = min(512, size - row)
-            y = np.arange(row, row + h, dtype=np.uint16)[:, None]
+            y = np.arange(row, row + h, dtype=np.uint32)[:, None]
             base = ((x[None, :] // 9 + y // 13) * 7).astype(np.uint8)
             block = np.stack([base, base // 2 + 40, 255 - base]) + rng.integers(0, 24, (3, h, size), dtype=np.uint8)
             dst.write(block, window=Window(0, row, size, h))
