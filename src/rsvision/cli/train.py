@@ -107,35 +107,25 @@ def train_command(
     if not init and arch not in list_models() and not arch.startswith("timm:"):
         raise RsvisionError(f"unknown model {arch!r}; --arch takes {', '.join(list_models())} or timm:<name>")
     arch_kwargs = {"width": width if width is not None else 0.5} if arch in RESNETS and not init else {}
-    argv = [
-        "rsvision",
-        "train",
+    command = _command(
         task,
-        "--data",
-        str(data),
-        *(["--split", split] if split else []),
-        *(["--split-file", str(split_file)] if split_file else []),
-        *(["--init", init] if init else ["--arch", arch]),
-        *(["--width", f"{arch_kwargs['width']:g}"] if arch_kwargs else []),
-        "--epochs",
-        str(epochs),
-        "--size",
-        str(size),
-        "--batch",
-        str(batch),
-        "--lr",
-        f"{lr:g}",
-        "--seed",
-        str(seed),
-        "--val",
-        f"{val:g}",
-        *(["--bands", bands] if bands else []),
-        *(["--gsd", f"{gsd:g}"] if gsd else []),
-        "--work",
-        str(work_dir),
-        "-o",
-        str(output),
-    ]
+        data=data,
+        split=split,
+        split_file=split_file,
+        init=init,
+        arch=None if init else arch,
+        width=arch_kwargs.get("width"),
+        epochs=epochs,
+        size=size,
+        batch=batch,
+        lr=lr,
+        seed=seed,
+        val=val,
+        bands=bands,
+        gsd=gsd,
+        work=work_dir,
+        o=output,
+    )
     with torch_threads(threads):
         train_folder_classifier(
             dataset,
@@ -152,7 +142,7 @@ def train_command(
             bands=[b.strip() for b in bands.split(",")] if bands else None,
             gsd_m=gsd,
             work=work_dir,
-            command=shlex.join(argv),
+            command=command,
             progress=not quiet,
             log=say,
         )
@@ -170,37 +160,23 @@ def _train_segmentation(
     work_dir = check_weights_outputs(output, work)
     from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter  # deferred: torch
 
-    argv = [
-        "rsvision",
-        "train",
+    command = _command(
         "segmentation",
-        "--data",
-        str(data),
-        *(["--split", split] if split else []),
-        "--arch",
-        arch,
-        "--encoder",
-        encoder,
-        *(["--init", init] if init else []),
-        "--epochs",
-        str(epochs),
-        "--size",
-        str(crop),
-        "--batch",
-        str(batch),
-        "--steps",
-        str(steps),
-        "--lr",
-        f"{lr:g}",
-        "--seed",
-        str(seed),
-        "--val",
-        f"{val:g}",
-        "--work",
-        str(work_dir),
-        "-o",
-        str(output),
-    ]
+        data=data,
+        split=split,
+        arch=arch,
+        encoder=encoder,
+        init=init,
+        epochs=epochs,
+        size=crop,
+        batch=batch,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        val=val,
+        work=work_dir,
+        o=output,
+    )
     config = SegTrainConfig(epochs=epochs, steps=steps, batch_size=batch, crop=crop, lr=lr, seed=seed)
     with torch_threads(threads):
         record = train_mask_segmenter(
@@ -212,8 +188,20 @@ def _train_segmentation(
             config=config,
             val_fraction=val,
             work=work_dir,
-            command=shlex.join(argv),
+            command=command,
             progress=not quiet,
             log=say,
         )
     say(f"validation mIoU {record.metrics[0].values['miou']:.4f} -> {output}")
+
+
+def _command(task: str, **options) -> str:
+    """The ``rsvision train`` command line that repeats a run (for its card): options left at None are left out,
+    numbers in their shortest form."""
+    argv = ["rsvision", "train", task]
+    for name, value in options.items():
+        if value is None:
+            continue
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        argv += [f"-{name}" if len(name) == 1 else f"--{name.replace('_', '-')}", text]
+    return shlex.join(argv)

@@ -138,26 +138,17 @@ class DenseSink(RasterSink):
         self.merger.restore(arrays)
 
 
-class ProbabilitySink:
+class ProbabilitySink(DenseSink):
     """Blend tile scores into strips of probabilities (the weighted mean) and write them in percent as uint8, with
-    the class map beside them (the argmax of the same strip) when it has a writer."""
-
-    result = None
+    the class map beside them (the argmax of the same strip) when there is one."""
 
     def __init__(self, merger: StripMerger, classes: RasterSink | None, percent: RasterSink):
-        self.merger = merger
+        super().__init__(merger, percent.writer, percent.staging)
         self.sinks = [sink for sink in (classes, percent) if sink is not None]
         self.classes = classes.writer if classes is not None else None
-        self.percent = percent.writer
 
     def open(self, resume: bool) -> bool:
         return SinkGroup(self.sinks).open(resume)
-
-    def begin_row(self, row: int) -> None:
-        self.merger.begin_row(row)
-
-    def add(self, tile: Tile, output: np.ndarray | None) -> None:
-        self.merger.add(tile.col, output, tile.nodata)
 
     def end_row(self, row: int) -> None:
         r, strip = self.merger.end_row()
@@ -169,30 +160,26 @@ class ProbabilitySink:
             self.classes.write(classes, window)
         percent = np.rint(np.nan_to_num(strip, nan=0.0) * 100).clip(0, 100).astype(np.uint8)
         percent[:, missing] = PERCENT_NODATA
-        self.percent.write(percent, window)
+        self.writer.write(percent, window)
 
     def cache_bytes(self) -> int:
-        return sum(sink.cache_bytes() for sink in self.sinks)
+        return SinkGroup(self.sinks).cache_bytes()
 
     def checkpoint(self) -> dict[str, np.ndarray]:
-        staged = [sink.checkpoint() for sink in self.sinks]
-        return {**{f"{i}_{k}": v for i, a in enumerate(staged) for k, v in a.items()}, **self.merger.state()}
+        return {**SinkGroup(self.sinks).checkpoint(), **self.merger.state()}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        for i, sink in enumerate(self.sinks):
-            sink.restore({k[len(f"{i}_") :]: v for k, v in arrays.items() if k.startswith(f"{i}_")})
+        SinkGroup(self.sinks).restore(arrays)
         self.merger.restore(arrays)
 
     def finish(self) -> list[Path]:
-        return [sink.finish() for sink in self.sinks]
+        return SinkGroup(self.sinks).finish()
 
     def abort(self) -> None:
-        for sink in self.sinks:
-            sink.abort()
+        SinkGroup(self.sinks).abort()
 
     def suspend(self) -> None:
-        for sink in self.sinks:
-            sink.suspend()
+        SinkGroup(self.sinks).suspend()
 
 
 class VectorSink:

@@ -12,18 +12,15 @@ replaced only when asked for by name.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import torch
 from torch import nn
 
-from rsvision.core.settings import torch_threads
 from rsvision.datasets.base import stratified_split
 from rsvision.datasets.folder import FolderDataset
 from rsvision.models.preprocess import Preprocessing
@@ -31,6 +28,7 @@ from rsvision.train.cache import band_statistics, image_cache
 from rsvision.train.classifier import initial_model
 from rsvision.train.loop import ArrayData, TrainConfig, TrainResult, fit, predict_logits
 from rsvision.train.publish import publish_classifier
+from rsvision.train.recipes.common import recipe_session
 
 BANDS = ["red", "green", "blue"]
 CACHE_SIZE = 150  # the shared AID copy's native size: cached without resampling
@@ -123,10 +121,6 @@ def choose_input_size(
     return prep.model_copy(update={"input_size": best}), scores
 
 
-def command(recipe: Recipe, data: str, out: str, work: str) -> str:
-    return f"python -m rsvision.train.recipes {recipe.recipe} --data {data} --out {out} --work {work}"
-
-
 def train_recipe(
     recipe: Recipe,
     *,
@@ -139,12 +133,7 @@ def train_recipe(
     """Train (or resume) ``recipe`` at ``threads`` torch threads (restored afterwards), then evaluate it on
     rsicd-test and write ``out/NAME.safetensors`` + ``NAME.json``; every line goes to stdout and ``work/train.log``
     (``work`` defaults to ``runs/RECIPE``)."""
-    work = work or f"runs/{recipe.recipe}"
-    work_dir = Path(work)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with open(work_dir / "train.log", "a", buffering=1) as log_file, torch_threads(threads):
-        log = _logger(log_file)
-        log(f"$ {command(recipe, data, out, work)}  (threads {threads}, pid {os.getpid()})")
+    with recipe_session(recipe.recipe, data, out, work, threads) as (work_dir, log, text):
         started = time.time()
         model, classes, val, prep, result = train_model(recipe, data, work_dir, progress, log)
         prep, size_scores = choose_input_size(model, val, prep, recipe.inference_sizes, recipe.config, log)
@@ -160,7 +149,7 @@ def train_recipe(
             test_split="rsicd-test",
             result=result,
             config=recipe.config,
-            command=command(recipe, data, out, work),
+            command=text,
             train_seconds=sum(r["seconds"] for r in result.history),
             dataset_name="AID",
             licence=recipe.licence,
@@ -187,16 +176,6 @@ def aid_lite0(
 ) -> Path:
     """EfficientNet-Lite0 fine-tuned from ImageNet (``aid_efficientnet_lite0``)."""
     return train_recipe(LITE0, out=out, data=data, work=work, threads=threads, progress=progress)
-
-
-def _logger(log_file: IO[str]) -> Callable[[str], None]:
-    """A function printing a line and appending it, time-stamped, to the open ``log_file``."""
-
-    def log(line: str) -> None:
-        print(line, flush=True)
-        log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
-
-    return log
 
 
 def train_model(

@@ -11,14 +11,12 @@ Rebuild: ``python -m rsvision.train.recipes dubai_landcover --data ../shared/dat
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from rsvision.core.settings import torch_threads
 from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
 from rsvision.errors import RsvisionError
@@ -26,7 +24,7 @@ from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.weights import Task, builtin_weights, save_weights
-from rsvision.train.recipes.aid import _logger
+from rsvision.train.recipes.common import recipe_session
 from rsvision.train.segmentation import (
     SegTrainConfig,
     band_statistics,
@@ -68,10 +66,6 @@ LANDCOVER = SegRecipe(
 )
 
 
-def command(recipe: SegRecipe, data: str, out: str, work: str) -> str:
-    return f"python -m rsvision.train.recipes {recipe.recipe} --data {data} --out {out} --work {work}"
-
-
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
     torch.manual_seed(recipe.config.seed)
     model = build_model(recipe.arch, classes, BANDS, **recipe.arch_kwargs)
@@ -95,12 +89,7 @@ def train_segmentation_recipe(
 ) -> Path:
     """Train (or resume) ``recipe``; write ``out/NAME.safetensors`` + card with the validation figures and, with
     ``test``, tile 7's (read once, after every choice)."""
-    work = work or f"runs/{recipe.recipe}"
-    work_dir = Path(work)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with open(work_dir / "train.log", "a", buffering=1) as log_file, torch_threads(threads):
-        log = _logger(log_file)
-        log(f"$ {command(recipe, data, out, work)}  (threads {threads}, pid {os.getpid()})")
+    with recipe_session(recipe.recipe, data, out, work, threads) as (work_dir, log, text):
         dataset = open_dataset(data, "color-mask", split=",".join(TRAIN_TILES), **_colours(data))
         classes = [c for i, c in enumerate(dataset.classes) if i != dataset.ignore_index]
         train = load_pairs(dataset, lambda sid: not sid.endswith(VAL_IMAGE))
@@ -131,7 +120,7 @@ def train_segmentation_recipe(
             classes=classes,
             metrics=metrics,
             licence=LICENCE,
-            command=command(recipe, data, out, work),
+            command=text,
             notes={
                 "colours": [hex_colour(dataset.colors[c]) for c in classes],
                 "trained_from": f"encoder of {recipe.init}" if recipe.init else "scratch (random initialisation)",

@@ -1,0 +1,43 @@
+"""What every recipe shares: the command that rebuilds its weights, and a session with a work folder, a log and
+the torch threads it trains with."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+from rsvision.core.settings import torch_threads
+
+
+def command(recipe: str, data: str, out: str, work: str) -> str:
+    return f"python -m rsvision.train.recipes {recipe} --data {data} --out {out} --work {work}"
+
+
+def logger(log_file: IO[str]) -> Callable[[str], None]:
+    """A function printing a line and appending it, time-stamped, to the open ``log_file``."""
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {line}\n")
+
+    return log
+
+
+@contextlib.contextmanager
+def recipe_session(
+    recipe: str, data: str, out: str, work: str | None, threads: int
+) -> Iterator[tuple[Path, Callable[[str], None], str]]:
+    """``(work folder, log, command)`` for one run of ``recipe``: the work folder (``runs/RECIPE`` by default)
+    made, ``train.log`` in it appended to, torch at ``threads`` threads until the block ends."""
+    work = work or f"runs/{recipe}"
+    work_dir = Path(work)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    text = command(recipe, data, out, work)
+    with open(work_dir / "train.log", "a", buffering=1) as log_file, torch_threads(threads):
+        log = logger(log_file)
+        log(f"$ {text}  (threads {threads}, pid {os.getpid()})")
+        yield work_dir, log, text
