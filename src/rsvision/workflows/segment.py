@@ -24,7 +24,6 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 
 from rsvision.bench.plots import class_map_preview
-from rsvision.core.files import temp_path_for
 from rsvision.engine import Probabilities, run
 from rsvision.errors import RsvisionError
 from rsvision.io import Grid, RasterWriter, Scene, open_scene, write_vectors
@@ -83,7 +82,8 @@ def segment_scene(
     size = int(tile) if tile else tile_size_for(weights, scene_gsd(scene))
     predictor = Segmenter(weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device)
     pixels = _pixels_of(scene, min_area)
-    engine_map = temp_path_for(output, "segment") if pixels else output
+    # the engine's map before sieving: a fixed name, so that a killed run finds its checkpoint again
+    engine_map = output.with_name(f".{output.name}.unsieved.tif") if pixels else output
     destinations = [engine_map] + ([Probabilities(probabilities)] if probabilities is not None else [])
     result = run(
         scene,
