@@ -77,11 +77,11 @@ def segment_scene(
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")
     scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
+    pixels = _pixels_of(scene, min_area)
     weights = model.weights
     choice = select_bands(weights, scene.bands, bands, str(scene.path), scene.dtype, scene.sensor)
     size = int(tile) if tile else tile_size_for(weights, scene_gsd(scene))
     predictor = Segmenter(weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device)
-    pixels = _pixels_of(scene, min_area)
     # the engine's map before sieving: a fixed name, so that a killed run finds its checkpoint again
     engine_map = output.with_name(f".{output.name}.unsieved.tif") if pixels else output
     destinations = [engine_map] + ([Probabilities(probabilities)] if probabilities is not None else [])
