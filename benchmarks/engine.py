@@ -19,8 +19,15 @@ GeoTIFFs, written block row by block row (never whole in memory), and kept in ``
 - naive: read the whole scene, slide the window in memory, accumulate full-size score and count arrays (as
   TerraTorch's ``tiled_inference`` does), on the middle scene, beside the engine on the same scene.
 
-    .venv/bin/python benchmarks/engine.py                              # 32,768 / 4,096 / naive 8,192
-    .venv/bin/python benchmarks/engine.py --large 8192 --small 2048 --naive 4096   # quick check
+- scaling line (``--scaling SMALL,LARGE``, default 16,384 and 65,536; ``--only-scaling`` runs it alone): the same
+  predictor on DEFLATE-compressed scenes of both sizes, the large between two runs of the small one;
+  ``scaling_ratio`` is the time per tile at the large size over the small one's (their mean), with each run's
+  ``peak_rss_mb`` and timeline (``RunResult.timeline``). Target: 1.10 or less, peaks under 2 GB.
+
+    .venv/bin/python benchmarks/engine.py                              # 32,768 / 4,096 / naive 8,192, scaling
+    .venv/bin/python benchmarks/engine.py --large 8192 --small 2048 --naive 4096 --scaling none   # quick check
+    .venv/bin/python benchmarks/engine.py --only-scaling               # 16,384 vs 65,536 (~25 min)
+    .venv/bin/python benchmarks/engine.py --only-scaling --scaling 16384,100000   # the 100,000^2 run (~1 h)
 """
 
 from __future__ import annotations
