@@ -259,7 +259,14 @@ def scaling(sizes: str, work: Path, left) -> dict:
         print(f"scaling  {size:>6}: {result}", flush=True)
         return result
 
-    runs = [engine(small), engine(large), engine(small)]
+    first = engine(small)
+    if "error" in first:
+        return {"scaling_notes": [first["error"]]}
+    tiles = ((large - TILE) // (TILE - OVERLAP) + 2) ** 2
+    estimate = 1.2 * first["wall_s"] / first["tiles"] * tiles + first["wall_s"]
+    if estimate > left() - 30:
+        return {"scaling_notes": [f"skipped: about {estimate:.0f} s needed, {left():.0f} s left of --budget"]}
+    runs = [first, engine(large), engine(small)]
     if any("error" in r for r in runs):
         return {"scaling_notes": [r["error"] for r in runs if "error" in r]}
     per_tile_small = [r["wall_s"] / r["tiles"] for r in (runs[0], runs[2])]
