@@ -106,3 +106,43 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: st
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     return Path(path)
+
+
+def plot_segmentation(
+    image: np.ndarray,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    classes: list[str],
+    colours: list[tuple[int, int, int]],
+    path: Path,
+    title: str,
+    ignore_index: int | None = None,
+    max_size: int = 700,
+) -> Path:
+    """One PNG of image | truth | prediction side by side (classes in their colours, ignored pixels grey), with a
+    legend. ``image`` is (3, H, W) 8-bit; the maps hold class ids."""
+    step = max(1, -(-max(image.shape[1:]) // max_size))
+    lut = np.full((256, 3), 0.6)
+    for i, rgb in enumerate(colours):
+        lut[i] = np.asarray(rgb[:3]) / 255
+    panels = [image[:3, ::step, ::step].transpose(1, 2, 0) / 255.0]
+    for ids in (truth, predicted):
+        ids = np.asarray(ids)[::step, ::step]
+        shown = lut[np.clip(ids, 0, 255)]
+        if ignore_index is not None:
+            shown[ids == ignore_index] = 0.6
+        panels.append(shown)
+    h, w = panels[0].shape[:2]
+    fig = Figure(figsize=(3 * w / 100 + 1.8, h / 100 + 0.6), dpi=100)  # no pyplot: no global figure state
+    axes = fig.subplots(1, 3)
+    for ax, panel, name in zip(axes, panels, ("image", "truth", "prediction")):
+        ax.imshow(panel, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    handles = [Patch(color=lut[i], label=c) for i, c in enumerate(classes)]
+    fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.86, top=0.88, bottom=0.02, wspace=0.03)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return Path(path)

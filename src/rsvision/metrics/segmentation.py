@@ -61,6 +61,8 @@ class SegmentationMetric:
                 }
                 for i in np.flatnonzero(scored)
             },
+            # pixels, rows = true class, over the scored classes (the ignored one left out)
+            "confusion_matrix": self.confusion.matrix[np.ix_(scored, scored)].tolist(),
         }
 
 

@@ -15,8 +15,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from rsvision.bench.plots import plot_confusion, plot_segmentation
 from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
 from rsvision.errors import RsvisionError
@@ -26,6 +28,7 @@ from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.weights import Task, builtin_weights, save_weights
 from rsvision.train.recipes.common import recipe_session
 from rsvision.train.segmentation import (
+    MaskPairs,
     SegTrainConfig,
     band_statistics,
     card_metrics,
@@ -33,6 +36,7 @@ from rsvision.train.segmentation import (
     fit_segmenter,
     hex_colour,
     load_pairs,
+    predict_mask,
 )
 
 BANDS = ["red", "green", "blue"]
@@ -104,11 +108,16 @@ def train_segmentation_recipe(
         result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress)
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
         metrics = [card_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
+        pictures = {}
         if test:
             test_set = open_dataset(data, "color-mask", split=TEST_TILE, **_colours(data))
-            scores = evaluate_pairs(model, prep, load_pairs(test_set, lambda sid: True), classes)
+            test_pairs = load_pairs(test_set, lambda sid: True)
+            scores = evaluate_pairs(model, prep, test_pairs, classes)
             metrics.append(card_metrics(scores, "dubai", TEST_TILE))
             log(f"{TEST_TILE}: mIoU {scores['miou']:.4f}, OA {scores['overall_accuracy']:.4f}")
+            pictures = _pictures(
+                model, prep, test_pairs, scores, classes, [dataset.colors[c] for c in classes], Path(out) / recipe.name
+            )
         record = save_weights(
             model,
             out,
@@ -129,10 +138,33 @@ def train_segmentation_recipe(
                 "config": asdict(recipe.config),
                 "history": result.history,
                 "wall_seconds": round(time.time() - started),
+                **pictures,
             },
         )
         log(f"wrote {record.weights_path}")
         return record.weights_path
+
+
+def _pictures(model, prep, pairs: MaskPairs, scores: dict, classes, colours, stem: Path) -> dict[str, str]:
+    """The card's pictures of the test tile: its confusion matrix, and image | truth | prediction of its first
+    image; their file names."""
+    confusion = plot_confusion(
+        np.array(scores["confusion_matrix"]),
+        list(classes),
+        stem.with_name(f"{stem.name}_confusion.png"),
+        f"{stem.name} on {TEST_TILE}",
+    )
+    picture = plot_segmentation(
+        pairs.images[0],
+        pairs.masks[0],
+        predict_mask(model, prep, pairs.images[0]),
+        list(classes),
+        colours,
+        stem.with_name(f"{stem.name}_tile7.png"),
+        f"{TEST_TILE}, {pairs.ids[0]}",
+        ignore_index=pairs.ignore_index,
+    )
+    return {"confusion_matrix_png": confusion.name, "example_png": picture.name}
 
 
 def _colours(data: str) -> dict:
