@@ -20,9 +20,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", help="folder for caches, checkpoints and the training log")
     parser.add_argument("--threads", type=int, help="torch threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (background runs)")
+    parser.add_argument(
+        "--no-test", action="store_true", help="segmentation recipes: validation only, the test tile left unread"
+    )
     args = parser.parse_args(argv)
     fn = RECIPES[args.recipe]
     kwargs = {k: v for k, v in vars(args).items() if k in inspect.signature(fn).parameters and v is not None}
+    if args.no_test:
+        kwargs["test"] = False
     fn(progress=not args.no_progress, **kwargs)
 
 

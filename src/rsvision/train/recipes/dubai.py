@@ -12,7 +12,7 @@ Rebuild: ``python -m rsvision.train.recipes dubai_landcover --data ../shared/dat
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,7 @@ LANDCOVER = SegRecipe(
     init="aid_efficientnet_lite0",
     config=SegTrainConfig(epochs=40, steps=40, batch_size=8, crop=256, lr=1e-3, weight_decay=1e-4, jitter=0.2),
 )
+SCRATCH = replace(LANDCOVER, recipe="dubai_landcover_scratch", name="dubai_landcover_unet_scratch", init=None)
 
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
@@ -179,6 +180,25 @@ def dubai_landcover(
     work: str | None = None,
     threads: int = 2,
     progress: bool = True,
+    test: bool = True,
 ) -> Path:
-    """U-Net over EfficientNet-Lite0 on Dubai tiles 1-6 (``dubai_landcover_unet``)."""
-    return train_segmentation_recipe(LANDCOVER, out=out, data=data, work=work, threads=threads, progress=progress)
+    """U-Net over EfficientNet-Lite0, its encoder from the AID classifier, on Dubai tiles 1-6
+    (``dubai_landcover_unet``)."""
+    return train_segmentation_recipe(
+        LANDCOVER, out=out, data=data, work=work, threads=threads, progress=progress, test=test
+    )
+
+
+def dubai_landcover_scratch(
+    *,
+    out: str,
+    data: str = "../shared/data/dubai_segmentation",
+    work: str | None = None,
+    threads: int = 2,
+    progress: bool = True,
+    test: bool = True,
+) -> Path:
+    """The same from a random encoder: the comparison that decides whether the AID start is worth it."""
+    return train_segmentation_recipe(
+        SCRATCH, out=out, data=data, work=work, threads=threads, progress=progress, test=test
+    )
