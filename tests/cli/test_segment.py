@@ -274,3 +274,11 @@ def test_train_segmentation_bad_options(run_cli, capsys, tmp_path, extra, messag
     code, _, err = run_cli(capsys, "train", "segmentation", "--data", root, "-o", tmp_path / "s.safetensors", *extra)
     assert code == 2 and message in err
     assert not (tmp_path / "s.safetensors").exists()
+
+
+def test_without_a_built_in_model_the_message_says_how_to_get_one(run_cli, capsys, scene, tmp_path, monkeypatch):
+    import rsvision.models.segmentation as segmentation
+
+    monkeypatch.setattr(segmentation, "builtin_weights", lambda: {})
+    code, _, err = run_cli(capsys, "segment", scene[0], "-o", tmp_path / "x.tif")
+    assert code == 2 and "is not installed: give -m MODEL.safetensors" in err

@@ -57,10 +57,10 @@ def evaluate_model(
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
     if task == "segmentation":
         from rsvision.models.resolve import resolve_model  # deferred: torch (see the note at the top)
-        from rsvision.models.segmentation import DEFAULT_SEGMENTER
+        from rsvision.models.segmentation import segmenter_spec
         from rsvision.models.weights import Task
 
-        loaded = resolve_model(model or DEFAULT_SEGMENTER, Task.SEGMENTATION, f"eval {task}")
+        loaded = resolve_model(segmenter_spec(model), Task.SEGMENTATION, f"eval {task}")
         return evaluate_segmenter(loaded, dataset, progress=progress)
     from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
 

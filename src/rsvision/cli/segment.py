@@ -54,12 +54,12 @@ def segment_command(
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.models.device import pick_device
     from rsvision.models.resolve import resolve_model
-    from rsvision.models.segmentation import DEFAULT_SEGMENTER
+    from rsvision.models.segmentation import segmenter_spec
     from rsvision.models.weights import Task
     from rsvision.workflows.segment import segment_scene
 
     with torch_threads(threads):
-        loaded = resolve_model(model or DEFAULT_SEGMENTER, Task.SEGMENTATION, "segment")
+        loaded = resolve_model(segmenter_spec(model), Task.SEGMENTATION, "segment")
         result = segment_scene(
             scene,
             loaded,

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from rsvision.errors import RsvisionError
+from rsvision.errors import RsvisionError, WeightsError
+from rsvision.models.weights import builtin_weights
 
 # registry name -> smp's architecture name (smp.create_model's ``arch``)
 ARCHITECTURES = {
@@ -81,3 +82,16 @@ def encoder_state_from_classifier(model: nn.Module, classifier_state: Mapping[st
 
 
 DEFAULT_SEGMENTER = "dubai_landcover_unet"
+
+
+def segmenter_spec(model: str | None) -> str:
+    """What ``-m`` names, or the built-in land-cover model; without it (not trained yet, or removed) a one-line
+    error says how to get one."""
+    if model:
+        return model
+    if DEFAULT_SEGMENTER not in builtin_weights():
+        raise WeightsError(
+            f"the built-in land-cover model ({DEFAULT_SEGMENTER}) is not installed: give -m MODEL.safetensors "
+            "(rsvision train segmentation makes one)"
+        )
+    return DEFAULT_SEGMENTER
