@@ -140,9 +140,10 @@ def fit_segmenter(
     config: SegTrainConfig,
     work: Path,
     progress: bool = True,
+    log=print,
 ) -> SegTrainResult:
     """Train ``model`` (in place; it ends holding the best epoch's weights) and return the history. ``work`` is
-    an existing folder for the checkpoint."""
+    an existing folder for the checkpoint; ``log`` gets one line per epoch."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]  # no decay on biases and norms
     plain = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
@@ -188,12 +189,10 @@ def fit_segmenter(
         if scores["miou"] > result.best_miou:
             result.best_epoch, result.best_miou = epoch + 1, scores["miou"]
             best_state = copy.deepcopy(model.state_dict())
-        if progress:
-            print(
-                f"epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, val mIoU {row['val_miou']:.4f}, "
-                f"OA {row['val_overall_accuracy']:.4f} ({row['seconds']} s)",
-                flush=True,
-            )
+        log(
+            f"epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, val mIoU {row['val_miou']:.4f}, "
+            f"OA {row['val_overall_accuracy']:.4f} ({row['seconds']} s)"
+        )
         _save(
             {
                 "config": asdict(config),
@@ -285,7 +284,7 @@ def train_mask_segmenter(
     model = build_model(arch, len(classes), RGB, **arch_kwargs)
     if init:
         encoder_state_from_classifier(model, resolve_weights(init).state_dict())
-    result = fit_segmenter(model, prep, train, val, classes, config, work, progress)
+    result = fit_segmenter(model, prep, train, val, classes, config, work, progress, log)
     scores = evaluate_pairs(model, prep, val, classes)
     log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
     colours = getattr(dataset, "colors", None)

@@ -106,7 +106,7 @@ def train_segmentation_recipe(
         log(f"{len(train)} training and {len(val)} validation images ({', '.join(val.ids)}); classes {classes}")
         model = initial_segmenter(recipe, len(classes))
         started = time.time()
-        result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress)
+        result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress, log)
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
         metrics = [card_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
         pictures = {}
