@@ -180,4 +180,4 @@ def test_staging_blocks_are_shorter_on_wide_outputs_and_the_cache_need_follows(t
     assert wide._ds.block_shapes[0] == (336, 512)  # 32 MB / (65,536 + 32,768 bytes a row): 341 rows, to 16
     wide.abort()
     scores = RasterWriter(tmp_path / "p.tif", wide_grid, 6, "float32", blocksize=512)
-    assert scores._rows == 64 and scores.block_cache_bytes() == 2 * 64 * (65536 + 32768) * 6 * 4
+    assert scores._staging_block_rows == 64 and scores.block_cache_bytes() == 2 * 64 * (65536 + 32768) * 6 * 4

@@ -7,7 +7,6 @@ import typer
 from rich.console import Console
 
 from rsvision import __version__
-from rsvision.errors import RsvisionError
 
 app = typer.Typer(
     name="rsvision",
@@ -21,13 +20,6 @@ _state = {"quiet": False}
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings or summary lines.")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA when torch sees a GPU), cpu or cuda.")
-
-
-def check_device(name: str) -> str:
-    """``--device`` checked before torch is imported (whether CUDA is there is asked only when the model loads)."""
-    if name not in ("auto", "cpu", "cuda"):
-        raise RsvisionError(f"--device must be auto, cpu or cuda, got {name!r}")
-    return name
 
 
 def set_quiet(quiet: bool) -> None:

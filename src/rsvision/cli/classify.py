@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
-from rsvision.cli.app import DEVICE, QUIET, app, check_device, report, say, set_quiet
+from rsvision.cli.app import DEVICE, QUIET, app, report, say, set_quiet
 from rsvision.core.files import check_writable
 from rsvision.core.progress import plural
-from rsvision.core.settings import torch_threads
+from rsvision.core.settings import check_device, torch_threads
 from rsvision.datasets.base import IMAGE_SUFFIXES
 from rsvision.datasets.folder import is_band_folder, list_folder_images
 from rsvision.errors import InputNotFoundError, OutputError

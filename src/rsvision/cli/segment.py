@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from rsvision.cli.app import DEVICE, QUIET, app, check_device, say, set_quiet
+from rsvision.cli.app import DEVICE, QUIET, app, say, set_quiet
 from rsvision.core.progress import plural
-from rsvision.core.settings import torch_threads
+from rsvision.core.settings import check_device, torch_threads
 from rsvision.errors import InputNotFoundError
 from rsvision.io.writers import check_scene_outputs
 

@@ -154,9 +154,12 @@ def band_for_common_name(name: str, bands: list[Band]) -> Band | None:
     """The band among ``bands`` that a common name (``red``, ``nir`` ...) means: its centre wavelength in the
     name's range, the nearest to the range's middle, the finest among equals. None when no band fits."""
     span = COMMON_BANDS.get(name.lower())
-    if span is None:
-        return None
-    lo, hi = span
+    return band_in_range(bands, *span) if span else None
+
+
+def band_in_range(bands: list[Band], lo: float, hi: float) -> Band | None:
+    """The band whose centre wavelength lies in ``[lo, hi]`` nm, the nearest to the range's middle, the finest
+    among equals; None when none does."""
     fits = [b for b in bands if b.wavelength_nm is not None and lo <= b.wavelength_nm <= hi]
     if not fits:
         return None

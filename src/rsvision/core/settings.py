@@ -14,6 +14,17 @@ from pathlib import Path
 
 import rasterio.env
 
+from rsvision.errors import RsvisionError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(name: str) -> str:
+    """A ``--device`` name, checked without torch (whether CUDA is there is asked when a model loads)."""
+    if name not in DEVICES:
+        raise RsvisionError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return name
+
 
 def available_cpus() -> int:
     """CPUs this process may run on (its affinity on Linux)."""

@@ -144,11 +144,11 @@ class ProbabilitySink(DenseSink):
 
     def __init__(self, merger: StripMerger, classes: RasterSink | None, percent: RasterSink):
         super().__init__(merger, percent.writer, percent.staging)
-        self.sinks = [sink for sink in (classes, percent) if sink is not None]
+        self.group = SinkGroup([sink for sink in (classes, percent) if sink is not None])
         self.classes = classes.writer if classes is not None else None
 
     def open(self, resume: bool) -> bool:
-        return SinkGroup(self.sinks).open(resume)
+        return self.group.open(resume)
 
     def end_row(self, row: int) -> None:
         r, strip = self.merger.end_row()
@@ -163,23 +163,23 @@ class ProbabilitySink(DenseSink):
         self.writer.write(percent, window)
 
     def cache_bytes(self) -> int:
-        return SinkGroup(self.sinks).cache_bytes()
+        return self.group.cache_bytes()
 
     def checkpoint(self) -> dict[str, np.ndarray]:
-        return {**SinkGroup(self.sinks).checkpoint(), **self.merger.state()}
+        return {**self.group.checkpoint(), **self.merger.state()}
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        SinkGroup(self.sinks).restore(arrays)
+        self.group.restore(arrays)
         self.merger.restore(arrays)
 
     def finish(self) -> list[Path]:
-        return SinkGroup(self.sinks).finish()
+        return self.group.finish()
 
     def abort(self) -> None:
-        SinkGroup(self.sinks).abort()
+        self.group.abort()
 
     def suspend(self) -> None:
-        SinkGroup(self.sinks).suspend()
+        self.group.suspend()
 
 
 class VectorSink:

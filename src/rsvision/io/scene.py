@@ -62,6 +62,11 @@ class Grid:
     def res(self) -> tuple[float, float]:
         return abs(self.transform.a), abs(self.transform.e)
 
+    @classmethod
+    def of(cls, dataset) -> Grid:
+        """The grid of an open rasterio dataset."""
+        return cls(dataset.crs, dataset.transform, dataset.width, dataset.height)
+
 
 @dataclass(frozen=True)
 class _Source:
@@ -363,10 +368,6 @@ class Scene:
         return Scene(self.path, self.bands, sources, grid, self.dtype, self.nodata, self.sensor, rs, [])
 
 
-def _grid_of(ds) -> Grid:
-    return Grid(ds.crs, ds.transform, ds.width, ds.height)
-
-
 def _warn_no_georeference(path: str) -> None:
     warnings.warn(
         f"{path} has no georeference: processing it in pixel coordinates (identity transform, y down)",
@@ -396,7 +397,7 @@ def _pixel_size_m(grid: Grid) -> float | None:
 def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) -> Scene:
     ds = _open(path)
     with ds:
-        grid = _grid_of(ds)
+        grid = Grid.of(ds)
         colours = ds.colorinterp
         indexes = [i + 1 for i, c in enumerate(colours) if c != ColorInterp.alpha] or [1]
         dtypes = {ds.dtypes[i - 1] for i in indexes}
@@ -498,7 +499,7 @@ def _open_stack(
         with ds:
             for i in range(1, ds.count + 1):
                 band_name = name if ds.count == 1 else f"{name}_{i}"
-                entries.append((band_name, str(f), i, _grid_of(ds), ds.dtypes[i - 1], ds.nodata))
+                entries.append((band_name, str(f), i, Grid.of(ds), ds.dtypes[i - 1], ds.nodata))
 
     grids = [e[3] for e in entries]
     georef = [g.crs is not None for g in grids]

@@ -102,7 +102,9 @@ class RasterWriter:
             SPARSE_OK=True,  # a part holds some rows of the grid: blocks never written stay off the disk
         )
         if width >= 16 and height >= 16:
-            profile.update(tiled=True, blockxsize=self._block(width), blockysize=min(self._block(height), self._rows))
+            profile.update(
+                tiled=True, blockxsize=self._block(width), blockysize=min(self._block(height), self._staging_block_rows)
+            )
         return profile
 
     def _row_bytes(self) -> int:
@@ -113,7 +115,7 @@ class RasterWriter:
         return sum(-(-w // block_w) * block_w for w in widths) * self.count * np.dtype(self.dtype).itemsize
 
     @property
-    def _rows(self) -> int:
+    def _staging_block_rows(self) -> int:
         """The staging files' block height: the blocksize, or less on a wide output (a multiple of 16)."""
         fit = 16 * (STAGING_ROW_BYTES // self._row_bytes() // 16)
         return max(MIN_STAGING_ROWS, min(self.blocksize, fit))
@@ -121,7 +123,7 @@ class RasterWriter:
     def block_cache_bytes(self) -> int:
         """GDAL block cache the staging files need so no block is written out part-filled and read back: two
         block rows of each (a strip written in may end inside one block row and begin the next)."""
-        return 2 * self._rows * self._row_bytes()
+        return 2 * self._staging_block_rows * self._row_bytes()
 
     def _cog_block(self) -> int:
         side = min(self.grid.width, self.grid.height)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from rsvision.core.settings import check_device
 from rsvision.errors import RsvisionError
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def pick_device(name: str = "auto") -> str:
     """``auto``: CUDA when torch sees a GPU, else the CPU; ``cpu`` or ``cuda`` as asked (``cuda`` without a GPU
     is an error)."""
-    if name not in DEVICES:
-        raise RsvisionError(f"--device must be auto, cpu or cuda, got {name!r}")
+    check_device(name)
     available = torch.cuda.is_available()
     if name == "cuda" and not available:
         raise RsvisionError("--device cuda: torch sees no CUDA GPU here (use --device cpu or auto)")

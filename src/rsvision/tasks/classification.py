@@ -147,20 +147,14 @@ class TileClassifier(TilePredictor):
 
     def fingerprint(self) -> str:
         w = self.classifier.weights
-        text = json.dumps(
-            [
-                type(self).__qualname__,
-                w.name,
-                w.sha256,
-                w.preprocessing.model_dump(),
-                self.tile_size,
-                self.tta,
-                self.bands,
-                self.dtype,
-                self.to_8bit,
-            ]
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return card_fingerprint(self, w, self.tile_size, self.tta, self.bands, self.dtype, self.to_8bit)
+
+
+def card_fingerprint(predictor, weights: Weights, *settings) -> str:
+    """A predictor's fingerprint from its card (name, file digest, preprocessing) and its own settings: the
+    weights are identified by their sha256, not hashed again tensor by tensor."""
+    card = [type(predictor).__qualname__, weights.name, weights.sha256, weights.preprocessing.model_dump()]
+    return hashlib.sha256(json.dumps([*card, *settings]).encode()).hexdigest()[:32]
 
 
 def class_colours(n: int) -> dict[int, tuple[int, int, int, int]]:

@@ -5,15 +5,12 @@ as they do to classifiers, and so does the band choice of :func:`rsvision.tasks.
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 
 from rsvision.models.preprocess import reflectance_to_8bit
 from rsvision.models.weights import Weights
 from rsvision.tasks.base import DensePredictor, TileBatch
-from rsvision.tasks.classification import BandChoice, class_colours
+from rsvision.tasks.classification import BandChoice, card_fingerprint, class_colours
 
 STRIDE = 32  # the encoders' total downsampling: inputs are padded to a multiple of it
 
@@ -25,6 +22,19 @@ def card_colours(weights: Weights) -> dict[int, tuple[int, int, int, int]]:
     if not given or len(given) != len(weights.classes):
         return class_colours(len(weights.classes))
     return {i: (*(int(c.lstrip("#")[j : j + 2], 16) for j in (0, 2, 4)), 255) for i, c in enumerate(given)}
+
+
+def padded_forward(module, x):
+    """Logits of a fully convolutional ``module`` for a normalised ``(B, C, H, W)`` batch of any size: sides padded
+    to a multiple of :data:`STRIDE` (by reflection; by repeating the edge where the image is too small to reflect)
+    and the padding cut off the output. Inference and training's validation share it, so both see the same map."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % STRIDE, -w % STRIDE
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w) > max(pad_h, pad_w) else "replicate")
+    return module(x)[..., :h, :w].float()
 
 
 class Segmenter(DensePredictor):
@@ -57,7 +67,6 @@ class Segmenter(DensePredictor):
 
     def predict(self, batch: TileBatch) -> np.ndarray:
         import torch
-        import torch.nn.functional as F
 
         images = batch.images.astype(self.dtype) if self.dtype else batch.images
         if self.to_8bit:
@@ -69,26 +78,8 @@ class Segmenter(DensePredictor):
         prep.check_values(images, where)
         with torch.inference_mode():
             x = prep.normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).to(self.device)
-            h, w_ = x.shape[-2:]
-            pad_h, pad_w = -h % STRIDE, -w_ % STRIDE
-            if pad_h or pad_w:
-                x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect" if min(h, w_) > max(pad_h, pad_w) else "replicate")
-            logits = self.module(x)[..., :h, :w_].float()
-            return torch.softmax(logits, dim=1).cpu().numpy()
+            return torch.softmax(padded_forward(self.module, x), dim=1).cpu().numpy()
 
     def fingerprint(self) -> str:
-        w = self.weights
-        text = json.dumps(
-            [
-                type(self).__qualname__,
-                w.name,
-                w.sha256,
-                w.preprocessing.model_dump(),
-                self.output,
-                self.bands,
-                self.dtype,
-                self.to_8bit,
-                self.tile_size,
-            ]
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        settings = (self.output, self.bands, self.dtype, self.to_8bit, self.tile_size)
+        return card_fingerprint(self, self.weights, *settings)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rsvision.core.sensors import Band
+from rsvision.core.sensors import Band, band_in_range
 from rsvision.errors import BandNotFoundError, RsvisionError
 from rsvision.tasks.base import DensePredictor, TileBatch
 
@@ -176,11 +176,7 @@ def symbol_band(symbol: str, bands: Sequence[Band]) -> Band | None:
     spec = _load("bands.json").get(symbol)
     if spec is None:
         return None
-    lo, hi = float(spec["min_wavelength"]), float(spec["max_wavelength"])
-    fits = [b for b in bands if b.wavelength_nm is not None and lo <= b.wavelength_nm <= hi]
-    if not fits:
-        return None
-    return min(fits, key=lambda b: (abs(b.wavelength_nm - (lo + hi) / 2), b.gsd_m or 0.0))  # type: ignore[operator]
+    return band_in_range(list(bands), float(spec["min_wavelength"]), float(spec["max_wavelength"]))
 
 
 # ----------------------------------------------------------------------------- the predictor

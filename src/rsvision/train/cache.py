@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,12 +66,18 @@ def image_cache(dataset: Dataset, size: int, path: str | os.PathLike, progress: 
     return np.load(path, mmap_mode="r")
 
 
-def band_statistics(images: np.ndarray, scale: float, chunk: int = 512) -> tuple[list[float], list[float]]:
-    """Per-band mean and standard deviation of ``images / scale`` over (N, C, H, W), in float64."""
-    c = images.shape[1]
-    total, sq, n = np.zeros(c), np.zeros(c), 0
-    for start in range(0, len(images), chunk):
-        x = np.asarray(images[start : start + chunk], dtype=np.float64) / scale
+def band_statistics(
+    images: np.ndarray | Sequence[np.ndarray], scale: float, chunk: int = 512
+) -> tuple[list[float], list[float]]:
+    """Per-band mean and standard deviation of ``images / scale``, in float64: over an (N, C, H, W) array (read
+    ``chunk`` images at a time), or a list of (C, H, W) images of any sizes."""
+    if isinstance(images, np.ndarray):
+        batches = (images[start : start + chunk] for start in range(0, len(images), chunk))
+    else:
+        batches = (image[None] for image in images)
+    total, sq, n = 0.0, 0.0, 0
+    for batch in batches:
+        x = np.asarray(batch, dtype=np.float64) / scale
         total += x.sum(axis=(0, 2, 3))
         sq += (x * x).sum(axis=(0, 2, 3))
         n += x.shape[0] * x.shape[2] * x.shape[3]

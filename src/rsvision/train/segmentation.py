@@ -28,10 +28,10 @@ from rsvision.models.registry import RGB, build_model
 from rsvision.models.segmentation import DEFAULT_ENCODER, encoder_state_from_classifier
 from rsvision.models.tta import d4_transform
 from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
+from rsvision.tasks.segmentation import STRIDE, padded_forward
 from rsvision.train.augment import colour_jitter
+from rsvision.train.cache import band_statistics
 from rsvision.train.loop import _progress, _save, lr_at
-
-STRIDE = 32
 
 
 @dataclass
@@ -110,9 +110,7 @@ def sample_batch(
 def predict_mask(model: nn.Module, prep: Preprocessing, image: np.ndarray) -> np.ndarray:
     """Class ids ``(H, W)`` of one whole image (padded to the encoder's stride by reflection)."""
     x = prep.normalise(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None])
-    h, w = x.shape[-2:]
-    x = F.pad(x, (0, -w % STRIDE, 0, -h % STRIDE), mode="reflect")
-    return model(x)[0, :, :h, :w].argmax(0).numpy()
+    return padded_forward(model, x)[0].argmax(0).numpy()
 
 
 def evaluate_pairs(model: nn.Module, prep: Preprocessing, pairs: MaskPairs, classes: Sequence[str]) -> dict:
@@ -233,12 +231,6 @@ def load_pairs(dataset, keep=lambda sample_id: True) -> MaskPairs:
     )
 
 
-def band_statistics(pairs: MaskPairs) -> tuple[list[float], list[float]]:
-    """Per-band mean and std of the images, as fractions of 255."""
-    values = np.concatenate([im.reshape(im.shape[0], -1) for im in pairs.images], axis=1) / 255.0
-    return values.mean(axis=1).tolist(), values.std(axis=1).tolist()
-
-
 def card_metrics(scores: dict, dataset: str, split: str) -> MeasuredMetrics:
     """A card's figures: ``miou``, ``overall_accuracy`` and ``iou_<class>`` for each class."""
     per_class = {f"iou_{c}": round(v["iou"], 4) for c, v in scores["per_class"].items() if v.get("iou") is not None}
@@ -277,7 +269,7 @@ def train_mask_segmenter(
     val_ids = set(np.random.default_rng(config.seed).choice(ids, n_val, replace=False).tolist())
     classes = model_classes(dataset)
     train, val = load_pairs(dataset, lambda i: i not in val_ids), load_pairs(dataset, lambda i: i in val_ids)
-    mean, std = band_statistics(train)
+    mean, std = band_statistics(train.images, 255.0)
     prep = Preprocessing(bands=list(RGB), scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=input_size)
     log(f"{len(train)} training and {len(val)} validation images, classes {', '.join(classes)}")
     torch.manual_seed(config.seed)

@@ -141,7 +141,7 @@ def _sieve(source: Path, output: Path, pixels: int) -> None:
     with rasterio.open(source) as src:
         writer = RasterWriter(
             output,
-            _grid(src),
+            Grid.of(src),
             1,
             src.dtypes[0],
             src.nodata,
@@ -159,10 +159,6 @@ def _sieve(source: Path, output: Path, pixels: int) -> None:
                 keep = sieved[row - top : row - top + min(SIEVE_ROWS, src.height - row)]
                 writer.write(keep, Window(0, row, src.width, keep.shape[0]))
     os.remove(source)
-
-
-def _grid(ds) -> Grid:
-    return Grid(ds.crs, ds.transform, ds.width, ds.height)
 
 
 def _write_polygons(class_map: Path, vector: str | os.PathLike, classes: Sequence[str]) -> tuple[Path, int]:

@@ -26,11 +26,11 @@ from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.weights import Task, builtin_weights, save_weights
+from rsvision.train.cache import band_statistics
 from rsvision.train.recipes.common import recipe_session
 from rsvision.train.segmentation import (
     MaskPairs,
     SegTrainConfig,
-    band_statistics,
     card_metrics,
     evaluate_pairs,
     fit_segmenter,
@@ -95,11 +95,11 @@ def train_segmentation_recipe(
     """Train (or resume) ``recipe``; write ``out/NAME.safetensors`` + card with the validation figures and, with
     ``test``, tile 7's (read once, after every choice)."""
     with recipe_session(recipe.recipe, data, out, work, threads) as (work_dir, log, text):
-        dataset = open_dataset(data, "color-mask", split=",".join(TRAIN_TILES), **_colours(data))
+        dataset = open_dataset(data, "color-mask", split=",".join(TRAIN_TILES), colors=DUBAI_COLORS)
         classes = [c for i, c in enumerate(dataset.classes) if i != dataset.ignore_index]
         train = load_pairs(dataset, lambda sid: not sid.endswith(VAL_IMAGE))
         val = load_pairs(dataset, lambda sid: sid.endswith(VAL_IMAGE))
-        mean, std = band_statistics(train)
+        mean, std = band_statistics(train.images, 255.0)
         prep = Preprocessing(
             bands=BANDS, scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=recipe.input_size
         )
@@ -111,7 +111,7 @@ def train_segmentation_recipe(
         metrics = [card_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
         pictures = {}
         if test:
-            test_set = open_dataset(data, "color-mask", split=TEST_TILE, **_colours(data))
+            test_set = open_dataset(data, "color-mask", split=TEST_TILE, colors=DUBAI_COLORS)
             test_pairs = load_pairs(test_set, lambda sid: True)
             scores = evaluate_pairs(model, prep, test_pairs, classes)
             metrics.append(card_metrics(scores, "dubai", TEST_TILE))
@@ -168,37 +168,30 @@ def _pictures(model, prep, pairs: MaskPairs, scores: dict, classes, colours, ste
     return {"confusion_matrix_png": confusion.name, "example_png": picture.name}
 
 
-def _colours(data: str) -> dict:
-    """The Dubai colour table (the release's classes.json names colours its masks do not use)."""
-    return {"colors": DUBAI_COLORS}
+def _entry(recipe: SegRecipe, doc: str):
+    """The command-line entry of a recipe (``python -m rsvision.train.recipes NAME``)."""
+
+    def train(
+        *,
+        out: str,
+        data: str = "../shared/data/dubai_segmentation",
+        work: str | None = None,
+        threads: int = 2,
+        progress: bool = True,
+        test: bool = True,
+    ) -> Path:
+        return train_segmentation_recipe(
+            recipe, out=out, data=data, work=work, threads=threads, progress=progress, test=test
+        )
+
+    train.__name__, train.__doc__ = recipe.recipe, doc
+    return train
 
 
-def dubai_landcover(
-    *,
-    out: str,
-    data: str = "../shared/data/dubai_segmentation",
-    work: str | None = None,
-    threads: int = 2,
-    progress: bool = True,
-    test: bool = True,
-) -> Path:
-    """U-Net over EfficientNet-Lite0, its encoder from the AID classifier, on Dubai tiles 1-6
-    (``dubai_landcover_unet``)."""
-    return train_segmentation_recipe(
-        LANDCOVER, out=out, data=data, work=work, threads=threads, progress=progress, test=test
-    )
-
-
-def dubai_landcover_scratch(
-    *,
-    out: str,
-    data: str = "../shared/data/dubai_segmentation",
-    work: str | None = None,
-    threads: int = 2,
-    progress: bool = True,
-    test: bool = True,
-) -> Path:
-    """The same from a random encoder: the comparison that decides whether the AID start is worth it."""
-    return train_segmentation_recipe(
-        SCRATCH, out=out, data=data, work=work, threads=threads, progress=progress, test=test
-    )
+dubai_landcover = _entry(
+    LANDCOVER,
+    "U-Net over EfficientNet-Lite0, its encoder from the AID classifier, on Dubai tiles 1-6 (dubai_landcover_unet).",
+)
+dubai_landcover_scratch = _entry(
+    SCRATCH, "The same from a random encoder: the comparison that decides whether the AID start is worth it."
+)
