@@ -282,3 +282,39 @@ def test_without_a_built_in_model_the_message_says_how_to_get_one(run_cli, capsy
     monkeypatch.setattr(segmentation, "builtin_weights", lambda: {})
     code, _, err = run_cli(capsys, "segment", scene[0], "-o", tmp_path / "x.tif")
     assert code == 2 and "is not installed: give -m MODEL.safetensors" in err
+
+
+def test_s2cloudless_masks_an_oscd_city_on_its_10m_grid(run_cli, capsys, shared, tmp_path):
+    folder = shared("oscd", "images", "bercy", "imgs_1")
+    code, _, err = run_cli(capsys, "segment", folder, "-m", "s2cloudless", "-o", tmp_path / "c.tif", "-q")
+    assert code == 0, err
+    with rasterio.open(tmp_path / "c.tif") as got, rasterio.open(next(folder.glob("*B02.tif"))) as b02:
+        assert (got.width, got.height, got.transform, got.crs) == (b02.width, b02.height, b02.transform, b02.crs)
+        assert json.loads(got.tags()["classes"]) == ["clear", "cloud", "shadow"]
+        shares = np.bincount(got.read(1).ravel(), minlength=3) / (got.width * got.height)
+    assert 0.05 < shares[1] < 0.5 and shares[0] > 0.5  # this date has scattered cumulus over a clear city
+
+
+def test_s2cloudless_on_an_rgb_scene_names_the_bands_it_needs(run_cli, capsys, scene, tmp_path):
+    code, _, err = run_cli(capsys, "segment", scene[0], "-m", "s2cloudless", "-o", tmp_path / "c.tif")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "needs the Sentinel-2 bands B01,B02,B04" in err and "has red,green,blue" in err
+    assert not (tmp_path / "c.tif").exists()
+
+
+def test_s2cloudless_finds_bands_by_name_in_a_stacked_geotiff(run_cli, capsys, shared, tmp_path):
+    """The band folder, and the same bands stacked into one GeoTIFF in another order with their names as band
+    descriptions, give the same masks."""
+    from rsvision.io import open_scene
+
+    folder = shared("oscd", "images", "bercy", "imgs_1")
+    scene = open_scene(folder)
+    order = np.random.default_rng(3).permutation(scene.count)
+    profile = dict(driver="GTiff", width=scene.width, height=scene.height, count=scene.count, dtype="uint16")
+    with rasterio.open(tmp_path / "s.tif", "w", crs=scene.crs, transform=scene.transform, **profile) as dst:
+        dst.write(scene.read().data[order])
+        dst.descriptions = tuple(scene.bands[i].name for i in order)
+    for source, name in ((folder, "a.tif"), (tmp_path / "s.tif", "b.tif")):
+        assert run_cli(capsys, "segment", source, "-m", "s2cloudless", "-o", tmp_path / name, "-q")[0] == 0
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        assert np.array_equal(a.read(), b.read())

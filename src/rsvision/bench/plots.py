@@ -68,7 +68,7 @@ def class_map_preview(
     ax = fig.subplots()
     ax.imshow(blended, interpolation="nearest")
     ax.set_axis_off()
-    handles = [Patch(color=lut[v], label=names[v] if v < len(names) else str(v)) for v in present]
+    handles = [Patch(facecolor=lut[v], edgecolor="0.4", label=names[v] if v < len(names) else str(v)) for v in present]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=9)
     fig.tight_layout()
     with atomic_output(output) as tmp:

@@ -12,6 +12,7 @@ from rsvision.core.progress import plural
 from rsvision.core.settings import check_device, torch_threads
 from rsvision.errors import InputNotFoundError
 from rsvision.io.writers import check_scene_outputs
+from rsvision.tasks.clouds import S2CLOUDLESS
 
 
 @app.command("segment")
@@ -19,7 +20,11 @@ def segment_command(
     scene: Path = typer.Argument(..., help="A raster file (any size) or a folder of band files."),
     output: Path = typer.Option(..., "-o", "--output", help="OUT.tif: the class-map COG (colour table, names)."),
     model: str | None = typer.Option(
-        None, "-m", "--model", help="A segmentation model of `rsvision models` or a NAME.safetensors file."
+        None,
+        "-m",
+        "--model",
+        help="A segmentation model of `rsvision models`, a NAME.safetensors file, or s2cloudless (Sentinel-2 "
+        "cloud and shadow masks).",
     ),
     vector: Path | None = typer.Option(
         None, "--vector", help="Also write polygons with class and area (.gpkg, .geojson, .parquet)."
@@ -59,7 +64,8 @@ def segment_command(
     from rsvision.workflows.segment import segment_scene
 
     with torch_threads(threads):
-        loaded = resolve_model(segmenter_spec(model), Task.SEGMENTATION, "segment")
+        clouds = model is not None and model.lower() == S2CLOUDLESS
+        loaded = S2CLOUDLESS if clouds else resolve_model(segmenter_spec(model), Task.SEGMENTATION, "segment")
         result = segment_scene(
             scene,
             loaded,

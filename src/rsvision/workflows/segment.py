@@ -30,6 +30,7 @@ from rsvision.io import Grid, RasterWriter, Scene, open_scene, write_vectors
 from rsvision.io.writers import check_scene_outputs
 from rsvision.models.resolve import LoadedModel
 from rsvision.tasks.classification import scene_gsd, select_bands, tile_size_for
+from rsvision.tasks.clouds import S2CLOUDLESS, CloudMasker
 from rsvision.tasks.segmentation import Segmenter
 
 SIEVE_ROWS = 2048  # rows sieved at once, with a margin above and below
@@ -51,7 +52,7 @@ class SegmentResult:
 
 def segment_scene(
     scene: Scene | str | os.PathLike,
-    model: LoadedModel,
+    model: LoadedModel | str,
     output: str | os.PathLike,
     *,
     vector: str | os.PathLike | None = None,
@@ -66,7 +67,8 @@ def segment_scene(
     device: str = "cpu",
     quiet: bool = False,
 ) -> SegmentResult:
-    """Segment ``scene`` with ``model`` (a segmentation card and its network) into the class-map COG ``output``.
+    """Segment ``scene`` with ``model`` (a segmentation card and its network, or ``"s2cloudless"`` for cloud and
+    shadow masks of Sentinel-2) into the class-map COG ``output``.
 
     ``vector``: polygons with ``class_id``, ``class`` and ``area`` (.gpkg, .geojson, .parquet); ``min_area``
     (square metres on a georeferenced grid, else pixels): smaller regions merge into their neighbour, in the
@@ -78,10 +80,8 @@ def segment_scene(
         check_scene_outputs(probabilities, kind="probabilities")
     scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
     pixels = _pixels_of(scene, min_area)
-    weights = model.weights
-    choice = select_bands(weights, scene.bands, bands, str(scene.path), scene.dtype, scene.sensor)
-    size = int(tile) if tile else tile_size_for(weights, scene_gsd(scene))
-    predictor = Segmenter(weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device)
+    predictor, note = _predictor(scene, model, tile, bands, device)
+    size = predictor.tile_size
     # the engine's map before sieving: a fixed name, so that a killed run finds its checkpoint again
     engine_map = output.with_name(f".{output.name}.unsieved.tif") if pixels else output
     destinations = [engine_map] + ([Probabilities(probabilities)] if probabilities is not None else [])
@@ -90,7 +90,7 @@ def segment_scene(
         predictor,
         destinations,
         tile=size,
-        overlap=min(overlap, size // 2),
+        overlap=min(max(overlap, 2 * getattr(predictor, "margin", 0)), size // 2),
         batch=batch,
         threads=threads,
         quiet=quiet,
@@ -99,7 +99,7 @@ def segment_scene(
         _sieve(engine_map, output, pixels)
     polygons = 0
     if vector is not None:
-        vector, polygons = _write_polygons(output, vector, weights.classes)
+        vector, polygons = _write_polygons(output, vector, predictor.class_names)
     if preview is not None:
         preview = class_map_preview(scene, output, preview)
     return SegmentResult(
@@ -110,8 +110,28 @@ def segment_scene(
         class_counts(output),
         polygons,
         result.summary,
-        choice.describe(weights),
+        note,
     )
+
+
+def _predictor(
+    scene: Scene, model: LoadedModel | str, tile: int | None, bands: Sequence[str] | None, device: str
+) -> tuple[Segmenter | CloudMasker, str]:
+    """The dense predictor for ``model`` (a loaded segmentation card, or ``"s2cloudless"``) on ``scene``, and a
+    note on how its bands were chosen."""
+    if isinstance(model, str):
+        if model.lower() != S2CLOUDLESS:
+            raise RsvisionError(f"unknown segmentation model {model!r}")
+        names = list(bands) if bands is not None else [b.name for b in scene.bands]
+        if len(names) != scene.count:
+            raise RsvisionError(f"{scene.path}: {len(names)} band names given for {scene.count} bands")
+        integer = np.dtype(scene.dtype).kind in "ui"
+        return CloudMasker(names, integer=integer, tile_size=tile or 512, path=str(scene.path)), ""
+    weights = model.weights
+    choice = select_bands(weights, scene.bands, bands, str(scene.path), scene.dtype, scene.sensor)
+    size = int(tile) if tile else tile_size_for(weights, scene_gsd(scene))
+    predictor = Segmenter(weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device)
+    return predictor, choice.describe(weights)
 
 
 def _pixels_of(scene: Scene, min_area: float | None) -> int:

@@ -66,7 +66,7 @@ LANDCOVER = SegRecipe(
     "unet",
     arch_kwargs={"encoder": "tu-efficientnet_lite0", "decoder_channels": [128, 64, 32, 16, 16]},
     init="aid_efficientnet_lite0",
-    config=SegTrainConfig(epochs=40, steps=40, batch_size=8, crop=256, lr=1e-3, weight_decay=1e-4, jitter=0.2),
+    config=SegTrainConfig(epochs=24, steps=40, batch_size=8, crop=256, lr=1e-3, weight_decay=1e-4, jitter=0.2),
 )
 SCRATCH = replace(LANDCOVER, recipe="dubai_landcover_scratch", name="dubai_landcover_unet_scratch", init=None)
 
