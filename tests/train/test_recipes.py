@@ -35,6 +35,7 @@ def test_threads_are_scoped_and_the_log_is_closed(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(aid, "choose_input_size", lambda model, val, prep, sizes, config, log: ("prep160", {160: 1.0}))
     monkeypatch.setattr(aid, "publish_classifier", publish_classifier)
     before = torch.get_num_threads()
+    (tmp_path / "out").mkdir()
     out = aid.aid_classifier(
         out=str(tmp_path / "out"), data="D", work=str(tmp_path / "work"), threads=before + 1, progress=False
     )
@@ -58,3 +59,41 @@ def test_lite0_recipe_starts_from_imagenet_with_a_new_head():
     assert model.classifier.out_features == 30
     for key, value in start.state_dict().items():  # everything but the head is ImageNet's
         assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_dubai_recipe_end_to_end_with_one_step(shared, tmp_path, monkeypatch):
+    """The land-cover recipe on real tiles, shrunk (one step; tile 2 for training, tile 1 standing in for tile 7,
+    whose 9 images of 1817 x 2061 would take minutes): validation from the training tiles' ninth images, the test
+    tile read at the end, and a card whose pictures exist."""
+    from dataclasses import replace
+
+    from rsvision.models.weights import resolve_weights
+    from rsvision.train.recipes import dubai
+    from rsvision.train.segmentation import SegTrainConfig
+
+    data = shared("dubai_segmentation")
+    monkeypatch.setattr(dubai, "TRAIN_TILES", ["Tile 2"])
+    monkeypatch.setattr(dubai, "TEST_TILE", "Tile 1")
+    tiny = SegTrainConfig(epochs=1, steps=1, batch_size=2, crop=64)
+    kwargs = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 8, 8]}
+    recipe = replace(dubai.RESNET18, arch_kwargs=kwargs, config=tiny, input_size=256)
+    (tmp_path / "out").mkdir()
+    path = dubai.train_segmentation_recipe(
+        recipe, out=str(tmp_path / "out"), data=str(data), work=str(tmp_path / "w"), progress=False
+    )
+    card = resolve_weights(path)
+    assert [m.split for m in card.metrics] == ["tiles 1-6, image_part_009", "Tile 1"]
+    assert card.classes == ["Water", "Land (unpaved area)", "Road", "Building", "Vegetation"]
+    assert set(card.metrics[1].values) >= {"miou", "overall_accuracy"}
+    assert (tmp_path / "out" / card.notes["confusion_matrix_png"]).exists()
+    assert (tmp_path / "out" / card.notes["example_png"]).exists()
+    assert "Tile 2/image_part_009" in (tmp_path / "w" / "train.log").read_text()
+
+
+def test_a_missing_out_folder_is_said_before_training(tmp_path):
+    from rsvision.errors import OutputError
+    from rsvision.train.recipes import dubai
+
+    with pytest.raises(OutputError, match="no such folder"):
+        dubai.dubai_landcover(out=str(tmp_path / "nowhere"), data=str(tmp_path), work=str(tmp_path / "w"))
+    assert not (tmp_path / "w").exists()

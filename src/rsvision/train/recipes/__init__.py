@@ -1,13 +1,21 @@
 """Recipes that rebuild each shipped weight with one command: ``python -m rsvision.train.recipes NAME``."""
 
 from rsvision.train.recipes.aid import aid_classifier, aid_lite0
-from rsvision.train.recipes.dubai import dubai_landcover, dubai_landcover_scratch
+from rsvision.train.recipes.dubai import dubai_landcover, dubai_landcover_resnet18, dubai_landcover_scratch
 
 RECIPES = {
     "aid_classifier": aid_classifier,
     "aid_lite0": aid_lite0,
     "dubai_landcover": dubai_landcover,
     "dubai_landcover_scratch": dubai_landcover_scratch,
+    "dubai_landcover_resnet18": dubai_landcover_resnet18,
 }
 
-__all__ = ["RECIPES", "aid_classifier", "aid_lite0", "dubai_landcover", "dubai_landcover_scratch"]
+__all__ = [
+    "RECIPES",
+    "aid_classifier",
+    "aid_lite0",
+    "dubai_landcover",
+    "dubai_landcover_resnet18",
+    "dubai_landcover_scratch",
+]

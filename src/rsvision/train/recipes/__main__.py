@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 
+from rsvision.errors import RsvisionError
 from rsvision.train.recipes import RECIPES
 
 
@@ -28,7 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     kwargs = {k: v for k, v in vars(args).items() if k in inspect.signature(fn).parameters and v is not None}
     if args.no_test:
         kwargs["test"] = False
-    fn(progress=not args.no_progress, **kwargs)
+    try:
+        fn(progress=not args.no_progress, **kwargs)
+    except RsvisionError as error:  # a mistake in the command: one line, as the rsvision command says it
+        parser.exit(2, f"error: {error}\n")
 
 
 if __name__ == "__main__":

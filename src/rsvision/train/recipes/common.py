@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from rsvision.core.settings import torch_threads
+from rsvision.errors import OutputError
 
 
 def command(recipe: str, data: str, out: str, work: str) -> str:
@@ -31,8 +32,11 @@ def logger(log_file: IO[str]) -> Callable[[str], None]:
 def recipe_session(
     recipe: str, data: str, out: str, work: str | None, threads: int
 ) -> Iterator[tuple[Path, Callable[[str], None], str]]:
-    """``(work folder, log, command)`` for one run of ``recipe``: the work folder (``runs/RECIPE`` by default)
-    made, ``train.log`` in it appended to, torch at ``threads`` threads until the block ends."""
+    """``(work folder, log, command)`` for one run of ``recipe``: the output folder ``out`` checked, the work folder
+    (``runs/RECIPE`` by default) made, ``train.log`` in it appended to, torch at ``threads`` threads until the
+    block ends."""
+    if not Path(out).is_dir():  # said now, not after hours of training
+        raise OutputError(f"--out {out}: no such folder (make it first)")
     work = work or f"runs/{recipe}"
     work_dir = Path(work)
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,9 @@ LANDCOVER = SegRecipe(
     config=SegTrainConfig(epochs=24, steps=40, batch_size=8, crop=256, lr=1e-3, weight_decay=1e-4, jitter=0.2),
 )
 SCRATCH = replace(LANDCOVER, recipe="dubai_landcover_scratch", name="dubai_landcover_unet_scratch", init=None)
+# the benchmark's standard baseline: smp's U-Net with a ResNet-18 encoder and its default decoder, same training
+RESNET18 = replace(SCRATCH, recipe="dubai_landcover_resnet18", name="dubai_landcover_unet_resnet18")
+RESNET18 = replace(RESNET18, arch_kwargs={"encoder": "resnet18"})
 
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
@@ -194,4 +197,8 @@ dubai_landcover = _entry(
 )
 dubai_landcover_scratch = _entry(
     SCRATCH, "The same from a random encoder: the comparison that decides whether the AID start is worth it."
+)
+dubai_landcover_resnet18 = _entry(
+    RESNET18,
+    "U-Net over ResNet-18 (smp's defaults) from scratch, same training: benchmarks/segmentation.py's baseline.",
 )
