@@ -69,9 +69,11 @@ LANDCOVER = SegRecipe(
     config=SegTrainConfig(epochs=24, steps=40, batch_size=8, crop=256, lr=1e-3, weight_decay=1e-4, jitter=0.2),
 )
 SCRATCH = replace(LANDCOVER, recipe="dubai_landcover_scratch", name="dubai_landcover_unet_scratch", init=None)
-# the benchmark's standard baseline: smp's U-Net with a ResNet-18 encoder and its default decoder, same training
+# the benchmark's standard baseline: smp's U-Net with a ResNet-18 encoder and its default decoder, the same training
+# in the same time: a step of it (batch 8 at 256 px, 2 threads) took 3.7 s against the built-in's 2.4 s, so it gets
+# 16 epochs for the built-in's 24
 RESNET18 = replace(SCRATCH, recipe="dubai_landcover_resnet18", name="dubai_landcover_unet_resnet18")
-RESNET18 = replace(RESNET18, arch_kwargs={"encoder": "resnet18"})
+RESNET18 = replace(RESNET18, arch_kwargs={"encoder": "resnet18"}, config=replace(LANDCOVER.config, epochs=16))
 
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
