@@ -81,3 +81,51 @@ def tiny_classifier():
         return Path(folder) / f"{name}.safetensors"
 
     return make
+
+
+@pytest.fixture
+def make_envi(tmp_path):
+    """``make_envi(name, count, header_lines)`` -> path of an ENVI data file (uint16, 4 x 3 pixels, UTM 51N, 30 m)
+    whose ``.hdr`` ends with ``header_lines`` ("sensor type = Landsat ETM", "wavelength = {...}" ...), written as
+    ENVI writes headers: rasterio would keep band metadata in a ``.aux.xml`` beside the file instead."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    def write(name, count, header_lines=()):
+        path = tmp_path / name
+        with rasterio.open(
+            path,
+            "w",
+            driver="ENVI",
+            width=4,
+            height=3,
+            count=count,
+            dtype="uint16",
+            crs="EPSG:32651",
+            transform=Affine(30, 0, 300000, 0, -30, 3500000),
+        ) as dst:
+            dst.write(np.arange(count * 12, dtype="uint16").reshape(count, 3, 4))
+        hdr = path.with_suffix(".hdr")
+        lines = hdr.read_text().splitlines()  # one "key = value" per line but description and band names
+        kept = [line for line in lines[1:] if " = " in line and not line.startswith(("description", "band names"))]
+        hdr.write_text("\n".join(["ENVI", *kept, *header_lines]) + "\n")
+        for aux in tmp_path.glob(f"{name}*.aux.xml"):
+            aux.unlink()
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def products(tmp_path_factory):
+    """Tiny products in their real layouts, built once by tests/data/products/make_products.py: a dict of paths
+    (``l2a``, ``l2a_zip``, ``l1c``, ``landsat_l2``, ``landsat_l2_tar``, ``landsat_l1``, ``s1``) and the script's
+    module under ``"make"`` (its formulas give the expected values)."""
+    import importlib.util
+
+    script = Path(__file__).parent / "data" / "products" / "make_products.py"
+    spec = importlib.util.spec_from_file_location("make_products", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {**module.make_all(tmp_path_factory.mktemp("products")), "make": module}

@@ -80,3 +80,7 @@ class NormalisationError(RsvisionError, ValueError):
 
 class EvaluationError(RsvisionError, ValueError):
     """An evaluation cannot be run as asked: unknown task, or a dataset format that does not hold the task's targets."""
+
+
+class ScalingError(RsvisionError):
+    """Values were asked for in a scale (reflectance, dB) that the scene's metadata cannot give."""

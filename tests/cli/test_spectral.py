@@ -96,3 +96,74 @@ def test_an_oscd_city_on_its_10m_grid(run_cli, capsys, shared, tmp_path):
         ndvi = ds.read(1)
     finite = ndvi[np.isfinite(ndvi)]
     assert finite.size > 0.9 * ndvi.size and finite.min() >= -1 and finite.max() <= 1 and finite.std() > 0.05
+
+
+def test_the_output_records_the_scale_it_applied(run_cli, capsys, s2_folder, tmp_path):
+    out = tmp_path / "ndvi.tif"
+    code, _, err = run_cli(capsys, "spectral", s2_folder[0], "--index", "ndvi", "-o", out)
+    assert code in (0, None), err
+    with rasterio.open(out) as ds:
+        assert ds.tags()["scaling"] == "values x 0.0001"
+
+
+@pytest.mark.parametrize("key", ["l2a", "l2a_zip"])
+def test_reflectance_from_a_sentinel2_product(run_cli, capsys, products, tmp_path, key):
+    """Baseline 04.00: (DN - 1000) / 10000 per band, then NDVI; the plain 1e-4 would give another value."""
+    make = products["make"]
+    out = tmp_path / "ndvi.tif"
+    code, _, err = run_cli(capsys, "spectral", products[key], "--index", "ndvi", "--reflectance", "-o", out)
+    assert code in (0, None), err
+    assert "NDVI (reflectance: sentinel-2 boa, baseline 04.00, offset -1000" in err
+    with rasterio.open(out) as ds:
+        assert ds.tags()["scaling"].startswith("reflectance: sentinel-2 boa, baseline 04.00, offset -1000")
+        assert (ds.width, ds.height, ds.res) == (60, 60, (10, 10))
+        ndvi = ds.read(1)
+    red, nir = ((make.ramp(b, 60, 10).astype(np.float64) - 1000) / 10000 for b in ("B04", "B08"))
+    dn = make.ramp("B04", 60, 10)
+    expected = np.where(dn == 0, np.nan, (nir - red) / (nir + red))
+    np.testing.assert_allclose(ndvi, expected, rtol=1e-5, atol=1e-6)
+    assert ndvi[10, 10] == pytest.approx((0.131 - 0.091) / (0.131 + 0.091), abs=1e-6)  # DN 2310 and 1910
+
+
+def test_reflectance_from_a_landsat_tar(run_cli, capsys, products, tmp_path):
+    make = products["make"]
+    out = tmp_path / "ndvi.tif"
+    code, _, err = run_cli(
+        capsys, "spectral", products["landsat_l2_tar"], "--index", "ndvi", "--reflectance", "-o", out
+    )
+    assert code in (0, None), err
+    with rasterio.open(out) as ds:
+        assert ds.tags()["scaling"] == "reflectance: landsat c2 l2 surface reflectance (thermal: kelvin)"
+        ndvi = ds.read(1)
+    red, nir = (make.ramp(b, 20, 30).astype(np.float64) * 2.75e-05 - 0.2 for b in ("B4", "B5"))
+    expected = np.where(make.ramp("B4", 20, 30) == 0, np.nan, (nir - red) / (nir + red))
+    np.testing.assert_allclose(ndvi, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--reflectance", "--scale", "1e-4"], "either a scale factor (--scale) or reflectance from metadata"),
+        (["--reflectance"], "carries no reflectance metadata"),
+    ],
+)
+def test_reflectance_refusals_are_one_line(run_cli, capsys, s2_folder, tmp_path, extra, message):
+    out = tmp_path / "bad.tif"
+    code, _, err = run_cli(capsys, "spectral", s2_folder[0], "--index", "ndvi", *extra, "-o", out)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_a_product_without_reflectance_keeps_its_fill_value_as_nodata(run_cli, capsys, products, tmp_path):
+    """The L2A's band files declare no nodata; its DN 0 is still no data under the plain 1e-4 scale."""
+    make = products["make"]
+    out = tmp_path / "ndvi.tif"
+    code, _, err = run_cli(capsys, "spectral", products["l2a"], "--index", "ndvi", "-o", out)
+    assert code in (0, None), err
+    with rasterio.open(out) as ds:
+        assert ds.tags()["scaling"] == "values x 0.0001"
+        ndvi = ds.read(1)
+    red, nir = (make.ramp(b, 60, 10).astype(np.float64) for b in ("B04", "B08"))
+    with np.errstate(invalid="ignore"):  # 0 / 0 in the no-data block
+        expected = np.where(red == 0, np.nan, (nir - red) / (nir + red))
+    np.testing.assert_allclose(ndvi, expected, rtol=1e-5, atol=1e-6)

@@ -47,11 +47,12 @@ def info(
     ]
     for key, value in rows:
         console.print(f"  {key:<15} {value}", highlight=False)
-    table = Table("band", "wavelength (nm)", "GSD (m)", box=None, padding=(0, 2))
+    table = Table("band", "wavelength (nm)", "GSD (m)", "from", box=None, padding=(0, 2))
     for b in meta["bands"]:
         table.add_row(
             b["name"],
             f"{b['wavelength_nm']:g}" if b["wavelength_nm"] else "-",
             f"{b['gsd_m']:g}" if b["gsd_m"] else "-",
+            b["origin"] or "-",  # where the name came from: file, catalogue (by band count), user; "-": unknown
         )
     console.print(table)

@@ -26,7 +26,9 @@ def _constants(values: list[str]) -> dict[str, float]:
 
 @app.command("spectral")
 def spectral_command(
-    scene: Path | None = typer.Argument(None, help="A raster file or a folder of band files."),
+    scene: Path | None = typer.Argument(
+        None, help="A raster file, a folder of band files, or a product (.SAFE, Landsat folder, .zip, .tar)."
+    ),
     output: Path | None = typer.Option(None, "-o", "--output", help="OUT.tif: a float32 COG, one band per index."),
     index: str | None = typer.Option(
         None, "--index", help="Awesome Spectral Indices short names, comma-separated (ndvi,ndwi,evi ...)."
@@ -36,6 +38,11 @@ def spectral_command(
     ),
     scale: float | None = typer.Option(
         None, "--scale", help="Multiply band values by this first (default: 1e-4 for Sentinel-2 integers, else 1)."
+    ),
+    reflectance: bool = typer.Option(
+        False,
+        "--reflectance",
+        help="Reflectance by the product's own rule (Sentinel-2 SAFE offsets, Landsat MTL); not with --scale.",
     ),
     constant: list[str] = typer.Option([], "--constant", help="NAME=NUMBER for an index's constant (L=0.5)."),
     list_indices: bool = typer.Option(False, "--list", help="List the catalogue's indices and formulas, then stop."),
@@ -69,8 +76,9 @@ def spectral_command(
         indices=names,
         expressions=expr,
         scale=scale,
+        reflectance=reflectance,
         constants=_constants(constant),
         threads=threads,
         quiet=quiet,
     )
-    say(f"{', '.join(result.names)} (values x {result.scale:g}): {result.summary}")
+    say(f"{', '.join(result.names)} ({result.scaling}): {result.summary}")

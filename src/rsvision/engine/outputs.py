@@ -142,7 +142,7 @@ class DenseOutput(OutputKind):
             raise OutputError("probabilities are written beside a class map: the predictor's output must be 'classes'")
         p = self.predictor
         names = list(p.class_names) if p.class_names is not None else None
-        tags = {"classes": json.dumps(names)} if names else {}
+        tags = {**({"classes": json.dumps(names)} if names else {}), **(p.output_tags or {})}
         sink = None
         if paths:
             path = destination_path(paths[0])

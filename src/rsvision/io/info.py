@@ -23,5 +23,8 @@ def scene_info(scene: Scene) -> dict:
         "dtype": scene.dtype,
         "nodata": scene.nodata,
         "overviews": scene.overviews,
-        "bands": [{"name": b.name, "wavelength_nm": b.wavelength_nm, "gsd_m": b.gsd_m} for b in scene.bands],
+        "bands": [
+            {"name": b.name, "wavelength_nm": b.wavelength_nm, "gsd_m": b.gsd_m, "origin": b.origin}
+            for b in scene.bands
+        ],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
@@ -22,7 +23,6 @@ from rasterio.transform import array_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from rsvision.core.progress import plural
 from rsvision.core.sensors import (
     SENSORS,
     Band,
@@ -38,8 +38,13 @@ from rsvision.errors import (
     NoBandFilesError,
     NotGeoreferencedWarning,
     RsvisionError,
+    ScalingError,
     UnreadableRasterError,
 )
+from rsvision.io.gcps import gcp_grid, gcp_warped_vrt, has_gcps_only
+from rsvision.io.metadata import envi_header_error, name_bands, read_file_bands
+from rsvision.io.products import Product, find_product
+from rsvision.io.scaling import Scaling, check_scale, factors_for, to_db, to_reflectance
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img", ".png", ".jpg", ".jpeg"}
 
@@ -75,6 +80,7 @@ class _Source:
     path: str
     index: int
     warp: bool  # True: read through a WarpedVRT onto the scene grid
+    resampling: Resampling | None = None  # this band's own (nearest for classes); None: the scene's
 
 
 def _resampling(value: str | Resampling) -> Resampling:
@@ -159,6 +165,8 @@ class Scene:
         sensor: str | None,
         resampling: Resampling = Resampling.bilinear,
         overviews: Sequence[int] = (),
+        scaling: Scaling | None = None,
+        scale: str | None = None,
     ):
         self.path = path
         self.bands = list(bands)
@@ -169,6 +177,8 @@ class Scene:
         self.sensor = sensor
         self.resampling = resampling
         self.overviews = list(overviews)
+        self.scaling = scaling  # the product's rule to reflectance, from its metadata (None: none known)
+        self.scale = scale  # what read() gives by default: raw values (None), "reflectance" or "db"
         self._local = threading.local()
         self._opened: list = []
         self._lock = threading.Lock()
@@ -214,30 +224,32 @@ class Scene:
         handles = getattr(self._local, "handles", None)
         if handles is None:
             handles = self._local.handles = {}
-        key = (source.path, source.warp)
+        key = (source.path, source.warp, source.resampling)
         ds = handles.get(key)
         if ds is None:
             ds = _open(source.path)
             opened = [ds]
             if source.warp:
-                options = dict(
-                    crs=self.grid.crs,
-                    transform=self.grid.transform,
-                    width=self.grid.width,
-                    height=self.grid.height,
-                    resampling=self.resampling,
-                )
-                if ds.nodata is not None:
-                    options["nodata"] = ds.nodata
-                else:
-                    options["add_alpha"] = True
-                ds = WarpedVRT(ds, **options)
+                ds = self._warp(source, ds)
                 opened.append(ds)
             all_valid = [MaskFlags.all_valid in flags for flags in ds.mask_flag_enums]
             handles[key] = ds = (ds, all_valid)
             with self._lock:
                 self._opened.extend(opened)
         return ds
+
+    def _warp(self, source: _Source, ds):
+        """``ds`` read onto the scene grid; through its GCPs when it has no geotransform (Sentinel-1 GRD)."""
+        g, rs = self.grid, self.resampling if source.resampling is None else source.resampling
+        if has_gcps_only(ds):
+            return _open(gcp_warped_vrt(source.path, ds, g.crs, g.transform, g.width, g.height, rs))
+        options = dict(crs=g.crs, transform=g.transform, width=g.width, height=g.height, resampling=rs)
+        nodata = ds.nodata if ds.nodata is not None else self.nodata  # a product's fill DN: its files declare none
+        if nodata is not None:
+            options["src_nodata"] = options["nodata"] = nodata
+        else:
+            options["add_alpha"] = True
+        return WarpedVRT(ds, **options)
 
     def read(
         self,
@@ -246,6 +258,7 @@ class Scene:
         out_shape: tuple[int, int] | None = None,
         resampling: str | Resampling | None = None,
         out: np.ndarray | None = None,
+        scale: str | None = None,
     ) -> np.ma.MaskedArray:
         """Read ``bands`` (names or 0-based positions; all by default) in ``window`` (the whole scene by default),
         optionally resampled to ``out_shape`` (H, W). Returns a (C, H, W) masked array: True where nodata.
@@ -254,7 +267,14 @@ class Scene:
         scene's nodata (0 without one) and are masked; a window wholly outside returns an all-masked array.
 
         ``out``: a (C, H, W) array to read into, of any dtype (GDAL converts as it reads, with no extra copy): a
-        caller that reads many windows reuses one buffer instead of touching new memory for each."""
+        caller that reads many windows reuses one buffer instead of touching new memory for each.
+
+        ``scale``: ``"raw"`` (the stored values; the default unless the scene is a :meth:`scaled` view),
+        ``"reflectance"`` (the product's rule from its metadata, :attr:`scaling`) or ``"db"`` (10 * log10, for
+        backscatter); both give float32 with masked pixels NaN."""
+        mode = check_scale(scale if scale is not None else self.scale)
+        if mode != "raw":
+            return self._read_scaled(mode, window, bands, out_shape, resampling, out)
         window = window or Window(0, 0, self.width, self.height)
         positions = [self.band_index(b) for b in bands] if bands is not None else list(range(self.count))
         h, w = out_shape or (int(window.height), int(window.width))
@@ -266,27 +286,67 @@ class Scene:
             return self._read_boundless(window, positions, data, rs)
         return self._read_inside(window, positions, data, rs)
 
+    def _read_scaled(
+        self,
+        mode: str,
+        window: Window | None,
+        bands: Sequence[str | int] | None,
+        out_shape: tuple[int, int] | None,
+        resampling: str | Resampling | None,
+        out: np.ndarray | None,
+    ) -> np.ma.MaskedArray:
+        positions = [self.band_index(b) for b in bands] if bands is not None else list(range(self.count))
+        factors = (
+            factors_for(self.scaling, [self.bands[p].name for p in positions], self.path)
+            if mode == "reflectance"
+            else None
+        )
+        if out is not None and out.dtype.kind != "f":
+            raise ValueError(f"a {mode} read needs a float out array, not {out.dtype}")
+        window = window or Window(0, 0, self.width, self.height)
+        if out is None:
+            h, w = out_shape or (int(window.height), int(window.width))
+            out = np.empty((len(positions), h, w), np.float32)
+        raw = self.read(window, positions, out_shape, resampling, out, scale="raw")
+        mask = np.ma.getmaskarray(raw).copy()
+        if factors is None:
+            return to_db(out, mask)
+        return to_reflectance(out, mask, factors, self.scaling.fill)
+
+    def scaled(self, scale: str) -> Scene:
+        """A view of this scene whose reads give ``scale`` values (``"reflectance"``, ``"db"``) as float32, NaN
+        where no data: what a reader that knows nothing of scaling (the engine) is handed."""
+        mode = check_scale(scale)
+        if mode == "raw":
+            raise ScalingError("scaled() takes 'reflectance' or 'db'; read(scale='raw') gives the stored values")
+        if mode == "reflectance":
+            factors_for(self.scaling, self.band_names, self.path)  # refuse now, not at the first tile
+        view = copy.copy(self)  # fresh handles: see __getstate__
+        view.dtype, view.nodata, view.scale = "float32", float("nan"), mode
+        return view
+
     def _read_inside(self, window: Window, positions: list[int], data: np.ndarray, rs: Resampling) -> np.ma.MaskedArray:
         """Read a window that lies inside the scene into ``data`` (its shape sets the output size)."""
         h, w = data.shape[1:]
         mask = None
         # One read call per file: a single multi-band file is read in one go.
-        groups: dict[tuple[str, bool], list[tuple[int, int]]] = {}
+        groups: dict[tuple[str, bool, Resampling | None], list[tuple[int, int]]] = {}
         for out_i, pos in enumerate(positions):
             src = self._sources[pos]
-            groups.setdefault((src.path, src.warp), []).append((out_i, src.index))
-        for (path, warp), items in groups.items():
-            ds, valid = self._dataset(_Source(path, 0, warp))
+            groups.setdefault((src.path, src.warp, src.resampling), []).append((out_i, src.index))
+        for (path, warp, own), items in groups.items():
+            ds, valid = self._dataset(_Source(path, 0, warp, own))
+            band_rs = rs if own is None else own  # nearest is 0: falsy
             indexes = [idx for _, idx in items]
             outs = [o for o, _ in items]
             needs_mask = not all(valid[i - 1] for i in indexes)
             contiguous = outs == list(range(outs[0], outs[0] + len(outs)))
             try:
                 if contiguous and not needs_mask:  # read straight into the result, no copy
-                    ds.read(indexes, window=window, out=data[outs[0] : outs[0] + len(outs)], resampling=rs)
+                    ds.read(indexes, window=window, out=data[outs[0] : outs[0] + len(outs)], resampling=band_rs)
                     continue
                 block = ds.read(
-                    indexes, window=window, out_shape=(len(indexes), h, w), resampling=rs, masked=needs_mask
+                    indexes, window=window, out_shape=(len(indexes), h, w), resampling=band_rs, masked=needs_mask
                 )
             except RasterioError as err:
                 raise UnreadableRasterError(
@@ -365,7 +425,9 @@ class Scene:
         """The same bands, read through a warp onto another grid (used by :func:`rsvision.io.align`)."""
         sources = [replace(s, warp=True) for s in self._sources]
         rs = _resampling(resampling) if resampling is not None else self.resampling
-        return Scene(self.path, self.bands, sources, grid, self.dtype, self.nodata, self.sensor, rs, [])
+        return Scene(
+            self.path, self.bands, sources, grid, self.dtype, self.nodata, self.sensor, rs, [], self.scaling, self.scale
+        )
 
 
 def _warn_no_georeference(path: str) -> None:
@@ -376,15 +438,25 @@ def _warn_no_georeference(path: str) -> None:
     )
 
 
-def _bands_for(names: Sequence[str], sensor_name: str | None, gsd: float | None) -> list[Band]:
+def _bands_for(
+    names: Sequence[str],
+    sensor_name: str | None,
+    gsd: float | None,
+    origin: str | None = None,
+    wavelengths: Sequence[float | None] = (),
+) -> list[Band]:
+    """Band records for ``names``: the sensor's catalogue entry where it has one, the file's ``wavelengths`` (nm)
+    where given, ``gsd`` (the pixel size) where the catalogue has none; ``origin`` says where the names came from."""
     sensor = SENSORS.get(sensor_name) if sensor_name else None
     out = []
-    for name in names:
+    for i, name in enumerate(names):
         try:
             b = sensor.band(name) if sensor else Band(name)
         except KeyError:
             b = Band(name, sensor=sensor.name)
-        out.append(b if b.gsd_m is not None else replace(b, gsd_m=gsd))
+        if i < len(wavelengths) and wavelengths[i] is not None:
+            b = replace(b, wavelength_nm=wavelengths[i])
+        out.append(replace(b, gsd_m=b.gsd_m if b.gsd_m is not None else gsd, origin=origin))
     return out
 
 
@@ -395,6 +467,8 @@ def _pixel_size_m(grid: Grid) -> float | None:
 
 
 def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) -> Scene:
+    if Path(path).suffix.lower() == ".hdr":
+        raise envi_header_error(path)
     ds = _open(path)
     with ds:
         grid = Grid.of(ds)
@@ -402,36 +476,24 @@ def _open_file(path: str, sensor: str | None, band_names: Sequence[str] | None) 
         indexes = [i + 1 for i, c in enumerate(colours) if c != ColorInterp.alpha] or [1]
         dtypes = {ds.dtypes[i - 1] for i in indexes}
         dtype = str(np.result_type(*dtypes))
-        descriptions = tuple(ds.descriptions[i - 1] for i in indexes)
+        found = read_file_bands(ds, indexes, path)  # wavelengths, descriptions, sensor the file declares
         overviews = ds.overviews(1)
         nodata = ds.nodata
     if grid.crs is None:
         _warn_no_georeference(path)
     count = len(indexes)
-    sensor_obj = (
-        get_sensor(sensor)
-        if sensor
-        else guess_sensor(count, dtype, Path(path).name, descriptions, tuple(colours[i - 1].name for i in indexes))
-    )
-    if band_names is not None:
-        names = list(band_names)
-        if len(names) != count:
-            raise BandCountError(f"{path} has {plural(count, 'band')} but {len(names)} band names were given")
-    elif descriptions and all(descriptions) and len(set(descriptions)) == count:
-        names = list(descriptions)
-    elif sensor_obj is not None and len(sensor_obj.bands) == count:
-        names = sensor_obj.band_names
-    elif sensor_obj is not None and sensor:
-        raise BandCountError(
-            f"{path} has {plural(count, 'band')} but sensor {sensor_obj.name!r} has {len(sensor_obj.bands)}; "
-            "pass band_names"
-        )
+    colour_names = tuple(colours[i - 1].name for i in indexes)
+    guess = None if sensor else guess_sensor(count, dtype, Path(path).name, found.descriptions, colour_names)
+    if sensor:
+        sensor_obj, sensor_from = get_sensor(sensor), "user"
+    elif found.sensor:
+        sensor_obj, sensor_from = SENSORS[found.sensor], "file"
     else:
-        names = [f"band{i}" for i in range(1, count + 1)]
-    sensor_name = sensor_obj.name if sensor_obj else None
-    bands = _bands_for(names, sensor_name, _pixel_size_m(grid))
+        sensor_obj, sensor_from = guess, "guess"
+    naming = name_bands(path, found, sensor_obj, sensor_from, band_names, guess)
+    bands = _bands_for(naming.names, naming.sensor, _pixel_size_m(grid), naming.origin, naming.wavelengths)
     sources = [_Source(path, i, False) for i in indexes]
-    return Scene(path, bands, sources, grid, dtype, nodata, sensor_name, Resampling.bilinear, overviews)
+    return Scene(path, bands, sources, grid, dtype, nodata, naming.sensor, Resampling.bilinear, overviews)
 
 
 def split_band_files(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -478,14 +540,30 @@ def _shared_nodata(values: Sequence[float | None]) -> float | None:
     return values[0] if len(keys) == 1 else None
 
 
+def _stack_grid(ds) -> tuple[Grid, bool]:
+    """A band file's grid, and whether it is warped whatever the stack's grid: a file georeferenced by GCPs only
+    (Sentinel-1 GRD) is read through them, on a UTM grid that covers it."""
+    if has_gcps_only(ds):
+        return Grid(*gcp_grid(ds)), True
+    return Grid.of(ds), False
+
+
 def _open_stack(
-    label: str, files: Sequence[Path], sensor: str | None, grid: str | Grid | None, resampling: Resampling
+    label: str,
+    files: Sequence[Path],
+    sensor: str | None,
+    grid: str | Grid | None,
+    resampling: Resampling,
+    names: Sequence[str] | None = None,
 ) -> Scene:
-    """Single-band (or multi-band) files stacked on one grid: the finest file's, a named band's, or a Grid."""
+    """Single-band (or multi-band) files stacked on one grid: the finest file's, a named band's, or a Grid.
+    ``names``: the files' band names, in this order (a product's layout names them), else read from file names."""
     declared = [band_from_filename(f.stem) for f in files]
     known = all(declared) and len({d[0] for d in declared}) == 1  # type: ignore[index]
     sensor_name = get_sensor(sensor).name if sensor else (declared[0][0] if known else None)  # type: ignore[index]
-    if known:
+    if names is not None:
+        names_files = list(zip(names, files))
+    elif known:
         order = SENSORS[sensor_name].band_names if sensor_name in SENSORS else []
         rank = {n: i for i, n in enumerate(order)}
         paired = sorted(zip(declared, files), key=lambda df: rank.get(df[0][1], len(rank)))  # type: ignore[index]
@@ -493,13 +571,13 @@ def _open_stack(
     else:
         names_files = [(f.stem, f) for f in files]
 
-    entries = []  # (band name, path, 1-based index, grid, dtype, nodata)
+    entries = []  # (band name, path, 1-based index, grid, dtype, nodata, warp whatever the target)
     for name, f in names_files:
         ds = _open(str(f))
         with ds:
             for i in range(1, ds.count + 1):
                 band_name = name if ds.count == 1 else f"{name}_{i}"
-                entries.append((band_name, str(f), i, Grid.of(ds), ds.dtypes[i - 1], ds.nodata))
+                entries.append((band_name, str(f), i, *_stack_grid(ds), ds.dtypes[i - 1], ds.nodata))
 
     grids = [e[3] for e in entries]
     georef = [g.crs is not None for g in grids]
@@ -523,11 +601,24 @@ def _open_stack(
     else:
         target = min(grids, key=lambda g: (g.res[0] * g.res[1], -g.width))
     names = [e[0] for e in entries]
-    bands = _bands_for(names, sensor_name, _pixel_size_m(target))
-    sources = [_Source(path, i, g != target) for _, path, i, g, _, _ in entries]
-    dtype = str(np.result_type(*{e[4] for e in entries}))
-    nodata = _shared_nodata([e[5] for e in entries])
+    bands = _bands_for(names, sensor_name, _pixel_size_m(target), "file" if known else None)
+    sources = [_Source(path, i, g != target or gcps) for _, path, i, g, gcps, _, _ in entries]
+    dtype = str(np.result_type(*{e[5] for e in entries}))
+    nodata = _shared_nodata([e[6] for e in entries])
     return Scene(label, bands, sources, target, dtype, nodata, sensor_name, resampling, [])
+
+
+def _open_product(product: Product, sensor: str | None, grid: str | Grid | None, rs: Resampling) -> Scene:
+    files = [Path(f) for f in product.files]
+    scene = _open_stack(product.label, files, sensor or product.sensor, grid, rs, product.names)
+    scene._sources = [  # class bands (Sentinel-2's SCL) reach the grid by nearest neighbour: never blended
+        replace(s, resampling=Resampling.nearest) if b.name in product.categorical else s
+        for s, b in zip(scene._sources, scene.bands)
+    ]
+    scene.scaling = product.scaling
+    if scene.nodata is None and product.scaling is not None:  # warps then never blend the fill DN into data
+        scene.nodata = product.scaling.fill
+    return scene
 
 
 def open_scene(
@@ -538,9 +629,12 @@ def open_scene(
     grid: str | Grid | None = None,
     resampling: str | Resampling = "bilinear",
 ) -> Scene:
-    """Open a raster file, a folder of band files, or a list of band files as one :class:`Scene`.
+    """Open a raster file, a folder of band files, a list of band files, or a product (a Sentinel-2 or Sentinel-1
+    ``.SAFE``, a Landsat Collection 2 scene, or their ``.zip`` / ``.tar``, see :mod:`rsvision.io.products`; its
+    reflectance rule becomes :attr:`Scene.scaling`) as one :class:`Scene`.
 
-    ``sensor`` overrides the guessed sensor (``sentinel-2``, ``landsat-8-9``, ``naip``, ``rgb``, ``sentinel-1``);
+    ``sensor`` overrides the sensor the file declares or is guessed (a key of
+    :data:`rsvision.core.sensors.SENSORS`: ``sentinel-2``, ``landsat-8-9``, ``landsat-7``, ``planetscope-8`` ...);
     ``band_names`` names a single file's bands. For band stacks, ``grid`` picks the grid (a band name such as
     ``"B02"`` or a :class:`Grid`; the finest band's by default) and ``resampling`` how other bands reach it
     (``bilinear`` by default, ``nearest`` for labels).
@@ -550,7 +644,9 @@ def open_scene(
         p = Path(path)
         if not p.exists():
             raise InputNotFoundError(f"no such file or folder: {p}")
-        if p.is_dir():
+        if (product := find_product(p)) is not None:  # a .SAFE, a Landsat scene, or their .zip / .tar
+            scene = _open_product(product, sensor, grid, rs)
+        elif p.is_dir():
             scene = _open_stack(str(p), _band_files(p), sensor, grid, rs)
         else:
             scene = _open_file(str(p), sensor, band_names)
@@ -566,5 +662,5 @@ def open_scene(
     if band_names is not None and scene.band_names != list(band_names):  # a stack's bands renamed
         if len(band_names) != scene.count:
             raise BandCountError(f"{scene.path} has {scene.count} bands but {len(band_names)} band names were given")
-        scene.bands = _bands_for(list(band_names), scene.sensor, _pixel_size_m(scene.grid))
+        scene.bands = _bands_for(list(band_names), scene.sensor, _pixel_size_m(scene.grid), "user")
     return scene

@@ -110,6 +110,7 @@ class DensePredictor(Predictor):
     output: str = "classes"
     class_names: Sequence[str] | None = None
     colormap: Mapping[int, tuple[int, ...]] | None = None
+    output_tags: Mapping[str, str] | None = None  # metadata written on the output raster (how inputs were scaled)
 
     @abstractmethod
     def predict(self, batch: TileBatch) -> np.ndarray: ...

@@ -219,7 +219,8 @@ def resolve_formula(
 
 class SpectralPredictor(DensePredictor):
     """One float32 band per formula, computed per pixel (``scale`` multiplies band values first: ``1e-4`` turns
-    Sentinel-2 digital numbers into reflectance). Pixels where any band read holds ``nodata`` are NaN."""
+    Sentinel-2 digital numbers into reflectance). Pixels where any band read holds ``nodata`` (or NaN) are NaN.
+    ``scaling`` says how the values read were scaled; it is written on the output as its ``scaling`` tag."""
 
     output = "scores"
 
@@ -229,8 +230,10 @@ class SpectralPredictor(DensePredictor):
         scale: float = 1.0,
         constants: Mapping[str, float] | None = None,
         nodata: float | None = None,
+        scaling: str | None = None,
     ):
         self.formulas, self.scale, self.nodata_in = list(formulas), float(scale), nodata
+        self.output_tags = {"scaling": scaling} if scaling else None
         self.constants = {**catalogue_constants(), **(constants or {})}
         self.bands = sorted({b for f in self.formulas for b in f.reads.values() if b is not None})
         self.num_outputs = len(self.formulas)

@@ -59,14 +59,29 @@ def reflectance_scale(scene: Scene) -> float:
     return 1.0
 
 
+def input_scaling(scene: Scene, scale: float | None, reflectance: bool) -> tuple[Scene, float, str]:
+    """The scene to read (a reflectance view when asked), the factor the predictor multiplies by, and a label of
+    the scaling applied: ``"reflectance: sentinel-2 boa, baseline 04.00, offset -1000, ..."`` or
+    ``"values x 0.0001"``."""
+    if reflectance:
+        if scale is not None:
+            raise RsvisionError("give either a scale factor (--scale) or reflectance from metadata, not both")
+        view = scene.scaled("reflectance")
+        return view, 1.0, f"reflectance: {scene.scaling.label}"  # type: ignore[union-attr]
+    factor = reflectance_scale(scene) if scale is None else float(scale)
+    return scene, factor, f"values x {factor:g}"
+
+
 @dataclass
 class SpectralResult:
-    """What :func:`compute_indices` wrote: the COG, its band names, the scale applied and the engine's summary."""
+    """What :func:`compute_indices` wrote: the COG, its band names, the scale applied (1 for reflectance from
+    metadata), the label of the scaling (the output's ``scaling`` tag) and the engine's summary."""
 
     output: Path
     names: list[str]
     scale: float
     summary: str
+    scaling: str = ""
 
 
 def compute_indices(
@@ -76,6 +91,7 @@ def compute_indices(
     indices: Sequence[str] = (),
     expressions: Sequence[str] = (),
     scale: float | None = None,
+    reflectance: bool = False,
     constants: Mapping[str, float] | None = None,
     tile: int = 1024,
     threads: int | None = None,
@@ -83,12 +99,14 @@ def compute_indices(
 ) -> SpectralResult:
     """Compute ``indices`` (Awesome Spectral Indices short names: ``ndvi``, ``ndwi``, ``evi`` ...) and
     ``expressions`` over ``scene`` into a float32 COG ``output``, one named band each. Values are multiplied by
-    ``scale`` first (default :func:`reflectance_scale`); NaN is the nodata of the output (zero denominators,
-    nodata pixels)."""
+    ``scale`` first (default :func:`reflectance_scale`), or with ``reflectance`` turned into reflectance by the
+    product's own rule (:attr:`Scene.scaling`, from its metadata); the output's ``scaling`` tag says which. NaN is
+    the nodata of the output (zero denominators, nodata pixels)."""
     output = check_scene_outputs(output, kind="float32")
     scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
     formulas = formulas_for(scene.bands, indices, expressions, constants)
-    factor = reflectance_scale(scene) if scale is None else float(scale)
-    predictor = SpectralPredictor(formulas, factor, constants, nodata=scene.nodata)
-    result = run(scene, predictor, output, tile=tile, overlap=0, batch=1, threads=threads, quiet=quiet)
-    return SpectralResult(result.outputs[0], [f.name for f in formulas], factor, result.summary)
+    source, factor, label = input_scaling(scene, scale, reflectance)
+    nodata = None if reflectance else scene.nodata  # a reflectance view holds NaN where no data
+    predictor = SpectralPredictor(formulas, factor, constants, nodata=nodata, scaling=label)
+    result = run(source, predictor, output, tile=tile, overlap=0, batch=1, threads=threads, quiet=quiet)
+    return SpectralResult(result.outputs[0], [f.name for f in formulas], factor, result.summary, label)
