@@ -16,6 +16,7 @@ KEYS = {
     "dtype",
     "nodata",
     "overviews",
+    "reflectance",
     "bands",
 }
 
@@ -127,3 +128,10 @@ def test_info_envi_header_given(make_envi, capsys, run_cli):
     code, _, err = run_cli(capsys, "info", str(path.with_suffix(".hdr")))
     assert code == 2 and "is an ENVI header; open the data file beside it" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_info_says_the_products_rule_to_reflectance(capsys, run_cli, products):
+    code, out, _ = run_cli(capsys, "info", products["l2a_zip"], "--json")
+    assert code == 0 and json.loads(out)["reflectance"].startswith("sentinel-2 boa, baseline 04.00, offset -1000")
+    code, out, _ = run_cli(capsys, "info", str(samples.oscd_bercy_before))
+    assert "no rule in the metadata" in out

@@ -44,6 +44,7 @@ def info(
         ("bounds lon/lat", ", ".join(f"{v:.6f}" for v in meta["bounds_lonlat"]) if meta["bounds_lonlat"] else "-"),
         ("nodata", str(meta["nodata"])),
         ("overviews", ", ".join(map(str, meta["overviews"])) or "none"),
+        ("reflectance", meta["reflectance"] or "no rule in the metadata (values as stored)"),
     ]
     for key, value in rows:
         console.print(f"  {key:<15} {value}", highlight=False)

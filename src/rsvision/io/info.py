@@ -23,6 +23,7 @@ def scene_info(scene: Scene) -> dict:
         "dtype": scene.dtype,
         "nodata": scene.nodata,
         "overviews": scene.overviews,
+        "reflectance": scene.scaling.label if scene.scaling is not None else None,
         "bands": [
             {"name": b.name, "wavelength_nm": b.wavelength_nm, "gsd_m": b.gsd_m, "origin": b.origin}
             for b in scene.bands
