@@ -318,3 +318,14 @@ def test_s2cloudless_finds_bands_by_name_in_a_stacked_geotiff(run_cli, capsys, s
         assert run_cli(capsys, "segment", source, "-m", "s2cloudless", "-o", tmp_path / name, "-q")[0] == 0
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
         assert np.array_equal(a.read(), b.read())
+
+
+def test_s2cloudless_on_a_l1c_product_uses_its_reflectance_rule(run_cli, capsys, products, tmp_path):
+    """A SAFE product's own rule (quantification, and baseline 04.00's offset when it has one) reaches the model;
+    an L2A product, which has no B10, is refused naming it."""
+    code, _, err = run_cli(capsys, "segment", products["l1c"], "-m", "s2cloudless", "-o", tmp_path / "c.tif", "-q")
+    assert code == 0, err
+    with rasterio.open(tmp_path / "c.tif") as got:
+        assert (got.width, got.height, got.res) == (60, 60, (10.0, 10.0))
+    code, _, err = run_cli(capsys, "segment", products["l2a"], "-m", "s2cloudless", "-o", tmp_path / "d.tif")
+    assert code == 2 and "not B10" in err and not (tmp_path / "d.tif").exists()

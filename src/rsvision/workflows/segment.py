@@ -79,6 +79,8 @@ def segment_scene(
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")
     scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
+    if isinstance(model, str) and scene.scaling is not None:
+        scene = scene.scaled("reflectance")  # the product's own rule: baseline 04.00's offset included
     pixels = _pixels_of(scene, min_area)
     predictor, note = _predictor(scene, model, tile, bands, device)
     size = predictor.tile_size

@@ -130,7 +130,7 @@ def make_l2a(root: Path) -> Path:
 def make_l1c(root: Path) -> Path:
     safe = root / L1C
     img = safe / "GRANULE" / "L1C_T33UUP_A020000_20190601T100031" / "IMG_DATA"
-    for band, res in {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B08": 10}.items():
+    for band, res in (S2_BANDS | {"B10": 60}).items():  # L1C has all 13 bands (and s2cloudless needs B10)
         n = SIZE_10M * 10 // res
         write(img / f"T33UUP_20190601T100031_{band}.jp2", ramp(band, n, res), res, "JP2OpenJPEG")
     write(img / "T33UUP_20190601T100031_TCI.jp2", np.zeros((3, 60, 60), "uint8"), 10, "JP2OpenJPEG")
