@@ -12,7 +12,7 @@ from rich.console import Console
 from rsvision.cli.app import QUIET, app, set_quiet
 from rsvision.models.weights import builtin_weights
 
-SHOWN_METRICS = ("overall_accuracy", "kappa")
+SHOWN_METRICS = ("overall_accuracy", "kappa", "miou")
 
 
 def describe(record) -> dict[str, Any]:

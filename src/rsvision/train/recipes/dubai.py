@@ -113,6 +113,7 @@ def train_segmentation_recipe(
         started = time.time()
         result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress, log)
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
+        as_shipped(model)
         metrics = [card_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
         pictures = {}
         if test:
@@ -149,6 +150,15 @@ def train_segmentation_recipe(
         )
         log(f"wrote {record.weights_path}")
         return record.weights_path
+
+
+def as_shipped(model: torch.nn.Module) -> None:
+    """Round the weights through float16 as :func:`save_weights` stores them, so that the card's figures are the
+    shipped model's (``rsvision eval`` reproduces them to the last digit)."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
 
 
 def _pictures(model, prep, pairs: MaskPairs, scores: dict, classes, colours, stem: Path) -> dict[str, str]:
