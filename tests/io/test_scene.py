@@ -267,3 +267,11 @@ def test_block_cache_bytes_counts_the_blocks_a_span_of_rows_crosses(make_raster,
     folder = open_scene(s2_folder)  # 60 px at 10 m, 30 at 20 m: each file one strip (a block of the whole file)
     b02, b05 = folder.block_cache_bytes(6, bands=["B02"]), folder.block_cache_bytes(6, bands=["B05"])
     assert (b02, b05) == (60 * 60 * 2, 30 * 30 * 2)
+
+
+def test_select_bands_reorders_and_subsets(make_raster):
+    data = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5)
+    scene = open_scene(make_raster("s.tif", data), band_names=["red", "green", "blue"])
+    picked = scene.select_bands(["blue", 0])
+    assert picked.band_names == ["blue", "red"] and picked.grid == scene.grid
+    assert np.array_equal(picked.read().data, data[[2, 0]])

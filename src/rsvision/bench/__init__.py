@@ -8,6 +8,7 @@ gives the linear-probe and k-NN accuracy of its features;
 ``write_metrics_json`` writes a metric dict with NaN as null.
 """
 
+from rsvision.bench.change import evaluate_change_method, predict_pair
 from rsvision.bench.evaluate import (
     TASK_FORMATS,
     TASKS,
@@ -23,6 +24,7 @@ from rsvision.bench.report import jsonable, metrics_json, write_metrics_json
 __all__ = [
     "TASKS",
     "TASK_FORMATS",
+    "evaluate_change_method",
     "evaluate_classifier",
     "evaluate_model",
     "evaluate_predictions",
@@ -30,6 +32,7 @@ __all__ = [
     "knn_predict",
     "metrics_json",
     "open_task_dataset",
+    "predict_pair",
     "probe",
     "probe_features",
     "read_classification_csv",

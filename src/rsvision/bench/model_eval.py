@@ -47,6 +47,10 @@ def evaluate_model(
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
     and return the task's metric dict. A model of another task is refused before any image is read."""
     check_task(task)
+    if task == "change":
+        raise EvaluationError(
+            "eval change: no built-in change model yet; use --method cva|irmad|pcakmeans (or --predictions)"
+        )
     if task not in ("classification", "segmentation"):
         raise EvaluationError(
             f"eval {task}: no model of this task is built in yet, so none can run (-m); "

@@ -146,3 +146,28 @@ def plot_segmentation(
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     return Path(path)
+
+
+def change_preview(
+    before: Scene, after: Scene, change_map: str | os.PathLike, output: str | os.PathLike, max_size: int = 800
+) -> Path:
+    """A PNG of three panels: the first date, the second date (on the first one's grid) and the change map (its
+    changed pixels red over the second date)."""
+    scale = min(1.0, max_size / max(before.width, before.height))
+    shape = (max(1, round(before.height * scale)), max(1, round(before.width * scale)))
+    with warnings.catch_warnings():  # our own output
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with open_scene(change_map) as changes:
+            ids = changes.read(out_shape=shape, resampling="nearest").data[0]
+    first, second = _display_rgb(before, shape), _display_rgb(after, shape)
+    marked = second.copy()
+    marked[ids == 1] = 0.35 * second[ids == 1] + 0.65 * np.array([0.9, 0.15, 0.15])
+    fig = Figure(figsize=(3 * shape[1] / 100 + 0.4, shape[0] / 100 + 0.5), dpi=100)
+    for ax, image, title in zip(fig.subplots(1, 3), (first, second, marked), ("before", "after", "change")):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.set_axis_off()
+    fig.tight_layout()
+    with atomic_output(output) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(output)

@@ -11,7 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rsvision.bench import evaluate_model, evaluate_predictions, metrics_json, probe, write_metrics_json
+from rsvision.bench import (
+    evaluate_change_method,
+    evaluate_model,
+    evaluate_predictions,
+    metrics_json,
+    open_task_dataset,
+    probe,
+    write_metrics_json,
+)
 from rsvision.cli.app import QUIET, app, report, say, set_quiet
 from rsvision.core.progress import plural
 from rsvision.errors import EvaluationError
@@ -76,6 +84,9 @@ def eval_command(
         "a name of `rsvision models`, a NAME.safetensors file, or timm:NAME:PATH / torchgeo:ARCH:PATH / "
         "imagenet:ARCH. eval probe uses the default classifier when omitted.",
     ),
+    method: str | None = typer.Option(
+        None, "--method", help="eval change: an unsupervised method instead of a model (cva, irmad, pcakmeans)."
+    ),
     tta: bool = typer.Option(False, "--tta", help="With -m: average the 8 flips and quarter turns of each image."),
     batch: int = typer.Option(64, "--batch", min=1, help="With -m: images per batch."),
     json_out: Path | None = typer.Option(
@@ -94,6 +105,12 @@ def eval_command(
             raise EvaluationError("eval probe runs a backbone (-m MODEL, or the default); --predictions does not apply")
         result = probe(data, model, format, split, split_file, batch_size=batch, progress=progress)
         title = f"probe: features of {result['model']} on {data}"
+    elif method is not None:
+        if task != "change" or predictions is not None or model is not None:
+            raise EvaluationError("--method applies to eval change alone, without -m or --predictions")
+        dataset = open_task_dataset(task, data, format, split, split_file)
+        result = evaluate_change_method(dataset, method, progress=progress)
+        title = f"change: method {method} on {data}"
     elif predictions is not None and model is not None:
         raise EvaluationError(
             f"eval {task}: give --predictions PRED (results made elsewhere) or -m MODEL (run a model), not both"

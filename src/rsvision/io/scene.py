@@ -421,6 +421,24 @@ class Scene:
         self.__dict__.update(state)
         self._local, self._opened, self._lock = threading.local(), [], threading.Lock()
 
+    def select_bands(self, bands: Sequence[str | int]) -> Scene:
+        """The same scene with only ``bands`` (names or 0-based positions), in that order: two dates whose bands
+        were matched across sensors read as one band list."""
+        positions = [self.band_index(b) for b in bands]
+        return Scene(
+            self.path,
+            [self.bands[p] for p in positions],
+            [self._sources[p] for p in positions],
+            self.grid,
+            self.dtype,
+            self.nodata,
+            self.sensor,
+            self.resampling,
+            self.overviews,
+            self.scaling,
+            self.scale,
+        )
+
     def with_grid(self, grid: Grid, resampling: str | Resampling | None = None) -> Scene:
         """The same bands, read through a warp onto another grid (used by :func:`rsvision.io.align`)."""
         sources = [replace(s, warp=True) for s in self._sources]

@@ -3,8 +3,8 @@ per-class probabilities in percent, polygons with class and area, and a picture,
 
 Specks under ``min_area`` are merged into their largest neighbour on the class map itself (GDAL's sieve, window by
 window), so the polygons and the raster say the same thing. Polygons come from GDAL's polygonize reading the
-class map from disk row by row; areas are square metres on a projected grid, geodesic square metres on a
-geographic one, and pixels without a georeference.
+class map from disk row by row (:mod:`rsvision.workflows.polygons`, shared with change detection); areas are square
+metres on a projected grid, geodesic square metres on a geographic one, and pixels without a georeference.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ import numpy as np
 import pyproj
 import rasterio
 import rasterio.features
-import shapely
 from rasterio.windows import Window
-from shapely.geometry import shape
 
 from rsvision.bench.plots import class_map_preview
 from rsvision.engine import Probabilities, run
@@ -32,6 +30,7 @@ from rsvision.models.resolve import LoadedModel
 from rsvision.tasks.classification import scene_gsd, select_bands, tile_size_for
 from rsvision.tasks.clouds import S2CLOUDLESS, CloudMasker
 from rsvision.tasks.segmentation import Segmenter
+from rsvision.workflows.polygons import class_polygons, polygon_areas
 
 SIEVE_ROWS = 2048  # rows sieved at once, with a margin above and below
 
@@ -185,32 +184,10 @@ def _sieve(source: Path, output: Path, pixels: int) -> None:
 
 def _write_polygons(class_map: Path, vector: str | os.PathLike, classes: Sequence[str]) -> tuple[Path, int]:
     """One polygon per connected region of each class (GDAL's polygonize reading the file row by row)."""
-    with rasterio.open(class_map) as ds:
-        nodata, crs = ds.nodata, ds.crs
-        pairs = [
-            (shape(geojson), int(value))
-            for geojson, value in rasterio.features.shapes(rasterio.band(ds, 1), connectivity=4, transform=ds.transform)
-            if value != nodata
-        ]
-    geoms = [g for g, _ in pairs]
-    ids = np.array([v for _, v in pairs], dtype=np.int32)
+    geoms, ids, crs = class_polygons(class_map)
     names = np.asarray(list(classes), dtype=object)[ids] if len(ids) else np.array([], dtype=object)
     columns = {"class_id": ids, "class": names.astype(str), "area": polygon_areas(geoms, crs)}
     return write_vectors(vector, geoms, columns, crs=crs), len(geoms)
-
-
-def polygon_areas(geoms: Sequence, crs) -> np.ndarray:
-    """Areas: square metres (projected CRS, through its unit), geodesic square metres (geographic CRS), else the
-    polygons' own units (pixels)."""
-    if not len(geoms):
-        return np.zeros(0)
-    if crs is None:
-        return shapely.area(np.asarray(geoms, dtype=object))
-    if crs.is_geographic:
-        geod = pyproj.CRS.from_user_input(crs).get_geod()
-        return np.array([abs(geod.geometry_area_perimeter(g)[0]) for g in geoms])
-    factor = crs.linear_units_factor[1]
-    return shapely.area(np.asarray(geoms, dtype=object)) * factor * factor
 
 
 def class_counts(class_map: Path) -> dict[str, int]:
