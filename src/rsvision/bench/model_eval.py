@@ -49,7 +49,8 @@ def evaluate_model(
     check_task(task)
     if task == "change":
         raise EvaluationError(
-            "eval change: no built-in change model yet; use --method cva|irmad|pcakmeans (or --predictions)"
+            "eval change: no model of this task is built in yet; use --method cva|irmad|pcakmeans, or score "
+            "predictions made elsewhere with --predictions"
         )
     if task not in ("classification", "segmentation"):
         raise EvaluationError(

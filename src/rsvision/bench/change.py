@@ -1,0 +1,67 @@
+"""Score an unsupervised change method on a change dataset (``rsvision eval change --method M``).
+
+Each pair is fitted on its own pixels (the methods take no training: their statistics are the pair's own), then
+scored whole through the same predictor the engine streams over scenes; pixels the second date does not cover are
+no change. OSCD pairs come as the older date's 10 m band stack and the newer date put on it by georeference
+(:class:`rsvision.datasets.change.OscdDataset`); triplets as their images.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window
+
+from rsvision.core.progress import progress_bar
+from rsvision.datasets import Dataset
+from rsvision.errors import AnnotationError
+from rsvision.metrics import ChangeMetric
+from rsvision.tasks.base import TileBatch
+from rsvision.tasks.change import UnsupervisedChange, change_method, normaliser
+
+
+def predict_pair(before: np.ndarray, after: np.ndarray, method: str, normalise: str | None = None) -> np.ndarray:
+    """The (H, W) 0/1 change map of one pair of (C, H, W) arrays (masked arrays: masked pixels are nodata),
+    the method fitted on the pair's pixels valid in both dates."""
+    x = np.ma.getdata(before).astype(np.float32)[None]
+    y = np.ma.getdata(after).astype(np.float32)[None]
+    mask1, mask2 = np.ma.getmaskarray(before).any(0)[None], np.ma.getmaskarray(after).any(0)[None]
+    valid = ~mask1 & ~mask2 & np.isfinite(x).all(1) & np.isfinite(y).all(1)
+    norm = normaliser(normalise)
+    if norm is not None:
+        norm.fit(x, y, valid)
+    fitted = change_method(method)
+    fitted.fit(x, norm.apply(y) if norm is not None else y, valid)
+    predictor = UnsupervisedChange(fitted, norm)
+    h, w = x.shape[-2:]
+    batch = TileBatch(x, mask1, [Window(0, 0, w, h)], images2=y, masks2=~valid)
+    return predictor.predict(batch)[0].argmax(0).astype(np.uint8)
+
+
+def evaluate_change_method(
+    dataset: Dataset, method: str, normalise: str | None = None, *, progress: bool = False
+) -> dict[str, Any]:
+    """The change keys (``f1``, ``iou``, ``precision``, ``recall``, ``kappa`` ...) of ``method`` pooled over every
+    pair of ``dataset``, plus ``per_sample`` (each pair's keys) and ``n_images``. A label of another size than its
+    images is refused."""
+    pooled, per_sample = ChangeMetric(), {}
+    with progress_bar(enabled=progress) as bar:
+        for sample in bar.track(dataset, description=f"{method} on {len(dataset)} pairs"):
+            before, after = dataset.load_image(sample, 0), dataset.load_image(sample, 1)
+            truth = dataset.load_mask(sample)
+            if before.shape[1:] != truth.shape or after.shape[1:] != truth.shape:
+                raise AnnotationError(
+                    f"{sample.targets.get('mask')}: label is {truth.shape[1]} x {truth.shape[0]} but its images are "
+                    f"{before.shape[2]} x {before.shape[1]} and {after.shape[2]} x {after.shape[1]}"
+                )
+            predicted = predict_pair(before, after, method, normalise)
+            pooled.update(predicted, truth)
+            one = ChangeMetric()
+            one.update(predicted, truth)
+            per_sample[sample.id] = {k: v for k, v in one.compute().items() if k != "per_class"}
+    out = pooled.compute()
+    out["n_images"] = len(dataset)
+    out["method"] = method
+    out["per_sample"] = per_sample
+    return out
