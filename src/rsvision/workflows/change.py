@@ -242,6 +242,9 @@ def change_scenes(
     if preview is not None:
         preview = change_preview(pair.before, pair.after, output, preview)
     counts = class_counts(output)
+    summary = (
+        result.summary if probabilities is not None or scores is None else result.summary.replace(f", {scores}", "")
+    )
     note = f"{method_threshold_note(predictor.method)}; bands " + ", ".join(
         a if a == b else f"{a}~{b}" for a, b in pair.bands
     )
@@ -254,7 +257,7 @@ def change_scenes(
         sum(counts.values()),
         polygons,
         pair.bands,
-        result.summary,
+        summary,
         note,
     )
 
