@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pyproj
 import rasterio
 import rasterio.features
+from rasterio.errors import NotGeoreferencedWarning as RioNotGeoreferencedWarning
 from rasterio.windows import Window
 
 from rsvision.bench.plots import class_map_preview
@@ -97,7 +99,9 @@ def segment_scene(
         quiet=quiet,
     )
     if pixels:
-        _sieve(engine_map, output, pixels)
+        with warnings.catch_warnings():  # an ungeoreferenced scene was warned of once already
+            warnings.simplefilter("ignore", RioNotGeoreferencedWarning)
+            _sieve(engine_map, output, pixels)
     polygons = 0
     if vector is not None:
         vector, polygons = _write_polygons(output, vector, predictor.class_names)
@@ -110,7 +114,7 @@ def segment_scene(
         preview,
         class_counts(output),
         polygons,
-        result.summary,
+        result.summary.replace(str(engine_map), str(output)),  # the unsieved name is ours, not the user's
         note,
     )
 
