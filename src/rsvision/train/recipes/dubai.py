@@ -11,6 +11,7 @@ Rebuild: ``python -m rsvision.train.recipes dubai_landcover --data ../shared/dat
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -184,21 +185,9 @@ def _pictures(model, prep, pairs: MaskPairs, scores: dict, classes, colours, ste
 
 
 def _entry(recipe: SegRecipe, doc: str):
-    """The command-line entry of a recipe (``python -m rsvision.train.recipes NAME``)."""
-
-    def train(
-        *,
-        out: str,
-        data: str = "../shared/data/dubai_segmentation",
-        work: str | None = None,
-        threads: int = 2,
-        progress: bool = True,
-        test: bool = True,
-    ) -> Path:
-        return train_segmentation_recipe(
-            recipe, out=out, data=data, work=work, threads=threads, progress=progress, test=test
-        )
-
+    """The command-line entry of a recipe (``python -m rsvision.train.recipes NAME``): its keyword options are
+    :func:`train_segmentation_recipe`'s, which the command reads from the signature."""
+    train = functools.partial(train_segmentation_recipe, recipe)
     train.__name__, train.__doc__ = recipe.recipe, doc
     return train
 
