@@ -321,8 +321,14 @@ class Scene:
             raise ScalingError("scaled() takes 'reflectance' or 'db'; read(scale='raw') gives the stored values")
         if mode == "reflectance":
             factors_for(self.scaling, self.band_names, self.path)  # refuse now, not at the first tile
-        view = copy.copy(self)  # fresh handles: see __getstate__
-        view.dtype, view.nodata, view.scale = "float32", float("nan"), mode
+        return self._view(dtype="float32", nodata=float("nan"), scale=mode)
+
+    def _view(self, **changes) -> Scene:
+        """This scene with some attributes replaced, on handles of its own (a copy goes through
+        ``__getstate__``)."""
+        view = copy.copy(self)
+        for name, value in changes.items():
+            setattr(view, name, value)
         return view
 
     def _read_inside(self, window: Window, positions: list[int], data: np.ndarray, rs: Resampling) -> np.ma.MaskedArray:
@@ -425,27 +431,13 @@ class Scene:
         """The same scene with only ``bands`` (names or 0-based positions), in that order: two dates whose bands
         were matched across sensors read as one band list."""
         positions = [self.band_index(b) for b in bands]
-        return Scene(
-            self.path,
-            [self.bands[p] for p in positions],
-            [self._sources[p] for p in positions],
-            self.grid,
-            self.dtype,
-            self.nodata,
-            self.sensor,
-            self.resampling,
-            self.overviews,
-            self.scaling,
-            self.scale,
-        )
+        return self._view(bands=[self.bands[p] for p in positions], _sources=[self._sources[p] for p in positions])
 
     def with_grid(self, grid: Grid, resampling: str | Resampling | None = None) -> Scene:
         """The same bands, read through a warp onto another grid (used by :func:`rsvision.io.align`)."""
         sources = [replace(s, warp=True) for s in self._sources]
         rs = _resampling(resampling) if resampling is not None else self.resampling
-        return Scene(
-            self.path, self.bands, sources, grid, self.dtype, self.nodata, self.sensor, rs, [], self.scaling, self.scale
-        )
+        return self._view(_sources=sources, grid=grid, resampling=rs, overviews=[])
 
 
 def _warn_no_georeference(path: str) -> None:
