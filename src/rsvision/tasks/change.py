@@ -89,11 +89,6 @@ def chi2_quantile(p: float, dof: int) -> float:
     return (lo + hi) / 2
 
 
-def _pixels(images: np.ndarray) -> np.ndarray:
-    """(B, C, H, W) -> (B * H * W, C) float64."""
-    return images.transpose(0, 2, 3, 1).reshape(-1, images.shape[1]).astype(np.float64)
-
-
 def _valid_pixels(images: np.ndarray, valid: np.ndarray, limit: int) -> np.ndarray:
     """(N, C) float64 values of the ``valid`` pixels of (B, C, H, W) ``images``; at most ``limit`` of them, a
     fixed-seed subsample (the same pixels for both dates), picked before anything is widened to float64."""
@@ -125,7 +120,7 @@ class CVA(ChangeMethod):
     name = "cva"
 
     def fit(self, before, after, valid):
-        x, y = _pixels(before)[valid.ravel()], _pixels(after)[valid.ravel()]
+        x, y = _valid_pixels(before, valid, valid.size), _valid_pixels(after, valid, valid.size)
         self.scale = np.sqrt((x.var(0) + y.var(0)) / 2).astype(np.float32) + np.float32(EPS)
         self.threshold = otsu_threshold(self.magnitude(before, after)[valid])
 
@@ -311,7 +306,7 @@ class HistogramMatching(Normaliser):
 
     def fit(self, before, after, valid):
         q = np.linspace(0, 1, 1001)
-        x, y = _pixels(before)[valid.ravel()], _pixels(after)[valid.ravel()]
+        x, y = _valid_pixels(before, valid, valid.size), _valid_pixels(after, valid, valid.size)
         self.source, self.target = np.quantile(y, q, axis=0).T, np.quantile(x, q, axis=0).T
 
     def apply(self, after):
@@ -335,7 +330,7 @@ class RegressionOnNoChange(Normaliser):
     def fit(self, before, after, valid):
         mad = IRMAD()
         mad.fit(before, after, valid)
-        x, y = _pixels(before)[valid.ravel()], _pixels(after)[valid.ravel()]
+        x, y = _valid_pixels(before, valid, valid.size), _valid_pixels(after, valid, valid.size)
         no_change = mad.no_change(x, y)
         stable = no_change > self.level
         if stable.sum() < 10:
