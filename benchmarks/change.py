@@ -1,9 +1,12 @@
-"""Change detection: the unsupervised methods on the 10 labelled OSCD cities, and their speed and memory through
-the engine on a generated 13-band Sentinel-2 pair.
+"""Change detection: the built-in learned models (13 bands and RGB) and the unsupervised methods on the two held-out
+OSCD cities, and their speed and memory through the engine on a generated 13-band Sentinel-2 pair.
 
-OSCD: each city's pair fitted on its own pixels (`rsvision eval change --data ../shared/data/oscd --method M`),
+OSCD: the two test cities of the built-in models (abudhabi and beihai: the two with the most changed pixels, fixed
+before training; the models trained on the other eight). Each method fitted on each city's own pixels (`rsvision
+eval change --data ../shared/data/oscd --split abudhabi,beihai --method M`), each model run whole (`-m MODEL`);
 F1 / IoU / precision / recall of the change class per city and pooled over the cities' pixels. Speed: `rsvision
-change` (each method in a child process of its own, so that peak memory is its own) on a generated SIZE x SIZE
+change` (each method and the 13-band model in a child process of its own, so that peak memory is its own) on a
+generated SIZE x SIZE
 13-band uint16 pair (DEFLATE, 512 px blocks; the second date shifted in CRS origin by half a pixel so it is warped,
 with planted changes), Mpix/s and peak RSS. Figures depend on what else runs on the machine.
 
@@ -27,22 +30,29 @@ from affine import Affine
 from rasterio.windows import Window
 
 METHODS = ("cva", "irmad", "pcakmeans")
+MODELS = {"learned": "oscd_change_siamese", "learned_rgb": "oscd_change_siamese_rgb"}
+CITIES = "abudhabi,beihai"
 SCENES = Path("/tmp/rsvision-bench-change")
 S2 = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 
 
 def oscd(data: Path) -> tuple[dict, dict]:
-    """Pooled keys per method, and per city per method."""
-    from rsvision.bench.change import evaluate_change_method
+    """Pooled keys per method and model, and per city per method and model."""
+    from rsvision.bench.change import evaluate_change_method, evaluate_change_model
     from rsvision.datasets.change import OscdDataset
+    from rsvision.models.resolve import resolve_model
+    from rsvision.models.weights import Task, builtin_weights
 
-    dataset = OscdDataset(data)
+    dataset = OscdDataset(data, split=CITIES)
+    results = {m: evaluate_change_method(dataset, m) for m in METHODS}
+    for key, name in MODELS.items():
+        if name in builtin_weights():
+            results[key] = evaluate_change_model(resolve_model(name, Task.CHANGE, "benchmark"), dataset)
     pooled, cities = {}, {}
-    for method in METHODS:
-        result = evaluate_change_method(dataset, method)
-        pooled[method] = {k: result[k] for k in ("f1", "iou", "precision", "recall", "kappa")}
+    for what, result in results.items():
+        pooled[what] = {k: result[k] for k in ("f1", "iou", "precision", "recall", "kappa")}
         for city, values in result["per_sample"].items():
-            cities.setdefault(city, {})[method] = {k: values[k] for k in ("f1", "iou", "precision", "recall")}
+            cities.setdefault(city, {})[what] = {k: values[k] for k in ("f1", "iou", "precision", "recall")}
     return pooled, cities
 
 
@@ -75,11 +85,13 @@ def make_pair(size: int) -> tuple[Path, Path]:
 
 
 def speed(method: str, size: int) -> dict:
-    """``rsvision change`` on the generated pair in a child process: Mpix/s of the whole command and its peak RSS."""
+    """``rsvision change`` on the generated pair in a child process: Mpix/s of the whole command and its peak RSS.
+    ``method``: an unsupervised method, or ``learned`` (the built-in 13-band model)."""
     before, after = make_pair(size)
     out = SCENES / f"change_{method}_{size}.tif"
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "rsvision", "change", str(before), str(after), "-o", str(out), "--method", method]
+    how = ["-m", MODELS[method]] if method in MODELS else ["--method", method]
+    command = [sys.executable, "-m", "rsvision", "change", str(before), str(after), "-o", str(out), *how]
     started = time.perf_counter()
     subprocess.run([*command, "-q"], check=True)
     seconds = time.perf_counter() - started
@@ -93,19 +105,23 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=8192, help="side of the generated 13-band pair")
     args = parser.parse_args()
     pooled, cities = oscd(args.data)
-    print(f"{'city':<14}" + "".join(f"{m + ' f1/iou/p/r':>32}" for m in METHODS))
+    shown = list(pooled)
+    print(f"{'city':<14}" + "".join(f"{m + ' f1/iou/p/r':>32}" for m in shown))
     for city, per in cities.items():
-        cells = ["/".join(f"{per[m][k]:.3f}" for k in ("f1", "iou", "precision", "recall")) for m in METHODS]
+        cells = ["/".join(f"{per[m][k]:.3f}" for k in ("f1", "iou", "precision", "recall")) for m in shown]
         print(f"{city:<14}" + "".join(f"{c:>32}" for c in cells))
-    print(f"{'pooled':<14}" + "".join(f"{pooled[m]['f1']:>32.3f}" for m in METHODS))
-    speeds = {m: speed(m, args.size) for m in METHODS}
+    print(f"{'pooled f1':<14}" + "".join(f"{pooled[m]['f1']:>32.3f}" for m in shown))
+    timed = [m for m in ("learned", *METHODS) if m in pooled]
+    speeds = {m: speed(m, args.size) for m in timed}
     for m, s in speeds.items():
-        print(f"{m}: {args.size}^2 13-band pair in {s['seconds']} s, {s['mpix_per_s']} MPix/s")
-    figures = {"bench": "change", **{f"f1_{m}": round(pooled[m]["f1"], 4) for m in METHODS}}
-    figures.update({f"iou_{m}": round(pooled[m]["iou"], 4) for m in METHODS})
+        print(
+            f"{m}: {args.size}^2 13-band pair in {s['seconds']} s, {s['mpix_per_s']} MPix/s, {s['peak_rss_mb']:.0f} MB"
+        )
+    figures = {"bench": "change", **{f"f1_{m}": round(pooled[m]["f1"], 4) for m in shown}}
+    figures.update({f"iou_{m}": round(pooled[m]["iou"], 4) for m in shown})
     figures.update(
-        mpix_per_s=speeds["cva"]["mpix_per_s"],
-        **{f"mpix_per_s_{m}": speeds[m]["mpix_per_s"] for m in METHODS},
+        mpix_per_s=speeds[timed[0]]["mpix_per_s"],
+        **{f"mpix_per_s_{m}": speeds[m]["mpix_per_s"] for m in timed},
         peak_rss_mb=round(max(s["peak_rss_mb"] for s in speeds.values())),
         size=args.size,
         cities=cities,

@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED_DATA = Path(os.environ.get("RSVISION_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -129,3 +130,73 @@ def products(tmp_path_factory):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return {**module.make_all(tmp_path_factory.mktemp("products")), "make": module}
+
+
+@pytest.fixture(scope="session")
+def change_pair_arrays():
+    """``change_pair_arrays(seed, h=96, w=96)``: see :func:`_change_pair_arrays`."""
+    return _change_pair_arrays
+
+
+def _change_pair_arrays(seed: int, h: int = 96, w: int = 96):
+    """An 8-bit RGB pair ``(3, H, W)`` x 2 of smooth texture with noise between the dates, and 1-3 planted
+    rectangles (another colour on the second date); the (H, W) 0/1 truth."""
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    base = gaussian_filter(rng.uniform(40, 200, (3, h, w)), (0, 3, 3))
+    after = base + rng.normal(0, 6, base.shape)
+    truth = np.zeros((h, w), np.uint8)
+    for _ in range(rng.integers(1, 4)):
+        y, x = rng.integers(0, h - 16), rng.integers(0, w - 16)
+        dy, dx = rng.integers(6, 16, 2)
+        truth[y : y + dy, x : x + dx] = 1
+        after[:, y : y + dy, x : x + dx] = rng.uniform(0, 255, (3, 1, 1))
+    return base.clip(0, 255).astype(np.uint8), after.clip(0, 255).astype(np.uint8), truth
+
+
+@pytest.fixture(scope="session")
+def tiny_change_model(tmp_path_factory):
+    """A small siamese U-Net (ResNet-18 encoder, depth 3) trained in seconds on generated 8-bit RGB pairs with
+    planted changes, and its card (task change): the weights path."""
+    import torch
+
+    from rsvision.models import Preprocessing, save_weights
+    from rsvision.train.change import CLASSES, initial_change_model, pair_preprocessing
+    from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter
+
+    torch.set_num_threads(1)
+    bands = ["red", "green", "blue"]
+    made = [_change_pair_arrays(seed) for seed in range(8)]
+    pairs = MaskPairs([np.concatenate([a, b]) for a, b, _ in made[:6]], [t.astype(np.int64) for *_, t in made[:6]])
+    held = MaskPairs([np.concatenate([a, b]) for a, b, _ in made[6:]], [t.astype(np.int64) for *_, t in made[6:]])
+    mean, std = [0.47] * 3, [0.2] * 3
+    kwargs = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [32, 16, 8]}
+    model = initial_change_model("siamese_unet", bands, kwargs, None, 0)
+    config = SegTrainConfig(epochs=4, steps=12, batch_size=4, crop=64, lr=3e-3, jitter=0.0, class_weights=(1, 5))
+    folder = tmp_path_factory.mktemp("change_model")
+    fit_segmenter(
+        model,
+        pair_preprocessing(bands, mean, std, 255.0, (0, 255), 96),
+        pairs,
+        held,
+        CLASSES,
+        config,
+        folder,
+        progress=False,
+    )
+    prep = Preprocessing(bands=bands, scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=96)
+    record = save_weights(
+        model,
+        folder,
+        "tiny_change",
+        task="change",
+        architecture="siamese_unet",
+        architecture_kwargs=kwargs,
+        preprocessing=prep,
+        classes=list(CLASSES),
+        licence="test",
+        command="tests/conftest.py",
+    )
+    return record.weights_path

@@ -1,11 +1,14 @@
 """`rsvision change` and `rsvision eval change --method`: a generated pair gives the change COG, scores, polygons
 and picture; the LEVIR-CD and DSIFN samples evaluate end to end with DESIGN's keys; bad inputs (a disjoint pair,
-no common bands, a learned model, labels of another size than their images) are one line, exit 2, no output."""
+no common bands, a 13-band model given an RGB pair, labels of another size than their images) are one line, exit
+2, no output. A small learned model (trained in seconds on generated pairs) finds a planted change, tiled as
+untiled, evaluates on the LEVIR samples, and `rsvision train change` writes one."""
 
 import json
 import shutil
 
 import numpy as np
+import pyogrio.raw
 import pytest
 import rasterio
 from affine import Affine
@@ -85,19 +88,119 @@ def test_no_common_bands(run_cli, capsys, pair, tmp_path):
     )
 
 
-def test_learned_model_not_yet(run_cli, capsys, pair, tmp_path):
+@pytest.fixture
+def rgb_pair(make_raster, change_pair_arrays):
+    before, after, truth = change_pair_arrays(11, 128, 128)
+    return make_raster("b.tif", before), make_raster("a.tif", after), truth
+
+
+def test_learned_model_finds_the_planted_change(run_cli, capsys, rgb_pair, tiny_change_model, tmp_path):
+    before, after, truth = rgb_pair
+    outs = [tmp_path / n for n in ("c.tif", "p.tif", "c.gpkg")]
+    code, _, err = run_cli(
+        capsys,
+        "change",
+        before,
+        after,
+        "-m",
+        tiny_change_model,
+        "-o",
+        outs[0],
+        "--probabilities",
+        outs[1],
+        "--vector",
+        outs[2],
+        "--tile",
+        "64",
+    )
+    assert code in (0, None), err
+    assert "model tiny_change" in err
+    with rasterio.open(outs[0]) as ds:
+        found = ds.read(1).astype(bool)
+    iou = (found & truth.astype(bool)).sum() / (found | truth.astype(bool)).sum()
+    assert iou > 0.5, iou
+    meta, _, _, fields = pyogrio.raw.read(outs[2])
+    probability = fields[list(meta["fields"]).index("probability")]
+    assert len(probability) >= 1 and (probability > 0.5).all()
+
+
+def test_tiled_learned_change_equals_untiled(rgb_pair, tiny_change_model, tmp_path):
+    from rsvision.models.resolve import resolve_model
+    from rsvision.workflows.change import change_scenes
+
+    before, after, _ = rgb_pair
+    loaded = resolve_model(str(tiny_change_model), "change", "test")
+    maps = []
+    for tile in (64, 128):
+        out = tmp_path / f"c{tile}.tif"
+        change_scenes(before, after, out, model=loaded, tile=tile, quiet=True)
+        with rasterio.open(out) as ds:
+            maps.append(ds.read(1))
+    assert (maps[0] != maps[1]).mean() < 0.002  # blended tile edges only
+
+
+def test_a_thirteen_band_model_given_an_rgb_pair(run_cli, capsys, rgb_pair, tmp_path):
+    from rsvision.models import Preprocessing, save_weights
+    from rsvision.models.registry import build_model
+
+    bands = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+    kwargs = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [32, 16, 8]}
+    prep = Preprocessing(
+        bands=bands, scale=10000.0, value_range=(0, 65535), mean=[0.1] * 13, std=[0.05] * 13, input_size=64
+    )
+    record = save_weights(
+        build_model("siamese_unet", 2, bands, **kwargs),
+        tmp_path,
+        "s2_change",
+        task="change",
+        architecture="siamese_unet",
+        architecture_kwargs=kwargs,
+        preprocessing=prep,
+        classes=["no change", "change"],
+        licence="test",
+        command="test",
+    )
+    before, after, _ = rgb_pair
     _one_line_exit_2(
         run_cli,
         capsys,
         tmp_path,
         "change",
-        *pair,
+        before,
+        after,
+        "-m",
+        record.weights_path,
         "-o",
         tmp_path / "c.tif",
-        "-m",
-        "x",
-        match="no built-in change model yet",
+        match="for an RGB pair use -m oscd_change_siamese_rgb",
     )
+
+
+def test_model_and_method_together_are_refused(run_cli, capsys, pair, tmp_path):
+    args = ["change", *pair, "-o", tmp_path / "c.tif", "-m", "x", "--method", "cva"]
+    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match="not both")
+
+
+def test_eval_change_runs_a_model(run_cli, capsys, shared, tiny_change_model, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    out = tmp_path / "m.json"
+    code, _, err = run_cli(capsys, "eval", "change", "--data", data, "-m", tiny_change_model, "--json", out, "-q")
+    assert code in (0, None), err
+    result = json.loads(out.read_text())
+    assert result["model"] == "tiny_change" and result["n_images"] == 5
+    assert all(0 <= result[k] <= 1 for k in KEYS if k != "kappa")
+
+
+def test_train_change_writes_a_model_that_runs(run_cli, capsys, shared, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    out = tmp_path / "cd.safetensors"
+    args = ["train", "change", "--data", data, "-o", out, "--encoder", "resnet18", "--epochs", "1", "--steps", "2"]
+    code, _, err = run_cli(capsys, *args, "--size", "64", "--batch", "2", "--threads", "1", "-q")
+    assert code in (0, None), err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["task"] == "change" and card["architecture"] == "siamese_unet"
+    assert card["preprocessing"]["value_range"] == [0, 255] and len(card["preprocessing"]["bands"]) == 3
+    assert 0 <= card["metrics"][0]["values"]["f1"] <= 1 and card["command"].startswith("rsvision train change")
 
 
 @pytest.mark.parametrize("sample", ["samples_LEVIR", "samples_DSIFN"])
@@ -149,6 +252,9 @@ def test_eval_labels_of_another_size(run_cli, capsys, shared, tmp_path):
     )
 
 
-def test_eval_change_without_method(run_cli, capsys, shared, tmp_path):
+def test_eval_change_without_a_model_that_fits(run_cli, capsys, shared, tmp_path, monkeypatch):
+    import rsvision.models.change as change
+
+    monkeypatch.setattr(change, "builtin_weights", lambda: {})
     data = shared("change_samples", "samples_LEVIR")
-    _one_line_exit_2(run_cli, capsys, tmp_path, "eval", "change", "--data", data, match="use --method")
+    _one_line_exit_2(run_cli, capsys, tmp_path, "eval", "change", "--data", data, match="give -m MODEL, or --method")

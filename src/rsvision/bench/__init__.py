@@ -8,7 +8,7 @@ gives the linear-probe and k-NN accuracy of its features;
 ``write_metrics_json`` writes a metric dict with NaN as null.
 """
 
-from rsvision.bench.change import evaluate_change_method, predict_pair
+from rsvision.bench.change import evaluate_change_method, evaluate_change_model, predict_pair
 from rsvision.bench.evaluate import (
     TASK_FORMATS,
     TASKS,
@@ -25,6 +25,7 @@ __all__ = [
     "TASKS",
     "TASK_FORMATS",
     "evaluate_change_method",
+    "evaluate_change_model",
     "evaluate_classifier",
     "evaluate_model",
     "evaluate_predictions",

@@ -10,15 +10,18 @@ classifier evaluator: the metrics a training run writes on its card come from it
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rasterio.windows import Window
 
+from rsvision.bench.change import evaluate_change_model
 from rsvision.bench.evaluate import check_task, open_task_dataset, score_classes
 from rsvision.core.progress import progress_bar
 from rsvision.datasets import Dataset
-from rsvision.errors import EvaluationError
+from rsvision.errors import EvaluationError, NotGeoreferencedWarning
+from rsvision.io import open_scene
 from rsvision.io.images import read_image
 from rsvision.metrics.segmentation import SegmentationMetric
 from rsvision.tasks.base import TileBatch
@@ -47,12 +50,7 @@ def evaluate_model(
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
     and return the task's metric dict. A model of another task is refused before any image is read."""
     check_task(task)
-    if task == "change":
-        raise EvaluationError(
-            "eval change: no model of this task is built in yet; use --method cva|irmad|pcakmeans, or score "
-            "predictions made elsewhere with --predictions"
-        )
-    if task not in ("classification", "segmentation"):
+    if task not in ("classification", "segmentation", "change"):
         raise EvaluationError(
             f"eval {task}: no model of this task is built in yet, so none can run (-m); "
             "score predictions made elsewhere with --predictions"
@@ -60,6 +58,22 @@ def evaluate_model(
     dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
+    if task == "change":
+        from rsvision.models.change import default_change_model
+        from rsvision.models.resolve import resolve_model  # deferred: torch (see the note at the top)
+        from rsvision.models.weights import Task
+
+        with warnings.catch_warnings():  # only its band names are read here
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            first = open_scene(dataset[0].image[0])
+        model = model or default_change_model(first.band_names, first.dtype, first.sensor)
+        if model is None:
+            raise EvaluationError(
+                f"eval change: no built-in change model takes {first.path}'s bands ({', '.join(first.band_names)}); "
+                "give -m MODEL, or --method cva|irmad|pcakmeans"
+            )
+        loaded = resolve_model(model, Task.CHANGE, f"eval {task}")
+        return evaluate_change_model(loaded, dataset, progress=progress)
     if task == "segmentation":
         from rsvision.models.resolve import resolve_model  # deferred: torch (see the note at the top)
         from rsvision.models.segmentation import segmenter_spec

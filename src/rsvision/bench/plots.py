@@ -10,13 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from matplotlib import colormaps
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from rsvision.core.files import atomic_output
 from rsvision.errors import NotGeoreferencedWarning
 from rsvision.io import open_scene
 from rsvision.io.scene import Scene
+from rsvision.models.preprocess import reflectance_to_8bit
 
 
 def _display_rgb(scene: Scene, shape: tuple[int, int]) -> np.ndarray:
@@ -171,3 +174,111 @@ def change_preview(
     with atomic_output(output) as tmp:
         fig.savefig(tmp, format="png")
     return Path(output)
+
+
+def plot_change_example(
+    pair: np.ndarray, truth: np.ndarray, predicted: np.ndarray, bands: list[str], path: Path, title: str
+) -> Path:
+    """One PNG of before | after | truth | prediction for a stacked pair ``(2C, H, W)`` (bands named ``bands``):
+    the dates in true colour (Sentinel-2 reflectance's B04, B03, B02, or 8-bit red, green, blue), changed pixels
+    white."""
+    c = len(bands)
+    names = next((n for n in (["B04", "B03", "B02"], ["red", "green", "blue"]) if set(n) <= set(bands)), None)
+    rgb = np.array([bands.index(b) for b in names] if names else [0, 0, 0])
+    to_8bit = (lambda x: x) if pair.dtype == np.uint8 else reflectance_to_8bit
+    dates = [to_8bit(pair[offset + rgb]).transpose(1, 2, 0) / 255.0 for offset in (0, c)]
+    panels = dates + [np.asarray(m, dtype=float) for m in (truth, predicted)]
+    h, w = truth.shape
+    fig = Figure(figsize=(4 * w / 100 + 0.4, h / 100 + 0.6), dpi=100)
+    for ax, panel, name in zip(fig.subplots(1, 4), panels, ("before", "after", "truth", "prediction")):
+        ax.imshow(panel, interpolation="nearest", cmap="gray", vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.02, wspace=0.03)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return Path(path)
+
+
+def detection_preview(
+    scene: Scene | str | os.PathLike,
+    corners: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    output: str | os.PathLike,
+    max_size: int = 1200,
+) -> Path:
+    """A PNG of ``scene`` (downsampled to ``max_size`` pixels at most) with boxes drawn as outlines, one colour
+    per class, and a legend of the classes found. ``corners``: ``(N, 8)`` box corners in scene pixels."""
+    scene = scene if isinstance(scene, Scene) else open_scene(scene)
+    scale = min(1.0, max_size / max(scene.width, scene.height))
+    shape = (max(1, round(scene.height * scale)), max(1, round(scene.width * scale)))
+    rgb = _display_rgb(scene, shape)
+    labels = np.asarray(labels, dtype=np.int64)
+    present = [int(v) for v in np.unique(labels)]
+    palette = _class_colours(max(present, default=0) + 1)
+    fig = Figure(figsize=(shape[1] / 100 + 2.6, shape[0] / 100), dpi=100)
+    ax = fig.subplots()
+    ax.imshow(rgb, interpolation="nearest", extent=(0, shape[1], shape[0], 0))
+    if len(labels):
+        # pixel edges scale with the picture: corners are continuous pixel coordinates of the scene
+        polygons = np.asarray(corners, dtype=np.float64).reshape(-1, 4, 2) * (shape[1] / scene.width)
+        ax.add_collection(
+            PolyCollection(polygons, closed=True, facecolors="none", edgecolors=palette[labels], linewidths=1.2)
+        )
+    ax.set_xlim(0, shape[1])
+    ax.set_ylim(shape[0], 0)
+    ax.set_axis_off()
+    names = [classes[v] if v < len(classes) else f"class_{v}" for v in present]
+    counts = [int((labels == v).sum()) for v in present]
+    handles = [
+        Patch(facecolor="none", edgecolor=palette[v], label=f"{n} ({c:,})") for v, n, c in zip(present, names, counts)
+    ]
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=9)
+    fig.tight_layout()
+    with atomic_output(output) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(output)
+
+
+def _class_colours(n: int) -> np.ndarray:
+    """``(n, 4)`` RGBA colours that stand out on imagery: tab10's, repeated past ten classes."""
+    return np.asarray([colormaps["tab10"](i % 10) for i in range(n)])
+
+
+def plot_pr_curve(recall: np.ndarray, precision: np.ndarray, scores: np.ndarray, path: Path, title: str) -> Path:
+    """A precision-recall curve (one class), the points at scores 0.3 and 0.5 marked."""
+    fig = Figure(figsize=(4.5, 4), dpi=100)
+    ax = fig.subplots()
+    ax.plot(recall, precision, lw=1.5)
+    for threshold, marker in ((0.3, "o"), (0.5, "s")):
+        above = np.flatnonzero(scores >= threshold)
+        if len(above):
+            i = above[-1]
+            ax.plot(recall[i], precision[i], marker, label=f"score {threshold}: P {precision[i]:.2f} R {recall[i]:.2f}")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title=title)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
+
+
+def plot_detections(image: np.ndarray, truth: np.ndarray, found: np.ndarray, path: Path, title: str) -> Path:
+    """An 8-bit ``(3, H, W)`` image with its true boxes (white, dashed) and the found ones (red), xyxy pixels."""
+    h, w = image.shape[1:]
+    fig = Figure(figsize=(w / 100 + 0.2, h / 100 + 0.5), dpi=100)
+    ax = fig.subplots()
+    ax.imshow(image[:3].transpose(1, 2, 0))
+    for boxes, style in ((truth, {"ec": "white", "ls": "--"}), (found, {"ec": "red", "ls": "-"})):
+        for x0, y0, x1, y1 in np.asarray(boxes)[:, :4]:
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1, **style))
+    ax.set_title(f"{title}: truth dashed white, found red", fontsize=8)
+    ax.set_axis_off()
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)

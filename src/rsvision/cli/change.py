@@ -1,4 +1,4 @@
-"""`rsvision change BEFORE AFTER -o OUT.tif [--method cva|irmad|pcakmeans] [--probabilities P.tif]
+"""`rsvision change BEFORE AFTER -o OUT.tif [-m MODEL | --method cva|irmad|pcakmeans] [--probabilities P.tif]
 [--vector OUT.gpkg] [--preview OUT.png] [--bands B02,B03] [--normalise histogram|irmad]`."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rsvision.cli.app import QUIET, app, say, set_quiet
+from rsvision.cli.app import DEVICE, QUIET, app, say, set_quiet
 from rsvision.core.progress import plural
 from rsvision.core.settings import torch_threads
 from rsvision.errors import InputNotFoundError, RsvisionError
@@ -22,8 +22,15 @@ def change_command(
     before: Path = typer.Argument(..., help="The first date: a raster file or a folder of band files."),
     after: Path = typer.Argument(..., help="The second date (any CRS, resolution or extent overlapping the first)."),
     output: Path = typer.Option(..., "-o", "--output", help="OUT.tif: the binary change COG (1 = change)."),
-    method: str = typer.Option("cva", "--method", help="cva, irmad or pcakmeans (unsupervised, no training)."),
-    model: str | None = typer.Option(None, "-m", "--model", help="A learned change model (none is built in yet)."),
+    method: str | None = typer.Option(
+        None, "--method", help="cva, irmad or pcakmeans: unsupervised, no training, instead of a learned model."
+    ),
+    model: str | None = typer.Option(
+        None,
+        "-m",
+        "--model",
+        help="A learned change model (default: the built-in OSCD model, 13 Sentinel-2 bands, or its RGB one).",
+    ),
     probabilities: Path | None = typer.Option(
         None, "--probabilities", help="Also write the change score in percent (uint8 COG; 50 = the threshold)."
     ),
@@ -40,13 +47,14 @@ def change_command(
     tile: int = typer.Option(512, "--tile", min=32, help="Tile size in pixels."),
     batch: int = typer.Option(4, "--batch", min=1, help="Tiles per batch."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all available)."),
+    device: str = DEVICE,
     quiet: bool = QUIET,
 ) -> None:
     """Detect change between two dates of any sensors, paired by georeference and band."""
     set_quiet(quiet)
-    if model is not None:
-        raise RsvisionError("no built-in change model yet; use --method cva, irmad or pcakmeans")
-    if method not in METHODS:
+    if model is not None and method is not None:
+        raise RsvisionError("give -m MODEL (learned) or --method (unsupervised), not both")
+    if method is not None and method not in METHODS:
         raise RsvisionError(f"unknown --method {method!r}; use one of {', '.join(METHODS)}")
     if normalise not in NORMALISATIONS:
         raise RsvisionError(f"unknown --normalise {normalise!r}; use one of {', '.join(NORMALISATIONS)}")
@@ -57,14 +65,24 @@ def change_command(
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")
     # deferred: the workflow imports torch (seconds), and the checks above answer a mistake without it
+    from rsvision.io import open_scene
+    from rsvision.models.change import default_change_model
+    from rsvision.models.device import pick_device
+    from rsvision.models.resolve import resolve_model
+    from rsvision.models.weights import Task
     from rsvision.workflows.change import change_scenes
 
     with torch_threads(threads):
+        first = open_scene(before)
+        default = default_change_model(first.band_names, first.dtype, first.sensor)
+        spec = model if model is not None or method is not None else default
+        loaded = resolve_model(spec, Task.CHANGE, "change") if spec else None
         result = change_scenes(
             before,
             after,
             output,
-            method=method,
+            model=loaded,
+            method=method or "cva",
             probabilities=probabilities,
             vector=vector,
             preview=preview,
@@ -72,9 +90,12 @@ def change_command(
             normalise=None if normalise == "none" else normalise,
             tile=tile,
             batch=batch,
+            device=pick_device(device),
             threads=threads,
             quiet=quiet,
         )
+    if model is None and method is None and loaded is None:
+        say("note: no built-in change model takes these images (13 Sentinel-2 bands, or 8-bit RGB): cva was used")
     say(f"note: {result.note}")
     share = 100 * result.changed / max(result.pixels, 1)
     written = [result.change_map, result.probabilities, result.vector, result.preview]

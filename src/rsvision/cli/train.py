@@ -24,7 +24,9 @@ RESNETS = ("resnet18", "resnet34", "resnet50")
 @app.command("train")
 def train_command(
     task: str = typer.Argument(
-        ..., help="classification (an image-folder dataset) or segmentation (images with colour or index masks)."
+        ...,
+        help="classification (an image-folder dataset), segmentation (images with colour or index masks) or change "
+        "(OSCD cities or A/B/label triplets).",
     ),
     data: Path = typer.Option(
         ..., "--data", help="Classification: one subfolder per class; segmentation: images/ and masks/ (or a name)."
@@ -91,8 +93,28 @@ def train_command(
             quiet,
         )
         return
+    if task == "change":
+        _train_change(
+            data,
+            output,
+            split,
+            arch or "siamese_unet",
+            encoder,
+            init,
+            epochs,
+            size or 128,
+            batch or 16,
+            steps,
+            lr or 1e-3,
+            seed,
+            0.25 if val is None else val,
+            work,
+            threads,
+            quiet,
+        )
+        return
     if task != "classification":
-        raise RsvisionError(f"train {task}: classification and segmentation can be trained")
+        raise RsvisionError(f"train {task}: classification, segmentation and change can be trained")
     arch, size, batch, lr, val = arch or "resnet18", size or 128, batch or 64, lr or 2e-3, 0.1 if val is None else val
     if width is not None and arch not in RESNETS:
         raise RsvisionError(f"--width applies to {', '.join(RESNETS)}, not {arch}")
@@ -193,6 +215,69 @@ def _train_segmentation(
             log=say,
         )
     say(f"validation mIoU {record.metrics[0].values['miou']:.4f} -> {output}")
+
+
+def _train_change(
+    data, output, split, arch, encoder, init, epochs, crop, batch, steps, lr, seed, val, work, threads, quiet
+) -> None:
+    """``rsvision train change``: a change dataset (OSCD or triplets), the bottom ``val`` of each pair's rows held
+    out; weighted cross-entropy (change x5) plus Dice, as the built-in OSCD model."""
+    if not 0.0 < val < 1.0:
+        raise RsvisionError(f"--val must be in (0, 1) for change (the bottom rows of each pair), got {val:g}")
+    if crop % 32:
+        raise RsvisionError(f"--size (the training crop) must be a multiple of 32, got {crop}")
+    if not arch.startswith("siamese_"):
+        raise RsvisionError(f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...), not {arch}")
+    dataset = open_task_dataset("change", data, None, split, None)
+    work_dir = check_weights_outputs(output, work)
+    from rsvision.train.change import train_change_model  # deferred: torch
+    from rsvision.train.segmentation import SegTrainConfig
+
+    command = _command(
+        "change",
+        data=data,
+        split=split,
+        arch=arch,
+        encoder=encoder,
+        init=init,
+        epochs=epochs,
+        size=crop,
+        batch=batch,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        val=val,
+        work=work_dir,
+        o=output,
+    )
+    config = SegTrainConfig(
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch,
+        crop=crop,
+        lr=lr,
+        seed=seed,
+        weight_decay=0.05,
+        jitter=0.2,
+        class_weights=(1.0, 5.0),
+        dice=1.0,
+        dates=2,
+    )
+    with torch_threads(threads):
+        record = train_change_model(
+            dataset,
+            output,
+            arch=arch,
+            arch_kwargs={"encoder": encoder},
+            init=init,
+            config=config,
+            val_fraction=val,
+            work=work_dir,
+            command=command,
+            progress=not quiet,
+            log=say,
+        )
+    say(f"validation F1 {record.metrics[0].values['f1']:.4f} -> {output}")
 
 
 def _command(task: str, **options) -> str:

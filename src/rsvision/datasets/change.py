@@ -124,9 +124,15 @@ class OscdDataset(Dataset):
         labels_root = Path(labels) if labels else (root / "labels" if (root / "labels").is_dir() else images_root)
         if cities is None and split is not None:
             split_file = images_root / f"{split}.txt"
-            if not split_file.is_file():
-                raise InputNotFoundError(f"{root}: no city list {split_file} for split {split!r}")
-            cities = [c.strip() for line in read_lines(split_file) for c in line.split(",") if c.strip()]
+            named = [c.strip() for c in split.split(",") if c.strip()]
+            if split_file.is_file():
+                cities = [c.strip() for line in read_lines(split_file) for c in line.split(",") if c.strip()]
+            elif named and all((images_root / c / "imgs_1").is_dir() for c in named):
+                cities = named  # --split abudhabi,beihai: the cities themselves
+            else:
+                raise InputNotFoundError(
+                    f"{root}: no city list {split_file} for split {split!r}, nor cities of that name"
+                )
         elif cities is None:
             cities = sorted(p.name for p in images_root.iterdir() if (p / "imgs_1").is_dir())
         if not cities:

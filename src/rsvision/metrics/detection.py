@@ -180,6 +180,17 @@ class DetectionMetric:
             self._tp[c].append(tp)
             self._fp[c].append(fp)
 
+    def pr_curve(self, c: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Recall, precision and score of class ``c`` at each detection, by falling score (empty arrays without
+        detections)."""
+        scores = np.concatenate(self._scores[c]) if self._scores[c] else np.zeros(0)
+        order = np.argsort(-scores, kind="stable")
+        tp = np.cumsum(np.concatenate(self._tp[c])[order]) if len(order) else np.zeros(0)
+        fp = np.cumsum(np.concatenate(self._fp[c])[order]) if len(order) else np.zeros(0)
+        recall = tp / max(float(self._num_gt[c]), 1.0)
+        precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+        return recall, precision, scores[order]
+
     def compute(self) -> dict:
         """``map50``, ``map50_voc07`` (means over classes with non-difficult ground truth) and ``per_class``.
 
@@ -192,12 +203,7 @@ class DetectionMetric:
             n_pos = int(self._num_gt[c])
             ap = ap07 = float("nan")
             if n_pos > 0:
-                scores = np.concatenate(self._scores[c]) if self._scores[c] else np.zeros(0)
-                order = np.argsort(-scores, kind="stable")
-                tp = np.cumsum(np.concatenate(self._tp[c])[order]) if len(order) else np.zeros(0)
-                fp = np.cumsum(np.concatenate(self._fp[c])[order]) if len(order) else np.zeros(0)
-                recall = tp / float(n_pos)
-                precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
+                recall, precision, _ = self.pr_curve(c)
                 ap, ap07 = voc_ap(recall, precision), voc_ap(recall, precision, use_07=True)
                 aps.append(ap)
                 aps07.append(ap07)

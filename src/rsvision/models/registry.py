@@ -1,7 +1,9 @@
 """Model builders by name: ``build_model("resnet18", num_classes=30, bands=[...], width=0.5)``.
 
 Names are the torchvision builders of :mod:`rsvision.models.backbones`, ``timm:<any timm name>``, or the
-encoder-decoders of :mod:`rsvision.models.segmentation` (``unet``, ``fpn`` ... with ``encoder=``).
+encoder-decoders of :mod:`rsvision.models.segmentation` (``unet``, ``fpn`` ... with ``encoder=``), or their siamese
+change versions of :mod:`rsvision.models.change` (``siamese_unet`` ...), or the detectors of
+:mod:`rsvision.models.detection` (``fasterrcnn``, ``retinanet``, ``fcos``, ``rotated_fcos`` with ``backbone=``).
 A model is built for named bands; ``source_bands`` (with ``source_state``) adapts a model trained
 on other bands through the band-adaptive stem. :func:`build_from_weights` builds the network a ``Weights``
 card describes, with its verified tensors.
@@ -17,6 +19,8 @@ from torch import nn
 
 from rsvision.errors import RsvisionError
 from rsvision.models.backbones import TORCHVISION_BUILDERS, build_timm
+from rsvision.models.change import CHANGE_BUILDERS
+from rsvision.models.detection import DETECTION_BUILDERS
 from rsvision.models.segmentation import SEGMENTATION_BUILDERS
 from rsvision.models.state import load_state
 from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
@@ -24,7 +28,12 @@ from rsvision.models.weights import Weights
 
 RGB = ("red", "green", "blue")
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {**TORCHVISION_BUILDERS, **SEGMENTATION_BUILDERS}
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    **TORCHVISION_BUILDERS,
+    **SEGMENTATION_BUILDERS,
+    **CHANGE_BUILDERS,
+    **DETECTION_BUILDERS,
+}
 
 
 def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:

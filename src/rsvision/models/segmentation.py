@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from rsvision.errors import RsvisionError, WeightsError
+from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import builtin_weights
 
 # registry name -> smp's architecture name (smp.create_model's ``arch``)
@@ -62,23 +63,8 @@ SEGMENTATION_BUILDERS: dict[str, Callable[..., nn.Module]] = {arch: _builder(arc
 
 def encoder_state_from_classifier(model: nn.Module, classifier_state: Mapping[str, torch.Tensor]) -> int:
     """Load a timm classifier's tensors into a ``tu-<same timm model>`` encoder of ``model`` (the classifier's
-    head is left out; the feature extractor's modules keep timm's names, dots or underscores). Returns the number
-    of tensors loaded; a shape that does not match is an error."""
-    encoder = model.encoder.model.state_dict()
-    by_flat = {key.replace(".", "_"): key for key in encoder}
-    loaded = {}
-    for key, value in classifier_state.items():
-        target = key if key in encoder else by_flat.get(key.replace(".", "_"))
-        if target is None:
-            continue
-        if encoder[target].shape != value.shape:
-            shapes = f"{tuple(value.shape)} != encoder {tuple(encoder[target].shape)}"
-            raise RsvisionError(f"classifier tensor {key} {shapes}")
-        loaded[target] = value
-    if not loaded:
-        raise RsvisionError("the classifier shares no tensor with the encoder: not the same timm model")
-    model.encoder.model.load_state_dict(loaded, strict=False)
-    return len(loaded)
+    head is left out); the number of tensors loaded (:func:`rsvision.models.state.load_timm_tensors`)."""
+    return load_timm_tensors(model.encoder.model, classifier_state)
 
 
 DEFAULT_SEGMENTER = "dubai_landcover_unet"

@@ -97,3 +97,24 @@ def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], where: str =
             f"{where}: has no classifier head; {', '.join(fresh)} keep their random initialisation", stacklevel=2
         )
     return skipped
+
+
+def load_timm_tensors(target: nn.Module, classifier_state: Mapping[str, torch.Tensor]) -> int:
+    """Load a timm classifier's tensors into ``target``, a feature extractor of the same timm model (a segmenter's
+    ``tu-`` encoder, a detector's backbone body: timm's ``features_only`` modules keep the classifier's names, with
+    dots or underscores); the classifier's head is left out. Returns the number of tensors loaded; a shape that
+    does not match, or no tensor in common, is an error."""
+    own = target.state_dict()
+    by_flat = {key.replace(".", "_"): key for key in own}
+    loaded = {}
+    for key, value in classifier_state.items():
+        name = key if key in own else by_flat.get(key.replace(".", "_"))
+        if name is None:
+            continue
+        if own[name].shape != value.shape:
+            raise WeightsError(f"classifier tensor {key} {tuple(value.shape)} != {tuple(own[name].shape)}")
+        loaded[name] = value
+    if not loaded:
+        raise WeightsError("the classifier shares no tensor with the network: not the same timm model")
+    target.load_state_dict(loaded, strict=False)
+    return len(loaded)

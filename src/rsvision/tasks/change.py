@@ -17,6 +17,10 @@ decision and the blended score is the change-score raster:
 Scores are ``1 / (1 + (t / s) ** 4)`` for a statistic ``s`` and threshold ``t`` (CVA, IR-MAD), and
 ``d0 / (d0 + d1)`` for k-means distances ``d0`` (to the no-change centre) and ``d1``.
 
+A learned model is :class:`rsvision.tasks.learned_change.LearnedChange`: a siamese network of
+:mod:`rsvision.models.change` with its ``Weights`` card, both dates normalised as the card says, stacked, and its
+change probability per pixel.
+
 Relative radiometric normalisation of the second date (off by default): ``histogram`` (per band, its quantiles
 mapped on the first date's) or ``irmad`` (orthogonal regression per band on IR-MAD's no-change pixels, Canty and
 Nielsen 2008).

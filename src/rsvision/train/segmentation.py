@@ -47,10 +47,17 @@ class SegTrainConfig:
     warmup_epochs: float = 1.0
     jitter: float = 0.2
     seed: int = 0
+    class_weights: tuple[float, ...] | None = None  # of the cross-entropy (rare classes up: change is a few %)
+    dice: float = 0.0  # weight of the soft Dice loss of the last class (the change class of a change model)
+    dates: int = 1  # 2: images are two dates stacked along the channels (change models)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.steps < 1 or self.batch_size < 1 or self.crop % STRIDE:
             raise RsvisionError(f"epochs, steps and batch_size must be >= 1 and crop a multiple of {STRIDE}")
+        if self.dates not in (1, 2):
+            raise RsvisionError(f"dates must be 1 or 2, got {self.dates}")
+        if self.class_weights is not None:
+            self.class_weights = tuple(float(w) for w in self.class_weights)
 
 
 @dataclass
@@ -124,9 +131,33 @@ def evaluate_pairs(model: nn.Module, prep: Preprocessing, pairs: MaskPairs, clas
     return metric.compute()
 
 
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, ignore: int, config: SegTrainConfig) -> torch.Tensor:
+    """Cross-entropy (``config.class_weights``; ``ignore`` pixels skipped), plus ``config.dice`` times the soft Dice
+    loss of the last class over the batch's labelled pixels."""
+    weight = torch.tensor(config.class_weights, dtype=logits.dtype) if config.class_weights else None
+    loss = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore)
+    if config.dice:
+        labelled = target != ignore
+        p = torch.softmax(logits, dim=1)[:, -1][labelled]
+        t = (target[labelled] == logits.shape[1] - 1).to(p.dtype)
+        loss = loss + config.dice * (1 - (2 * (p * t).sum() + 1) / (p.sum() + t.sum() + 1))
+    return loss
+
+
 def _augment(raw: torch.Tensor, prep: Preprocessing, config: SegTrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Colour jitter, then normalisation. Stacked dates (``config.dates`` 2) are jittered each on its own (a pair's
+    dates differ in light and atmosphere, which is not change) and swapped in half the pairs (binary change is the
+    same either way)."""
     vmax = prep.value_range[1]
-    return prep.normalise(colour_jitter(raw.clamp(0, vmax), config.jitter, gen, vmax=vmax))
+    if config.dates == 1:
+        return prep.normalise(colour_jitter(raw.clamp(0, vmax), config.jitter, gen, vmax=vmax))
+    dates = [colour_jitter(d.clamp(0, vmax), config.jitter, gen, vmax=vmax) for d in raw.chunk(config.dates, dim=1)]
+    swap = torch.rand(raw.shape[0], generator=gen) < 0.5
+    first, second = (
+        torch.where(swap[:, None, None, None], dates[1], dates[0]),
+        torch.where(swap[:, None, None, None], dates[0], dates[1]),
+    )
+    return prep.normalise(torch.cat([first, second], 1))
 
 
 def fit_segmenter(
@@ -168,7 +199,7 @@ def fit_segmenter(
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(epoch * config.steps + step, total, warmup, config.lr)
                 raw, y = sample_batch(train, config, gen)
-                loss = F.cross_entropy(model(_augment(raw, prep, config, gen)), y, ignore_index=ignore)
+                loss = segmentation_loss(model(_augment(raw, prep, config, gen)), y, ignore, config)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -27,10 +27,14 @@ from rsvision.core.files import remove_partial
 from rsvision.core.sensors import Band, match_bands
 from rsvision.core.settings import bounded_block_cache
 from rsvision.engine import Probabilities, run
-from rsvision.errors import BandNotFoundError, RsvisionError
+from rsvision.errors import BandCountError, BandNotFoundError, RsvisionError
 from rsvision.io import Grid, Scene, align, open_scene, write_vectors
 from rsvision.io.writers import check_scene_outputs
+from rsvision.models.change import RGB_CHANGE_MODEL
+from rsvision.models.resolve import LoadedModel
 from rsvision.tasks.change import UnsupervisedChange, change_method, method_threshold_note, normaliser
+from rsvision.tasks.classification import select_bands
+from rsvision.tasks.learned_change import LearnedChange
 from rsvision.workflows.polygons import class_polygons, polygon_areas, polygon_means
 from rsvision.workflows.segment import class_counts
 
@@ -190,6 +194,7 @@ def change_scenes(
     after: Scene | str | os.PathLike,
     output: str | os.PathLike,
     *,
+    model: LoadedModel | None = None,
     method: str = "cva",
     probabilities: str | os.PathLike | None = None,
     vector: str | os.PathLike | None = None,
@@ -201,25 +206,30 @@ def change_scenes(
     sample_windows_n: int = 16,
     sample_size: int = 256,
     seed: int = 0,
+    device: str = "cpu",
     threads: int | None = None,
     quiet: bool = False,
 ) -> ChangeResult:
-    """Detect change from ``before`` to ``after`` with an unsupervised ``method`` (``cva``, ``irmad``,
-    ``pcakmeans``) into the binary change COG ``output`` (0 no change, 1 change; on the first date's grid over the
-    two scenes' intersection).
+    """Detect change from ``before`` to ``after`` with a learned ``model`` (a change card and its siamese network)
+    or, without one, an unsupervised ``method`` (``cva``, ``irmad``, ``pcakmeans``) into the binary change COG
+    ``output`` (0 no change, 1 change; on the first date's grid over the two scenes' intersection).
 
-    ``probabilities``: the change score in percent (uint8 COG, bands ``no change`` and ``change``; 50 is the
-    method's threshold); ``vector``: change polygons with ``area`` (m^2; pixels without a georeference) and
-    ``probability`` (mean change score, 0-1); ``preview``: a PNG before | after | change; ``bands``: compare only
-    these bands of the first date; ``normalise``: ``histogram`` or ``irmad`` relative radiometric normalisation of
-    the second date (off by default)."""
+    ``probabilities``: the change probability (a model's; a method's score) in percent (uint8 COG, bands
+    ``no change`` and ``change``; 50 is the decision); ``vector``: change polygons with ``area`` (m^2; pixels
+    without a georeference) and ``probability`` (mean change probability, 0-1); ``preview``: a PNG before | after |
+    change; ``bands``: compare only these bands of the first date (methods); ``normalise``: ``histogram`` or
+    ``irmad`` relative radiometric normalisation of the second date (methods; off by default)."""
     output = check_scene_outputs(output, vector, preview, kind="change-map")
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")
-    pair = pair_scenes(before, after, bands)
-    x, y, valid = sample_windows(pair, sample_windows_n, sample_size, seed)
-    predictor = fit_change(x, y, valid, method, normalise, tile)
-    del x, y, valid
+    if model is not None:
+        pair, predictor, overlap, note = learned_predictor(before, after, model, tile, device)
+    else:
+        pair = pair_scenes(before, after, bands)
+        x, y, valid = sample_windows(pair, sample_windows_n, sample_size, seed)
+        predictor = fit_change(x, y, valid, method, normalise, tile)
+        del x, y, valid
+        overlap, note = 2 * predictor.method.margin, method_threshold_note(predictor.method)
     scores = Path(probabilities) if probabilities is not None else None
     if scores is None and vector is not None:  # the polygons' mean score needs it; dropped afterwards
         scores = output.with_name(f".{output.name}.scores.tif")
@@ -230,7 +240,7 @@ def change_scenes(
             [output] + ([Probabilities(scores)] if scores is not None else []),
             scene2=pair.after,
             tile=tile,
-            overlap=2 * predictor.method.margin,
+            overlap=overlap,
             batch=batch,
             threads=threads,
             quiet=quiet,
@@ -245,9 +255,7 @@ def change_scenes(
     summary = (
         result.summary if probabilities is not None or scores is None else result.summary.replace(f", {scores}", "")
     )
-    note = f"{method_threshold_note(predictor.method)}; bands " + ", ".join(
-        a if a == b else f"{a}~{b}" for a, b in pair.bands
-    )
+    note = f"{note}; bands " + ", ".join(a if a == b else f"{a}~{b}" for a, b in pair.bands)
     return ChangeResult(
         output,
         Path(probabilities) if probabilities is not None else None,
@@ -260,6 +268,30 @@ def change_scenes(
         summary,
         note,
     )
+
+
+def learned_predictor(
+    before: Scene | str | os.PathLike,
+    after: Scene | str | os.PathLike,
+    model: LoadedModel,
+    tile: int = 512,
+    device: str = "cpu",
+) -> tuple[ScenePair, LearnedChange, int, str]:
+    """The pair, the model's pair predictor, the tiles' overlap and a note. The model's bands are found among the
+    pair's common bands as a classifier finds them in a scene (by name, or by wavelength for common names); a pair
+    without them is refused with the bands the model needs, and a hint at the RGB model."""
+    pair = pair_scenes(before, after)
+    weights, first = model.weights, pair.before
+    try:
+        choice = select_bands(weights, first.bands, None, f"{first.path}", first.dtype, first.sensor)
+    except BandCountError as error:
+        hint = "" if len(weights.bands) <= 3 else f"; for an RGB pair use -m {RGB_CHANGE_MODEL}"
+        raise BandCountError(f"{error} (bands both dates share){hint}") from None
+    names = first.band_names
+    order = [names.index(n) for n in choice.read] if choice.read else list(range(len(names)))
+    predictor = LearnedChange(weights, model.module, order, choice, dtype=first.dtype, tile_size=tile, device=device)
+    how = f" ({choice.describe(weights)})" if choice.to_8bit else ""
+    return pair, predictor, min(64, tile // 4), f"model {weights.name}{how}"
 
 
 def _write_polygons(change_map: Path, scores: Path, vector: str | os.PathLike) -> int:

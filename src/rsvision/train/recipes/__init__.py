@@ -2,6 +2,8 @@
 
 from rsvision.train.recipes.aid import aid_classifier, aid_lite0
 from rsvision.train.recipes.dubai import dubai_landcover, dubai_landcover_resnet18, dubai_landcover_scratch
+from rsvision.train.recipes.neon import neon_trees
+from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
 
 RECIPES = {
     "aid_classifier": aid_classifier,
@@ -9,6 +11,10 @@ RECIPES = {
     "dubai_landcover": dubai_landcover,
     "dubai_landcover_scratch": dubai_landcover_scratch,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
+    "neon_trees": neon_trees,
+    "oscd_change": oscd_change,
+    "oscd_change_scratch": oscd_change_scratch,
+    "oscd_change_rgb": oscd_change_rgb,
 }
 
 __all__ = [
@@ -18,4 +24,8 @@ __all__ = [
     "dubai_landcover",
     "dubai_landcover_resnet18",
     "dubai_landcover_scratch",
+    "neon_trees",
+    "oscd_change",
+    "oscd_change_rgb",
+    "oscd_change_scratch",
 ]

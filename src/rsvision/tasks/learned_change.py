@@ -1,0 +1,69 @@
+"""A learned change model as the engine's pair predictor: a siamese network of :mod:`rsvision.models.change` with
+its ``Weights`` card. Apart from :mod:`rsvision.tasks.change` because it imports torch, which the unsupervised
+methods (and the commands that only list or check) do without."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rsvision.models.preprocess import reflectance_to_8bit
+from rsvision.models.weights import Weights
+from rsvision.tasks.base import ChangePredictor, TileBatch
+from rsvision.tasks.change import CLASSES, COLOURS
+from rsvision.tasks.classification import BandChoice, card_fingerprint
+from rsvision.tasks.segmentation import padded_forward
+
+
+class LearnedChange(ChangePredictor):
+    """The engine's pair predictor around a siamese change network and its card: per pixel the softmax of
+    ``(no change, change)``. ``order``: the positions of the card's bands among the pair's (both dates carry the
+    same bands in the same order, :func:`rsvision.workflows.change.pair_scenes`); ``bands.to_8bit``: Sentinel-2
+    reflectance for a model of 8-bit true colour. Pixels the second date does not cover come out as no change."""
+
+    num_outputs = 2
+    class_names = CLASSES
+    colormap = COLOURS
+
+    def __init__(
+        self,
+        weights: Weights,
+        module,
+        order: list[int],
+        bands: BandChoice,
+        *,
+        dtype: str | None = None,
+        tile_size: int | None = None,
+        device: str = "cpu",
+    ):
+        self.weights, self.order, self.to_8bit, self.device = weights, list(order), bands.to_8bit, device
+        self.module = module.eval().to(device)
+        self.dtype = dtype if dtype and np.dtype(dtype).kind in "ui" else None
+        self.tile_size = int(tile_size or weights.input_size)
+        self.output = "classes"
+        self.check()
+
+    def _date(self, images: np.ndarray, where: str):
+        import torch
+
+        images = images[:, self.order]
+        images = images.astype(self.dtype) if self.dtype else images
+        if self.to_8bit:
+            images = reflectance_to_8bit(images)
+        prep = self.weights.preprocessing
+        prep.check_values(images, where)
+        return prep.normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+
+    def predict(self, batch: TileBatch) -> np.ndarray:
+        import torch
+
+        w = batch.windows[0]
+        where = f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
+        with torch.inference_mode():
+            x = torch.cat([self._date(batch.images, where), self._date(batch.images2, where)], 1).to(self.device)
+            probabilities = torch.softmax(padded_forward(self.module, x), dim=1).cpu().numpy()
+        if batch.masks2 is not None:
+            probabilities[:, 0][batch.masks2], probabilities[:, 1][batch.masks2] = 1.0, 0.0
+        return probabilities
+
+    def fingerprint(self) -> str:
+        return card_fingerprint(self, self.weights, self.order, self.to_8bit, self.dtype, self.tile_size)

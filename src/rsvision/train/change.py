@@ -1,0 +1,164 @@
+"""Training data for change models: the two dates of a change dataset stacked along the channels, ``(2C, H, W)``
+(before, then after on the before's grid), with the binary change mask, in the :class:`MaskPairs` the segmentation
+loop trains on (:func:`rsvision.train.segmentation.fit_segmenter`): a siamese network splits the channels again
+(:mod:`rsvision.models.change`), so crops, flips and turns stay the same for both dates and the mask."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rsvision.errors import RsvisionError
+from rsvision.io import open_scene
+from rsvision.metrics import ChangeMetric
+from rsvision.models.preprocess import Preprocessing
+from rsvision.models.registry import build_model
+from rsvision.models.segmentation import encoder_state_from_classifier
+from rsvision.models.stem import adapt_stem
+from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
+from rsvision.train.cache import band_statistics
+from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter, predict_mask
+
+CLASSES = ("no change", "change")
+
+
+def row_part(height: int, part: tuple[float, float]) -> slice:
+    """The rows ``[part[0], part[1])`` of an image ``height`` rows tall, as fractions of it."""
+    return slice(round(part[0] * height), round(part[1] * height))
+
+
+def change_pairs(
+    dataset,
+    ids: Sequence[str],
+    bands: Sequence[int] | None = None,
+    part: tuple[float, float] = (0.0, 1.0),
+) -> MaskPairs:
+    """The samples ``ids`` of a change dataset (``load_image(sample, 0|1)`` and ``load_mask``) as stacked pairs:
+    ``bands`` (positions, every band when None) of both dates and the rows ``part`` of each (a strip of every
+    image held out by rows keeps validation apart from training without losing a whole city)."""
+    by_id = {s.id: s for s in dataset}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise RsvisionError(f"{dataset.root}: no sample named {', '.join(missing)}")
+    images, masks = [], []
+    for sample_id in ids:
+        sample = by_id[sample_id]
+        before, after = dataset.load_image(sample, 0), dataset.load_image(sample, 1)
+        if bands is not None:
+            before, after = before[list(bands)], after[list(bands)]
+        rows = row_part(before.shape[1], part)
+        images.append(np.concatenate([before, after])[:, rows])
+        masks.append(dataset.load_mask(sample)[rows].astype(np.int64))
+    return MaskPairs(images, masks, None, list(ids))
+
+
+def pair_preprocessing(bands: Sequence[str], mean, std, scale: float, value_range, input_size: int) -> Preprocessing:
+    """The normalisation of a stacked pair for training: one date's statistics twice (the card keeps one date's)."""
+    names = list(bands) + [f"{b}_2" for b in bands]
+    return Preprocessing(
+        bands=names,
+        scale=scale,
+        value_range=value_range,
+        mean=list(mean) * 2,
+        std=list(std) * 2,
+        input_size=input_size,
+    )
+
+
+def score_pairs(model, prep: Preprocessing, pairs: MaskPairs) -> dict:
+    """Change keys (``f1``, ``iou``, ``precision``, ``recall`` ...) pooled over every pair, whole images."""
+    metric = ChangeMetric()
+    for image, mask in zip(pairs.images, pairs.masks):
+        metric.update(predict_mask(model, prep, image), mask)
+    return metric.compute()
+
+
+def card_values(scores: dict) -> dict[str, float]:
+    """A change card's figures."""
+    return {k: round(float(scores[k]), 4) for k in ("f1", "iou", "precision", "recall", "overall_accuracy")}
+
+
+def initial_change_model(
+    arch: str, bands: Sequence[str], arch_kwargs: dict, init: str | Weights | None, seed: int
+) -> torch.nn.Module:
+    """A siamese network for ``bands``; with ``init`` (a classifier of the encoder's timm model, trained on RGB),
+    its encoder from the classifier, the first convolution then spread over ``bands`` by wavelength."""
+    torch.manual_seed(seed)
+    if not init:
+        return build_model(arch, len(CLASSES), list(bands), **arch_kwargs)
+    weights = init if isinstance(init, Weights) else resolve_weights(init)
+    model = build_model(arch, len(CLASSES), list(weights.bands), **arch_kwargs)
+    encoder_state_from_classifier(model, weights.state_dict())
+    if list(weights.bands) != list(bands):
+        adapt_stem(model, list(weights.bands), list(bands))
+    model.band_names = tuple(bands)
+    return model
+
+
+def train_change_model(
+    dataset,
+    output: Path,
+    *,
+    arch: str = "siamese_unet",
+    arch_kwargs: dict | None = None,
+    init: str | None = None,
+    config: SegTrainConfig | None = None,
+    val_fraction: float = 0.25,
+    input_size: int = 512,
+    work: Path,
+    command: str,
+    progress: bool = True,
+    log=print,
+) -> Weights:
+    """Train a change model on every pair of a change dataset (OSCD cities, or triplets): the bottom
+    ``val_fraction`` of each pair's rows is the validation part that chooses the epoch and that the card's figures
+    are measured on. Bands as the first pair's first image names them; 8-bit images keep 0-255, wider integers are
+    taken as reflectance in 1/10000."""
+    config = config or SegTrainConfig(
+        crop=128, weight_decay=0.05, jitter=0.2, class_weights=(1.0, 5.0), dice=1.0, dates=2
+    )
+    if not 0 < val_fraction < 1:
+        raise RsvisionError(f"the validation fraction must be in (0, 1), got {val_fraction:g}")
+    ids = [s.id for s in dataset]
+    if not ids:
+        raise RsvisionError(f"{dataset.root}: no pairs to train on")
+    bands = open_scene(dataset[0].image[0]).band_names
+    cut = 1 - val_fraction
+    train, val = change_pairs(dataset, ids, None, (0.0, cut)), change_pairs(dataset, ids, None, (cut, 1.0))
+    eight_bit = train.images[0].dtype == np.uint8
+    scale, value_range = (255.0, (0, 255)) if eight_bit else (10000.0, (0, 65535))
+    mean, std = band_statistics([image[: len(bands)] for image in train.images], scale)
+    prep = Preprocessing(bands=bands, scale=scale, value_range=value_range, mean=mean, std=std, input_size=input_size)
+    pair_prep = pair_preprocessing(bands, mean, std, scale, value_range, input_size)
+    arch_kwargs = dict(arch_kwargs or {})
+    log(f"{len(ids)} pairs, bands {', '.join(bands)}; validation: the bottom {val_fraction:.0%} of each")
+    model = initial_change_model(arch, bands, arch_kwargs, init, config.seed)
+    result = fit_segmenter(model, pair_prep, train, val, CLASSES, config, work, progress, log)
+    scores = score_pairs(model, pair_prep, val)
+    values = card_values(scores)
+    log(f"best validation F1 {scores['f1']:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
+    return save_weights(
+        model,
+        output.parent,
+        output.stem,
+        task=Task.CHANGE,
+        architecture=arch,
+        architecture_kwargs=arch_kwargs,
+        preprocessing=prep,
+        classes=list(CLASSES),
+        metrics=[MeasuredMetrics(dataset=Path(dataset.root).name, split=f"rows {cut:.0%}-100%", values=values)],
+        licence="as the training data's",
+        command=command,
+        notes={
+            "trained_from": f"encoder of {init}" if init else "scratch (random initialisation)",
+            "train_seconds": round(result.seconds),
+            "config": asdict(config),
+            "history": result.history,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )

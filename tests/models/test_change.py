@@ -1,0 +1,58 @@
+"""Siamese change networks: two dates stacked along the channels in, change logits out; difference fusion is
+symmetric in the dates; the encoder takes a classifier's tensors and its first convolution adapts to other bands."""
+
+import pytest
+import torch
+
+from rsvision.errors import RsvisionError
+from rsvision.models.registry import build_model
+from rsvision.models.segmentation import encoder_state_from_classifier
+from rsvision.models.stem import adapt_stem, first_conv
+
+SMALL = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [32, 16, 8]}
+
+
+@pytest.mark.parametrize("fusion", ["diff", "concat"])
+def test_two_dates_in_change_logits_out(fusion):
+    model = build_model("siamese_unet", 2, ["B02", "B03", "B04", "B08"], fusion=fusion, **SMALL).eval()
+    assert first_conv(model).in_channels == 4  # one date's bands: the encoder is shared
+    with torch.no_grad():
+        out = model(torch.randn(2, 8, 64, 64))
+    assert out.shape == (2, 2, 64, 64)
+
+
+def test_difference_fusion_is_symmetric_and_blind_to_no_change():
+    torch.manual_seed(0)
+    model = build_model("siamese_unet", 2, ["red", "green", "blue"], **SMALL).eval()
+    a, b = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        forward, backward = model(torch.cat([a, b], 1)), model(torch.cat([b, a], 1))
+        same = model(torch.cat([a, a], 1)), model(torch.cat([b, b], 1))
+    assert torch.allclose(forward, backward, atol=1e-5)
+    assert torch.allclose(*same, atol=1e-5)  # identical dates: the fused features are all zero, whatever the image
+
+
+def test_an_odd_channel_count_is_refused():
+    model = build_model("siamese_unet", 2, ["red", "green", "blue"], **SMALL)
+    with pytest.raises(RsvisionError, match="two dates of equal band count"):
+        model(torch.randn(1, 5, 64, 64))
+
+
+def test_unknown_fusion_is_refused():
+    with pytest.raises(RsvisionError, match="unknown fusion"):
+        build_model("siamese_unet", 2, ["red"], fusion="sum", **SMALL)
+
+
+def test_encoder_from_a_classifier_then_adapted_to_thirteen_bands():
+    classifier = build_model("timm:efficientnet_lite0", 30, ["red", "green", "blue"])
+    model = build_model("siamese_unet", 2, ["red", "green", "blue"], encoder="tu-efficientnet_lite0")
+    assert encoder_state_from_classifier(model, classifier.state_dict()) > 200
+    stem = classifier.conv_stem.weight.detach().clone()
+    bands = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+    adapt_stem(model, ["red", "green", "blue"], bands)
+    weight = first_conv(model).weight.detach()
+    assert weight.shape[1] == 13
+    # B04 (red) inherits the red filter, scaled by 3/13 so normalised inputs keep their activation scale
+    assert torch.allclose(weight[:, 3], stem[:, 0] * 3 / 13, atol=1e-6)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 26, 64, 64)).shape == (1, 2, 64, 64)
