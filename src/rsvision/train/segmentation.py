@@ -115,7 +115,9 @@ def sample_batch(
 
 @torch.inference_mode()
 def predict_mask(model: nn.Module, prep: Preprocessing, image: np.ndarray) -> np.ndarray:
-    """Class ids ``(H, W)`` of one whole image (padded to the encoder's stride by reflection)."""
+    """Class ids ``(H, W)`` of one whole image (padded to the encoder's stride by reflection), the model in eval
+    mode."""
+    model.eval()
     x = prep.normalise(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None])
     return padded_forward(model, x)[0].argmax(0).numpy()
 
@@ -238,6 +240,7 @@ def fit_segmenter(
         )
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.eval()  # batch norms on their running statistics, also when a finished run is resumed without an epoch
     return result
 
 
