@@ -177,7 +177,13 @@ def change_preview(
 
 
 def plot_change_example(
-    pair: np.ndarray, truth: np.ndarray, predicted: np.ndarray, bands: list[str], path: Path, title: str
+    pair: np.ndarray,
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    bands: list[str],
+    path: Path,
+    title: str,
+    max_size: int = 400,
 ) -> Path:
     """One PNG of before | after | truth | prediction for a stacked pair ``(2C, H, W)`` (bands named ``bands``):
     the dates in true colour (Sentinel-2 reflectance's B04, B03, B02, or 8-bit red, green, blue), changed pixels
@@ -186,9 +192,10 @@ def plot_change_example(
     names = next((n for n in (["B04", "B03", "B02"], ["red", "green", "blue"]) if set(n) <= set(bands)), None)
     rgb = np.array([bands.index(b) for b in names] if names else [0, 0, 0])
     to_8bit = (lambda x: x) if pair.dtype == np.uint8 else reflectance_to_8bit
-    dates = [to_8bit(pair[offset + rgb]).transpose(1, 2, 0) / 255.0 for offset in (0, c)]
-    panels = dates + [np.asarray(m, dtype=float) for m in (truth, predicted)]
-    h, w = truth.shape
+    step = max(1, -(-max(truth.shape) // max_size))
+    dates = [to_8bit(pair[offset + rgb, ::step, ::step]).transpose(1, 2, 0) / 255.0 for offset in (0, c)]
+    panels = dates + [np.asarray(m, dtype=float)[::step, ::step] for m in (truth, predicted)]
+    h, w = panels[-1].shape
     fig = Figure(figsize=(4 * w / 100 + 0.4, h / 100 + 0.6), dpi=100)
     for ax, panel, name in zip(fig.subplots(1, 4), panels, ("before", "after", "truth", "prediction")):
         ax.imshow(panel, interpolation="nearest", cmap="gray", vmin=0, vmax=1)
