@@ -8,6 +8,7 @@ Every output (the weights, their card, the work folder) is checked before anythi
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -19,6 +20,11 @@ from rsvision.core.settings import torch_threads
 from rsvision.errors import RsvisionError
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
+# defaults of the dense tasks: architecture, training crop, batch, validation part
+DENSE = {
+    "segmentation": {"arch": "unet", "crop": 256, "batch": 8, "val": 0.15},
+    "change": {"arch": "siamese_unet", "crop": 128, "batch": 16, "val": 0.25},
+}
 
 
 @app.command("train")
@@ -73,41 +79,23 @@ def train_command(
 ) -> None:
     """Train a model on a dataset and write its weights with their card (resumes from --work)."""
     set_quiet(quiet)
-    if task == "segmentation":
-        _train_segmentation(
+    if task in DENSE:
+        defaults = DENSE[task]
+        _train_dense(
+            task,
             data,
             output,
             split,
-            arch or "unet",
+            arch or defaults["arch"],
             encoder,
             init,
             epochs,
-            size or 256,
-            batch or 8,
+            size or defaults["crop"],
+            batch or defaults["batch"],
             steps,
             lr or 1e-3,
             seed,
-            0.15 if val is None else val,
-            work,
-            threads,
-            quiet,
-        )
-        return
-    if task == "change":
-        _train_change(
-            data,
-            output,
-            split,
-            arch or "siamese_unet",
-            encoder,
-            init,
-            epochs,
-            size or 128,
-            batch or 16,
-            steps,
-            lr or 1e-3,
-            seed,
-            0.25 if val is None else val,
+            defaults["val"] if val is None else val,
             work,
             threads,
             quiet,
@@ -170,101 +158,31 @@ def train_command(
         )
 
 
-def _train_segmentation(
-    data, output, split, arch, encoder, init, epochs, crop, batch, steps, lr, seed, val, work, threads, quiet
+def _train_dense(
+    task, data, output, split, arch, encoder, init, epochs, crop, batch, steps, lr, seed, val, work, threads, quiet
 ) -> None:
-    """``rsvision train segmentation``: a mask dataset, checked with every output before torch is imported."""
+    """``rsvision train segmentation`` (a mask dataset, ``val`` of its images held out) or ``train change`` (a
+    change dataset, the bottom ``val`` of each pair's rows held out; cross-entropy with change x5 plus Dice, each
+    date jittered on its own, as the built-in OSCD model): checked with every output before torch is imported."""
     if not 0.0 < val < 1.0:
-        raise RsvisionError(f"--val must be in (0, 1) for segmentation (the best epoch is chosen on it), got {val:g}")
+        raise RsvisionError(f"--val must be in (0, 1) for {task} (the best epoch is chosen on it), got {val:g}")
     if crop % 32:
         raise RsvisionError(f"--size (the training crop) must be a multiple of 32, got {crop}")
-    dataset = open_task_dataset("segmentation", data, None, split, None)
-    work_dir = check_weights_outputs(output, work)
-    from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter  # deferred: torch
-
-    command = _command(
-        "segmentation",
-        data=data,
-        split=split,
-        arch=arch,
-        encoder=encoder,
-        init=init,
-        epochs=epochs,
-        size=crop,
-        batch=batch,
-        steps=steps,
-        lr=lr,
-        seed=seed,
-        val=val,
-        work=work_dir,
-        o=output,
-    )
-    config = SegTrainConfig(epochs=epochs, steps=steps, batch_size=batch, crop=crop, lr=lr, seed=seed)
-    with torch_threads(threads):
-        record = train_mask_segmenter(
-            dataset,
-            output,
-            arch=arch,
-            arch_kwargs={"encoder": encoder},
-            init=init,
-            config=config,
-            val_fraction=val,
-            work=work_dir,
-            command=command,
-            progress=not quiet,
-            log=say,
-        )
-    say(f"validation mIoU {record.metrics[0].values['miou']:.4f} -> {output}")
-
-
-def _train_change(
-    data, output, split, arch, encoder, init, epochs, crop, batch, steps, lr, seed, val, work, threads, quiet
-) -> None:
-    """``rsvision train change``: a change dataset (OSCD or triplets), the bottom ``val`` of each pair's rows held
-    out; weighted cross-entropy (change x5) plus Dice, as the built-in OSCD model."""
-    if not 0.0 < val < 1.0:
-        raise RsvisionError(f"--val must be in (0, 1) for change (the bottom rows of each pair), got {val:g}")
-    if crop % 32:
-        raise RsvisionError(f"--size (the training crop) must be a multiple of 32, got {crop}")
-    if not arch.startswith("siamese_"):
+    if task == "change" and not arch.startswith("siamese_"):
         raise RsvisionError(f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...), not {arch}")
-    dataset = open_task_dataset("change", data, None, split, None)
+    dataset = open_task_dataset(task, data, None, split, None)
     work_dir = check_weights_outputs(output, work)
     from rsvision.train.change import train_change_model  # deferred: torch
-    from rsvision.train.segmentation import SegTrainConfig
+    from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter
 
-    command = _command(
-        "change",
-        data=data,
-        split=split,
-        arch=arch,
-        encoder=encoder,
-        init=init,
-        epochs=epochs,
-        size=crop,
-        batch=batch,
-        steps=steps,
-        lr=lr,
-        seed=seed,
-        val=val,
-        work=work_dir,
-        o=output,
-    )
-    config = SegTrainConfig(
-        epochs=epochs,
-        steps=steps,
-        batch_size=batch,
-        crop=crop,
-        lr=lr,
-        seed=seed,
-        weight_decay=0.05,
-        jitter=0.2,
-        class_weights=(1.0, 5.0),
-        dice=1.0,
-        dates=2,
-    )
+    options = dict(arch=arch, encoder=encoder, init=init, epochs=epochs, size=crop, batch=batch, steps=steps, lr=lr)
+    command = _command(task, data=data, split=split, **options, seed=seed, val=val, work=work_dir, o=output)
+    config = SegTrainConfig(epochs=epochs, steps=steps, batch_size=batch, crop=crop, lr=lr, seed=seed)
+    if task == "change":
+        config = replace(config, weight_decay=0.05, jitter=0.2, class_weights=(1.0, 5.0), dice=1.0, dates=2)
+    train = train_change_model if task == "change" else train_mask_segmenter
     with torch_threads(threads):
-        record = train_change_model(
+        record = train(
             dataset,
             output,
             arch=arch,
@@ -277,7 +195,8 @@ def _train_change(
             progress=not quiet,
             log=say,
         )
-    say(f"validation F1 {record.metrics[0].values['f1']:.4f} -> {output}")
+    key = "f1" if task == "change" else "miou"
+    say(f"validation {key} {record.metrics[0].values[key]:.4f} -> {output}")
 
 
 def _command(task: str, **options) -> str:

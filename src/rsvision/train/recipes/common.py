@@ -4,11 +4,15 @@ the torch threads it trains with."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO
+
+import torch
 
 from rsvision.core.settings import torch_threads
 from rsvision.errors import OutputError
@@ -45,3 +49,33 @@ def recipe_session(
         log = logger(log_file)
         log(f"$ {text}  (threads {threads}, pid {os.getpid()})")
         yield work_dir, log, text
+
+
+def as_shipped(model: torch.nn.Module) -> None:
+    """Round the weights through float16 as :func:`save_weights` stores them, so that the card's figures are the
+    shipped model's (``rsvision eval`` reproduces them to the last digit)."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+
+
+def run_notes(recipe, result, threads: int, started: float, part: str = "encoder") -> dict:
+    """What every card of a recipe records about its run: the start (``part`` of ``recipe.init``, or scratch),
+    training and wall seconds, threads, the settings and the epoch history."""
+    return {
+        "trained_from": f"{part} of {recipe.init}" if recipe.init else "scratch (random initialisation)",
+        "train_seconds": round(result.seconds),
+        "threads": threads,
+        "config": asdict(recipe.config),
+        "history": result.history,
+        "wall_seconds": round(time.time() - started),
+    }
+
+
+def recipe_entry(train: Callable, recipe, doc: str) -> Callable:
+    """The command-line entry of a recipe (``python -m rsvision.train.recipes NAME``): ``train`` with the recipe
+    bound; its keyword options are ``train``'s, which the command reads from the signature."""
+    entry = functools.partial(train, recipe)
+    entry.__name__, entry.__doc__ = recipe.recipe, doc
+    return entry

@@ -11,9 +11,8 @@ Rebuild: ``python -m rsvision.train.recipes dubai_landcover --data ../shared/dat
 
 from __future__ import annotations
 
-import functools
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.weights import Task, builtin_weights, save_weights
 from rsvision.train.cache import band_statistics
-from rsvision.train.recipes.common import recipe_session
+from rsvision.train.recipes.common import as_shipped, recipe_entry, recipe_session, run_notes
 from rsvision.train.segmentation import (
     MaskPairs,
     SegTrainConfig,
@@ -140,26 +139,12 @@ def train_segmentation_recipe(
             command=text,
             notes={
                 "colours": [hex_colour(dataset.colors[c]) for c in classes],
-                "trained_from": f"encoder of {recipe.init}" if recipe.init else "scratch (random initialisation)",
-                "train_seconds": round(result.seconds),
-                "threads": threads,
-                "config": asdict(recipe.config),
-                "history": result.history,
-                "wall_seconds": round(time.time() - started),
+                **run_notes(recipe, result, threads, started),
                 **pictures,
             },
         )
         log(f"wrote {record.weights_path}")
         return record.weights_path
-
-
-def as_shipped(model: torch.nn.Module) -> None:
-    """Round the weights through float16 as :func:`save_weights` stores them, so that the card's figures are the
-    shipped model's (``rsvision eval`` reproduces them to the last digit)."""
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())
 
 
 def _pictures(model, prep, pairs: MaskPairs, scores: dict, classes, colours, stem: Path) -> dict[str, str]:
@@ -184,22 +169,18 @@ def _pictures(model, prep, pairs: MaskPairs, scores: dict, classes, colours, ste
     return {"confusion_matrix_png": confusion.name, "example_png": picture.name}
 
 
-def _entry(recipe: SegRecipe, doc: str):
-    """The command-line entry of a recipe (``python -m rsvision.train.recipes NAME``): its keyword options are
-    :func:`train_segmentation_recipe`'s, which the command reads from the signature."""
-    train = functools.partial(train_segmentation_recipe, recipe)
-    train.__name__, train.__doc__ = recipe.recipe, doc
-    return train
-
-
-dubai_landcover = _entry(
+dubai_landcover = recipe_entry(
+    train_segmentation_recipe,
     LANDCOVER,
     "U-Net over EfficientNet-Lite0, its encoder from the AID classifier, on Dubai tiles 1-6 (dubai_landcover_unet).",
 )
-dubai_landcover_scratch = _entry(
-    SCRATCH, "The same from a random encoder: the comparison that decides whether the AID start is worth it."
+dubai_landcover_scratch = recipe_entry(
+    train_segmentation_recipe,
+    SCRATCH,
+    "The same from a random encoder: the comparison that decides whether the AID start is worth it.",
 )
-dubai_landcover_resnet18 = _entry(
+dubai_landcover_resnet18 = recipe_entry(
+    train_segmentation_recipe,
     RESNET18,
     "U-Net over ResNet-18 (smp's defaults) from scratch, same training: benchmarks/segmentation.py's baseline.",
 )

@@ -13,9 +13,8 @@ test strips unread).
 
 from __future__ import annotations
 
-import functools
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,7 @@ from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import MeasuredMetrics, Task, builtin_weights, save_weights
 from rsvision.train.cache import band_statistics
 from rsvision.train.detection import BoxSamples, DetTrainConfig, evaluate_detector, fit_detector, predict_boxes
-from rsvision.train.recipes.common import recipe_session
-from rsvision.train.recipes.dubai import as_shipped
+from rsvision.train.recipes.common import as_shipped, recipe_entry, recipe_session, run_notes
 
 TRAIN_PART, VAL_PART, TEST_PART = (0.0, 0.65), (0.65, 0.8), (0.8, 1.0)  # of each image's columns
 CLASSES = ["tree"]
@@ -153,12 +151,7 @@ def train_detection_recipe(
             gsd_m=0.1,
             notes={
                 "split": "by columns of each image: 0-65% train, 65-80% validation, 80-100% test",
-                "trained_from": f"backbone of {recipe.init}" if recipe.init else "scratch",
-                "train_seconds": round(result.seconds),
-                "threads": threads,
-                "config": asdict(recipe.config),
-                "history": result.history,
-                "wall_seconds": round(time.time() - started),
+                **run_notes(recipe, result, threads, started, "backbone"),
                 **notes,
             },
         )
@@ -185,10 +178,8 @@ def _pictures(model, prep, samples: BoxSamples, stem: Path) -> dict[str, str]:
     return {"pr_curve_png": curve.name, "example_png": picture.name}
 
 
-def _entry(recipe: DetRecipe, doc: str):
-    train = functools.partial(train_detection_recipe, recipe)
-    train.__name__, train.__doc__ = recipe.recipe, doc
-    return train
-
-
-neon_trees = _entry(TREES, "RetinaNet over EfficientNet-Lite0 (AID backbone) on NEON crowns (neon_trees_retinanet).")
+neon_trees = recipe_entry(
+    train_detection_recipe,
+    TREES,
+    "RetinaNet over EfficientNet-Lite0 (AID backbone) on NEON crowns (neon_trees_retinanet).",
+)

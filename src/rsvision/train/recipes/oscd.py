@@ -14,9 +14,8 @@ Rebuild: ``python -m rsvision.train.recipes oscd_change --data ../shared/data/os
 
 from __future__ import annotations
 
-import functools
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rsvision.bench.plots import plot_change_example
@@ -33,8 +32,7 @@ from rsvision.train.change import (
     pair_preprocessing,
     score_pairs,
 )
-from rsvision.train.recipes.common import recipe_session
-from rsvision.train.recipes.dubai import as_shipped
+from rsvision.train.recipes.common import as_shipped, recipe_entry, recipe_session, run_notes
 from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter, predict_mask
 
 S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
@@ -155,13 +153,8 @@ def train_change_recipe(
             licence=LICENCE,
             command=text,
             notes={
-                "trained_from": f"encoder of {recipe.init}" if recipe.init else "scratch (random initialisation)",
+                **run_notes(recipe, result, threads, started),
                 "test_cities_rule": "the two cities with the most changed pixels, fixed before training",
-                "train_seconds": round(result.seconds),
-                "threads": threads,
-                "config": asdict(recipe.config),
-                "history": result.history,
-                "wall_seconds": round(time.time() - started),
                 **notes,
             },
         )
@@ -169,14 +162,14 @@ def train_change_recipe(
         return record.weights_path
 
 
-def _entry(recipe: ChangeRecipe, doc: str):
-    train = functools.partial(train_change_recipe, recipe)
-    train.__name__, train.__doc__ = recipe.recipe, doc
-    return train
-
-
-oscd_change = _entry(
-    CHANGE13, "Siamese U-Net on OSCD's 13 bands, encoder from the AID classifier (oscd_change_siamese)."
+oscd_change = recipe_entry(
+    train_change_recipe,
+    CHANGE13,
+    "Siamese U-Net on OSCD's 13 bands, encoder from the AID classifier (oscd_change_siamese).",
 )
-oscd_change_scratch = _entry(CHANGE13_SCRATCH, "The same from a random encoder: does the AID start help at 10 m?")
-oscd_change_rgb = _entry(CHANGE_RGB, "Siamese U-Net on OSCD's B04, B03, B02 only: the RGB comparison.")
+oscd_change_scratch = recipe_entry(
+    train_change_recipe, CHANGE13_SCRATCH, "The same from a random encoder: does the AID start help at 10 m?"
+)
+oscd_change_rgb = recipe_entry(
+    train_change_recipe, CHANGE_RGB, "Siamese U-Net on OSCD's B04, B03, B02 only: the RGB comparison."
+)
