@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rasterio.windows import Window
 
 from rsvision.bench.change import evaluate_change_model
+from rsvision.bench.detection import voc_detection_scores
 from rsvision.bench.evaluate import check_task, open_task_dataset, score_classes
 from rsvision.core.progress import progress_bar
 from rsvision.datasets import Dataset
@@ -50,7 +52,7 @@ def evaluate_model(
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
     and return the task's metric dict. A model of another task is refused before any image is read."""
     check_task(task)
-    if task not in ("classification", "segmentation", "change"):
+    if task not in ("classification", "segmentation", "change", "detection"):
         raise EvaluationError(
             f"eval {task}: no model of this task is built in yet, so none can run (-m); "
             "score predictions made elsewhere with --predictions"
@@ -74,6 +76,13 @@ def evaluate_model(
             )
         loaded = resolve_model(model, Task.CHANGE, f"eval {task}")
         return evaluate_change_model(loaded, dataset, progress=progress)
+    if task == "detection":
+        from rsvision.models.detection import detector_spec  # deferred: torch (see the note at the top)
+        from rsvision.models.resolve import resolve_model
+        from rsvision.models.weights import Task
+
+        loaded = resolve_model(detector_spec(model), Task.DETECTION, f"eval {task}")
+        return evaluate_detector_model(loaded, dataset, progress=progress)
     if task == "segmentation":
         from rsvision.models.resolve import resolve_model  # deferred: torch (see the note at the top)
         from rsvision.models.segmentation import segmenter_spec
@@ -149,3 +158,30 @@ def evaluate_segmenter(loaded: LoadedModel, dataset: Dataset, *, progress: bool 
     out = metric.compute()
     out["n_images"] = len(dataset)
     return out
+
+
+def evaluate_detector_model(
+    loaded: LoadedModel, dataset: Dataset, *, score: float = 0.05, progress: bool = False
+) -> dict[str, Any]:
+    """``map50``, ``map``, ``map75``, ``map50_voc07`` and ``per_class`` (:func:`voc_detection_scores`) of a
+    detection model on every image of a box dataset, each image whole, detections down to ``score``. Classes are
+    matched by name, letter case aside."""
+    from rsvision.tasks.detection import Detector  # deferred: torch (see the note at the top)
+
+    names = [c.lower() for c in dataset.classes]
+    unknown = [c for c in loaded.weights.classes if c.lower() not in names]
+    if unknown:
+        raise EvaluationError(
+            f"{dataset.root}: model {loaded.weights.name} finds classes the dataset does not have: "
+            f"{', '.join(unknown)} (the dataset has {', '.join(dataset.classes)})"
+        )
+    to_dataset = np.array([names.index(c.lower()) for c in loaded.weights.classes], dtype=np.int64)
+    detector = Detector(loaded.weights, loaded.module, score=score, dtype="uint8")
+    found = {}
+    with progress_bar(enabled=progress) as bar:
+        for i, sample in enumerate(bar.track(dataset, description=f"detecting in {len(dataset)} images")):
+            image = read_image(sample.image)[: len(loaded.weights.bands)]
+            h, w = image.shape[1:]
+            d = detector.predict(TileBatch(image[None], np.zeros((1, h, w), bool), [Window(0, 0, w, h)]))[0]
+            found[i] = replace(d, labels=to_dataset[d.labels])
+    return {**voc_detection_scores(dataset, found, detector.rotated), "n_images": len(dataset)}

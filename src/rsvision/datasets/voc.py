@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rsvision.core.files import atomic_output
 from rsvision.datasets.base import (
     ClassIndex,
     Dataset,
@@ -256,3 +257,24 @@ def _meta(size: tuple[float, float] | None, path: Path) -> dict:
     if size is not None:
         meta["width"], meta["height"] = int(size[0]), int(size[1])
     return meta
+
+
+def write_voc(path: str | os.PathLike, image_name: str, size: tuple[int, int], boxes, names: Sequence[str]) -> Path:
+    """A Pascal VOC XML for one image: ``size`` (width, height), xyxy ``boxes`` and their class ``names``
+    (written whole under a temporary name, then renamed)."""
+    root = ET.Element("annotation")
+    ET.SubElement(root, "filename").text = image_name
+    box_size = ET.SubElement(root, "size")
+    for tag, value in zip(("width", "height", "depth"), (*size, 3)):
+        ET.SubElement(box_size, tag).text = str(int(value))
+    for box, name in zip(np.asarray(boxes, dtype=float).reshape(-1, 4), names):
+        obj = ET.SubElement(root, "object")
+        ET.SubElement(obj, "name").text = name
+        ET.SubElement(obj, "difficult").text = "0"
+        bb = ET.SubElement(obj, "bndbox")
+        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), box):
+            ET.SubElement(bb, tag).text = f"{value:g}"
+    ET.indent(root)
+    with atomic_output(path) as tmp:
+        ET.ElementTree(root).write(tmp, encoding="unicode")
+    return Path(path)

@@ -37,12 +37,14 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import sigmoid_focal_loss
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7
 
-from rsvision.errors import RsvisionError
+from rsvision.errors import RsvisionError, WeightsError
 from rsvision.geometry.boxes import normalize_rbox
 from rsvision.geometry.nms import rotated_nms
 from rsvision.models.backbones import _replace_conv_in
 from rsvision.models.stem import first_conv_name
+from rsvision.models.weights import builtin_weights
 
+DEFAULT_DETECTOR = "neon_trees_retinanet"  # the built-in tree-crown detector, default of detect, count, eval
 DEFAULT_BACKBONE = "resnet18"  # CPU-friendly; resnet50 is torchvision's default
 RESNETS = ("resnet18", "resnet34", "resnet50")
 MOBILENETS = ("mobilenet_v3_large",)
@@ -436,3 +438,16 @@ DETECTION_BUILDERS: dict[str, Callable[..., nn.Module]] = {
 def is_rotated(model: nn.Module) -> bool:
     """Whether a detector predicts rotated boxes (``rboxes``) rather than ``xyxy`` ``boxes``."""
     return bool(getattr(model, "rotated", False))
+
+
+def detector_spec(model: str | None) -> str:
+    """What ``-m`` names, or the built-in tree-crown detector; without it (not trained yet, or removed) a
+    one-line error says how to get a model."""
+    if model:
+        return model
+    if DEFAULT_DETECTOR not in builtin_weights():
+        raise WeightsError(
+            f"the built-in tree-crown detector ({DEFAULT_DETECTOR}) is not installed: give -m MODEL.safetensors "
+            "(rsvision train detection makes one)"
+        )
+    return DEFAULT_DETECTOR

@@ -33,17 +33,17 @@ from rsvision.core.files import atomic_output, check_writable
 from rsvision.datasets.base import Sample
 from rsvision.datasets.dota import write_labeltxt, write_task1
 from rsvision.engine import run
-from rsvision.errors import OutputError, RsvisionError, WeightsError
+from rsvision.errors import OutputError, RsvisionError
 from rsvision.geometry import Detections, poly_area, poly_to_rbox, polygons_to_pixel, xyxy_to_rbox
 from rsvision.io import Scene, open_scene
 from rsvision.io.vectors import VectorLayer
 from rsvision.io.writers import vector_driver
+from rsvision.models.detection import detector_spec
 from rsvision.models.resolve import check_task, parse_model_spec
-from rsvision.models.weights import Task, builtin_weights, resolve_weights
+from rsvision.models.weights import Task, resolve_weights
 from rsvision.tasks.base import BoxPredictor
 from rsvision.workflows.polygons import polygon_areas
 
-DEFAULT_DETECTOR = "neon_trees_retinanet"
 FORMATS = ("gpkg", "geojson", "geoparquet", "dota", "coco")
 _SUFFIXES = {
     "gpkg": (".gpkg",),
@@ -79,19 +79,6 @@ class DetectResult:
     def describe(self) -> str:
         """``12 tree, 3 car`` (or ``no objects``)."""
         return ", ".join(f"{n:,} {name}" for name, n in self.counts.items()) or "no objects"
-
-
-def detector_spec(model: str | None) -> str:
-    """What ``-m`` names, or the built-in tree-crown detector; without it (not trained yet, or removed) a
-    one-line error says how to get a model."""
-    if model:
-        return model
-    if DEFAULT_DETECTOR not in builtin_weights():
-        raise WeightsError(
-            f"the built-in tree-crown detector ({DEFAULT_DETECTOR}) is not installed: give -m MODEL.safetensors "
-            "(rsvision train detection makes one)"
-        )
-    return DEFAULT_DETECTOR
 
 
 def load_detector(

@@ -2,7 +2,7 @@
 
 from rsvision.train.recipes.aid import aid_classifier, aid_lite0
 from rsvision.train.recipes.dubai import dubai_landcover, dubai_landcover_resnet18, dubai_landcover_scratch
-from rsvision.train.recipes.neon import neon_trees
+from rsvision.train.recipes.neon import neon_trees, neon_trees_strips
 from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
 
 RECIPES = {
@@ -12,6 +12,7 @@ RECIPES = {
     "dubai_landcover_scratch": dubai_landcover_scratch,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "neon_trees": neon_trees,
+    "neon_trees_strips": neon_trees_strips,
     "oscd_change": oscd_change,
     "oscd_change_scratch": oscd_change_scratch,
     "oscd_change_rgb": oscd_change_rgb,
@@ -25,6 +26,7 @@ __all__ = [
     "dubai_landcover_resnet18",
     "dubai_landcover_scratch",
     "neon_trees",
+    "neon_trees_strips",
     "oscd_change",
     "oscd_change_rgb",
     "oscd_change_scratch",

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import torch
 
 from rsvision.bench.plots import plot_detections, plot_pr_curve
+from rsvision.core.files import atomic_output
 from rsvision.datasets.registry import open_dataset
+from rsvision.datasets.voc import write_voc
 from rsvision.errors import RsvisionError
 from rsvision.io.images import read_image
 from rsvision.metrics.detection import DetectionMetric
@@ -81,6 +84,36 @@ def tree_samples(dataset, part: tuple[float, float]) -> BoxSamples:
         boxes.append(kept)
         ids.append(sample.id)
     return BoxSamples(images, boxes, [np.zeros(len(b), np.int64) for b in boxes], ids)
+
+
+def write_strips(dataset, part: tuple[float, float], folder: Path) -> list[Path]:
+    """The strip ``part`` of every image as a Pascal VOC dataset in ``folder`` (PNG strips, lossless, so that
+    ``rsvision eval detection --data FOLDER --format voc`` scores the very pixels the recipe scored)."""
+    folder.mkdir(exist_ok=True)
+    written = []
+    samples = tree_samples(dataset, part)
+    for sid, image, boxes in zip(samples.ids, samples.images, samples.boxes):
+        name = f"{sid}_columns_{round(100 * part[0])}_{round(100 * part[1])}"
+        with (
+            atomic_output(folder / f"{name}.png") as tmp,
+            rasterio.open(
+                tmp, "w", driver="PNG", width=image.shape[2], height=image.shape[1], count=3, dtype="uint8"
+            ) as dst,
+        ):
+            dst.write(image)
+        written.append(
+            write_voc(folder / f"{name}.xml", f"{name}.png", image.shape[:0:-1], boxes, ["Tree"] * len(boxes))
+        )
+    return written
+
+
+def neon_trees_strips(*, out: str, data: str = "../shared/data/neon_trees", progress: bool = False) -> None:
+    """Write the validation and test strips as Pascal VOC datasets in ``out/validation`` and ``out/test``, for
+    ``rsvision eval detection --data OUT/test --format voc`` (no training)."""
+    dataset = open_dataset(data, "voc")
+    for part, sub in ((VAL_PART, "validation"), (TEST_PART, "test")):
+        written = write_strips(dataset, part, Path(out) / sub)
+        print(f"{len(written)} strips -> {Path(out) / sub}")
 
 
 def initial_detector(recipe: DetRecipe) -> torch.nn.Module:
