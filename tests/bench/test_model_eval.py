@@ -59,3 +59,42 @@ def test_unknown_classes_and_tasks(weights, tmp_path):
         evaluate_model("classification", root, weights)
     with pytest.raises(EvaluationError, match="eval detection: no model of this task is built in yet"):
         evaluate_model("detection", root, weights)
+
+
+def _voc_folder(root, boxes_per_image):
+    """Pascal VOC images (PNG) with ``Tree`` boxes, written by :func:`write_voc`."""
+    from rsvision.datasets.voc import write_voc
+
+    root.mkdir()
+    for i, boxes in enumerate(boxes_per_image):
+        Image.fromarray(np.full((64, 80, 3), 90 + 20 * i, np.uint8)).save(root / f"im{i}.png")
+        write_voc(root / f"im{i}.xml", f"im{i}.png", (80, 64), boxes, ["Tree"] * len(boxes))
+    return root
+
+
+def test_eval_detection_runs_the_model_and_matches_classes_by_name(tmp_path, monkeypatch):
+    from rsvision.geometry import Detections
+    from rsvision.models import Preprocessing, build_model, save_weights
+    from rsvision.tasks.detection import Detector
+
+    truth = [np.array([[4.0, 5, 30, 40], [40, 10, 70, 50]]), np.array([[10.0, 10, 20, 30]])]
+    root = _voc_folder(tmp_path / "voc", truth)
+    prep = Preprocessing(bands=["red", "green", "blue"], scale=255.0, value_range=(0, 255), mean=[0.4] * 3,
+                         std=[0.2] * 3, input_size=64)  # fmt: skip
+    net = build_model("retinanet", 1, backbone="resnet18", channels=32)
+    card = save_weights(net, tmp_path, "trees", task="detection", architecture="retinanet",
+                        architecture_kwargs={"backbone": "resnet18", "channels": 32}, preprocessing=prep,
+                        classes=["tree"], licence="test", command="test")  # fmt: skip
+    seen = []
+
+    def found(self, batch):  # the truth itself, with one false box of low score: AP50 stays 1
+        boxes = truth[len(seen)]
+        seen.append(batch.images.shape)
+        extra = np.array([[60.0, 50, 64, 60]])
+        return [Detections(np.zeros(len(boxes) + 1), [0.9] * len(boxes) + [0.1], np.vstack([boxes, extra]))]
+
+    monkeypatch.setattr(Detector, "predict", found)
+    result = evaluate_model("detection", root, card.weights_path, format="voc")
+    assert seen == [(1, 3, 64, 80)] * 2  # whole images
+    assert result["map50"] == pytest.approx(1.0) and result["per_class"]["Tree"]["num_gt"] == 3
+    assert result["n_images"] == 2 and set(result) >= {"map", "map75", "map50_voc07"}

@@ -36,3 +36,17 @@ def test_class_map_preview_shows_the_classes_present(tmp_path, make_raster):
     bluish = (rgb[..., 2] > rgb[..., 0] + 60).sum()
     greenish = (rgb[..., 1] > rgb[..., 0] + 60) & (rgb[..., 1] > rgb[..., 2] + 60)
     assert reddish > 100 and bluish > 100 and greenish.sum() == 0  # green is not in the map nor in its legend
+
+
+def test_pr_curve_detections_and_change_pictures(tmp_path):
+    from rsvision.bench.plots import plot_change_example, plot_detections, plot_pr_curve
+
+    curve = plot_pr_curve(np.array([0.2, 0.5, 0.8]), np.array([1.0, 0.8, 0.5]), np.array([0.9, 0.5, 0.2]),
+                          tmp_path / "pr.png", "pr")  # fmt: skip
+    image = np.full((3, 40, 60), 120, np.uint8)
+    boxes = plot_detections(image, np.array([[5.0, 5, 20, 20]]), np.array([[6.0, 5, 21, 19]]), tmp_path / "d.png", "d")
+    pair = np.full((6, 40, 60), 120, np.uint8)
+    mask = np.zeros((40, 60), np.uint8)
+    change = plot_change_example(pair, mask, mask, ["red", "green", "blue"], tmp_path / "c.png", "c")
+    for path in (curve, boxes, change):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

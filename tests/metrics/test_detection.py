@@ -296,3 +296,13 @@ def test_random_data_matches_the_devkit_port(seed, rotated):
     assert out["map50"] == pytest.approx(np.mean(ap), abs=1e-12)
     assert out["map50_voc07"] == pytest.approx(np.mean(ap07), abs=1e-12)
     assert 0.1 < out["map50"] < 0.95  # hits, misses and duplicates all present
+
+
+def test_pr_curve_walks_the_detections_by_falling_score():
+    metric = DetectionMetric(["a"], 0.5)
+    gt = np.array([[0.0, 0, 10, 10], [20, 20, 30, 30]])
+    found = np.array([[0.0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 30]])
+    metric.update(found, [0.9, 0.8, 0.3], [0, 0, 0], gt, [0, 0])
+    recall, precision, scores = metric.pr_curve(0)
+    assert recall.tolist() == [0.5, 0.5, 1.0] and np.allclose(precision, [1, 0.5, 2 / 3])
+    assert scores.tolist() == [0.9, 0.8, 0.3]
