@@ -274,14 +274,19 @@ def plot_pr_curve(recall: np.ndarray, precision: np.ndarray, scores: np.ndarray,
     return Path(path)
 
 
-def plot_detections(image: np.ndarray, truth: np.ndarray, found: np.ndarray, path: Path, title: str) -> Path:
-    """An 8-bit ``(3, H, W)`` image with its true boxes (white, dashed) and the found ones (red), xyxy pixels."""
-    h, w = image.shape[1:]
+def plot_detections(
+    image: np.ndarray, truth: np.ndarray, found: np.ndarray, path: Path, title: str, max_size: int = 900
+) -> Path:
+    """An 8-bit ``(3, H, W)`` image with its true boxes (white, dashed) and the found ones (red), xyxy pixels; a
+    larger image is shown at a whole-number reduction to ``max_size`` pixels."""
+    step = max(1, -(-max(image.shape[1:]) // max_size))
+    shown = image[:3, ::step, ::step]
+    h, w = shown.shape[1:]
     fig = Figure(figsize=(w / 100 + 0.2, h / 100 + 0.5), dpi=100)
     ax = fig.subplots()
-    ax.imshow(image[:3].transpose(1, 2, 0))
+    ax.imshow(shown.transpose(1, 2, 0))
     for boxes, style in ((truth, {"ec": "white", "ls": "--"}), (found, {"ec": "red", "ls": "-"})):
-        for x0, y0, x1, y1 in np.asarray(boxes)[:, :4]:
+        for x0, y0, x1, y1 in np.asarray(boxes)[:, :4] / step:
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1, **style))
     ax.set_title(f"{title}: truth dashed white, found red", fontsize=8)
     ax.set_axis_off()
