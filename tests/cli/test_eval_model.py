@@ -59,10 +59,10 @@ def test_probe(setup, capsys, run_cli):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["detection"], "eval detection: no model of this task is built in yet"),
+        (["grounding"], "eval grounding: no model of this task is built in yet"),
         (["classification", "--predictions", "p.csv", "-m", "M"], "not both"),
         (["probe", "--predictions", "p.csv"], "--predictions does not apply"),
-        (["detection", "-m", "M"], "eval detection: no model of this task is built in yet"),
+        (["grounding", "-m", "M"], "eval grounding: no model of this task is built in yet"),
     ],
 )
 def test_argument_rules(setup, capsys, args, message, run_cli):

@@ -17,7 +17,6 @@ from rsvision.datasets.dota import DotaDataset, read_task1, write_labeltxt
 from rsvision.errors import InputNotFoundError, OutputError, PredictorError, RsvisionError, WeightsError
 from rsvision.geometry import box_iou, boxes_to_polygons, polygons_to_rboxes, rbox_to_poly, rotated_iou
 from rsvision.io.vectors import read_vectors
-from rsvision.workflows import detect
 from rsvision.workflows.detect import detect_scene, load_detector
 
 CLASSES = ["tree", "car"]  # BrightBoxes' classes
@@ -204,7 +203,9 @@ def test_an_existing_output_survives_a_failed_run(bright_boxes, object_scene, tm
 
 
 def test_default_model_missing_says_how_to_get_one(monkeypatch, tmp_path, tiny_classifier):
-    monkeypatch.setattr(detect, "builtin_weights", lambda: {})
+    import rsvision.models.detection as detection
+
+    monkeypatch.setattr(detection, "builtin_weights", lambda: {})
     with pytest.raises(WeightsError, match="neon_trees_retinanet.*not installed.*-m MODEL.safetensors"):
         load_detector(None)
     weights = tiny_classifier(tmp_path)
