@@ -150,6 +150,27 @@ class TileClassifier(TilePredictor):
         return card_fingerprint(self, w, self.tile_size, self.tta, self.bands, self.dtype, self.to_8bit)
 
 
+def tiles_from(batch: TileBatch) -> str:
+    """Where a batch's tiles start, for the one-line errors of value and band checks."""
+    w = batch.windows[0]
+    return f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
+
+
+def card_input(predictor, images: np.ndarray, where: str):
+    """Tiles ``(B, C, H, W)`` as a card's network takes them: the scene's integer type (``predictor.dtype``),
+    Sentinel-2 reflectance made 8-bit true colour for an 8-bit model (``to_8bit``), the card's band order
+    (``model_bands``), its value checks and normalisation; a float tensor on ``predictor.device``."""
+    import torch
+
+    images = images.astype(predictor.dtype) if predictor.dtype else images
+    if predictor.to_8bit:
+        images = reflectance_to_8bit(images)
+    prep = predictor.weights.preprocessing
+    images = prep.order_bands(images, predictor.model_bands, where)
+    prep.check_values(images, where)
+    return prep.normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).to(predictor.device)
+
+
 def card_fingerprint(predictor, weights: Weights, *settings) -> str:
     """A predictor's fingerprint from its card (name, file digest, preprocessing) and its own settings: the
     weights are identified by their sha256, not hashed again tensor by tensor."""

@@ -14,11 +14,10 @@ import numpy as np
 from rsvision.core.sensors import Band
 from rsvision.geometry.detections import Detections
 from rsvision.models.detection import is_rotated
-from rsvision.models.preprocess import reflectance_to_8bit
 from rsvision.models.resolve import LoadedModel, resolve_model
 from rsvision.models.weights import Task, Weights
 from rsvision.tasks.base import BoxPredictor, TileBatch
-from rsvision.tasks.classification import BandChoice, card_fingerprint, select_bands
+from rsvision.tasks.classification import BandChoice, card_fingerprint, card_input, select_bands, tiles_from
 
 DEFAULT_SCORE = 0.3
 
@@ -55,17 +54,8 @@ class Detector(BoxPredictor):
     def predict(self, batch: TileBatch) -> list[Detections]:
         import torch
 
-        images = batch.images.astype(self.dtype) if self.dtype else batch.images
-        if self.to_8bit:
-            images = reflectance_to_8bit(images)
-        w = batch.windows[0]
-        where = f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
-        prep = self.weights.preprocessing
-        images = prep.order_bands(images, self.model_bands, where)
-        prep.check_values(images, where)
         with torch.inference_mode():
-            x = prep.normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).to(self.device)
-            return [self._detections(out) for out in self.module(x)]
+            return [self._detections(out) for out in self.module(card_input(self, batch.images, tiles_from(batch)))]
 
     def _detections(self, out: dict) -> Detections:
         keep = (out["scores"] >= self.score).cpu().numpy()

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rsvision.models.preprocess import reflectance_to_8bit
 from rsvision.models.weights import Weights
 from rsvision.tasks.base import ChangePredictor, TileBatch
 from rsvision.tasks.change import CLASSES, COLOURS
-from rsvision.tasks.classification import BandChoice, card_fingerprint
+from rsvision.tasks.classification import BandChoice, card_fingerprint, card_input, tiles_from
 from rsvision.tasks.segmentation import padded_forward
 
 
@@ -36,31 +35,20 @@ class LearnedChange(ChangePredictor):
         device: str = "cpu",
     ):
         self.weights, self.order, self.to_8bit, self.device = weights, list(order), bands.to_8bit, device
+        self.model_bands = None  # ``order`` has put the card's bands in its order already
         self.module = module.eval().to(device)
         self.dtype = dtype if dtype and np.dtype(dtype).kind in "ui" else None
         self.tile_size = int(tile_size or weights.input_size)
         self.output = "classes"
         self.check()
 
-    def _date(self, images: np.ndarray, where: str):
-        import torch
-
-        images = images[:, self.order]
-        images = images.astype(self.dtype) if self.dtype else images
-        if self.to_8bit:
-            images = reflectance_to_8bit(images)
-        prep = self.weights.preprocessing
-        prep.check_values(images, where)
-        return prep.normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
-
     def predict(self, batch: TileBatch) -> np.ndarray:
         import torch
 
-        w = batch.windows[0]
-        where = f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
+        where = tiles_from(batch)
         with torch.inference_mode():
-            x = torch.cat([self._date(batch.images, where), self._date(batch.images2, where)], 1).to(self.device)
-            probabilities = torch.softmax(padded_forward(self.module, x), dim=1).cpu().numpy()
+            dates = [card_input(self, images[:, self.order], where) for images in (batch.images, batch.images2)]
+            probabilities = torch.softmax(padded_forward(self.module, torch.cat(dates, 1)), dim=1).cpu().numpy()
         if batch.masks2 is not None:
             probabilities[:, 0][batch.masks2], probabilities[:, 1][batch.masks2] = 1.0, 0.0
         return probabilities

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rsvision.models.preprocess import reflectance_to_8bit
 from rsvision.models.weights import Weights
 from rsvision.tasks.base import DensePredictor, TileBatch
-from rsvision.tasks.classification import BandChoice, card_fingerprint, class_colours
+from rsvision.tasks.classification import BandChoice, card_fingerprint, card_input, class_colours, tiles_from
 
 STRIDE = 32  # the encoders' total downsampling: inputs are padded to a multiple of it
 
@@ -68,16 +67,8 @@ class Segmenter(DensePredictor):
     def predict(self, batch: TileBatch) -> np.ndarray:
         import torch
 
-        images = batch.images.astype(self.dtype) if self.dtype else batch.images
-        if self.to_8bit:
-            images = reflectance_to_8bit(images)
-        w = batch.windows[0]
-        where = f"tiles from column {int(w.col_off)}, row {int(w.row_off)}"
-        prep = self.weights.preprocessing
-        images = prep.order_bands(images, self.model_bands, where)
-        prep.check_values(images, where)
         with torch.inference_mode():
-            x = prep.normalise(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).to(self.device)
+            x = card_input(self, batch.images, tiles_from(batch))
             return torch.softmax(padded_forward(self.module, x), dim=1).cpu().numpy()
 
     def fingerprint(self) -> str:
