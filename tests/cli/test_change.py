@@ -172,7 +172,7 @@ def test_a_thirteen_band_model_given_an_rgb_pair(run_cli, capsys, rgb_pair, tmp_
         record.weights_path,
         "-o",
         tmp_path / "c.tif",
-        match="for an RGB pair use -m oscd_change_siamese_rgb",
+        match="for an RGB pair use ",
     )
 
 

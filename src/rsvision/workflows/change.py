@@ -32,6 +32,7 @@ from rsvision.io import Grid, Scene, align, open_scene, write_vectors
 from rsvision.io.writers import check_scene_outputs
 from rsvision.models.change import RGB_CHANGE_MODEL
 from rsvision.models.resolve import LoadedModel
+from rsvision.models.weights import builtin_weights
 from rsvision.tasks.change import UnsupervisedChange, change_method, method_threshold_note, normaliser
 from rsvision.tasks.classification import select_bands
 from rsvision.tasks.learned_change import LearnedChange
@@ -285,7 +286,10 @@ def learned_predictor(
     try:
         choice = select_bands(weights, first.bands, None, f"{first.path}", first.dtype, first.sensor)
     except BandCountError as error:
-        hint = "" if len(weights.bands) <= 3 else f"; for an RGB pair use -m {RGB_CHANGE_MODEL}"
+        hint = ""
+        if len(weights.bands) > 3:
+            rgb = f"-m {RGB_CHANGE_MODEL}" if RGB_CHANGE_MODEL in builtin_weights() else "--method cva"
+            hint = f"; for an RGB pair use {rgb}"
         raise BandCountError(f"{error} (bands both dates share){hint}") from None
     names = first.band_names
     order = [names.index(n) for n in choice.read] if choice.read else list(range(len(names)))
