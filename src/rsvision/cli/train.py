@@ -172,14 +172,14 @@ def _train_dense(
         raise RsvisionError(f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...), not {arch}")
     dataset = open_task_dataset(task, data, None, split, None)
     work_dir = check_weights_outputs(output, work)
-    from rsvision.train.change import train_change_model  # deferred: torch
+    from rsvision.train.change import CHANGE_TRAINING, train_change_model  # deferred: torch
     from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter
 
     options = dict(arch=arch, encoder=encoder, init=init, epochs=epochs, size=crop, batch=batch, steps=steps, lr=lr)
     command = _command(task, data=data, split=split, **options, seed=seed, val=val, work=work_dir, o=output)
     config = SegTrainConfig(epochs=epochs, steps=steps, batch_size=batch, crop=crop, lr=lr, seed=seed)
     if task == "change":
-        config = replace(config, weight_decay=0.05, jitter=0.2, class_weights=(1.0, 5.0), dice=1.0, dates=2)
+        config = replace(config, **CHANGE_TRAINING)
     train = train_change_model if task == "change" else train_mask_segmenter
     with torch_threads(threads):
         record = train(

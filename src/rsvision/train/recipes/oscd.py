@@ -25,11 +25,13 @@ from rsvision.models.registry import RGB
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
 from rsvision.train.cache import band_statistics
 from rsvision.train.change import (
+    CHANGE_TRAINING,
     CLASSES,
     card_values,
     change_pairs,
     initial_change_model,
     pair_preprocessing,
+    rows_of,
     score_pairs,
 )
 from rsvision.train.recipes.common import as_shipped, recipe_entry, recipe_session, run_notes
@@ -80,11 +82,7 @@ CONFIG = SegTrainConfig(
     batch_size=16,
     crop=128,
     lr=1e-3,
-    weight_decay=0.05,
-    jitter=0.2,
-    class_weights=(1.0, 5.0),
-    dice=1.0,
-    dates=2,
+    **CHANGE_TRAINING,
 )
 CHANGE13 = ChangeRecipe("oscd_change", "oscd_change_siamese", S2_BANDS, CONFIG)
 CHANGE13_SCRATCH = replace(CHANGE13, recipe="oscd_change_scratch", name="oscd_change_siamese_scratch", init=None)
@@ -109,8 +107,8 @@ def train_change_recipe(
         dataset = OscdDataset(data)
         positions = recipe.positions
         cities = [s.id for s in dataset if s.id not in TEST_CITIES]
-        train = recipe.prepare(change_pairs(dataset, cities, positions, TRAIN_PART))
-        val = recipe.prepare(change_pairs(dataset, cities, positions, VAL_PART))
+        pairs = recipe.prepare(change_pairs(dataset, cities, positions))  # read once, split by rows
+        train, val = rows_of(pairs, TRAIN_PART), rows_of(pairs, VAL_PART)
         scale, value_range = (255.0, (0, 255)) if recipe.eight_bit else (10000.0, (0, 65535))
         mean, std = band_statistics([image[: len(positions)] for image in train.images], scale)
         bands = list(recipe.bands)
