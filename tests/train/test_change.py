@@ -2,8 +2,18 @@
 
 import numpy as np
 import pytest
+import torch
 
-from rsvision.train.change import change_pairs, row_part
+from rsvision.models.registry import build_model
+from rsvision.train.change import (
+    best_threshold,
+    change_pairs,
+    change_probability,
+    pair_preprocessing,
+    row_part,
+    set_threshold,
+)
+from rsvision.train.segmentation import MaskPairs, predict_mask
 
 S2 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 
@@ -36,3 +46,21 @@ def test_pairs_stack_both_dates_and_split_by_rows(change_pair_arrays):
     assert row_part(40, (0.75, 1.0)) == slice(30, 40)
     with pytest.raises(Exception, match="no sample named"):
         change_pairs(data, ["nope"])
+
+
+def test_threshold_chosen_on_validation_becomes_the_networks_argmax():
+    torch.manual_seed(0)
+    model = build_model("siamese_unet", 2, ["red", "green", "blue"], encoder="resnet18", decoder_channels=[8] * 5)
+    prep = pair_preprocessing(["red", "green", "blue"], [0.0] * 3, [1.0] * 3, 1.0, (-10, 10), 64)
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(6, 64, 64)).astype(np.float32)
+    with torch.no_grad():  # spread the untrained network's probabilities over (0, 1)
+        model.segmenter.segmentation_head[0].weight *= 50
+    before = change_probability(model, prep, image)
+    truth = (before >= 0.7).astype(np.int64)  # a mask that only the threshold 0.7 reproduces
+    assert 0.05 < truth.mean() < 0.5
+    chosen, f1 = best_threshold(model, prep, MaskPairs([image], [truth], None, ["a"]))
+    assert chosen == 0.7 and f1 == 1.0
+    set_threshold(model, chosen)
+    called = predict_mask(model, prep, image)
+    assert np.mean((called == 1) != (before >= chosen)) < 1e-3  # the bias is stored as float16: a rare tie flips

@@ -184,12 +184,14 @@ def build_retinanet(
     backbone: str = DEFAULT_BACKBONE,
     channels: int = 256,
     detections_per_img: int = 300,
+    anchor_scale: float = 4.0,
     **kwargs,
 ) -> nn.Module:
-    """torchvision's RetinaNet; anchors of 4 strides per level at three octave scales and three ratios."""
+    """torchvision's RetinaNet; anchors of ``anchor_scale`` strides per level (4, RetinaNet's, puts the smallest at
+    32 px; 2 reaches objects of 16-25 px such as 0.1 m tree crowns) at three octave scales and three ratios."""
     net = fpn_backbone(backbone, in_chans, channels=channels)
     strides = level_strides(net, in_chans)
-    sizes = tuple(tuple(round(4 * s * 2 ** (k / 3)) for k in range(3)) for s in strides)
+    sizes = tuple(tuple(round(anchor_scale * s * 2 ** (k / 3)) for k in range(3)) for s in strides)
     anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(strides))
     model = RetinaNet(net, num_classes, anchor_generator=anchors, detections_per_img=detections_per_img, **kwargs)
     model.transform = PassThroughTransform()

@@ -21,6 +21,7 @@ from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.stem import adapt_stem
 from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
+from rsvision.tasks.segmentation import padded_forward
 from rsvision.train.cache import band_statistics
 from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter, predict_mask
 
@@ -93,6 +94,52 @@ def score_pairs(model, prep: Preprocessing, pairs: MaskPairs) -> dict:
     return metric.compute()
 
 
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+@torch.inference_mode()
+def change_probability(model, prep: Preprocessing, image: np.ndarray) -> np.ndarray:
+    """The change class's probability ``(H, W)`` of one whole stacked pair, the model in eval mode."""
+    model.eval()
+    x = prep.normalise(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None])
+    return torch.softmax(padded_forward(model, x), dim=1)[0, 1].numpy()
+
+
+def best_threshold(model, prep: Preprocessing, pairs: MaskPairs) -> tuple[float, float]:
+    """``(threshold, F1)``: the change probability, of :data:`THRESHOLDS`, above which calling a pixel change gives
+    the best F1 pooled over ``pairs`` (the validation part). Weighting the change class in training shifts the
+    network's probabilities upwards, so 0.5 over-calls change; the shift is measured here rather than assumed."""
+    counts = np.zeros((len(THRESHOLDS), 3))  # true positives, false positives, false negatives
+    for image, mask in zip(pairs.images, pairs.masks):
+        probability, changed = change_probability(model, prep, image), mask == 1
+        valid = np.isin(mask, (0, 1))
+        for i, t in enumerate(THRESHOLDS):
+            called = (probability >= t) & valid
+            counts[i] += [(called & changed).sum(), (called & ~changed).sum(), (~called & changed).sum()]
+    f1 = 2 * counts[:, 0] / np.maximum(2 * counts[:, 0] + counts[:, 1] + counts[:, 2], 1)
+    best = int(np.argmax(f1))
+    return float(THRESHOLDS[best]), float(f1[best])
+
+
+def set_threshold(model: torch.nn.Module, threshold: float) -> None:
+    """Make ``threshold`` the network's own decision: the change logit's bias lowered by ``logit(threshold)``, so
+    that the softmax's argmax (what every predictor, the engine and ``eval`` take) calls change exactly where the
+    change probability was at least ``threshold``; the probabilities written are the shifted ones."""
+    head = model.segmenter.segmentation_head if hasattr(model, "segmenter") else model.segmentation_head
+    conv = [m for m in head.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        shifted = conv.bias[1] - float(np.log(threshold / (1 - threshold)))
+        conv.bias[1] = shifted.half().float()  # as the weights are stored, so the card's figures hold
+
+
+def calibrate(model, prep: Preprocessing, val: MaskPairs, log=print) -> dict:
+    """Choose the decision threshold on ``val`` and set it in ``model``; the card's note on it."""
+    threshold, f1 = best_threshold(model, prep, val)
+    set_threshold(model, threshold)
+    log(f"change threshold {threshold:.2f} chosen on validation (F1 {f1:.4f}), set in the head's bias")
+    return {"change_threshold": threshold, "change_threshold_rule": "best validation F1 of 0.05, 0.10 ... 0.95"}
+
+
 def card_values(scores: dict) -> dict[str, float]:
     """A change card's figures."""
     return {k: round(float(scores[k]), 4) for k in ("f1", "iou", "precision", "recall", "overall_accuracy")}
@@ -153,6 +200,7 @@ def train_change_model(
     log(f"{len(ids)} pairs, bands {', '.join(bands)}; validation: the bottom {val_fraction:.0%} of each")
     model = initial_change_model(arch, bands, arch_kwargs, init, config.seed)
     result = fit_segmenter(model, pair_prep, train, val, CLASSES, config, work, progress, log)
+    calibration = calibrate(model, pair_prep, val, log)
     scores = score_pairs(model, pair_prep, val)
     values = card_values(scores)
     log(f"best validation F1 {scores['f1']:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
@@ -171,6 +219,7 @@ def train_change_model(
         notes={
             "trained_from": f"encoder of {init}" if init else "scratch (random initialisation)",
             "train_seconds": round(result.seconds),
+            **calibration,
             "config": asdict(config),
             "history": result.history,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -27,6 +27,7 @@ from rsvision.train.cache import band_statistics
 from rsvision.train.change import (
     CHANGE_TRAINING,
     CLASSES,
+    calibrate,
     card_values,
     change_pairs,
     initial_change_model,
@@ -122,6 +123,7 @@ def train_change_recipe(
         result = fit_segmenter(model, pair_prep, train, val, CLASSES, recipe.config, work_dir, progress, log)
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
         as_shipped(model)
+        calibration = calibrate(model, pair_prep, val, log)
         val_scores = score_pairs(model, pair_prep, val)
         log(f"validation: {card_values(val_scores)}")
         metrics = [
@@ -152,6 +154,7 @@ def train_change_recipe(
             command=text,
             notes={
                 **run_notes(recipe, result, threads, started),
+                **calibration,
                 "test_cities_rule": "the two cities with the most changed pixels, fixed before training",
                 **notes,
             },
