@@ -122,8 +122,8 @@ def test_bad_arguments(trained, tmp_path, capsys, extra, message, run_cli):
 
 def test_bad_task_output_and_data(trained, tmp_path, capsys, run_cli):
     data, _ = trained
-    code, _, err = run_cli(capsys, "train", "detection", "--data", data, "-o", tmp_path / "x.safetensors")
-    assert code == 2 and "classification, segmentation and change can be trained" in err
+    code, _, err = run_cli(capsys, "train", "captioning", "--data", data, "-o", tmp_path / "x.safetensors")
+    assert code == 2 and "classification, segmentation, change and detection can be trained" in err
     code, _, err = run_cli(capsys, *train_args(data, tmp_path / "x.pt"))
     assert code == 2 and "NAME.safetensors" in err
     code, _, err = run_cli(capsys, *train_args(tmp_path / "missing", tmp_path / "x.safetensors"))

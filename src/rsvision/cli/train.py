@@ -1,6 +1,7 @@
-"""`rsvision train classification --data DIR [...] -o WEIGHTS.safetensors`: train a scene classifier on any
-image-folder dataset (:func:`rsvision.train.classifier.train_folder_classifier`), resuming from ``--work``'s
-checkpoints, and write the weights with their card.
+"""`rsvision train classification|segmentation|change|detection --data DIR [...] -o WEIGHTS.safetensors`: train a
+scene classifier on any image-folder dataset (:func:`rsvision.train.classifier.train_folder_classifier`), a
+segmenter, a change model or a box detector (:func:`rsvision.train.detection.train_box_detector`), resuming from
+``--work``'s checkpoints, and write the weights with their card.
 
 Every output (the weights, their card, the work folder) is checked before anything is read or trained.
 """
@@ -25,23 +26,39 @@ DENSE = {
     "segmentation": {"arch": "unet", "crop": 256, "batch": 8, "val": 0.15},
     "change": {"arch": "siamese_unet", "crop": 128, "batch": 16, "val": 0.25},
 }
+DETECTORS = ("retinanet", "fasterrcnn", "fcos", "rotated_fcos")  # rsvision.models.detection's, without torch
+BACKBONES = (*RESNETS, "mobilenet_v3_large")  # besides timm:<name>
+# defaults of detection: the built-in tree detector's (a CPU-sized pyramid of 128 channels)
+DETECTION = {"arch": "retinanet", "backbone": "timm:efficientnet_lite0", "crop": 384, "batch": 4, "val": 0.15}
 
 
 @app.command("train")
 def train_command(
     task: str = typer.Argument(
         ...,
-        help="classification (an image-folder dataset), segmentation (images with colour or index masks) or change "
-        "(OSCD cities or A/B/label triplets).",
+        help="classification (an image-folder dataset), segmentation (images with colour or index masks), change "
+        "(OSCD cities or A/B/label triplets) or detection (boxes: VOC, COCO, YOLO, DOTA ...).",
     ),
     data: Path = typer.Option(
-        ..., "--data", help="Classification: one subfolder per class; segmentation: images/ and masks/ (or a name)."
+        ...,
+        "--data",
+        help="Classification: one subfolder per class; segmentation: images/ and masks/; detection: a box dataset "
+        "(or a registered name).",
+    ),
+    format: str | None = typer.Option(
+        None, "--format", help="Detection: the dataset's layout (voc, coco, yolo, dota ...); guessed when omitted."
     ),
     output: Path = typer.Option(..., "-o", "--output", help="WEIGHTS.safetensors (its card WEIGHTS.json beside it)."),
     split: str | None = typer.Option(None, "--split", help="A split the format knows (AID: rsicd-train)."),
     split_file: Path | None = typer.Option(None, "--split-file", help="A file listing the images to train on."),
     arch: str | None = typer.Option(
-        None, "--arch", help="A builder name or timm:<name> (default resnet18); segmentation: unet, fpn ... (unet)."
+        None,
+        "--arch",
+        help="A builder name or timm:<name> (default resnet18); segmentation: unet, fpn ... (unet); detection: "
+        "retinanet, fasterrcnn, fcos, or rotated_fcos for oriented boxes (retinanet).",
+    ),
+    backbone: str = typer.Option(
+        DETECTION["backbone"], "--backbone", help="Detection: timm:<name>, resnet18/34/50 or mobilenet_v3_large."
     ),
     encoder: str = typer.Option(
         "tu-efficientnet_lite0", "--encoder", help="Segmentation: the encoder (smp's, or tu-<timm name>)."
@@ -53,18 +70,27 @@ def train_command(
         None,
         "--init",
         help="Start from these weights (a `rsvision models` name or file); classification: their architecture is "
-        "used; segmentation: a classifier of the --encoder's timm model starts the encoder.",
+        "used; segmentation: a classifier of the --encoder's timm model starts the encoder; detection: a classifier "
+        "of the --backbone's timm model starts the backbone (aid_efficientnet_lite0 for the default).",
     ),
     epochs: int = typer.Option(30, "--epochs", min=1),
     size: int | None = typer.Option(
-        None, "--size", min=8, help="Input size (classification, 128: images resized) or crop (segmentation, 256)."
+        None,
+        "--size",
+        min=8,
+        help="Input size (classification, 128: images resized) or crop (segmentation 256, detection 384).",
     ),
-    batch: int | None = typer.Option(None, "--batch", min=2, help="Images per batch (64; segmentation 8)."),
-    steps: int = typer.Option(60, "--steps", min=1, help="Segmentation: batches per epoch."),
+    batch: int | None = typer.Option(
+        None, "--batch", min=2, help="Images per batch (64; segmentation 8, detection 4)."
+    ),
+    steps: int = typer.Option(60, "--steps", min=1, help="Segmentation, change, detection: batches per epoch."),
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate, AdamW then cosine (2e-3; seg. 1e-3)."),
     seed: int = typer.Option(0, "--seed"),
     val: float | None = typer.Option(
-        None, "--val", help="Validation fraction choosing the best epoch (0.1 stratified; segmentation 0.15 of images)."
+        None,
+        "--val",
+        help="Validation fraction choosing the best epoch (0.1 stratified; segmentation, detection 0.15 "
+        "of the images, whole; for a few large images, a spatial split such as the NEON recipe's strips is better).",
     ),
     bands: str | None = typer.Option(None, "--bands", help="Band names in order, comma-separated (default RGB)."),
     gsd: float | None = typer.Option(None, "--gsd", help="Metres per pixel of the training images, if uniform."),
@@ -79,6 +105,15 @@ def train_command(
 ) -> None:
     """Train a model on a dataset and write its weights with their card (resumes from --work)."""
     set_quiet(quiet)
+    if format is not None and task != "detection":
+        raise RsvisionError(f"--format applies to train detection, not {task}")
+    if task == "detection":
+        d = DETECTION
+        options = dict(arch=arch or d["arch"], backbone=backbone, init=init, epochs=epochs, size=size or d["crop"])
+        options.update(batch=batch or d["batch"], steps=steps, lr=lr or 1e-3, seed=seed)
+        options["val"] = d["val"] if val is None else val
+        _train_detection(data, format, split, split_file, output, options, work, threads, quiet)
+        return
     if task in DENSE:
         defaults = DENSE[task]
         _train_dense(
@@ -102,7 +137,7 @@ def train_command(
         )
         return
     if task != "classification":
-        raise RsvisionError(f"train {task}: classification, segmentation and change can be trained")
+        raise RsvisionError(f"train {task}: classification, segmentation, change and detection can be trained")
     arch, size, batch, lr, val = arch or "resnet18", size or 128, batch or 64, lr or 2e-3, 0.1 if val is None else val
     if width is not None and arch not in RESNETS:
         raise RsvisionError(f"--width applies to {', '.join(RESNETS)}, not {arch}")
@@ -197,6 +232,44 @@ def _train_dense(
         )
     key = "f1" if task == "change" else "miou"
     say(f"validation {key} {record.metrics[0].values[key]:.4f} -> {output}")
+
+
+def _train_detection(data, format, split, split_file, output, options, work, threads, quiet) -> None:
+    """``rsvision train detection``: a box detector on any box dataset the project reads, ``options["val"]`` of its
+    images held out (seeded, whole images) to choose the epoch; checked with every output before torch is
+    imported. Oriented architectures (rotated_fcos) train on le90 rotated boxes."""
+    arch, backbone, val, crop = options["arch"], options["backbone"], options["val"], options["size"]
+    if arch not in DETECTORS:
+        raise RsvisionError(f"unknown detector {arch!r}; --arch takes {', '.join(DETECTORS)}")
+    if backbone not in BACKBONES and not backbone.startswith("timm:"):
+        raise RsvisionError(f"unknown backbone {backbone!r}; --backbone takes {', '.join(BACKBONES)} or timm:<name>")
+    if not 0.0 < val < 1.0:
+        raise RsvisionError(f"--val must be in (0, 1) for detection (the best epoch is chosen on it), got {val:g}")
+    if crop < 32:
+        raise RsvisionError(f"--size (the training crop) must be at least 32, got {crop}")
+    dataset = open_task_dataset("detection", data, format, split, split_file)
+    work_dir = check_weights_outputs(output, work)
+    from rsvision.train.detection import DetTrainConfig, train_box_detector  # deferred: torch
+
+    fields = dict(epochs="epochs", steps="steps", batch_size="batch", crop="size", lr="lr", seed="seed")
+    config = DetTrainConfig(**{k: options[v] for k, v in fields.items()})
+    inputs = dict(data=data, format=format, split=split, split_file=split_file)
+    command = _command("detection", **inputs, **options, work=work_dir, o=output)
+    with torch_threads(threads):
+        record = train_box_detector(
+            dataset,
+            output,
+            arch=arch,
+            arch_kwargs={"backbone": backbone, "channels": 128},
+            init=options["init"],
+            config=config,
+            val_fraction=val,
+            work=work_dir,
+            command=command,
+            progress=not quiet,
+            log=say,
+        )
+    say(f"validation map50 {record.metrics[0].values['map50']:.4f} -> {output}")
 
 
 def _command(task: str, **options) -> str:

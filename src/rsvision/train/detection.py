@@ -18,7 +18,7 @@ import copy
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsvision.errors import RsvisionError
-from rsvision.geometry.boxes import normalize_rbox, rbox_area
+from rsvision.geometry.boxes import normalize_rbox, rbox_area, xyxy_to_rbox
 from rsvision.geometry.iou import rotated_iou
+from rsvision.io.images import read_image
 from rsvision.metrics.detection import DetectionMetric
 from rsvision.models.detection import is_rotated
 from rsvision.models.preprocess import Preprocessing
+from rsvision.models.registry import RGB, build_model
+from rsvision.models.state import load_timm_tensors
+from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
 from rsvision.train.augment import colour_jitter
-from rsvision.train.loop import _progress, _save, lr_at
+from rsvision.train.cache import band_statistics
+from rsvision.train.loop import _progress, _save, as_shipped, lr_at
 
 
 @dataclass
@@ -231,6 +236,12 @@ def evaluate_detector(model: nn.Module, prep: Preprocessing, samples: BoxSamples
     return metric.compute()
 
 
+def _validation_ap50(model: nn.Module, prep: Preprocessing, val: BoxSamples, classes: Sequence[str]) -> float:
+    """Validation AP50, 0 when the validation images hold no boxes (NaN would never compare as better)."""
+    ap50 = evaluate_detector(model, prep, val, classes)["map50"]
+    return ap50 if ap50 == ap50 else 0.0
+
+
 # ----------------------------------------------------------------------------- loop
 
 
@@ -267,7 +278,7 @@ def fit_detector(
     model: nn.Module,
     prep: Preprocessing,
     train: BoxSamples,
-    val: BoxSamples,
+    val: BoxSamples | None,
     config: DetTrainConfig,
     work: Path,
     *,
@@ -276,8 +287,9 @@ def fit_detector(
     log=print,
 ) -> DetTrainResult:
     """Train ``model`` (in place; it ends holding the best epoch's weights, by validation AP50) and return the
-    history. ``work`` is an existing folder for the checkpoint; ``log`` gets one line per epoch. The model trains
-    where its weights are (move it to a GPU first to train there)."""
+    history. ``val`` None: no validation, the model ends at the last epoch (for data whose only held-out images are
+    the ones reported, which must not choose the epoch). ``work`` is an existing folder for the checkpoint; ``log``
+    gets one line per epoch. The model trains where its weights are (move it to a GPU first to train there)."""
     if train.rotated != is_rotated(model):
         kind = "rotated boxes" if train.rotated else "xyxy boxes"
         raise RsvisionError(f"the training samples hold {kind}, but the model predicts the other kind")
@@ -295,12 +307,13 @@ def fit_detector(
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
         loss = _train_epoch(model, optimizer, prep, train, config, epoch, progress)
-        scores = evaluate_detector(model, prep, val, classes)
-        ap50 = scores["map50"] if scores["map50"] == scores["map50"] else 0.0  # NaN: no validation boxes
+        ap50 = None if val is None else _validation_ap50(model, prep, val, classes)
         result.seconds += time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "loss": loss, "val_ap50": ap50, "seconds": round(time.perf_counter() - t0, 1)}
-        result.history.append(row)
-        if ap50 > result.best_ap50:
+        row = {"epoch": epoch + 1, "loss": loss, "seconds": round(time.perf_counter() - t0, 1)}
+        result.history.append(row if ap50 is None else {**row, "val_ap50": ap50})
+        if ap50 is None:
+            result.best_epoch = epoch + 1  # the last epoch is the one kept
+        elif ap50 > result.best_ap50:
             result.best_epoch, result.best_ap50 = epoch + 1, ap50
             best_state = copy.deepcopy(model.state_dict())
         _save(
@@ -317,7 +330,133 @@ def fit_detector(
             },
             ckpt,
         )
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {loss:.4f}, val AP50 {ap50:.4f} ({row['seconds']} s)")
+        shown = "" if ap50 is None else f", val AP50 {ap50:.4f}"
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {loss:.4f}{shown} ({row['seconds']} s)")
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+# ----------------------------------------------------------------------------- a detector from a box dataset
+
+
+def detection_preprocessing(images: Sequence[np.ndarray], input_size: int) -> Preprocessing:
+    """8-bit RGB normalised by the training images' own band statistics (not ImageNet's: overhead imagery differs),
+    inference tiles of ``input_size``."""
+    mean, std = band_statistics(images, 255.0)
+    return Preprocessing(bands=list(RGB), scale=255.0, value_range=(0, 255), mean=mean, std=std, input_size=input_size)
+
+
+def initial_detector(arch: str, num_classes: int, arch_kwargs: dict, init: str | None, seed: int) -> nn.Module:
+    """``arch`` built under ``seed`` (a rerun starts from the same weights), its backbone started from the classifier
+    ``init`` (a `rsvision models` name or weights file of the backbone's own timm network) when given."""
+    torch.manual_seed(seed)
+    model = build_model(arch, num_classes, RGB, **arch_kwargs)
+    if init:
+        weights = resolve_weights(init)
+        backbone = arch_kwargs.get("backbone")
+        if weights.architecture != backbone or not str(backbone).startswith("timm:"):
+            raise RsvisionError(
+                f"--init {init} is a {weights.architecture} classifier; it starts a timm:<name> backbone of the same "
+                f"network, not {backbone}"
+            )
+        load_timm_tensors(model.backbone.body, weights.state_dict())
+    return model
+
+
+def card_values(scores: dict) -> dict[str, float]:
+    """The figures a detector's card keeps: AP50 (all-point) and AP50 (VOC07 11-point)."""
+    return {k: round(float(scores[k]), 4) for k in ("map50", "map50_voc07") if k in scores}
+
+
+def load_box_samples(dataset, indices: Sequence[int], rotated: bool) -> BoxSamples:
+    """The first three bands (8-bit; a grey image repeated) of the samples ``indices`` of a box dataset with their
+    boxes: le90 ``rboxes`` for an oriented model (horizontal boxes turned into rectangles of angle 0), else
+    ``boxes`` (the envelopes of oriented objects)."""
+    images, boxes, labels, ids = [], [], [], []
+    for i in indices:
+        sample = dataset[i]
+        if sample.image is None:
+            raise RsvisionError(f"{sample.meta.get('annotation', sample.id)}: no image beside the labels")
+        image = read_image(sample.image)
+        image = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image  # grey (SAR, panchromatic) as RGB
+        if image.shape[0] < 3 or image.dtype != np.uint8:
+            raise RsvisionError(f"{sample.image}: {image.shape[0]} bands of {image.dtype}; training takes 8-bit RGB")
+        t = sample.targets
+        if rotated:
+            b = t["rboxes"] if "rboxes" in t else xyxy_to_rbox(np.asarray(t["boxes"], np.float64).reshape(-1, 4))
+        else:
+            b = t["boxes"]
+        images.append(image[:3])
+        boxes.append(np.asarray(b, np.float64).reshape(-1, 5 if rotated else 4))
+        labels.append(t["labels"])
+        ids.append(sample.id)
+    return BoxSamples(images, boxes, labels, ids)
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Training and validation image indices: a seeded ``val_fraction`` of the images (at least one, and one left to
+    train on), whole images."""
+    if n < 2:
+        raise RsvisionError(f"{n} image(s); training needs two or more (one to validate on)")
+    n_val = min(n - 1, max(1, round(val_fraction * n)))
+    val = set(np.random.default_rng(seed).choice(n, n_val, replace=False).tolist())
+    return [i for i in range(n) if i not in val], sorted(val)
+
+
+def train_box_detector(
+    dataset,
+    output: Path,
+    *,
+    arch: str = "retinanet",
+    arch_kwargs: dict | None = None,
+    init: str | None = None,
+    config: DetTrainConfig | None = None,
+    val_fraction: float = 0.15,
+    input_size: int = 512,
+    work: Path,
+    command: str,
+    progress: bool = True,
+    log=print,
+) -> Weights:
+    """Train a detector on a box dataset (a seeded ``val_fraction`` of its images chooses the epoch; the card's
+    figures are measured on it, with the weights as stored) and write ``output`` with its card. Oriented
+    architectures train on rotated boxes with crops turned by any angle."""
+    config = config or DetTrainConfig()
+    arch_kwargs = dict(arch_kwargs or {})
+    train_idx, val_idx = split_indices(len(dataset), val_fraction, config.seed)
+    classes = list(dataset.classes)
+    model = initial_detector(arch, len(classes), arch_kwargs, init, config.seed)
+    rotated = is_rotated(model)
+    if rotated and not config.rotate:
+        config = replace(config, rotate=True)
+    train, val = load_box_samples(dataset, train_idx, rotated), load_box_samples(dataset, val_idx, rotated)
+    prep = detection_preprocessing(train.images, input_size)
+    counts = [sum(len(b) for b in s.boxes) for s in (train, val)]
+    log(
+        f"{len(train)} training images ({counts[0]} boxes), {len(val)} validation ({counts[1]}); {len(classes)} classes"
+    )
+    result = fit_detector(model, prep, train, val, config, work, classes=classes, progress=progress, log=log)
+    as_shipped(model)
+    scores = evaluate_detector(model, prep, val, classes)
+    log(f"best validation AP50 {result.best_ap50:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
+    split = f"validation: {len(val)} images, seed {config.seed}"
+    return save_weights(
+        model,
+        output.parent,
+        output.stem,
+        task=Task.DETECTION,
+        architecture=arch,
+        architecture_kwargs=arch_kwargs,
+        preprocessing=prep,
+        classes=classes,
+        metrics=[MeasuredMetrics(dataset=Path(dataset.root).name, split=split, values=card_values(scores))],
+        licence="as the training data's",
+        command=command,
+        notes={
+            "trained_from": f"backbone of {init}" if init else "scratch (random initialisation)",
+            "train_seconds": round(result.seconds),
+            "config": asdict(config),
+            "history": result.history,
+        },
+    )

@@ -135,6 +135,15 @@ def predict_logits(
     return torch.cat(out).numpy()
 
 
+def as_shipped(model: nn.Module) -> None:
+    """Round the weights through float16 as :func:`~rsvision.models.weights.save_weights` stores them, so that the
+    card's figures are the shipped model's (``rsvision eval`` reproduces them to the last digit)."""
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+
+
 def _save(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)

@@ -1,17 +1,26 @@
 """Recipes that rebuild each shipped weight with one command: ``python -m rsvision.train.recipes NAME``."""
 
 from rsvision.train.recipes.aid import aid_classifier, aid_lite0
-from rsvision.train.recipes.dubai import dubai_landcover, dubai_landcover_resnet18, dubai_landcover_scratch
-from rsvision.train.recipes.neon import neon_trees, neon_trees_strips
+from rsvision.train.recipes.dota import dota_obb
+from rsvision.train.recipes.dubai import (
+    dubai_landcover,
+    dubai_landcover_context,
+    dubai_landcover_resnet18,
+    dubai_landcover_scratch,
+)
+from rsvision.train.recipes.neon import neon_trees, neon_trees_small_anchors, neon_trees_strips
 from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
 
 RECIPES = {
     "aid_classifier": aid_classifier,
     "aid_lite0": aid_lite0,
+    "dota_obb": dota_obb,
     "dubai_landcover": dubai_landcover,
     "dubai_landcover_scratch": dubai_landcover_scratch,
+    "dubai_landcover_context": dubai_landcover_context,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "neon_trees": neon_trees,
+    "neon_trees_small_anchors": neon_trees_small_anchors,
     "neon_trees_strips": neon_trees_strips,
     "oscd_change": oscd_change,
     "oscd_change_scratch": oscd_change_scratch,
@@ -22,10 +31,13 @@ __all__ = [
     "RECIPES",
     "aid_classifier",
     "aid_lite0",
+    "dota_obb",
     "dubai_landcover",
+    "dubai_landcover_context",
     "dubai_landcover_resnet18",
     "dubai_landcover_scratch",
     "neon_trees",
+    "neon_trees_small_anchors",
     "neon_trees_strips",
     "oscd_change",
     "oscd_change_rgb",

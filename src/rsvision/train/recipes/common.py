@@ -12,10 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
-import torch
-
 from rsvision.core.settings import torch_threads
 from rsvision.errors import OutputError
+from rsvision.train.loop import as_shipped  # noqa: F401  (the recipes' name for it)
 
 
 def command(recipe: str, data: str, out: str, work: str) -> str:
@@ -49,15 +48,6 @@ def recipe_session(
         log = logger(log_file)
         log(f"$ {text}  (threads {threads}, pid {os.getpid()})")
         yield work_dir, log, text
-
-
-def as_shipped(model: torch.nn.Module) -> None:
-    """Round the weights through float16 as :func:`save_weights` stores them, so that the card's figures are the
-    shipped model's (``rsvision eval`` reproduces them to the last digit)."""
-    with torch.no_grad():
-        for tensor in model.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(tensor.half().float())
 
 
 def run_notes(recipe, result, threads: int, started: float, part: str = "encoder") -> dict:

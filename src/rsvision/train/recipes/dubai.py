@@ -74,6 +74,14 @@ SCRATCH = replace(LANDCOVER, recipe="dubai_landcover_scratch", name="dubai_landc
 # 16 epochs for the built-in's 24
 RESNET18 = replace(SCRATCH, recipe="dubai_landcover_resnet18", name="dubai_landcover_unet_resnet18")
 RESNET18 = replace(RESNET18, arch_kwargs={"encoder": "resnet18"}, config=replace(LANDCOVER.config, epochs=16))
+# trial on validation: more context per crop (384 px, batch 4: about the pixels of a 256 px batch of 8) and a
+# longer schedule, since tile 7's images are 3-4 times larger than the training tiles' and water is confused
+# with pools and shadowed ground that context tells apart
+CONTEXT = replace(
+    LANDCOVER,
+    recipe="dubai_landcover_context",
+    config=replace(LANDCOVER.config, epochs=36, batch_size=4, crop=384),
+)
 
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
@@ -183,4 +191,7 @@ dubai_landcover_resnet18 = recipe_entry(
     train_segmentation_recipe,
     RESNET18,
     "U-Net over ResNet-18 (smp's defaults) from scratch, same training: benchmarks/segmentation.py's baseline.",
+)
+dubai_landcover_context = recipe_entry(
+    train_segmentation_recipe, CONTEXT, "dubai_landcover with 384 px crops and 36 epochs (validation trial)."
 )

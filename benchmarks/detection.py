@@ -1,0 +1,124 @@
+"""Detection: the built-in tree-crown detector (neon_trees_retinanet, the default of `rsvision detect`) through the
+engine on a large scene, and its accuracy on the NEON test strips.
+
+Speed: `rsvision detect SCENE -o OUT.gpkg` in a child process (so that its peak memory is its own) on an 8,192 x
+8,192 RGB scene (the first NEON Yellowstone crop, 0.1 m, mirrored and tiled to that size, in UTM 12N with a 0.1 m
+grid, DEFLATE, 512 px blocks; made once): Mpix/s of the whole command, peak RSS of the child, number of boxes
+written. Accuracy: the test strips (columns 80-100% of each image, never seen in training or model choice) written
+as Pascal VOC by the recipe (`python -m rsvision.train.recipes neon_trees_strips`), scored by `rsvision eval
+detection --data STRIPS/test --format voc` (AP50, VOC all-point), beside the figure the weights' card records.
+Figures depend on what else runs on the machine: run it on an idle one.
+
+    .venv/bin/python benchmarks/detection.py --data ../shared/data/neon_trees
+    .venv/bin/python benchmarks/detection.py --size 2048          # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from PIL import Image
+
+from rsvision.models.weights import builtin_weights
+
+MODEL = "neon_trees_retinanet"
+SCENES = Path("/tmp/rsvision-bench-detection")
+ORIGIN = (528000.0, 4979000.0)  # top left of the crop's 1 km NEON tile in UTM 12N (EPSG:32612; the name gives SW)
+
+
+def make_scene(data: Path, size: int) -> Path:
+    """An RGB GeoTIFF of ``size`` x ``size`` pixels at 0.1 m: the first NEON crop mirrored across it (made once;
+    mirroring, not plain tiling, leaves no seams for the detector to find crowns cut in half)."""
+    path = SCENES / f"neon_mirrored_{size}.tif"
+    if path.exists():
+        return path
+    SCENES.mkdir(parents=True, exist_ok=True)
+    image = np.asarray(Image.open(sorted(data.glob("*.jpg"))[0]).convert("RGB")).transpose(2, 0, 1)
+    mirrored = np.concatenate([image, image[:, :, ::-1]], axis=2)
+    mirrored = np.concatenate([mirrored, mirrored[:, ::-1]], axis=1)
+    reps = (1, -(-size // mirrored.shape[1]), -(-size // mirrored.shape[2]))
+    profile = dict(driver="GTiff", width=size, height=size, count=3, dtype="uint8", crs="EPSG:32612", tiled=True)
+    profile.update(
+        blockxsize=512, blockysize=512, compress="deflate", transform=Affine(0.1, 0, ORIGIN[0], 0, -0.1, ORIGIN[1])
+    )
+    partial = path.with_suffix(".partial.tif")
+    with rasterio.open(partial, "w", **profile) as dst:
+        dst.write(np.tile(mirrored, reps)[:, :size, :size])
+    partial.rename(path)
+    return path
+
+
+def count_features(gpkg: Path) -> int:
+    """Features in the GeoPackage's one layer (read with sqlite: a GeoPackage is an SQLite file)."""
+    with sqlite3.connect(gpkg) as db:
+        (table,) = db.execute("SELECT table_name FROM gpkg_contents WHERE data_type = 'features'").fetchone()
+        return db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+
+
+def speed(scene: Path, size: int, threads: int) -> dict:
+    """``rsvision detect`` on the scene in a child process: Mpix/s of the whole command, its peak RSS, its boxes."""
+    out = SCENES / f"trees_{size}.gpkg"
+    out.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "rsvision", "detect", str(scene), "-o", str(out), "--threads", str(threads)]
+    started = time.perf_counter()
+    subprocess.run([*command, "-q"], check=True)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the only child so far
+    return {
+        "mpix_per_s": round(size * size / 1e6 / seconds, 3),
+        "scene_seconds": round(seconds, 1),
+        "peak_rss_mb": round(peak),
+        "boxes": count_features(out),
+    }
+
+
+def test_strips(data: Path) -> dict:
+    """AP50 of the built-in model on the test strips as ``rsvision eval detection`` measures it (strips made once)."""
+    strips = SCENES / "strips"
+    if not (strips / "test").is_dir():
+        strips.mkdir(parents=True, exist_ok=True)
+        recipe = [sys.executable, "-m", "rsvision.train.recipes", "neon_trees_strips", "--data", str(data)]
+        subprocess.run([*recipe, "--out", str(strips)], check=True, capture_output=True)
+    command = [sys.executable, "-m", "rsvision", "eval", "detection", "--data", str(strips / "test"), "--format"]
+    child = subprocess.run([*command, "voc", "-m", MODEL, "--json", "-", "-q"], check=True, capture_output=True)
+    scores = json.loads(child.stdout)
+    card = next((m.values for m in builtin_weights()[MODEL].metrics if m.split == "columns 80-100%"), {})
+    return {
+        "ap50_test": round(scores["map50"], 4),
+        "ap50_voc07_test": round(scores["map50_voc07"], 4),
+        "ap50_test_card": card.get("map50"),
+        "test_crowns": sum(c["num_gt"] for c in scores["per_class"].values()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/neon_trees"))
+    parser.add_argument("--size", type=int, default=8192, help="side of the scene in pixels")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if MODEL not in builtin_weights():
+        sys.exit(f"the built-in detector {MODEL} is not installed")
+    scene = make_scene(args.data, args.size)
+    fast = speed(scene, args.size, args.threads)
+    accuracy = test_strips(args.data)
+    print(
+        f"{MODEL}: test strips AP50 {accuracy['ap50_test']:.4f} (card {accuracy['ap50_test_card']}, "
+        f"{accuracy['test_crowns']} crowns); {fast['mpix_per_s']:.3f} Mpix/s on {args.size}^2 "
+        f"({fast['scene_seconds']} s), peak {fast['peak_rss_mb']} MB, {fast['boxes']:,} boxes"
+    )
+    print(json.dumps({"bench": "detection", "model": MODEL, **accuracy, **fast, "scene_px": args.size}))
+
+
+if __name__ == "__main__":
+    main()
