@@ -1,16 +1,21 @@
 """Detection: the built-in tree-crown detector (neon_trees_retinanet, the default of `rsvision detect`) through the
-engine on a large scene, and its accuracy on the NEON test strips.
+engine on a large scene and its accuracy on the NEON test strips; the oriented DOTA model's AP on dota8 val and its
+speed on 1,024 px images beside torchvision's FCOS over the same backbone.
 
-Speed: `rsvision detect SCENE -o OUT.gpkg` in a child process (so that its peak memory is its own) on an 8,192 x
-8,192 RGB scene (the first NEON Yellowstone crop, 0.1 m, mirrored and tiled to that size, in UTM 12N with a 0.1 m
+Speed: `rsvision detect SCENE -o OUT.gpkg` in a child process (so that its peak memory is its own) on a 16,384 x
+16,384 RGB scene (the first NEON Yellowstone crop, 0.1 m, mirrored and tiled to that size, in UTM 12N with a 0.1 m
 grid, DEFLATE, 512 px blocks; made once): Mpix/s of the whole command, peak RSS of the child, number of boxes
 written. Accuracy: the test strips (columns 80-100% of each image, never seen in training or model choice) written
 as Pascal VOC by the recipe (`python -m rsvision.train.recipes neon_trees_strips`), scored by `rsvision eval
 detection --data STRIPS/test --format voc` (AP50, VOC all-point), beside the figure the weights' card records.
+Oriented: `rsvision eval detection --data DOTA/dota8 --format yolo-obb --split val -m dota_rotated_fcos` (DOTA's
+task-1 AP50), and images per second of the rotated FCOS and of torchvision's FCOS (same EfficientNet-Lite0 pyramid,
+128 channels) on 1,024 px images in this process, one after the other (`speed_ratio`: rotated over torchvision's).
 Figures depend on what else runs on the machine: run it on an idle one.
 
     .venv/bin/python benchmarks/detection.py --data ../shared/data/neon_trees
     .venv/bin/python benchmarks/detection.py --size 2048          # quick
+    .venv/bin/python benchmarks/detection.py --dota-model runs/dota_out/dota_rotated_fcos.safetensors
 """
 
 from __future__ import annotations
@@ -26,12 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import torch
 from affine import Affine
 from PIL import Image
 
+from rsvision.models.registry import RGB, build_model
 from rsvision.models.weights import builtin_weights
 
 MODEL = "neon_trees_retinanet"
+DOTA_MODEL = "dota_rotated_fcos"
+PYRAMID = {"backbone": "timm:efficientnet_lite0", "channels": 128}
 SCENES = Path("/tmp/rsvision-bench-detection")
 ORIGIN = (528000.0, 4979000.0)  # top left of the crop's 1 km NEON tile in UTM 12N (EPSG:32612; the name gives SW)
 
@@ -94,30 +103,72 @@ def test_strips(data: Path) -> dict:
     scores = json.loads(child.stdout)
     card = next((m.values for m in builtin_weights()[MODEL].metrics if m.split == "columns 80-100%"), {})
     return {
-        "ap50_test": round(scores["map50"], 4),
+        "ap50_trees_strip": round(scores["map50"], 4),
         "ap50_voc07_test": round(scores["map50_voc07"], 4),
         "ap50_test_card": card.get("map50"),
         "test_crowns": sum(c["num_gt"] for c in scores["per_class"].values()),
     }
 
 
+def dota_val(data: Path, model: str) -> dict:
+    """DOTA task-1 AP50 of the oriented model on dota8 val, as ``rsvision eval detection`` measures it."""
+    command = [sys.executable, "-m", "rsvision", "eval", "detection", "--data", str(data / "dota8"), "--format"]
+    child = subprocess.run(
+        [*command, "yolo-obb", "--split", "val", "-m", model, "--json", "-", "-q"], check=True, capture_output=True
+    )
+    scores = json.loads(child.stdout)
+    return {"map50_dota8_val": round(scores["map50"], 4), "map50_voc07_dota8_val": round(scores["map50_voc07"], 4)}
+
+
+@torch.inference_mode()
+def images_per_s(model: torch.nn.Module, size: int = 1024, repeats: int = 4) -> float:
+    """Images of ``size`` px per second through ``model`` in eval mode (one warm-up pass not counted)."""
+    model.eval()
+    x = torch.rand(1, 3, size, size)
+    model(x)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        model(x)
+    return repeats / (time.perf_counter() - started)
+
+
+def oriented_speed() -> dict:
+    """The rotated FCOS against torchvision's FCOS on the same pyramid, 1,024 px, untrained weights (the work per
+    image is the network's; both keep at most 300 boxes)."""
+    torch.manual_seed(0)
+    rotated = images_per_s(build_model("rotated_fcos", 15, RGB, **PYRAMID))
+    plain = images_per_s(build_model("fcos", 15, RGB, **PYRAMID))
+    return {
+        "images_per_s": round(rotated, 3),
+        "images_per_s_fcos": round(plain, 3),
+        "speed_ratio": round(rotated / plain, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/neon_trees"))
-    parser.add_argument("--size", type=int, default=8192, help="side of the scene in pixels")
+    parser.add_argument("--dota", type=Path, default=Path("../shared/data/dota"), help="holds dota8/")
+    parser.add_argument("--dota-model", default=DOTA_MODEL, help="the oriented model (a name or weights file)")
+    parser.add_argument("--size", type=int, default=16384, help="side of the scene in pixels")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if MODEL not in builtin_weights():
         sys.exit(f"the built-in detector {MODEL} is not installed")
+    torch.set_num_threads(args.threads)
+    oriented = oriented_speed()
     scene = make_scene(args.data, args.size)
     fast = speed(scene, args.size, args.threads)
-    accuracy = test_strips(args.data)
+    accuracy = {**test_strips(args.data), **dota_val(args.dota, args.dota_model)}
     print(
-        f"{MODEL}: test strips AP50 {accuracy['ap50_test']:.4f} (card {accuracy['ap50_test_card']}, "
+        f"{MODEL}: test strips AP50 {accuracy['ap50_trees_strip']:.4f} (card {accuracy['ap50_test_card']}, "
         f"{accuracy['test_crowns']} crowns); {fast['mpix_per_s']:.3f} Mpix/s on {args.size}^2 "
-        f"({fast['scene_seconds']} s), peak {fast['peak_rss_mb']} MB, {fast['boxes']:,} boxes"
+        f"({fast['scene_seconds']} s), peak {fast['peak_rss_mb']} MB, {fast['boxes']:,} boxes; {args.dota_model}: "
+        f"dota8 val mAP50 {accuracy['map50_dota8_val']:.4f}, {oriented['images_per_s']:.2f} images/s at 1,024 px "
+        f"({oriented['speed_ratio']:.2f} x torchvision's FCOS)"
     )
-    print(json.dumps({"bench": "detection", "model": MODEL, **accuracy, **fast, "scene_px": args.size}))
+    record = {"bench": "detection", "model": MODEL, "oriented_model": args.dota_model, **accuracy, **oriented}
+    print(json.dumps({**record, **fast, "scene_px": args.size}))
 
 
 if __name__ == "__main__":

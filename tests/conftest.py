@@ -200,3 +200,42 @@ def tiny_change_model(tmp_path_factory):
         command="tests/conftest.py",
     )
     return record.weights_path
+
+
+@pytest.fixture(scope="session")
+def make_change_layout():
+    """``make_change_layout(root, "cdd" | "second")``: see :func:`_make_change_layout`."""
+    return _make_change_layout
+
+
+SECOND_WHITE, SECOND_BUILDING, SECOND_WATER, SECOND_LOW_VEG, SECOND_PLAYGROUND = (
+    (255, 255, 255),
+    (128, 0, 0),
+    (0, 0, 255),
+    (0, 128, 0),
+    (255, 0, 0),
+)
+
+
+def _make_change_layout(root: Path, layout: str, size: int = 32) -> Path:
+    """A tiny change dataset as distributed, two pairs a split, PNG: CDD (``subset/train|test/A B OUT``, 0/255
+    masks) or SECOND (``train|test/im1 im2 label1 label2``, RGB maps: the planted change is building -> water, its
+    top-left pixel low vegetation -> playground). Returns ``root``."""
+    from PIL import Image
+
+    folders = ("A", "B", "OUT") if layout == "cdd" else ("im1", "im2", "label1", "label2")
+    base = root / "subset" if layout == "cdd" else root
+    for i, split in enumerate(("train", "test")):
+        for j in range(2):
+            before, after, truth = _change_pair_arrays(10 * i + j, size, size)
+            if layout == "cdd":
+                labels = [truth * 255]
+            else:
+                labels = [np.full((size, size, 3), SECOND_WHITE, np.uint8) for _ in range(2)]
+                labels[0][truth == 1], labels[1][truth == 1] = SECOND_BUILDING, SECOND_WATER
+                labels[0][0, 0], labels[1][0, 0] = SECOND_LOW_VEG, SECOND_PLAYGROUND
+            arrays = [before.transpose(1, 2, 0), after.transpose(1, 2, 0), *labels]
+            for folder, array in zip(folders, arrays):
+                (base / split / folder).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(array).save(base / split / folder / f"{j:05d}.png")
+    return root

@@ -84,3 +84,7 @@ class EvaluationError(RsvisionError, ValueError):
 
 class ScalingError(RsvisionError):
     """Values were asked for in a scale (reflectance, dB) that the scene's metadata cannot give."""
+
+
+class TextTruncatedWarning(UserWarning):
+    """A text was longer than a text tower's context and was cut to it."""

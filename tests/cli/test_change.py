@@ -1,8 +1,8 @@
 """`rsvision change` and `rsvision eval change --method`: a generated pair gives the change COG, scores, polygons
-and picture; the LEVIR-CD and DSIFN samples evaluate end to end with DESIGN's keys; bad inputs (a disjoint pair,
-no common bands, a 13-band model given an RGB pair, labels of another size than their images) are one line, exit
-2, no output. A small learned model (trained in seconds on generated pairs) finds a planted change, tiled as
-untiled, evaluates on the LEVIR samples, and `rsvision train change` writes one."""
+and picture; the LEVIR-CD and DSIFN samples and generated CDD and SECOND folders evaluate end to end with DESIGN's
+keys; bad inputs (a disjoint pair, no common bands, a 13-band model given an RGB pair, labels of another size than
+their images) are one line, exit 2, no output. A small learned model (trained in seconds on generated pairs) finds a
+planted change, tiled as untiled, evaluates on the LEVIR samples, and `rsvision train change` writes one."""
 
 import json
 import shutil
@@ -258,3 +258,13 @@ def test_eval_change_without_a_model_that_fits(run_cli, capsys, shared, tmp_path
     monkeypatch.setattr(change, "builtin_weights", lambda: {})
     data = shared("change_samples", "samples_LEVIR")
     _one_line_exit_2(run_cli, capsys, tmp_path, "eval", "change", "--data", data, match="give -m MODEL, or --method")
+
+
+@pytest.mark.parametrize("layout", ["cdd", "second"])
+def test_eval_change_generated_layouts(run_cli, capsys, tmp_path, make_change_layout, layout):
+    data = make_change_layout(tmp_path / layout, layout, size=48)
+    code, out, err = run_cli(capsys, "eval", "change", "--data", data, "--method", "cva", "--json", "-", "-q")
+    assert code in (0, None), err
+    result = json.loads(out)
+    assert result["n_images"] == 4 and len(result["per_sample"]) == 4 and "test/00001" in result["per_sample"]
+    assert result["f1"] > 0.5, result["f1"]  # the planted rectangles are found

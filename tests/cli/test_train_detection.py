@@ -135,3 +135,22 @@ def test_missing_data_and_format_for_other_tasks(data, tmp_path, capsys, run_cli
     code, _, err = run_cli(capsys, "train", "segmentation", "--data", data, "--format", "voc", "-o", tmp_path / "x")
     assert code == 2 and "--format applies to train detection, not segmentation" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_boxes_are_counted_once_per_kind_and_never_reach_the_loss(tmp_path, capsys, run_cli):
+    """An image without boxes (a negative), a box partly outside its image (clipped), a box of zero area (dropped):
+    one warning line each, and the run writes its weights."""
+    data = make_voc(tmp_path / "voc", n=4)
+    image = np.zeros((SIZE, SIZE, 3), np.uint8)
+    for name, boxes in (("empty", []), ("outside", [[100, 10, 150, 40]]), ("flat", [[20, 20, 20, 50], [5, 5, 40, 40]])):
+        Image.fromarray(image).save(data / f"{name}.png")
+        write_voc(data / f"{name}.xml", f"{name}.png", (SIZE, SIZE), boxes, ["square"] * len(boxes))
+    out = tmp_path / "boxes.safetensors"
+    args = [a for a in train_args(data, out, "--init", "aid_efficientnet_lite0") if a != "-q"]
+    args[args.index("--epochs") + 1] = args[args.index("--steps") + 1] = "1"
+    code, _, err = run_cli(capsys, *args)
+    assert code in (0, None), err
+    lines = err.splitlines()
+    for text in ("1 images without boxes (used as negatives)", "1 boxes reached outside the image", "1 boxes had no"):
+        assert sum(text in line for line in lines) == 1, err
+    assert out.is_file()

@@ -1,4 +1,4 @@
-"""Change triplets (LEVIR-CD, DSIFN samples) and OSCD."""
+"""Change triplets (LEVIR-CD, DSIFN samples; generated CDD), SECOND (generated) and OSCD."""
 
 import warnings
 
@@ -7,7 +7,8 @@ import pytest
 import rasterio
 from PIL import Image
 
-from rsvision.datasets.change import OscdDataset, TripletDataset
+from rsvision.datasets import guess_format, open_dataset
+from rsvision.datasets.change import FROM_TO_CLASSES, OscdDataset, SecondDataset, TripletDataset
 from rsvision.errors import AnnotationError, AnnotationWarning
 
 
@@ -85,3 +86,62 @@ def test_oscd_label_values_are_checked(tmp_path):
     assert ds[0].id == "c"
     with pytest.raises(AnnotationError, match=r"c-cm.tif: label values \[0\] are neither 1 \(no change\) nor 2"):
         ds.load_mask(ds[0])
+
+
+def test_cdd_layout(tmp_path, make_change_layout):
+    root = make_change_layout(tmp_path / "cdd", "cdd")
+    assert guess_format(root) == "triplets"
+    ds = open_dataset(root)  # every split subfolder of subset/, the ids prefixed by the split
+    assert [s.id for s in ds] == ["train/00000", "train/00001", "test/00000", "test/00001"]
+    test = TripletDataset(root, split="test")
+    assert [s.id for s in test] == ["00000", "00001"]
+    for s in test:
+        a, b = s.image
+        assert (a.parent.name, b.parent.name, s.targets["mask"].parent.name) == ("A", "B", "OUT")
+        raw = np.asarray(Image.open(s.targets["mask"]))
+        np.testing.assert_array_equal(test.load_mask(s), raw // 255)
+    assert len(TripletDataset(root / "subset" / "train")) == 2
+
+
+def test_second_layout(tmp_path, make_change_layout):
+    root = make_change_layout(tmp_path / "second", "second")
+    assert guess_format(root) == "second" and guess_format(root / "train") == "second"
+    ds = open_dataset(root, split="train")
+    assert isinstance(ds, SecondDataset) and [s.id for s in ds] == ["00000", "00001"]
+    s = ds[0]
+    assert [p.parent.name for p in (*s.image, s.targets["mask"], s.targets["mask2"])] == [
+        "im1",
+        "im2",
+        "label1",
+        "label2",
+    ]
+    label1 = np.asarray(Image.open(s.targets["mask"]))
+    truth = (label1 != 255).any(-1)
+    assert truth[0, 0] and 1 < truth.sum() < truth.size
+    np.testing.assert_array_equal(ds.load_mask(s), truth.astype(np.uint8))
+    expected = np.where(truth, 1 + 4 * 6 + 3, 0)  # building (4) -> water (3)
+    expected[0, 0] = 1 + 0 * 6 + 5  # low vegetation (0) -> playground (5)
+    np.testing.assert_array_equal(ds.load_from_to(s), expected)
+    before, after = ds.load_semantic(s, 0), ds.load_semantic(s, 1)
+    assert before[0, 0] == 0 and after[0, 0] == 5 and (before[~truth] == 255).all() and (after[~truth] == 255).all()
+    names = ds.from_to_classes()
+    assert names is FROM_TO_CLASSES and len(names) == 37 and names[0] == "no change"
+    assert names[28] == "building -> water" and names[6] == "low vegetation -> playground"
+
+
+def test_second_unknown_colour_and_disagreeing_dates(tmp_path, make_change_layout):
+    root = make_change_layout(tmp_path / "second", "second")
+    label = root / "test" / "label1" / "00000.png"
+    arr = np.asarray(Image.open(label)).copy()
+    arr[1, 2] = (1, 2, 3)
+    arr[3, 3] = (4, 5, 6)
+    Image.fromarray(arr).save(label)
+    ds = SecondDataset(root, split="test")
+    with pytest.raises(AnnotationError, match=r"00000.png: colour \(1, 2, 3\) at x=2, y=1 is not a SECOND class"):
+        ds.load_mask(ds[0])
+    label2 = root / "test" / "label2" / "00001.png"
+    arr = np.asarray(Image.open(label2)).copy()
+    arr[0, 0] = (255, 255, 255)
+    Image.fromarray(arr).save(label2)
+    with pytest.raises(AnnotationError, match="one date says change and the other not at x=0, y=0"):
+        ds.load_from_to(ds[1])

@@ -49,7 +49,7 @@ def test_reader_maps_categories_and_boxes(tmp_path):
 @pytest.mark.parametrize(
     "ann, message",
     [
-        ({"id": 5, "image_id": 7, "category_id": 3, "bbox": [1, 2, 0, 4]}, "annotation id 5: bbox .* has no width"),
+        ({"id": 5, "image_id": 7, "category_id": 3, "bbox": [1, 2, -1, 4]}, "annotation id 5: bbox .* has a negative"),
         ({"id": 5, "image_id": 7, "category_id": 4, "bbox": [1, 2, 3, 4]}, "annotation id 5: unknown category_id 4"),
         (
             {"id": 5, "image_id": 8, "category_id": 3, "bbox": [1, 2, 3, 4]},
@@ -64,6 +64,21 @@ def test_reader_maps_categories_and_boxes(tmp_path):
 def test_reader_errors(tmp_path, ann, message):
     with pytest.raises(AnnotationError, match=message):
         CocoDataset(_coco(tmp_path, [ann]))
+
+
+def test_boxes_without_area_are_dropped_and_counted(tmp_path):
+    anns = [
+        {"id": 1, "image_id": 7, "category_id": 3, "bbox": [1, 2, 0, 4]},  # zero width
+        {"id": 2, "image_id": 7, "category_id": 1, "bbox": [120, 2, 5, 4]},  # wholly right of the 100 px image
+        {"id": 3, "image_id": 7, "category_id": 1, "bbox": [90, 2, 20, 4]},  # clipped to x 90..100
+    ]
+    with pytest.warns(AnnotationWarning) as rec:
+        ds = CocoDataset(_coco(tmp_path, anns))
+    assert ds.issues == {"no_area": 2, "clipped": 1}
+    assert sum("2 boxes had no area in the image" in str(w.message) for w in rec) == 1
+    t = ds[0].targets
+    np.testing.assert_array_equal(t["boxes"], [[90, 2, 100, 6]])
+    assert t["labels"].tolist() == [ds.classes.index("plane")] and len(t["iscrowd"]) == len(t["area"]) == 1
 
 
 def test_round_trip_through_the_writer_and_pycocotools(tmp_path):

@@ -95,7 +95,6 @@ def test_generated_voc_split_clip_and_difficult(tmp_path):
     "objects, classes, message",
     [
         ([("car", 0, (50, 10, 10, 40))], None, "a.xml: object 1: degenerate box"),
-        ([("car", 0, (150, 10, 160, 40))], None, "a.xml: object 1: box .* lies outside"),
         ([("tank", 0, (10, 10, 20, 20))], ["car"], "a.xml: object 1: unknown class 'tank'"),
         ([("car", 0, (10, "ten", 20, 20))], None, "a.xml: <ymin> is not a number"),
     ],
@@ -104,6 +103,17 @@ def test_generated_voc_errors(tmp_path, objects, classes, message):
     (tmp_path / "a.xml").write_text(_voc(objects))
     with pytest.raises(AnnotationError, match=message):
         VocDataset(tmp_path, classes=classes)
+
+
+def test_boxes_without_area_are_dropped_and_counted(tmp_path):
+    objects = [("car", 0, (150, 10, 160, 40)), ("car", 0, (20, 10, 20, 40)), ("ship", 0, (10, 10, 30, 40))]
+    (tmp_path / "a.xml").write_text(_voc(objects))
+    with pytest.warns(AnnotationWarning, match="2 boxes had no area in the image .* dropped .*a.xml: object 1"):
+        ds = VocDataset(tmp_path)
+    assert ds.issues["no_area"] == 2
+    (s,) = ds.samples
+    np.testing.assert_array_equal(s.targets["boxes"], [[10, 10, 30, 40]])
+    assert [ds.classes[i] for i in s.targets["labels"]] == ["ship"] and s.targets["difficult"].tolist() == [False]
 
 
 def test_wrong_root_element_and_empty_file(tmp_path):

@@ -76,11 +76,17 @@ def test_yaml_names_and_obb(tmp_path):
         ("0 0.5 0.5 0.2 0.2\n0 1 2 3 4 5 6 7 8\n", "a.txt:2: expected 'class cx cy w h'"),
         ("0 0.5 zero 0.2 0.2\n", "a.txt:1: non-numeric"),
         ("5 0.5 0.5 0.2 0.2\n", "a.txt:1: class index 5 is out of range of 2 classes"),
-        ("0 0.5 0.5 0 0.2\n", "a.txt:1: degenerate box"),
-        ("0 1.5 0.5 0.2 0.2\n", "a.txt:1: degenerate box"),
     ],
 )
 def test_malformed(tmp_path, text, message):
     _layout(tmp_path, "a", text)
     with pytest.raises(AnnotationError, match=message):
         YoloDataset(tmp_path, classes=["x", "y"])
+
+
+def test_boxes_without_area_are_dropped_and_counted(tmp_path):
+    _layout(tmp_path, "a", "0 0.5 0.5 0 0.2\n0 1.5 0.5 0.2 0.2\n1 0.5 0.5 0.2 0.2\n")
+    with pytest.warns(AnnotationWarning, match="2 boxes had no area in the image .*a.txt:1"):
+        ds = YoloDataset(tmp_path, classes=["x", "y"])
+    assert ds.issues == {"clipped": 1, "no_area": 2}
+    assert ds[0].targets["labels"].tolist() == [1] and len(ds[0].targets["boxes"]) == 1

@@ -45,7 +45,7 @@ TASK_FORMATS: dict[str, tuple[str, ...]] = {
     "classification": ("folder",),
     "detection": ("voc", "dior-r", "hrsc", "dota", "yolo", "yolo-obb", "coco"),
     "segmentation": ("color-mask", "index-mask"),
-    "change": ("triplets", "oscd"),
+    "change": ("triplets", "second", "oscd"),
     "retrieval": ("rsicd", "caption-json"),
     "captioning": ("rsicd", "caption-json"),
     "vqa": ("rsvqa",),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,15 +22,18 @@ from rsvision.bench.change import evaluate_change_model
 from rsvision.bench.detection import voc_detection_scores
 from rsvision.bench.evaluate import check_task, open_task_dataset, score_classes
 from rsvision.core.progress import progress_bar
-from rsvision.datasets import Dataset
+from rsvision.datasets import Dataset, guess_format
+from rsvision.datasets.captions import find_rsicd_precomp
 from rsvision.errors import EvaluationError, NotGeoreferencedWarning
 from rsvision.io import open_scene
 from rsvision.io.images import read_image
+from rsvision.metrics.retrieval import retrieval_recall_from_similarity
 from rsvision.metrics.segmentation import SegmentationMetric
 from rsvision.tasks.base import TileBatch
 
 if TYPE_CHECKING:
     from rsvision.models.classifier import Classifier
+    from rsvision.models.embedder import Embedder
     from rsvision.models.resolve import LoadedModel
 
 # rsvision.models.classifier and .inference are imported inside the functions that run a model: they import torch
@@ -52,6 +56,8 @@ def evaluate_model(
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
     and return the task's metric dict. A model of another task is refused before any image is read."""
     check_task(task)
+    if task == "retrieval":
+        return _evaluate_retrieval_task(data, model, format, split, split_file, batch_size, progress)
     if task not in ("classification", "segmentation", "change", "detection"):
         raise EvaluationError(
             f"eval {task}: no model of this task is built in yet, so none can run (-m); "
@@ -185,3 +191,46 @@ def evaluate_detector_model(
             d = detector.predict(TileBatch(image[None], np.zeros((1, h, w), bool), [Window(0, 0, w, h)]))[0]
             found[i] = replace(d, labels=to_dataset[d.labels])
     return {**voc_detection_scores(dataset, found, detector.rotated), "n_images": len(dataset)}
+
+
+def _evaluate_retrieval_task(
+    data: str | os.PathLike,
+    model: str | os.PathLike | None,
+    format: str | None,
+    split: str | None,
+    split_file: str | os.PathLike | None,
+    batch_size: int,
+    progress: bool,
+) -> dict[str, Any]:
+    """``eval retrieval -m MODEL``: an image folder with ``captions/rsicd_precomp`` beside it (AID) is read as
+    RSICD, on ``rsicd-test`` unless ``--split`` says otherwise."""
+    from rsvision.models.embedder import load_embedder  # deferred: torch (see the note at the top)
+
+    path = Path(data)
+    if format is None and path.is_dir() and guess_format(path) == "folder" and find_rsicd_precomp(path):
+        format, split = "rsicd", split or "rsicd-test"
+    dataset = open_task_dataset("retrieval", data, format, split, split_file)
+    if len(dataset) == 0:
+        raise EvaluationError(f"{dataset.root}: the dataset holds no captioned images to score")
+    embedder = load_embedder(model, needed_by="eval retrieval")
+    return evaluate_embedder(embedder, dataset, batch_size=batch_size, progress=progress)
+
+
+def evaluate_embedder(
+    embedder: Embedder, dataset: Dataset, *, batch_size: int = 64, progress: bool = False
+) -> dict[str, Any]:
+    """DESIGN's retrieval keys (``i2t_r1`` .. ``t2i_r10``, ``mean_recall``) of a dual encoder: every image of the
+    dataset against every caption (each image's captions are its matches), plus ``n_images`` and ``n_captions``.
+    The one retrieval evaluator: a training recipe's test figures come from it too."""
+    captions = [c for s in dataset for c in s.targets["captions"]]
+    owner = np.repeat(np.arange(len(dataset)), [len(s.targets["captions"]) for s in dataset])
+    images = []
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task(f"embedding {len(dataset)} images", total=len(dataset))
+        for start in range(0, len(dataset), batch_size):
+            chunk = [dataset.load_image(s) for s in dataset.samples[start : start + batch_size]]
+            images.append(embedder.embed_images(chunk, batch_size=batch_size))
+            bar.advance(task, len(chunk))
+    texts = embedder.embed_texts(captions)
+    out = retrieval_recall_from_similarity(np.concatenate(images) @ texts.T, owner)
+    return {**out, "n_images": len(dataset), "n_captions": len(captions)}

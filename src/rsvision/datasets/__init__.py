@@ -13,7 +13,7 @@ from rsvision.datasets.captions import (
     RsicdDataset,
     read_rsicd_precomp,
 )
-from rsvision.datasets.change import OscdDataset, TripletDataset
+from rsvision.datasets.change import OscdDataset, SecondDataset, TripletDataset
 from rsvision.datasets.coco import (
     CocoDataset,
     read_coco_results,
@@ -66,6 +66,7 @@ __all__ = [
     "RsvgDataset",
     "RsvqaDataset",
     "Sample",
+    "SecondDataset",
     "TripletDataset",
     "VocDataset",
     "YoloDataset",

@@ -287,19 +287,54 @@ def oriented_targets(
 
 
 def horizontal_targets(
-    boxes: np.ndarray, labels: Sequence[int], difficult: Sequence[bool], where: Sequence[str]
+    boxes: np.ndarray,
+    labels: Sequence[int],
+    difficult: Sequence[bool],
+    where: Sequence[str],
+    issues: Issues | None = None,
 ) -> dict:
-    """``boxes`` (checked non-degenerate), ``labels`` and ``difficult``."""
+    """``boxes``, ``labels`` and ``difficult``. An inverted box (xmax < xmin or ymax < ymin: swapped corners, a
+    misread file) is refused; a box of zero width or height, which no detection can match and a detector's loss
+    refuses, is dropped and counted in ``issues`` (refused when a reader keeps no issues)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    bad = np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
+    inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    flat = ~inverted & ((boxes[:, 2] == boxes[:, 0]) | (boxes[:, 3] == boxes[:, 1]))
+    bad = np.flatnonzero(inverted | flat if issues is None else inverted)
     if len(bad):
         i = bad[0]
         raise AnnotationError(f"{where[i]}: degenerate box {boxes[i].tolist()} (xmax <= xmin or ymax <= ymin)")
-    return {
+    targets = {
         "boxes": boxes,
         "labels": np.asarray(labels, dtype=np.int64).reshape(-1),
         "difficult": np.asarray(difficult, dtype=bool).reshape(-1),
     }
+    return drop_boxes(targets, flat, issues, where) if flat.any() else targets
+
+
+def clip_xyxy(boxes: np.ndarray, width: float, height: float, issues: Issues, where: Sequence[str]) -> np.ndarray:
+    """``xyxy`` boxes clipped to the image, those clipped that keep an area counted; those left without one (wholly
+    outside) are for :func:`horizontal_targets` to drop and count, with their labels."""
+    clipped = boxes.copy()
+    np.clip(clipped[:, 0::2], 0, width, out=clipped[:, 0::2])
+    np.clip(clipped[:, 1::2], 0, height, out=clipped[:, 1::2])
+    empty = (clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])
+    changed = np.flatnonzero((clipped != boxes).any(axis=1) & ~empty)
+    if len(changed):
+        issues.add("clipped", "boxes reached outside the image and were clipped to it", where[changed[0]], len(changed))
+    return clipped
+
+
+def drop_boxes(targets: dict, drop: np.ndarray, issues: Issues, where: Sequence[str]) -> dict:
+    """``targets`` without the objects ``drop`` marks (every per-object array), counted as boxes without area."""
+    first = int(np.flatnonzero(drop)[0])
+    issues.add(
+        "no_area",
+        "boxes had no area in the image (zero width or height) and were dropped",
+        where[first],
+        int(drop.sum()),
+    )
+    n = len(drop)
+    return {k: v[~drop] if isinstance(v, np.ndarray) and len(v) == n else v for k, v in targets.items()}
 
 
 class ClassIndex:

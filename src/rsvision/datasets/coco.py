@@ -21,7 +21,8 @@ from rsvision.datasets.base import (
     Dataset,
     Issues,
     Sample,
-    clip_boxes,
+    clip_xyxy,
+    drop_boxes,
     read_json,
     require_file,
 )
@@ -83,8 +84,8 @@ class CocoDataset(Dataset):
                     or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in bbox)
                 ):
                     raise AnnotationError(f"{w}: bbox must be [x, y, w, h] numbers, got {bbox!r}")
-                if bbox[2] <= 0 or bbox[3] <= 0:
-                    raise AnnotationError(f"{w}: bbox {bbox} has no width or height")
+                if bbox[2] < 0 or bbox[3] < 0:
+                    raise AnnotationError(f"{w}: bbox {bbox} has a negative width or height")
                 if ann.get("category_id") not in label_of:
                     raise AnnotationError(f"{w}: unknown category_id {ann.get('category_id')!r}")
                 boxes.append([bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]])
@@ -95,7 +96,7 @@ class CocoDataset(Dataset):
             b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             width, height = img.get("width"), img.get("height")
             if clip and len(b) and width and height:
-                b = clip_boxes(b, float(width), float(height), issues, where)
+                b = clip_xyxy(b, float(width), float(height), issues, where)
             targets = {
                 "boxes": b,
                 "labels": np.asarray(labels, dtype=np.int64),
@@ -103,6 +104,9 @@ class CocoDataset(Dataset):
                 "area": np.asarray(area, dtype=np.float64),
                 "difficult": np.zeros(len(labels), dtype=bool),
             }
+            flat = (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
+            if flat.any():
+                targets = drop_boxes(targets, flat, issues, where)
             meta = {"image_id": img["id"], "file_name": img["file_name"]}
             if width and height:
                 meta["width"], meta["height"] = int(width), int(height)

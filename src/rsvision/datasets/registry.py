@@ -19,7 +19,7 @@ from PIL import Image
 
 from rsvision.datasets.base import Dataset, is_image, read_json
 from rsvision.datasets.captions import CaptionJsonDataset, RsicdDataset
-from rsvision.datasets.change import OscdDataset, TripletDataset
+from rsvision.datasets.change import OscdDataset, SecondDataset, TripletDataset
 from rsvision.datasets.coco import CocoDataset
 from rsvision.datasets.dota import DOTA_V1_CLASSES, DOTA_V15_CLASSES, DotaDataset
 from rsvision.datasets.folder import FolderDataset
@@ -43,6 +43,7 @@ FORMATS: dict[str, tuple[type[Dataset], dict]] = {
     "coco": (CocoDataset, {}),
     "oscd": (OscdDataset, {}),
     "triplets": (TripletDataset, {}),
+    "second": (SecondDataset, {}),
     "color-mask": (ColorMaskDataset, {}),
     "index-mask": (IndexMaskDataset, {}),
     "rsicd": (RsicdDataset, {}),
@@ -207,7 +208,10 @@ def guess_format(path: str | os.PathLike) -> str:
         any((c / "imgs_1").is_dir() for c in p.iterdir() if c.is_dir())
     ):
         return "oscd"
-    if _has_pair(p) or any(_has_pair(p / s) for s in ("train", "val", "test")):
+    pair_dirs = [p, *(p / s for s in ("train", "val", "test")), *(p / "subset" / s for s in ("train", "val", "test"))]
+    if any((d / "label1").is_dir() and _has_pair(d) for d in pair_dirs):
+        return "second"
+    if any(_has_pair(d) for d in pair_dirs):
         return "triplets"
     if (p / "train_caps.txt").is_file() or (p / "test_caps.txt").is_file():
         return "rsicd"

@@ -31,8 +31,8 @@ from rsvision.datasets.base import (
     Dataset,
     Issues,
     Sample,
-    clip_boxes,
     clip_polygons,
+    clip_xyxy,
     horizontal_targets,
     index_by_stem,
     oriented_targets,
@@ -158,9 +158,9 @@ class VocDataset(_XmlDataset):
             difficult.append(flag(obj, "difficult", path))
             where.append(w)
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        targets = horizontal_targets(b, labels, difficult, where)
         if size is not None and self._do_clip and len(b):
-            targets["boxes"] = clip_boxes(targets["boxes"], *size, self._issues, where)
+            b = clip_xyxy(b, *size, self._issues, where)
+        targets = horizontal_targets(b, labels, difficult, where, self._issues)
         return Sample(path.stem, image, targets, _meta(size, path))
 
 

@@ -139,5 +139,8 @@ class YoloDataset(Dataset):
         scale = np.tile([width, height], k // 2)
         pixels = clipped * scale
         difficult = np.zeros(len(labels), dtype=bool)
-        targets = (oriented_targets if self.oriented else horizontal_targets)(pixels, labels, difficult, where)
+        if self.oriented:
+            targets = oriented_targets(pixels, labels, difficult, where)
+        else:
+            targets = horizontal_targets(pixels, labels, difficult, where, issues)
         return Sample(image.stem, image, targets, {"width": width, "height": height, "annotation": label})

@@ -13,6 +13,8 @@ from typing import Any
 _EXPORTS = {
     "checkpoints": ("download_from_hub", "load_timm", "load_torchgeo"),
     "classifier": ("DEFAULT_CLASSIFIER", "Classifier", "Prediction", "load_classifier"),
+    "dual_encoder": ("DualEncoder",),
+    "embedder": ("DEFAULT_EMBEDDER", "Embedder", "load_embedder"),
     "inference": ("DatasetOutputs", "extract_features", "images_per_second", "predict_dataset"),
     "preprocess": ("Preprocessing",),
     "registry": ("RGB", "build_from_weights", "build_model", "list_models", "register"),

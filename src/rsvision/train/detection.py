@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rsvision.datasets.base import Issues
 from rsvision.errors import RsvisionError
 from rsvision.geometry.boxes import normalize_rbox, rbox_area, xyxy_to_rbox
 from rsvision.geometry.iou import rotated_iou
@@ -128,12 +129,12 @@ def visible_boxes(boxes: np.ndarray, labels: np.ndarray, size: int, min_visible:
         area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
         clipped = boxes.clip(0, size)
         inside = np.prod(clipped[:, 2:] - clipped[:, :2], axis=1)
-        keep = inside >= min_visible * np.maximum(area, 1e-9)
+        keep = (inside >= min_visible * np.maximum(area, 1e-9)) & (inside > 0)
         return clipped[keep], labels[keep]
     frame = np.array([[size / 2, size / 2, size, size, 0.0]])
     iou = rotated_iou(boxes, frame)[:, 0]
     inside = iou / (1 + iou) * (rbox_area(boxes) + size * size)  # intersection from IoU and both areas
-    keep = inside >= min_visible * np.maximum(rbox_area(boxes), 1e-9)
+    keep = (inside >= min_visible * np.maximum(rbox_area(boxes), 1e-9)) & (inside > 0)
     return boxes[keep], labels[keep]
 
 
@@ -204,10 +205,17 @@ def sample_batch(
         key = "rboxes" if samples.rotated else "boxes"
         width = 5 if samples.rotated else 4
         xs.append(x)
-        targets.append(
-            {key: torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, width), "labels": torch.as_tensor(labels)}
-        )
+        b = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, width)
+        fine = _has_area(b)  # in float32, as the loss sees it: torchvision's detectors raise on a flat box
+        targets.append({key: b[fine], "labels": torch.as_tensor(labels)[fine]})
     return torch.stack(xs), targets
+
+
+def _has_area(boxes: torch.Tensor) -> torch.Tensor:
+    """Rows of positive width and height: ``xyxy`` corners ordered, or a rotated box's ``w, h`` above zero."""
+    if boxes.shape[1] == 5:
+        return (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    return (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -369,10 +377,13 @@ def card_values(scores: dict) -> dict[str, float]:
     return {k: round(float(scores[k]), 4) for k in ("map50", "map50_voc07") if k in scores}
 
 
-def load_box_samples(dataset, indices: Sequence[int], rotated: bool) -> BoxSamples:
+def load_box_samples(dataset, indices: Sequence[int], rotated: bool, issues: Issues | None = None) -> BoxSamples:
     """The first three bands (8-bit; a grey image repeated) of the samples ``indices`` of a box dataset with their
     boxes: le90 ``rboxes`` for an oriented model (horizontal boxes turned into rectangles of angle 0), else
-    ``boxes`` (the envelopes of oriented objects)."""
+    ``boxes`` (the envelopes of oriented objects). Counted in ``issues`` (reported once by the caller): images
+    without boxes (kept as negatives), boxes clipped to their image, boxes without area dropped, since a detector's
+    loss refuses them whichever reader let them through."""
+    issues = issues if issues is not None else Issues(dataset.root)
     images, boxes, labels, ids = [], [], [], []
     for i in indices:
         sample = dataset[i]
@@ -387,11 +398,40 @@ def load_box_samples(dataset, indices: Sequence[int], rotated: bool) -> BoxSampl
             b = t["rboxes"] if "rboxes" in t else xyxy_to_rbox(np.asarray(t["boxes"], np.float64).reshape(-1, 4))
         else:
             b = t["boxes"]
+        b, lab = _usable_boxes(
+            np.asarray(b, np.float64).reshape(-1, 5 if rotated else 4),
+            t["labels"],
+            image.shape[1:],
+            issues,
+            str(sample.image),
+        )
+        if not len(b):
+            issues.add("negatives", "images without boxes (used as negatives)", str(sample.image))
         images.append(image[:3])
-        boxes.append(np.asarray(b, np.float64).reshape(-1, 5 if rotated else 4))
-        labels.append(t["labels"])
+        boxes.append(b)
+        labels.append(lab)
         ids.append(sample.id)
     return BoxSamples(images, boxes, labels, ids)
+
+
+def _usable_boxes(boxes: np.ndarray, labels, shape: tuple[int, int], issues: Issues, where: str):
+    """Horizontal boxes clipped to the ``(H, W)`` image (counted) and those without area there dropped (counted);
+    rotated ones, kept whole as the crops keep them, dropped when flat."""
+    labels = np.asarray(labels, np.int64).reshape(-1)
+    if boxes.shape[1] == 4:
+        clipped = boxes.copy()
+        np.clip(clipped[:, 0::2], 0, shape[1], out=clipped[:, 0::2])
+        np.clip(clipped[:, 1::2], 0, shape[0], out=clipped[:, 1::2])
+        keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        n = int(((clipped != boxes).any(axis=1) & keep).sum())
+        issues.add("clipped", "boxes reached outside the image and were clipped to it", where, n)
+        boxes = clipped
+    else:
+        keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+    issues.add(
+        "no_area", "boxes had no area in the image (zero width or height) and were dropped", where, int((~keep).sum())
+    )
+    return boxes[keep], labels[keep]
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -430,7 +470,9 @@ def train_box_detector(
     rotated = is_rotated(model)
     if rotated and not config.rotate:
         config = replace(config, rotate=True)
-    train, val = load_box_samples(dataset, train_idx, rotated), load_box_samples(dataset, val_idx, rotated)
+    issues = Issues(dataset.root)
+    train, val = (load_box_samples(dataset, idx, rotated, issues) for idx in (train_idx, val_idx))
+    issues.emit()  # once per kind over both parts
     prep = detection_preprocessing(train.images, input_size)
     counts = [sum(len(b) for b in s.boxes) for s in (train, val)]
     log(

@@ -8,8 +8,9 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_resnet18,
     dubai_landcover_scratch,
 )
-from rsvision.train.recipes.neon import neon_trees, neon_trees_small_anchors, neon_trees_strips
+from rsvision.train.recipes.neon import neon_trees, neon_trees_strips
 from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
+from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 
 RECIPES = {
     "aid_classifier": aid_classifier,
@@ -20,11 +21,12 @@ RECIPES = {
     "dubai_landcover_context": dubai_landcover_context,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "neon_trees": neon_trees,
-    "neon_trees_small_anchors": neon_trees_small_anchors,
     "neon_trees_strips": neon_trees_strips,
     "oscd_change": oscd_change,
     "oscd_change_scratch": oscd_change_scratch,
     "oscd_change_rgb": oscd_change_rgb,
+    "rsicd_dual_encoder_minilm": rsicd_dual_encoder_minilm,
+    "rsicd_dual_encoder_scratch": rsicd_dual_encoder_scratch,
 }
 
 __all__ = [
@@ -37,9 +39,10 @@ __all__ = [
     "dubai_landcover_resnet18",
     "dubai_landcover_scratch",
     "neon_trees",
-    "neon_trees_small_anchors",
     "neon_trees_strips",
     "oscd_change",
     "oscd_change_rgb",
     "oscd_change_scratch",
+    "rsicd_dual_encoder_minilm",
+    "rsicd_dual_encoder_scratch",
 ]

@@ -1,0 +1,70 @@
+"""Image and text embeddings from a dual encoder's ``Weights`` card: what a predictor, a search index or
+``eval retrieval`` calls. Images get the card's preprocessing; both sides come back L2-normalised as numpy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from rsvision.errors import WeightsError
+from rsvision.models.dual_encoder import DualEncoder
+from rsvision.models.language import check_texts
+from rsvision.models.preprocess import Preprocessing
+from rsvision.models.resolve import resolve_model
+from rsvision.models.weights import Task, builtin_weights
+
+DEFAULT_EMBEDDER = "rsicd_dual_encoder"
+TRAIN_HINT = "python -m rsvision.train.recipes rsicd_dual_encoder_minilm --data ../shared/data/AID --out FOLDER"
+
+
+class Embedder:
+    """A dual encoder with the preprocessing its images need; ``name`` names it in messages."""
+
+    def __init__(self, module: DualEncoder, preprocessing: Preprocessing, name: str = "model", device: str = "cpu"):
+        if not isinstance(module, DualEncoder):
+            raise WeightsError(f"{name} is not a dual encoder: it cannot embed texts")
+        self.module, self.preprocessing, self.name, self.device = module.eval().to(device), preprocessing, name, device
+
+    @property
+    def dim(self) -> int:
+        return self.module.embed_dim
+
+    def embed_images(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+        """(B, D) of raw images: (B, C, H, W) pixels (uint8 for the RGB models) or a list of (C, H, W)."""
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            x = (
+                self.preprocessing(chunk)
+                if isinstance(chunk, np.ndarray)
+                else torch.cat([self.preprocessing(im, where=f"image {start + i}") for i, im in enumerate(chunk)])
+            )
+            with torch.inference_mode():
+                out.append(self.module.encode_image(x.to(self.device)).float().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """(N, D) of texts; longer than the tower's context: truncated, with a TextTruncatedWarning."""
+        texts = check_texts(texts)
+        out = []
+        for start in range(0, len(texts), batch_size):
+            with torch.inference_mode():
+                out.append(self.module.encode_text(texts[start : start + batch_size]).float().cpu())
+        return torch.cat(out).numpy()
+
+
+def load_embedder(
+    model: str | os.PathLike | None = None, needed_by: str = "embedding", device: str = "cpu"
+) -> Embedder:
+    """The dual encoder ``-m MODEL`` names (the built-in default when None), refused in one line when its card is
+    not an embedding model or it has no text tower."""
+    if model is None and DEFAULT_EMBEDDER not in builtin_weights():
+        raise WeightsError(
+            f"the built-in dual encoder {DEFAULT_EMBEDDER} is not shipped yet: give -m PATH of one trained with "
+            f"`{TRAIN_HINT}`"
+        )
+    loaded = resolve_model(model or DEFAULT_EMBEDDER, Task.EMBEDDING, needed_by)
+    return Embedder(loaded.module, loaded.weights.preprocessing, loaded.weights.name, device)
