@@ -88,3 +88,7 @@ class ScalingError(RsvisionError):
 
 class TextTruncatedWarning(UserWarning):
     """A text was longer than a text tower's context and was cut to it."""
+
+
+class SearchIndexError(RsvisionError):
+    """A search index folder is missing, half-written, corrupt, or was built by another model than the one given."""

@@ -30,6 +30,7 @@ from rsvision.io.images import read_image
 from rsvision.metrics.retrieval import retrieval_recall_from_similarity
 from rsvision.metrics.segmentation import SegmentationMetric
 from rsvision.tasks.base import TileBatch
+from rsvision.tasks.zero_shot import check_classes, folder_class_words
 
 if TYPE_CHECKING:
     from rsvision.models.classifier import Classifier
@@ -51,11 +52,15 @@ def evaluate_model(
     tta: bool = False,
     batch_size: int = 64,
     progress: bool = False,
+    zero_shot: bool = False,
 ) -> dict[str, Any]:
     """Run ``model`` (``-m``: a built-in name, a weights file or ``KIND:ARCH:PATH``, see
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
-    and return the task's metric dict. A model of another task is refused before any image is read."""
+    and return the task's metric dict. A model of another task is refused before any image is read.
+    ``zero_shot`` (classification): ``model`` is a dual encoder, classifying into the dataset's class names."""
     check_task(task)
+    if zero_shot and task != "classification":
+        raise EvaluationError(f"eval {task}: --zero-shot applies to classification alone")
     if task == "retrieval":
         return _evaluate_retrieval_task(data, model, format, split, split_file, batch_size, progress)
     if task not in ("classification", "segmentation", "change", "detection"):
@@ -96,10 +101,34 @@ def evaluate_model(
 
         loaded = resolve_model(segmenter_spec(model), Task.SEGMENTATION, f"eval {task}")
         return evaluate_segmenter(loaded, dataset, progress=progress)
+    if zero_shot:
+        return evaluate_zero_shot(model, dataset, tta=tta, batch_size=batch_size, progress=progress)
     from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
 
     classifier = load_classifier(model, needed_by=f"eval {task}")
     return evaluate_classifier(classifier, dataset, tta=tta, batch_size=batch_size, progress=progress)
+
+
+def evaluate_zero_shot(
+    model: str | os.PathLike | None,
+    dataset: Dataset,
+    *,
+    tta: bool = False,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Zero-shot classification keys of the dual encoder ``model`` (the built-in one when None) on a classification
+    dataset: its class names are the labels, their words (:func:`folder_class_words`) what the prompts describe.
+    ``class_texts`` in the result says which words stood for which class."""
+    from rsvision.models.embedder import load_embedder  # deferred: torch (see the note at the top)
+    from rsvision.models.zero_shot import zero_shot_classifier
+
+    labels = check_classes(dataset.classes, f"{dataset.root}: class folders")
+    phrases = [folder_class_words(c) for c in labels]
+    embedder = load_embedder(model, needed_by="eval classification --zero-shot")
+    classifier = zero_shot_classifier(embedder, labels, phrases)
+    out = evaluate_classifier(classifier, dataset, tta=tta, batch_size=batch_size, progress=progress)
+    return {**out, "class_texts": dict(zip(labels, phrases))}
 
 
 def evaluate_classifier(

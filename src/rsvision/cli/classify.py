@@ -1,5 +1,6 @@
 """`rsvision classify FOLDER -o OUT.csv` (one class per image) and `rsvision classify SCENE -o OUT.tif
-[--vector OUT.gpkg] [--preview OUT.png]` (one class per tile of a scene)."""
+[--vector OUT.gpkg] [--preview OUT.png]` (one class per tile of a scene); with `--zero-shot "a,b,c"` or
+`--zero-shot-file CLASSES.txt`, by a dual encoder over those classes instead of a trained classifier."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rsvision.datasets.base import IMAGE_SUFFIXES
 from rsvision.datasets.folder import is_band_folder, list_folder_images
 from rsvision.errors import InputNotFoundError, OutputError
 from rsvision.io.writers import check_scene_outputs
+from rsvision.tasks.zero_shot import zero_shot_classes
 
 
 def _bands(text: str | None) -> list[str] | None:
@@ -71,7 +73,20 @@ def classify_command(
     ),
     output: Path = typer.Option(..., "-o", "--output", help="OUT.csv for images, OUT.tif (class-map COG) for a scene."),
     model: str | None = typer.Option(
-        None, "-m", "--model", help="A name of `rsvision models`, a NAME.safetensors file, or timm:NAME:PATH."
+        None,
+        "-m",
+        "--model",
+        help="A name of `rsvision models`, a NAME.safetensors file, or timm:NAME:PATH. With --zero-shot: a dual "
+        "encoder (default: the built-in one), e.g. openclip:ViT-B-32:RemoteCLIP-ViT-B-32.pt.",
+    ),
+    zero_shot: str | None = typer.Option(
+        None,
+        "--zero-shot",
+        help='Classify into these classes, comma-separated ("airport,forest,river"), by the image-text '
+        "similarity of a dual encoder: no training needed.",
+    ),
+    zero_shot_file: Path | None = typer.Option(
+        None, "--zero-shot-file", help="As --zero-shot, the classes one per line (blank lines and # comments skipped)."
     ),
     vector: Path | None = typer.Option(
         None,
@@ -102,6 +117,9 @@ def classify_command(
 ) -> None:
     """Classify each image of a folder, or each tile of a scene, with a scene classifier (AID by default).
 
+    With --zero-shot or --zero-shot-file, the classes are the names given, scored by a dual encoder (-m) as the
+    cosine similarity of the image to each class's prompts ("an aerial photo of a {}." ...).
+
     Images the model cannot take are reported one per line and skipped; the exit code is 0 when at least one
     image was classified, 2 when none was.
     """
@@ -113,14 +131,14 @@ def classify_command(
     if split_file is not None and not split_file.is_file():
         raise InputNotFoundError(f"no such split file: {split_file}")
     _check_outputs(images, output, vector, preview, split or (str(split_file) if split_file else None))
+    classes = zero_shot_classes(zero_shot, zero_shot_file) if (zero_shot, zero_shot_file) != (None, None) else None
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.bench import open_task_dataset
-    from rsvision.models.classifier import load_classifier
     from rsvision.models.device import pick_device
     from rsvision.workflows.classify import classify_folder, classify_scene
 
     with torch_threads(threads):
-        classifier = load_classifier(model, bands=_bands(bands) if images else None, device=pick_device(device))
+        classifier = _classifier(model, classes, _bands(bands) if images else None, pick_device(device))
         if images:
             inputs = (
                 open_task_dataset("classification", source, None, split, split_file)
@@ -153,6 +171,18 @@ def classify_command(
         f"{plural(done, 'tile')} of {result.tile_size} px classified ({result.skipped} nodata): {shown}{more} "
         f"-> {outputs}"
     )
+
+
+def _classifier(model: str | None, classes: list[str] | None, bands: list[str] | None, device: str):
+    """The trained classifier ``-m`` names, or with ``classes`` the zero-shot one of the dual encoder it names."""
+    from rsvision.models.classifier import load_classifier  # deferred: torch (see classify_command)
+    from rsvision.models.embedder import load_embedder
+    from rsvision.models.zero_shot import zero_shot_classifier
+
+    if classes is None:
+        return load_classifier(model, bands=bands, device=device)
+    embedder = load_embedder(model, needed_by="classify --zero-shot", device=device)
+    return zero_shot_classifier(embedder, classes, bands=bands)
 
 
 def _report_images(result, output: Path) -> None:

@@ -88,6 +88,12 @@ def eval_command(
         None, "--method", help="eval change: an unsupervised method instead of a model (cva, irmad, pcakmeans)."
     ),
     tta: bool = typer.Option(False, "--tta", help="With -m: average the 8 flips and quarter turns of each image."),
+    zero_shot: bool = typer.Option(
+        False,
+        "--zero-shot",
+        help="eval classification: classify by a dual encoder (-m, default the built-in one) into the dataset's "
+        "folder names made into words (BaseballField -> baseball field), with no training.",
+    ),
     batch: int = typer.Option(64, "--batch", min=1, help="With -m: images per batch."),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write the metrics as JSON (NaN as null) to this file; '-' prints JSON instead of tables."
@@ -100,6 +106,8 @@ def eval_command(
 
     set_quiet(quiet)
     progress = not quiet and (json_out is None or str(json_out) != "-")
+    if zero_shot and (task != "classification" or predictions is not None or method is not None):
+        raise EvaluationError("--zero-shot applies to eval classification alone, running a dual encoder (-m)")
     if task == "probe":
         if predictions is not None:
             raise EvaluationError("eval probe runs a backbone (-m MODEL, or the default); --predictions does not apply")
@@ -117,9 +125,19 @@ def eval_command(
         )
     elif predictions is None:  # run -m MODEL, or the task's built-in default model
         result = evaluate_model(
-            task, data, model, format, split, split_file, tta=tta, batch_size=batch, progress=progress
+            task,
+            data,
+            model,
+            format,
+            split,
+            split_file,
+            tta=tta,
+            batch_size=batch,
+            progress=progress,
+            zero_shot=zero_shot,
         )
-        title = f"{task}: model {model or 'built-in default'}{' with D4 TTA' if tta else ''} on {data}"
+        how = f"{' zero-shot' if zero_shot else ''}{' with D4 TTA' if tta else ''}"
+        title = f"{task}: model {model or 'built-in default'}{how} on {data}"
     else:
         result = evaluate_predictions(task, data, predictions, format=format, split=split, split_file=split_file)
         title = f"{task}: {predictions} on {data}"

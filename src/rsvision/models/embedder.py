@@ -12,25 +12,43 @@ import torch
 from rsvision.errors import WeightsError
 from rsvision.models.dual_encoder import DualEncoder
 from rsvision.models.language import check_texts
+from rsvision.models.openclip import OpenClipEncoder
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.resolve import resolve_model
-from rsvision.models.weights import Task, builtin_weights
+from rsvision.models.weights import Task, Weights, builtin_weights
 
 DEFAULT_EMBEDDER = "rsicd_dual_encoder"
 TRAIN_HINT = "python -m rsvision.train.recipes rsicd_dual_encoder_minilm --data ../shared/data/AID --out FOLDER"
+DUAL_ENCODERS = (DualEncoder, OpenClipEncoder)  # what embeds both images and texts into one space
 
 
 class Embedder:
-    """A dual encoder with the preprocessing its images need; ``name`` names it in messages."""
+    """A dual encoder (rsvision's own, or a published open_clip checkpoint) with the preprocessing its images need;
+    ``name`` names it in messages; ``weights``, its card when it came from one (a predictor's fingerprint reads
+    its sha256)."""
 
-    def __init__(self, module: DualEncoder, preprocessing: Preprocessing, name: str = "model", device: str = "cpu"):
-        if not isinstance(module, DualEncoder):
+    def __init__(
+        self,
+        module: DualEncoder | OpenClipEncoder,
+        preprocessing: Preprocessing,
+        name: str = "model",
+        device: str = "cpu",
+        weights: Weights | None = None,
+    ):
+        if not isinstance(module, DUAL_ENCODERS):
             raise WeightsError(f"{name} is not a dual encoder: it cannot embed texts")
         self.module, self.preprocessing, self.name, self.device = module.eval().to(device), preprocessing, name, device
+        self.weights = weights
 
     @property
     def dim(self) -> int:
         return self.module.embed_dim
+
+    @property
+    def scale(self) -> float:
+        """The model's learned logit scale (exp, clamped at 100): cosine similarities times it are the logits of
+        its image-text softmax, so zero-shot class probabilities come out as sharp as the model was trained."""
+        return float(self.module.scale.detach())
 
     def embed_images(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
         """(B, D) of raw images: (B, C, H, W) pixels (uint8 for the RGB models) or a list of (C, H, W)."""
@@ -67,4 +85,4 @@ def load_embedder(
             f"`{TRAIN_HINT}`"
         )
     loaded = resolve_model(model or DEFAULT_EMBEDDER, Task.EMBEDDING, needed_by)
-    return Embedder(loaded.module, loaded.weights.preprocessing, loaded.weights.name, device)
+    return Embedder(loaded.module, loaded.weights.preprocessing, loaded.weights.name, device, loaded.weights)

