@@ -57,8 +57,8 @@ def test_unknown_classes_and_tasks(weights, tmp_path):
     root = _folder(tmp_path / "data", ["red", "ocean"])
     with pytest.raises(EvaluationError, match="classes unknown to model tiny: ocean"):
         evaluate_model("classification", root, weights)
-    with pytest.raises(EvaluationError, match="eval retrieval: no model of this task is built in yet"):
-        evaluate_model("retrieval", root, weights)
+    with pytest.raises(EvaluationError, match="eval captioning: no model of this task is built in yet"):
+        evaluate_model("captioning", root, weights)
 
 
 def _voc_folder(root, boxes_per_image):
