@@ -21,9 +21,8 @@ from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.stem import adapt_stem
 from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
-from rsvision.tasks.segmentation import padded_forward
 from rsvision.train.cache import band_statistics
-from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter, predict_mask
+from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter, image_logits, predict_mask
 
 CLASSES = ("no change", "change")
 
@@ -97,12 +96,9 @@ def score_pairs(model, prep: Preprocessing, pairs: MaskPairs) -> dict:
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
-@torch.inference_mode()
 def change_probability(model, prep: Preprocessing, image: np.ndarray) -> np.ndarray:
-    """The change class's probability ``(H, W)`` of one whole stacked pair, the model in eval mode."""
-    model.eval()
-    x = prep.normalise(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None])
-    return torch.softmax(padded_forward(model, x), dim=1)[0, 1].numpy()
+    """The change class's probability ``(H, W)`` of one whole stacked pair (:func:`image_logits`)."""
+    return torch.softmax(image_logits(model, prep, image), dim=0)[1].numpy()
 
 
 def best_threshold(model, prep: Preprocessing, pairs: MaskPairs) -> tuple[float, float]:

@@ -39,7 +39,7 @@ from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
 from rsvision.train.augment import colour_jitter
 from rsvision.train.cache import band_statistics
-from rsvision.train.loop import _progress, _save, as_shipped, lr_at
+from rsvision.train.loop import _progress, _save, as_shipped, holdout_indices, lr_at
 
 
 @dataclass
@@ -434,16 +434,6 @@ def _usable_boxes(boxes: np.ndarray, labels, shape: tuple[int, int], issues: Iss
     return boxes[keep], labels[keep]
 
 
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Training and validation image indices: a seeded ``val_fraction`` of the images (at least one, and one left to
-    train on), whole images."""
-    if n < 2:
-        raise RsvisionError(f"{n} image(s); training needs two or more (one to validate on)")
-    n_val = min(n - 1, max(1, round(val_fraction * n)))
-    val = set(np.random.default_rng(seed).choice(n, n_val, replace=False).tolist())
-    return [i for i in range(n) if i not in val], sorted(val)
-
-
 def train_box_detector(
     dataset,
     output: Path,
@@ -464,7 +454,7 @@ def train_box_detector(
     architectures train on rotated boxes with crops turned by any angle."""
     config = config or DetTrainConfig()
     arch_kwargs = dict(arch_kwargs or {})
-    train_idx, val_idx = split_indices(len(dataset), val_fraction, config.seed)
+    train_idx, val_idx = holdout_indices(len(dataset), val_fraction, config.seed, dataset.root)
     classes = list(dataset.classes)
     model = initial_detector(arch, len(classes), arch_kwargs, init, config.seed)
     rotated = is_rotated(model)

@@ -144,13 +144,25 @@ def as_shipped(model: nn.Module) -> None:
                 tensor.copy_(tensor.half().float())
 
 
+def holdout_indices(n: int, fraction: float, seed: int, where) -> tuple[list[int], list[int]]:
+    """Training and validation indices of ``n`` whole images: a seeded ``fraction`` of them held out (at least one,
+    and one left to train on). ``where`` (the dataset) starts the error for fewer than two images."""
+    if n < 2:
+        raise RsvisionError(f"{where}: {n} image(s); training needs two or more (one to validate on)")
+    n_val = min(n - 1, max(1, round(fraction * n)))
+    val = set(np.random.default_rng(seed).choice(n, n_val, replace=False).tolist())
+    return [i for i in range(n) if i not in val], sorted(val)
+
+
 def _save(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
-def _checked_resume(path: Path, config: TrainConfig, n_train: int) -> dict:
+def _checked_resume(path: Path, config, n_train: int) -> dict:
+    """The checkpoint at ``path``, refused unless made under the same ``config`` (any settings dataclass) and
+    number of training samples: a resumed run must repeat the uninterrupted one."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     saved = json.loads(json.dumps(state.get("config", {})))  # tuples and lists compare alike
     now = json.loads(json.dumps(asdict(config)))
@@ -160,7 +172,7 @@ def _checked_resume(path: Path, config: TrainConfig, n_train: int) -> dict:
     if diff:
         raise RsvisionError(
             f"{path}: checkpoint was made with other settings ({', '.join(map(str, diff))}); "
-            "use another output folder to start a new run"
+            "use another output or work folder to start a new run"
         )
     return state
 

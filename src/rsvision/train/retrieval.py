@@ -28,7 +28,7 @@ from rsvision.errors import RsvisionError
 from rsvision.metrics.retrieval import retrieval_recall
 from rsvision.models.dual_encoder import DualEncoder
 from rsvision.models.preprocess import Preprocessing
-from rsvision.train.loop import lr_at, make_optimizer
+from rsvision.train.loop import _checked_resume, _save, lr_at, make_optimizer
 
 
 @dataclass
@@ -171,25 +171,6 @@ def trainable_state(model: DualEncoder) -> dict[str, torch.Tensor]:
     return {k: v for k, v in model.state_dict().items() if not k.startswith("image_backbone.")}
 
 
-def _save(obj: dict, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _resume(path: Path, config: RetrievalConfig, n_train: int) -> dict:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    diff = [k for k, v in asdict(config).items() if state.get("config", {}).get(k) != v]
-    if state.get("n_train") != n_train:
-        diff.append(f"n_train ({state.get('n_train')} vs {n_train})")
-    if diff:
-        raise RsvisionError(
-            f"{path}: checkpoint was made with other settings ({', '.join(map(str, diff))}); "
-            "use another work folder to start a new run"
-        )
-    return state
-
-
 def fit_retrieval(
     model: DualEncoder,
     train: PairFeatures,
@@ -212,7 +193,7 @@ def fit_retrieval(
     total, warmup = steps * config.epochs, round(config.warmup_epochs * steps)
     result, start = RetrievalResult(), 0
     if (out / "last.pt").is_file():
-        state = _resume(out / "last.pt", config, len(train))
+        state = _checked_resume(out / "last.pt", config, len(train))
         model.load_state_dict(state["model"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
         start = state["epoch"]

@@ -31,7 +31,7 @@ from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weig
 from rsvision.tasks.segmentation import STRIDE, padded_forward
 from rsvision.train.augment import colour_jitter
 from rsvision.train.cache import band_statistics
-from rsvision.train.loop import _progress, _save, lr_at
+from rsvision.train.loop import _progress, _save, holdout_indices, lr_at
 
 
 @dataclass
@@ -114,12 +114,17 @@ def sample_batch(
 
 
 @torch.inference_mode()
-def predict_mask(model: nn.Module, prep: Preprocessing, image: np.ndarray) -> np.ndarray:
-    """Class ids ``(H, W)`` of one whole image (padded to the encoder's stride by reflection), the model in eval
-    mode."""
+def image_logits(model: nn.Module, prep: Preprocessing, image: np.ndarray) -> torch.Tensor:
+    """Class logits ``(K, H, W)`` of one whole image (padded to the encoder's stride by reflection), the model in
+    eval mode."""
     model.eval()
     x = prep.normalise(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None])
-    return padded_forward(model, x)[0].argmax(0).numpy()
+    return padded_forward(model, x)[0]
+
+
+def predict_mask(model: nn.Module, prep: Preprocessing, image: np.ndarray) -> np.ndarray:
+    """Class ids ``(H, W)`` of one whole image (:func:`image_logits`)."""
+    return image_logits(model, prep, image).argmax(0).numpy()
 
 
 def evaluate_pairs(model: nn.Module, prep: Preprocessing, pairs: MaskPairs, classes: Sequence[str]) -> dict:
@@ -297,10 +302,7 @@ def train_mask_segmenter(
     config = config or SegTrainConfig()
     arch_kwargs = {"encoder": DEFAULT_ENCODER, **(arch_kwargs or {})}
     ids = [s.id for s in dataset]
-    if len(ids) < 2:
-        raise RsvisionError(f"{dataset.root}: {len(ids)} image(s); training needs two or more (one to validate on)")
-    n_val = min(len(ids) - 1, max(1, round(val_fraction * len(ids))))
-    val_ids = set(np.random.default_rng(config.seed).choice(ids, n_val, replace=False).tolist())
+    val_ids = {ids[i] for i in holdout_indices(len(ids), val_fraction, config.seed, dataset.root)[1]}
     classes = model_classes(dataset)
     train, val = load_pairs(dataset, lambda i: i not in val_ids), load_pairs(dataset, lambda i: i in val_ids)
     mean, std = band_statistics(train.images, 255.0)
