@@ -80,7 +80,11 @@ def test_eval_retrieval_end_to_end(capsys, run_cli, folder_and_model, tmp_path):
     assert result["mean_recall"] >= 0.9
 
 
-def test_default_model_absent(capsys, run_cli, folder_and_model):
+def test_default_model_absent(capsys, run_cli, folder_and_model, monkeypatch):
+    """A copy of the package without its dual encoder (weights removed) says how to train one, in one line."""
+    from rsvision.models import embedder
+
+    monkeypatch.setattr(embedder, "builtin_weights", lambda: {})
     aid, _ = folder_and_model
     code, _, err = run_cli(capsys, "eval", "retrieval", "--data", aid, "-q")
     assert code == 2

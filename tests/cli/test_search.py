@@ -1,7 +1,9 @@
 """`rsvision index` and `rsvision search` with a tiny untrained dual encoder: search by example finds the planted
-tile (its own pixels embed identically), another model and a half-written index are refused in one line."""
+tile (its own pixels embed identically), another model and a half-written index are refused in one line; with
+conftest's trained tiny dual encoder, text queries find the images their words describe."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +100,17 @@ def test_scene_search_without_an_index(tmp_path, capsys, run_cli):
                              "--coarse", "128", "--fine", "32", "--json")  # fmt: skip
     assert code in (0, None), err
     assert len(json.loads(out)["hits"]) == 2
+
+
+@pytest.mark.parametrize(("query", "kind"), [("a sandy desert", "SandyDesert"), ("dense green trees", "aForest")])
+def test_text_search_with_a_trained_model(dual_encoder, test_folder, tmp_path_factory, capsys, run_cli, query, kind):
+    """A text query to an index of 20 images of two kinds, through conftest's trained tiny dual encoder: the five
+    best hits are all of the kind the words describe."""
+    idx = tmp_path_factory.getbasetemp() / "kinds_index"
+    if not idx.exists():
+        code, _, err = run_cli(capsys, "index", test_folder, "-o", idx, "-m", dual_encoder, "-q")
+        assert code in (0, None), err
+    code, out, err = run_cli(capsys, "search", idx, query, "-m", dual_encoder, "-k", "5", "--json")
+    assert code in (0, None), err
+    hits = json.loads(out)["hits"]
+    assert len(hits) == 5 and {Path(h["source"]).parent.name for h in hits} == {kind}

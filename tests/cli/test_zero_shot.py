@@ -1,81 +1,14 @@
-"""`rsvision classify --zero-shot` and `eval classification --zero-shot` with a tiny dual encoder trained in the test
-on generated images of two kinds (green forest, sandy desert) whose captions name them."""
+"""`rsvision classify --zero-shot` and `eval classification --zero-shot` with the tiny dual encoder trained on
+generated images of two kinds (conftest's ``dual_encoder``: green forest, sandy desert) whose captions name them."""
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from rsvision.core.settings import torch_threads
-from rsvision.models.language import build_vocabulary
-from rsvision.models.preprocess import Preprocessing
-from rsvision.models.registry import build_model
-from rsvision.models.weights import Task, save_weights
-from rsvision.train.loop import as_shipped
-from rsvision.train.retrieval import PairFeatures, RetrievalConfig, extract_text_features, fit_retrieval
-
-PREP = Preprocessing(
-    bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3, std=[0.25] * 3, input_size=32
-)
-COLOURS = {"aForest": (40, 110, 40), "SandyDesert": (210, 180, 120)}  # folder name -> mean RGB
-CAPTIONS = {
-    "aForest": ("a forest with {} green trees", "{} dense trees in a forest"),
-    "SandyDesert": ("a sandy desert with {} dunes", "{} yellow dunes in a sandy desert"),
-}
-NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight")
-
-
-def texture(rng, kind: str, size: int = 32) -> np.ndarray:
-    """(size, size, 3) uint8: the kind's colour with pixel noise and a darker blob."""
-    image = np.asarray(COLOURS[kind], float) + rng.normal(0, 18, (size, size, 3))
-    y, x = rng.integers(0, size, 2)
-    image[max(0, y - 4) : y + 4, max(0, x - 4) : x + 4] *= 0.7
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
-def write_folder(root: Path, seed: int, per_class: int) -> Path:
-    rng = np.random.default_rng(seed)
-    for kind in COLOURS:
-        (root / kind).mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(texture(rng, kind)).save(root / kind / f"{kind}_{i}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def dual_encoder(tmp_path_factory):
-    """A scratch dual encoder trained on 16 captioned images (8 per kind), saved with its card."""
-    root = tmp_path_factory.mktemp("zero_shot")
-    rng = np.random.default_rng(0)
-    images, caps = [], []
-    for kind in COLOURS:
-        for n in NUMBERS:
-            images.append(texture(rng, kind).transpose(2, 0, 1))
-            caps.extend(t.format(n) for t in CAPTIONS[kind])
-    kwargs = {"embed_dim": 32, "text_tower": "scratch", "vocab": build_vocabulary(caps, 1), "width": 32}
-    kwargs.update(layers=1, heads=2, context=16)
-    with torch_threads(1):
-        torch.manual_seed(0)
-        model = build_model("dual_encoder", 0, **kwargs)
-        with torch.no_grad():
-            feats = model.eval().image_features(PREP(np.stack(images)))
-        owner = np.repeat(np.arange(len(images)), 2)
-        data = PairFeatures(feats, torch.from_numpy(extract_text_features(model, caps)), owner)
-        config = RetrievalConfig(epochs=60, batch_size=16, lr=3e-3, warmup_epochs=0, weight_decay=0.0)
-        fit_retrieval(model, data, None, config, root / "work", log=None, progress=False)
-    as_shipped(model)
-    card = dict(architecture="dual_encoder", architecture_kwargs=kwargs, preprocessing=PREP, classes=[])
-    save_weights(model, root, "tiny_dual", task=Task.EMBEDDING, licence="-", command="-", **card)
-    return root / "tiny_dual.safetensors"
-
-
-@pytest.fixture(scope="module")
-def test_folder(tmp_path_factory):
-    return write_folder(tmp_path_factory.mktemp("zs_test") / "scenes", seed=1, per_class=10)
 
 
 def test_classify_folder_zero_shot(dual_encoder, test_folder, tmp_path, capsys, run_cli):
@@ -92,9 +25,9 @@ def test_classify_folder_zero_shot(dual_encoder, test_folder, tmp_path, capsys, 
     assert all(r["top5"].count(":") == 2 for r in rows)
 
 
-def test_classify_scene_zero_shot(dual_encoder, make_raster, tmp_path, capsys, run_cli):
+def test_classify_scene_zero_shot(dual_encoder, kind_texture, make_raster, tmp_path, capsys, run_cli):
     rng = np.random.default_rng(5)
-    pixels = np.concatenate([texture(rng, "aForest"), texture(rng, "SandyDesert")], axis=1).transpose(2, 0, 1)
+    pixels = np.concatenate([kind_texture(rng, "aForest"), kind_texture(rng, "SandyDesert")], axis=1).transpose(2, 0, 1)
     classes = tmp_path / "classes.txt"
     classes.write_text("# two kinds\nforest\n\nsandy desert\n")
     out, vec = tmp_path / "map.tif", tmp_path / "tiles.geojson"

@@ -82,3 +82,21 @@ def test_truncation_and_empty(tmp_path):
 def test_dual_encoder_has_no_classes():
     with pytest.raises(WeightsError, match="has no classes"):
         build_model("dual_encoder", 3, text_tower="scratch", vocab=[PAD, UNK, "a"])
+
+
+def test_tta_embedding_is_the_mean_of_the_d4_views(tmp_path):
+    """``embed_images(tta=True)`` is the normalised mean of the 8 flips and quarter turns' embeddings (a tuned
+    MLP-projection card, as the built-in one), the same for every view of an image, and differs from one view."""
+    kwargs = {"embed_dim": 16, "text_tower": "scratch", "vocab": build_vocabulary(CAPTIONS, 1), "width": 32}
+    kwargs.update(layers=1, heads=2, context=8, projection="mlp", dropout=0.2, tuned_blocks=2)
+    image = np.random.default_rng(0).integers(0, 256, (1, 3, 32, 32), dtype=np.uint8)
+    with torch_threads(1):
+        torch.manual_seed(0)
+        embedder = save_and_reload(build_model("dual_encoder", 0, **kwargs).eval(), tmp_path, kwargs)
+        views = np.concatenate([np.rot90(image, k, axes=(2, 3)) for k in range(4)])
+        views = np.ascontiguousarray(np.concatenate([views, views[..., ::-1]]))
+        each = embedder.embed_images(views)
+        tta = embedder.embed_images(views, tta=True)
+    mean = each.mean(0) / np.linalg.norm(each.mean(0))
+    assert np.allclose(tta, mean[None], atol=1e-5)  # every view's TTA embedding is the same mean
+    assert not np.allclose(each[0], mean, atol=1e-3)

@@ -97,3 +97,21 @@ def test_a_missing_out_folder_is_said_before_training(tmp_path):
     with pytest.raises(OutputError, match="no such folder"):
         dubai.dubai_landcover(out=str(tmp_path / "nowhere"), data=str(tmp_path), work=str(tmp_path / "w"))
     assert not (tmp_path / "w").exists()
+
+
+def test_tree_refit_trains_on_the_training_and_validation_strips(shared):
+    """The refit's training crowns are exactly the training strip's and the validation strip's (a box belongs to
+    the strip of its centre), it has no validation part, and the test strip stays out."""
+    from rsvision.datasets.registry import open_dataset
+    from rsvision.train.recipes import neon
+
+    dataset = open_dataset(shared("neon_trees"), "voc")
+    train, val = neon.fit_parts(neon.TREES, dataset, log=lambda _: None)
+    refit, none = neon.fit_parts(neon.TREES_REFIT, dataset, log=lambda _: None)
+    assert none is None
+    crowns = [sum(len(b) for b in s.boxes) for s in (train, val, refit)]
+    assert crowns[2] == crowns[0] + crowns[1] > 600
+    test = neon.tree_samples(dataset, neon.TEST_PART)
+    for image, test_image, whole in zip(refit.images, test.images, dataset):
+        assert image.shape[-1] + test_image.shape[-1] == neon.read_image(whole.image).shape[-1]
+    assert "refit" in neon.split_notes(neon.TREES_REFIT) and "refit" not in neon.split_notes(neon.TREES)

@@ -97,3 +97,32 @@ def test_validation_split_keeps_captions_together():
     assert np.array_equal(part.owner, np.repeat(np.arange(10), 5))
     drawn = data.draw_captions(torch.Generator().manual_seed(0))
     assert np.array_equal(owner[drawn], np.arange(100))
+
+
+def test_tuned_stages_learn_and_match_inference(tmp_path):
+    """With the backbone's last two stages tuned on cached maps (rotated and flipped, under an MLP projection):
+    the loss falls, the tuned stages change and are in the checkpoint, the frozen ones do not and are not, and the
+    trained step on cached maps gives the embedding inference gives from pixels."""
+    from rsvision.train.retrieval import trainable_state
+
+    kwargs = {"vocab": build_vocabulary(CAPTIONS, 1), "layers": 1, "width": 64, "heads": 2, "context": 8}
+    kwargs.update(projection="mlp", dropout=0.1, tuned_blocks=2)
+    torch.manual_seed(0)
+    model = build_model("dual_encoder", 0, text_tower="scratch", embed_dim=64, **kwargs)
+    before = {k: v.clone() for k, v in model.image_backbone.state_dict().items()}
+    data = pairs(model)
+    assert data.images.ndim == 4  # maps entering the tuned stages
+    config = RetrievalConfig(epochs=8, batch_size=32, lr=3e-3, warmup_epochs=0, weight_decay=0.0, d4=True)
+    history = fit_retrieval(model, data, None, config, tmp_path, log=None, progress=False).history
+    assert history[-1]["loss"] < history[0]["loss"] - 0.5
+    after, kept = model.image_backbone.state_dict(), trainable_state(model)
+    assert not torch.equal(before["blocks.6.0.conv_pw.weight"], after["blocks.6.0.conv_pw.weight"])
+    assert torch.equal(before["blocks.4.0.conv_pw.weight"], after["blocks.4.0.conv_pw.weight"])
+    assert "image_backbone.conv_head.weight" in kept and "image_backbone.blocks.4.0.conv_pw.weight" not in kept
+    images = np.random.default_rng(1).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    model.eval()
+    with torch.no_grad():
+        cached = model.embed_image_features(model.image_features(PREP(images)))
+        assert torch.allclose(cached, model.encode_image(PREP(images)), atol=1e-6)
+        pooled = model.pooled_features(model.image_features(PREP(images)))
+        assert torch.allclose(pooled, model.image_backbone(PREP(images)), atol=1e-5)

@@ -62,7 +62,7 @@ def evaluate_model(
     if zero_shot and task != "classification":
         raise EvaluationError(f"eval {task}: --zero-shot applies to classification alone")
     if task == "retrieval":
-        return _evaluate_retrieval_task(data, model, format, split, split_file, batch_size, progress)
+        return _evaluate_retrieval_task(data, model, format, split, split_file, batch_size, progress, tta)
     if task not in ("classification", "segmentation", "change", "detection"):
         raise EvaluationError(
             f"eval {task}: no model of this task is built in yet, so none can run (-m); "
@@ -230,8 +230,9 @@ def _evaluate_retrieval_task(
     split_file: str | os.PathLike | None,
     batch_size: int,
     progress: bool,
+    tta: bool = False,
 ) -> dict[str, Any]:
-    """``eval retrieval -m MODEL``: an image folder with ``captions/rsicd_precomp`` beside it (AID) is read as
+    """``eval retrieval -m MODEL [--tta]``: an image folder with ``captions/rsicd_precomp`` beside it (AID) is read as
     RSICD, on ``rsicd-test`` unless ``--split`` says otherwise."""
     from rsvision.models.embedder import load_embedder  # deferred: torch (see the note at the top)
 
@@ -242,15 +243,16 @@ def _evaluate_retrieval_task(
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no captioned images to score")
     embedder = load_embedder(model, needed_by="eval retrieval")
-    return evaluate_embedder(embedder, dataset, batch_size=batch_size, progress=progress)
+    return evaluate_embedder(embedder, dataset, batch_size=batch_size, progress=progress, tta=tta)
 
 
 def evaluate_embedder(
-    embedder: Embedder, dataset: Dataset, *, batch_size: int = 64, progress: bool = False
+    embedder: Embedder, dataset: Dataset, *, batch_size: int = 64, progress: bool = False, tta: bool = False
 ) -> dict[str, Any]:
     """DESIGN's retrieval keys (``i2t_r1`` .. ``t2i_r10``, ``mean_recall``) of a dual encoder: every image of the
     dataset against every caption (each image's captions are its matches), plus ``n_images`` and ``n_captions``.
-    The one retrieval evaluator: a training recipe's test figures come from it too."""
+    The one retrieval evaluator: a training recipe's test figures come from it too. ``tta``: image embeddings
+    averaged over the 8 flips and quarter turns."""
     captions = [c for s in dataset for c in s.targets["captions"]]
     owner = np.repeat(np.arange(len(dataset)), [len(s.targets["captions"]) for s in dataset])
     images = []
@@ -258,7 +260,7 @@ def evaluate_embedder(
         task = bar.add_task(f"embedding {len(dataset)} images", total=len(dataset))
         for start in range(0, len(dataset), batch_size):
             chunk = [dataset.load_image(s) for s in dataset.samples[start : start + batch_size]]
-            images.append(embedder.embed_images(chunk, batch_size=batch_size))
+            images.append(embedder.embed_images(chunk, batch_size=batch_size, tta=tta))
             bar.advance(task, len(chunk))
     texts = embedder.embed_texts(captions)
     out = retrieval_recall_from_similarity(np.concatenate(images) @ texts.T, owner)

@@ -44,7 +44,7 @@ DATABASE = "entries.sqlite"
 SHARDS = "shards"
 STORE_STATE = "vectors.json"
 IVF_MIN = 50_000  # vectors: below, an exact scan takes under a few ms
-TRAIN_PER_LIST = 32
+TRAIN_PER_LIST = 40  # FAISS asks for 39 or more training vectors per list
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (

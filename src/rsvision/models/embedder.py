@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from rsvision.errors import WeightsError
 from rsvision.models.dual_encoder import DualEncoder
@@ -15,6 +16,7 @@ from rsvision.models.language import check_texts
 from rsvision.models.openclip import OpenClipEncoder
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.resolve import resolve_model
+from rsvision.models.tta import d4_mean
 from rsvision.models.weights import Task, Weights, builtin_weights
 
 DEFAULT_EMBEDDER = "rsicd_dual_encoder"
@@ -50,8 +52,14 @@ class Embedder:
         its image-text softmax, so zero-shot class probabilities come out as sharp as the model was trained."""
         return float(self.module.scale.detach())
 
-    def embed_images(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
-        """(B, D) of raw images: (B, C, H, W) pixels (uint8 for the RGB models) or a list of (C, H, W)."""
+    def embed_images(
+        self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 64, tta: bool = False
+    ) -> np.ndarray:
+        """(B, D) of raw images: (B, C, H, W) pixels (uint8 for the RGB models) or a list of (C, H, W). ``tta``:
+        the normalised mean of the 8 flips and quarter turns' embeddings (8x the time)."""
+        encode = (
+            (lambda x: F.normalize(d4_mean(self.module.encode_image, x), dim=-1)) if tta else self.module.encode_image
+        )
         out = []
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
@@ -61,7 +69,7 @@ class Embedder:
                 else torch.cat([self.preprocessing(im, where=f"image {start + i}") for i, im in enumerate(chunk)])
             )
             with torch.inference_mode():
-                out.append(self.module.encode_image(x.to(self.device)).float().cpu())
+                out.append(encode(x.to(self.device)).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:

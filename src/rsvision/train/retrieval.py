@@ -3,7 +3,9 @@ image-caption pairs, one caption drawn per image per epoch, the epoch chosen by 
 
 On two CPU cores the frozen parts dominate: the image backbone and the frozen MiniLM are run once per run over
 every image and caption (:func:`cached_array`, in the work folder) and training fits the projections (and a
-scratch text tower) on those features. The price: no image augmentation, since a cached feature is of one view.
+scratch text tower, and the backbone's last ``tuned_blocks`` stages) on those features. The price: no image
+augmentation, since a cached feature is of one view; with tuned stages the cached maps can be rotated and flipped
+(``d4``), which stands in for rotating the image.
 ``work/last.pt`` is written every epoch and resumed from (same settings); ``best.pt`` holds the best epoch.
 Determinism as :mod:`rsvision.train.loop`: each epoch seeds its own generator from ``(seed, epoch)``.
 """
@@ -28,6 +30,7 @@ from rsvision.errors import RsvisionError
 from rsvision.metrics.retrieval import retrieval_recall
 from rsvision.models.dual_encoder import DualEncoder
 from rsvision.models.preprocess import Preprocessing
+from rsvision.train.augment import random_d4
 from rsvision.train.loop import _checked_resume, _save, lr_at, make_optimizer
 
 
@@ -44,6 +47,8 @@ class RetrievalConfig:
     warmup_epochs: float = 1.0
     final_lr_ratio: float = 0.0
     seed: int = 0
+    tuned_lr_ratio: float = 0.1  # the tuned backbone stages' learning rate, as a share of ``lr``
+    d4: bool = False  # cached feature maps under a random rotation/flip each (``tuned_blocks`` > 0)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -125,7 +130,8 @@ def cached_array(path: str | os.PathLike, key: str, compute: Callable[[], np.nda
 def extract_image_features(
     model: DualEncoder, dataset: Dataset, prep: Preprocessing, batch_size: int = 64, progress: bool = False
 ) -> np.ndarray:
-    """(N, F) float32 pooled backbone features of the dataset's images, preprocessed as the card says."""
+    """(N, F) float32 pooled backbone features of the dataset's images, preprocessed as the card says; with tuned
+    stages, the (N, C, h, w) maps entering them, as float16 (half the memory; the tuned stages compute in float32)."""
     model.eval()
     out = []
     with progress_bar(enabled=progress) as bar:
@@ -133,7 +139,8 @@ def extract_image_features(
         for start in range(0, len(dataset), batch_size):
             samples = dataset.samples[start : start + batch_size]
             x = torch.cat([prep(dataset.load_image(s), where=str(s.image)) for s in samples])
-            out.append(model.image_features(x).float())
+            features = model.image_features(x)
+            out.append(features.half() if features.ndim == 4 else features.float())
             bar.advance(task, len(samples))
     return torch.cat(out).numpy()
 
@@ -167,8 +174,31 @@ def evaluate_features(model: DualEncoder, data: PairFeatures, batch_size: int = 
 
 
 def trainable_state(model: DualEncoder) -> dict[str, torch.Tensor]:
-    """The state without the frozen image backbone (training never changes it; checkpoints stay small)."""
-    return {k: v for k, v in model.state_dict().items() if not k.startswith("image_backbone.")}
+    """The state without the frozen part of the image backbone (training never changes it; checkpoints stay
+    small): its tuned stages are kept."""
+    tuned = tuple(f"image_backbone.{name}." for name in tuned_module_names(model))
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("image_backbone.") or k.startswith(tuned)}
+
+
+def tuned_module_names(model: DualEncoder) -> list[str]:
+    modules = {id(m) for m in model.tuned_image_modules()}
+    return [name for name, m in model.image_backbone.named_modules() if id(m) in modules]
+
+
+def retrieval_optimizer(model: DualEncoder, config: RetrievalConfig) -> torch.optim.Optimizer:
+    """:func:`make_optimizer`'s groups, the tuned backbone stages' with ``lr_ratio`` ``config.tuned_lr_ratio``."""
+    model.image_backbone.requires_grad_(False)
+    tuned = [p for m in model.tuned_image_modules() for p in m.parameters()]
+    optimizer = make_optimizer(model, config)  # the projections, logit scale and a scratch text tower
+    for p in tuned:
+        p.requires_grad_(True)
+    for params, decay in (
+        ([p for p in tuned if p.ndim > 1], config.weight_decay),
+        ([p for p in tuned if p.ndim <= 1], 0.0),
+    ):
+        if params:
+            optimizer.add_param_group({"params": params, "weight_decay": decay, "lr_ratio": config.tuned_lr_ratio})
+    return optimizer
 
 
 def fit_retrieval(
@@ -181,12 +211,12 @@ def fit_retrieval(
     log: Callable[[str], None] | None = print,
     progress: bool = True,
 ) -> RetrievalResult:
-    """Train ``model``'s projections, logit scale and (scratch) text tower on cached features, validating each
-    epoch; resumes from ``out_dir/last.pt``. The image backbone is frozen (its features are cached)."""
+    """Train ``model``'s projections, logit scale, (scratch) text tower and tuned backbone stages on cached
+    features, validating each epoch; resumes from ``out_dir/last.pt``. The rest of the image backbone is frozen
+    (its output is cached)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model.image_backbone.requires_grad_(False)
-    optimizer = make_optimizer(model, config)
+    optimizer = retrieval_optimizer(model, config)
     steps = len(train) // config.batch_size
     if steps < 1:
         raise RsvisionError(f"{len(train)} training images are fewer than one batch of {config.batch_size}")
@@ -265,8 +295,11 @@ def _train_epoch(
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             lr = lr_at(epoch * steps + i, total, warmup, config.lr, config.final_lr_ratio)
             for group in optimizer.param_groups:
-                group["lr"] = lr
-            img = model.embed_image_features(train.images[idx])
+                group["lr"] = lr * group.get("lr_ratio", 1.0)
+            images = train.images[idx]
+            if config.d4 and images.ndim == 4:
+                images, _ = random_d4(images, gen)
+            img = model.embed_image_features(images)
             txt = model.embed_text_features(train.texts[caption[idx]])
             loss = symmetric_infonce(model.logits(img, txt))
             optimizer.zero_grad(set_to_none=True)

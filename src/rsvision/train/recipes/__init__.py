@@ -8,7 +8,7 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_resnet18,
     dubai_landcover_scratch,
 )
-from rsvision.train.recipes.neon import neon_trees, neon_trees_strips
+from rsvision.train.recipes.neon import neon_trees, neon_trees_refit, neon_trees_strips
 from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 
@@ -21,6 +21,7 @@ RECIPES = {
     "dubai_landcover_context": dubai_landcover_context,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "neon_trees": neon_trees,
+    "neon_trees_refit": neon_trees_refit,
     "neon_trees_strips": neon_trees_strips,
     "oscd_change": oscd_change,
     "oscd_change_scratch": oscd_change_scratch,
@@ -39,6 +40,7 @@ __all__ = [
     "dubai_landcover_resnet18",
     "dubai_landcover_scratch",
     "neon_trees",
+    "neon_trees_refit",
     "neon_trees_strips",
     "oscd_change",
     "oscd_change_rgb",
