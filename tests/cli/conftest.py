@@ -57,31 +57,42 @@ def write_folder(root: Path, seed: int, per_class: int) -> Path:
     return root
 
 
+def train_tiny_dual_encoder(images, caps, folder, *, epochs: int, batch_size: int, context: int):
+    """A scratch dual encoder (32-d) over-fitted to ``images`` ((N, 3, 32, 32) uint8) and ``caps`` (the same
+    number of captions per image, in image order), saved with its card as ``folder/tiny_dual.safetensors``."""
+    kwargs = {"embed_dim": 32, "text_tower": "scratch", "vocab": build_vocabulary(caps, 1), "width": 32}
+    kwargs.update(layers=1, heads=2, context=context)
+    with torch_threads(1):
+        torch.manual_seed(0)
+        model = build_model("dual_encoder", 0, **kwargs)
+        with torch.no_grad():
+            feats = model.eval().image_features(PREP(np.stack(images)))
+        owner = np.repeat(np.arange(len(images)), len(caps) // len(images))
+        data = PairFeatures(feats, torch.from_numpy(extract_text_features(model, caps)), owner)
+        config = RetrievalConfig(epochs=epochs, batch_size=batch_size, lr=3e-3, warmup_epochs=0, weight_decay=0.0)
+        fit_retrieval(model, data, None, config, folder / "work", log=None, progress=False)
+    as_shipped(model)
+    card = dict(architecture="dual_encoder", architecture_kwargs=kwargs, preprocessing=PREP, classes=[])
+    save_weights(model, folder, "tiny_dual", task=Task.EMBEDDING, licence="-", command="-", **card)
+    return folder / "tiny_dual.safetensors"
+
+
+@pytest.fixture(scope="session")
+def tiny_dual_encoder_trainer():
+    return train_tiny_dual_encoder
+
+
 @pytest.fixture(scope="session")
 def dual_encoder(tmp_path_factory):
     """A scratch dual encoder trained on 16 captioned images (8 per kind), saved with its card."""
-    root = tmp_path_factory.mktemp("zero_shot")
     rng = np.random.default_rng(0)
     images, caps = [], []
     for kind in COLOURS:
         for n in NUMBERS:
             images.append(texture(rng, kind).transpose(2, 0, 1))
             caps.extend(t.format(n) for t in CAPTIONS[kind])
-    kwargs = {"embed_dim": 32, "text_tower": "scratch", "vocab": build_vocabulary(caps, 1), "width": 32}
-    kwargs.update(layers=1, heads=2, context=16)
-    with torch_threads(1):
-        torch.manual_seed(0)
-        model = build_model("dual_encoder", 0, **kwargs)
-        with torch.no_grad():
-            feats = model.eval().image_features(PREP(np.stack(images)))
-        owner = np.repeat(np.arange(len(images)), 2)
-        data = PairFeatures(feats, torch.from_numpy(extract_text_features(model, caps)), owner)
-        config = RetrievalConfig(epochs=60, batch_size=16, lr=3e-3, warmup_epochs=0, weight_decay=0.0)
-        fit_retrieval(model, data, None, config, root / "work", log=None, progress=False)
-    as_shipped(model)
-    card = dict(architecture="dual_encoder", architecture_kwargs=kwargs, preprocessing=PREP, classes=[])
-    save_weights(model, root, "tiny_dual", task=Task.EMBEDDING, licence="-", command="-", **card)
-    return root / "tiny_dual.safetensors"
+    folder = tmp_path_factory.mktemp("zero_shot")
+    return train_tiny_dual_encoder(images, caps, folder, epochs=60, batch_size=16, context=16)
 
 
 @pytest.fixture(scope="session")

@@ -4,20 +4,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from rsvision.core.settings import torch_threads
-from rsvision.models.language import build_vocabulary
-from rsvision.models.preprocess import Preprocessing
-from rsvision.models.registry import build_model
-from rsvision.models.weights import Task, save_weights
-from rsvision.train.loop import as_shipped
-from rsvision.train.retrieval import PairFeatures, RetrievalConfig, extract_text_features, fit_retrieval
 
-PREP = Preprocessing(
-    bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3, std=[0.25] * 3, input_size=32
-)
 THINGS = ("ships", "planes", "houses", "trees")
 NUMBERS = ("one", "two", "three")
 
@@ -47,24 +37,11 @@ def aid_like(root):
 
 
 @pytest.fixture(scope="module")
-def folder_and_model(tmp_path_factory):
+def folder_and_model(tmp_path_factory, tiny_dual_encoder_trainer):
     """The folder and a scratch dual encoder over-fitted to its test pairs (so its recall must be high)."""
     root = tmp_path_factory.mktemp("rsicd")
     aid, images, caps = aid_like(root)
-    kwargs = {"embed_dim": 32, "text_tower": "scratch", "vocab": build_vocabulary(caps, 1), "width": 32}
-    kwargs.update(layers=1, heads=2, context=8)
-    with torch_threads(1):
-        torch.manual_seed(0)
-        model = build_model("dual_encoder", 0, **kwargs)
-        with torch.no_grad():
-            feats = model.eval().image_features(PREP(images))
-        data = PairFeatures(feats, torch.from_numpy(extract_text_features(model, caps)), np.repeat(np.arange(12), 2))
-        config = RetrievalConfig(epochs=200, batch_size=12, lr=3e-3, warmup_epochs=0, weight_decay=0.0)
-        fit_retrieval(model, data, None, config, root / "work", log=None, progress=False)
-    as_shipped(model)
-    card = dict(architecture="dual_encoder", architecture_kwargs=kwargs, preprocessing=PREP, classes=[])
-    save_weights(model, root, "tiny_dual", task=Task.EMBEDDING, licence="-", command="-", **card)
-    return aid, root / "tiny_dual.safetensors"
+    return aid, tiny_dual_encoder_trainer(list(images), caps, root, epochs=200, batch_size=12, context=8)
 
 
 def test_eval_retrieval_end_to_end(capsys, run_cli, folder_and_model, tmp_path):

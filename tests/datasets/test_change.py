@@ -145,3 +145,11 @@ def test_second_unknown_colour_and_disagreeing_dates(tmp_path, make_change_layou
     Image.fromarray(arr).save(label2)
     with pytest.raises(AnnotationError, match="one date says change and the other not at x=0, y=0"):
         ds.load_from_to(ds[1])
+
+
+def test_a_folder_without_both_dates_names_every_accepted_folder(tmp_path):
+    """A SECOND folder with im1/ but no im2/ is told the names it can use, SECOND's among them."""
+    (tmp_path / "im1").mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "im1" / "00000.png")
+    with pytest.raises(AnnotationError, match=r"needs one of A/, .*im1/.* and one of B/, .*im2/"):
+        SecondDataset(tmp_path)

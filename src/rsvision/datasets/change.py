@@ -118,7 +118,8 @@ class TripletDataset(Dataset):
         subfolder is read: CDD's file names repeat across splits)."""
         a_dir, b_dir = _first_dir(base, _A), _first_dir(base, _B)
         if a_dir is None or b_dir is None:
-            raise AnnotationError(f"{base}: a change triplet folder needs A/ and B/ (or Image1/ and Image2/)")
+            before, after = "/, ".join(_A), "/, ".join(_B)
+            raise AnnotationError(f"{base}: a change pair folder needs one of {before}/ and one of {after}/")
         a_index, b_index = index_by_stem(a_dir), index_by_stem(b_dir)
         labels = self._label_indexes(base)
         names = [Path(n).stem for n in read_split_names(list_file)] if list_file is not None else sorted(a_index)
