@@ -169,7 +169,9 @@ class SearchIndex:
 
     # ------------------------------------------------------------------ content
     def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        """Entries committed: the sum over the shards table (one row per batch; a COUNT(*) of a million entries
+        took 20 ms, most of a query)."""
+        return self.db.execute("SELECT COALESCE(SUM(entries), 0) FROM shards").fetchone()[0]
 
     def done(self, keys: Iterable[int]) -> set[int]:
         """Those of ``keys`` already in the index."""
