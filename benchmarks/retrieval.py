@@ -38,8 +38,9 @@ from rsvision.errors import RsvisionError
 from rsvision.io.search_index import Entry, ModelId, SearchIndex
 from rsvision.models.embedder import load_embedder
 from rsvision.workflows.search import build_index
+from vector_store import K, numpy_search, time_queries  # this folder: the store benchmark's timing
 
-DIM, K, ADD_BATCH = 256, 10, 50_000
+DIM, ADD_BATCH = 256, 50_000
 
 
 def model_figures(data: str, towers: dict[str, str]) -> dict[str, float | None]:
@@ -119,23 +120,12 @@ def latency(n: int, n_queries: int, work: Path) -> dict[str, float]:
     keys = {e: i for i, e in enumerate(Entry("synthetic", (i, 0, 1, 1), 1, None, "", None).key for i in range(n))}
     # the index's queries first, numpy's after: interleaved, numpy's BLAS threads still spinning after each product
     # took the core from FAISS (24 ms instead of 4 at 1M)
-    index_ms, numpy_ms, found, exact = [], [], [], []
-    for q in queries:
-        t0 = time.perf_counter()
-        found.append(store.search(q, K))
-        index_ms.append(1000 * (time.perf_counter() - t0))
-    for q in queries:
-        t0 = time.perf_counter()
-        scores = data @ q
-        top = np.argpartition(-scores, K)[:K]
-        exact.append(top[np.argsort(-scores[top])])
-        numpy_ms.append(1000 * (time.perf_counter() - t0))
+    p50, p95, found = time_queries(lambda q: store.search(q, K), queries)
+    np50, _, exact = time_queries(numpy_search(data), queries)
     recall = [len({keys[h.entry.key] for h in hits} & set(e.tolist())) / K for hits, e in zip(found, exact)]
     store.close()
-    p50, p95 = np.percentile(index_ms, [50, 95])
-    np50 = float(np.percentile(numpy_ms, 50))
-    return {"vectors": n, "p50_ms": round(float(p50), 3), "p95_ms": round(float(p95), 3),
-            "numpy_p50_ms": round(np50, 3), "speedup_ratio": round(np50 / float(p50), 1),
+    return {"vectors": n, "p50_ms": round(p50, 3), "p95_ms": round(p95, 3),
+            "numpy_p50_ms": round(np50, 3), "speedup_ratio": round(np50 / p50, 1),
             "recall_at_10": round(float(np.mean(recall)), 4)}  # fmt: skip
 
 
