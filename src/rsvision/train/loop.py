@@ -12,9 +12,10 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,11 +90,22 @@ def lr_at(step: int, total: int, warmup: int, base: float, final_ratio: float = 
     return base * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW or SGD; biases and normalisation weights (1-d parameters) get no weight decay."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    plain = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+def decay_groups(params: Iterable[nn.Parameter], weight_decay: float, **settings: Any) -> list[dict]:
+    """Two parameter groups: matrices and kernels with ``weight_decay``, biases and normalisation weights (1-d)
+    without; ``settings`` go into both."""
+    params = list(params)
+    return [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, **settings},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, **settings},
+    ]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, extra_groups: Sequence[dict] = ()) -> torch.optim.Optimizer:
+    """AdamW or SGD over the trainable parameters (:func:`decay_groups`), then ``extra_groups`` with their own
+    settings (their parameters are left out of the first two)."""
+    taken = {id(p) for group in extra_groups for p in group["params"]}
+    free = [p for p in model.parameters() if p.requires_grad and id(p) not in taken]
+    groups = [*decay_groups(free, config.weight_decay), *extra_groups]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.lr)

@@ -31,7 +31,7 @@ from rsvision.metrics.retrieval import retrieval_recall
 from rsvision.models.dual_encoder import DualEncoder
 from rsvision.models.preprocess import Preprocessing
 from rsvision.train.augment import random_d4
-from rsvision.train.loop import _checked_resume, _save, lr_at, make_optimizer
+from rsvision.train.loop import _checked_resume, _save, decay_groups, lr_at, make_optimizer
 
 
 @dataclass
@@ -186,19 +186,14 @@ def tuned_module_names(model: DualEncoder) -> list[str]:
 
 
 def retrieval_optimizer(model: DualEncoder, config: RetrievalConfig) -> torch.optim.Optimizer:
-    """:func:`make_optimizer`'s groups, the tuned backbone stages' with ``lr_ratio`` ``config.tuned_lr_ratio``."""
+    """:func:`make_optimizer` over the projections, logit scale and a scratch text tower, then the tuned backbone
+    stages' groups with ``lr_ratio`` ``config.tuned_lr_ratio``; the rest of the backbone frozen."""
     model.image_backbone.requires_grad_(False)
     tuned = [p for m in model.tuned_image_modules() for p in m.parameters()]
-    optimizer = make_optimizer(model, config)  # the projections, logit scale and a scratch text tower
     for p in tuned:
         p.requires_grad_(True)
-    for params, decay in (
-        ([p for p in tuned if p.ndim > 1], config.weight_decay),
-        ([p for p in tuned if p.ndim <= 1], 0.0),
-    ):
-        if params:
-            optimizer.add_param_group({"params": params, "weight_decay": decay, "lr_ratio": config.tuned_lr_ratio})
-    return optimizer
+    groups = decay_groups(tuned, config.weight_decay, lr_ratio=config.tuned_lr_ratio)
+    return make_optimizer(model, config, [g for g in groups if g["params"]])
 
 
 def fit_retrieval(
