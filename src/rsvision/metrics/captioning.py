@@ -40,7 +40,7 @@ def tokenize_caption(text: str) -> Tokens:
     return [t for t in _TOKEN.findall(text) if t not in PTB_PUNCTUATION and t not in _BRACKETS]
 
 
-def _ngrams(tokens: Sequence[str], n: int) -> Counter:
+def ngram_counts(tokens: Sequence[str], n: int) -> Counter:
     counts: Counter = Counter()
     for k in range(1, n + 1):
         for i in range(len(tokens) - k + 1):
@@ -57,13 +57,13 @@ def bleu(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], n: int = 4) -
     for hyp, rs in zip(hyps, refs, strict=True):
         max_ref: dict[tuple, int] = {}
         for r in rs:
-            for gram, c in _ngrams(r, n).items():
+            for gram, c in ngram_counts(r, n).items():
                 max_ref[gram] = max(max_ref.get(gram, 0), c)
         test_len += len(hyp)
         ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in rs)[1]
         for k in range(n):
             guess[k] += max(0, len(hyp) - k)
-        for gram, c in _ngrams(hyp, n).items():
+        for gram, c in ngram_counts(hyp, n).items():
             correct[len(gram) - 1] += min(max_ref.get(gram, 0), c)
     scores = []
     product = 1.0
@@ -108,7 +108,7 @@ def cider_d(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], n: int = 4
     Document frequencies come from the references of the images scored, so the
     value depends on the evaluated set; it is not bounded by 1.
     """
-    ref_counts = [[_ngrams(r, n) for r in rs] for rs in refs]
+    ref_counts = [[ngram_counts(r, n) for r in rs] for rs in refs]
     doc_freq: Counter = Counter()
     for counts in ref_counts:
         doc_freq.update(set().union(*counts))
@@ -129,7 +129,7 @@ def cider_d(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], n: int = 4
 
     total = 0.0
     for hyp, counts in zip(hyps, ref_counts, strict=True):
-        vec_h, norm_h, len_h = vector(_ngrams(hyp, n))
+        vec_h, norm_h, len_h = vector(ngram_counts(hyp, n))
         acc = [0.0] * n
         for rc in counts:
             vec_r, norm_r, len_r = vector(rc)

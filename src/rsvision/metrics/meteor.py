@@ -1,8 +1,9 @@
 """METEOR with exact and Snowball-stem matching, after the alignment and scoring of Meteor 1.5.
 
-Differences to the official Java METEOR 1.5 are listed in docs/metrics.md: no
-WordNet synonyms or paraphrase table, no function-word weighting, and the
-original METEOR parameters (alpha 0.9, beta 3, gamma 0.5, every match weighs 1).
+Scored with Meteor 1.5's English parameters (alpha 0.85, beta 0.2, gamma 0.6), the
+ones pycocoevalcap's jar and so published caption tables use. Differences to the
+Java METEOR 1.5 are listed in docs/metrics.md: no WordNet synonyms or paraphrase
+table, no function-word weighting, every match weighs 1.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from functools import lru_cache
 
 import snowballstemmer
 
-ALPHA = 0.9
-BETA = 3.0
-GAMMA = 0.5
+ALPHA = 0.85
+BETA = 0.2
+GAMMA = 0.6
 # Meteor 1.5's beam width and alignment-time module weights: exact matches are
 # preferred to stem matches when choosing the alignment (scoring counts both as 1).
 BEAM = 40
