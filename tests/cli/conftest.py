@@ -10,6 +10,8 @@ from PIL import Image
 
 from rsvision.cli import main
 from rsvision.core.settings import torch_threads
+from rsvision.models.captioner import MEMORY_ARCH, CaptionMemory
+from rsvision.models.embedder import load_embedder
 from rsvision.models.language import build_vocabulary
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
@@ -103,3 +105,26 @@ def test_folder(tmp_path_factory):
 @pytest.fixture
 def kind_texture():
     return texture
+
+
+@pytest.fixture(scope="session")
+def tiny_captioner(dual_encoder, tmp_path_factory):
+    """A caption memory of 16 textures (8 forest, 8 desert) and their captions, embedded by the tiny dual encoder."""
+    rng = np.random.default_rng(3)
+    images, caps = [], []
+    for kind in COLOURS:
+        for n in NUMBERS:
+            images.append(texture(rng, kind).transpose(2, 0, 1))
+            caps.append([t.format(n) for t in CAPTIONS[kind]])
+    embeddings = load_embedder(str(dual_encoder)).embed_images(np.stack(images))
+    memory = CaptionMemory.from_captions(torch.from_numpy(embeddings), caps, str(dual_encoder), k=3)
+    folder = tmp_path_factory.mktemp("captioner")
+    card = dict(architecture=MEMORY_ARCH, architecture_kwargs=memory.card_kwargs(), preprocessing=PREP, classes=[])
+    save_weights(memory, folder, "tiny_captioner", task=Task.CAPTIONING, licence="-", command="-", **card)
+    return folder / "tiny_captioner.safetensors"
+
+
+@pytest.fixture(scope="session")
+def caption_templates():
+    """Each kind's caption templates (``{}`` a number word)."""
+    return CAPTIONS

@@ -51,7 +51,7 @@ def test_no_match_is_zero():
 def test_best_reference_and_corpus_aggregation():
     hyp = ["planes", "parked"]
     refs = [["a", "plane", "is", "parked"], ["planes", "parked"], ["trees"]]
-    assert best_reference_stats(hyp, refs) == MeteorStats(2, 2, 2, 1)
+    assert best_reference_stats(hyp, refs) == MeteorStats(2, 2, 2, 0)  # complete, one chunk: no fragmentation
     # corpus: statistics summed first (Meteor's EVAL), then scored once
     hyps = [hyp, ["the", "cat", "was", "sat", "on", "the", "mat"]]
     corpus_refs = [refs[:1], [["the", "cat", "sat", "on", "the", "mat"]]]

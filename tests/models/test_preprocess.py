@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rsvision.core.sensors import reflectance_to_8bit
 from rsvision.errors import BandCountError, NormalisationError
-from rsvision.models.preprocess import Preprocessing, reflectance_to_8bit
+from rsvision.models.preprocess import Preprocessing
 
 PREP = Preprocessing(
     bands=["red", "green", "blue"],

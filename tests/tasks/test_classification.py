@@ -96,7 +96,7 @@ def test_sentinel2_bands_by_wavelength_become_8bit_true_colour():
 
 
 def test_reflectance_to_8bit_rule():
-    from rsvision.models.preprocess import reflectance_to_8bit
+    from rsvision.core.sensors import reflectance_to_8bit
 
     dn = np.array([0, 272, 1000, 4000, 28000], dtype=np.uint16)
     assert reflectance_to_8bit(dn).tolist() == [0, 17, 64, 255, 255]  # min(255, round(DN / 10000 x 2.5 x 255))

@@ -6,11 +6,15 @@ detector of those objects would say, tile by tile, including the cut pieces at t
 drop in favour of the whole object seen by a neighbouring tile.
 """
 
+import json
+
 import numpy as np
 import pytest
+import rasterio
 import shapely
 from scipy import ndimage
 
+from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.geometry import Detections, polygons_to_rboxes, rbox_to_poly
 from rsvision.tasks.base import BoxPredictor
 
@@ -107,3 +111,20 @@ def object_scene(make_raster):
 def bright_boxes():
     """The :class:`BrightBoxes` predictor class (its classes: ``tree``, ``car``)."""
     return BrightBoxes
+
+
+LANDCOVER_CLASSES = list(DUBAI_COLORS)  # a class map's names, as the built-in segmenter writes them
+
+
+def write_class_map(path, mask: np.ndarray):
+    """A one-band class-map GeoTIFF (no georeference) naming its classes in its ``classes`` tag, as segment does."""
+    profile = dict(driver="GTiff", width=mask.shape[1], height=mask.shape[0], count=1, dtype="uint8", nodata=255)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(mask, 1)
+        ds.update_tags(classes=json.dumps(LANDCOVER_CLASSES))
+    return path
+
+
+@pytest.fixture
+def class_map_writer():
+    return write_class_map

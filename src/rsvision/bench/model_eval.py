@@ -27,8 +27,11 @@ from rsvision.datasets.captions import find_rsicd_precomp
 from rsvision.errors import EvaluationError, NotGeoreferencedWarning
 from rsvision.io import open_scene
 from rsvision.io.images import read_image
+from rsvision.io.rgb import read_rgb8
+from rsvision.metrics.captioning import caption_scores
 from rsvision.metrics.retrieval import retrieval_recall_from_similarity
 from rsvision.metrics.segmentation import SegmentationMetric
+from rsvision.metrics.vqa import VQAMetric
 from rsvision.tasks.base import TileBatch
 from rsvision.tasks.zero_shot import check_classes, folder_class_words
 
@@ -63,6 +66,16 @@ def evaluate_model(
         raise EvaluationError(f"eval {task}: --zero-shot applies to classification alone")
     if task == "retrieval":
         return _evaluate_retrieval_task(data, model, format, split, split_file, batch_size, progress, tta)
+    if task == "captioning":
+        from rsvision.tasks.captioning import load_captioner  # deferred: torch (see the note at the top)
+
+        dataset = _caption_dataset(task, data, format, split, split_file)
+        return evaluate_captioner(load_captioner(model, "eval captioning"), dataset, progress=progress)
+    if task == "vqa" and model is not None:
+        from rsvision.tasks.vqa import load_vqa  # deferred: torch (see the note at the top)
+
+        dataset = open_task_dataset(task, data, format, split, split_file)
+        return evaluate_vqa_model(load_vqa(model), dataset, progress=progress)
     if task not in ("classification", "segmentation", "change", "detection"):
         raise EvaluationError(
             f"eval {task}: no model of this task is built in yet, so none can run (-m); "
@@ -236,14 +249,37 @@ def _evaluate_retrieval_task(
     RSICD, on ``rsicd-test`` unless ``--split`` says otherwise."""
     from rsvision.models.embedder import load_embedder  # deferred: torch (see the note at the top)
 
+    dataset = _caption_dataset("retrieval", data, format, split, split_file)
+    embedder = load_embedder(model, needed_by="eval retrieval")
+    return evaluate_embedder(embedder, dataset, batch_size=batch_size, progress=progress, tta=tta)
+
+
+def _caption_dataset(task: str, data, format: str | None, split: str | None, split_file) -> Dataset:
+    """The captioned images of ``data``: an image folder with ``captions/rsicd_precomp`` beside it (AID) is read as
+    RSICD, on ``rsicd-test`` unless ``--split`` says otherwise."""
     path = Path(data)
     if format is None and path.is_dir() and guess_format(path) == "folder" and find_rsicd_precomp(path):
         format, split = "rsicd", split or "rsicd-test"
-    dataset = open_task_dataset("retrieval", data, format, split, split_file)
+    dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no captioned images to score")
-    embedder = load_embedder(model, needed_by="eval retrieval")
-    return evaluate_embedder(embedder, dataset, batch_size=batch_size, progress=progress, tta=tta)
+    return dataset
+
+
+def evaluate_captioner(captioner, dataset: Dataset, *, batch_size: int = 64, progress: bool = False) -> dict[str, Any]:
+    """DESIGN's captioning keys (``bleu1`` .. ``bleu4``, ``meteor``, ``rouge_l``, ``cider``) of a captioner (anything
+    with ``caption_images(list of images) -> captions``) on every image of the dataset against its references,
+    plus ``n_images``. The one captioning evaluator: the recipe's test figures come from it too."""
+    hyps = {}
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task(f"captioning {len(dataset)} images", total=len(dataset))
+        for start in range(0, len(dataset), batch_size):
+            samples = dataset.samples[start : start + batch_size]
+            captions = captioner.caption_images([dataset.load_image(s) for s in samples])
+            hyps.update({s.id: c.text for s, c in zip(samples, captions)})
+            bar.advance(task, len(samples))
+    refs = {s.id: s.targets["captions"] for s in dataset}
+    return {**caption_scores(refs, hyps), "n_images": len(dataset)}
 
 
 def evaluate_embedder(
@@ -265,3 +301,37 @@ def evaluate_embedder(
     texts = embedder.embed_texts(captions)
     out = retrieval_recall_from_similarity(np.concatenate(images) @ texts.T, owner)
     return {**out, "n_images": len(dataset), "n_captions": len(captions)}
+
+
+def vqa_image_features(learned, dataset: Dataset, size: int | None = None):
+    """``(features, rows)``: each image's features computed once (its 8-bit RGB, and its before date's when it has
+    one) and, per question, the row of its image."""
+    import torch  # deferred (see the note at the top)
+
+    size = size or learned.preprocessing.input_size
+    rows: dict[str, int] = {}
+    pairs: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for sample in dataset:
+        key = str(sample.meta.get("img_id"))
+        if key not in rows:
+            if sample.image is None:
+                raise EvaluationError(f"{dataset.root}: question {sample.id} has no image file")
+            before = sample.meta.get("before")
+            rows[key] = len(pairs)
+            pairs.append((read_rgb8(sample.image, size), read_rgb8(before, size) if before else None))
+    parts = [learned.image_features(*zip(*pairs[s : s + 64])) for s in range(0, len(pairs), 64)]
+    return torch.cat(parts), np.array([rows[str(s.meta.get("img_id"))] for s in dataset])
+
+
+def evaluate_vqa_model(learned, dataset: Dataset, *, batch_size: int = 256, progress: bool = False) -> dict[str, Any]:
+    """VQA keys (``accuracy``, ``accuracy_<type>``, ``average_accuracy``) of a learned VQA model on an RSVQA-layout
+    dataset, plus ``n_questions``. The one learned-VQA evaluator: the recipe's test figures come from it too."""
+    feats, rows = vqa_image_features(learned, dataset)
+    questions = [s.targets["question"] for s in dataset]
+    answers: list[str] = []
+    for start in range(0, len(questions), batch_size):
+        part = questions[start : start + batch_size]
+        answers += learned.answer_features(feats[rows[start : start + batch_size]], learned.question_features(part))
+    metric = VQAMetric()
+    metric.update(answers, [s.targets["answer"] for s in dataset], [s.targets["type"] for s in dataset])
+    return {k: v for k, v in metric.compute().items() if k != "per_class"} | {"n_questions": len(dataset)}

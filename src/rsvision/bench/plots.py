@@ -16,10 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from rsvision.core.files import atomic_output
+from rsvision.core.sensors import reflectance_to_8bit
 from rsvision.errors import NotGeoreferencedWarning
 from rsvision.io import open_scene
 from rsvision.io.scene import Scene
-from rsvision.models.preprocess import reflectance_to_8bit
 
 
 def _display_rgb(scene: Scene, shape: tuple[int, int]) -> np.ndarray:

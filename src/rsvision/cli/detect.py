@@ -34,7 +34,12 @@ def detect_command(
     ),
     model: str | None = typer.Option(None, "-m", "--model", help=MODEL_HELP),
     score: float = typer.Option(0.3, "--score", help=SCORE_HELP),
-    classes: str | None = typer.Option(None, "--classes", help='Keep only these classes, e.g. "plane, ship".'),
+    classes: str | None = typer.Option(
+        None,
+        "--classes",
+        help='Keep only these classes, e.g. "plane, ship"; without -m, classes the built-in detector does not know '
+        "are found open-vocabulary: windows labelled by the dual encoder.",
+    ),
     format: str | None = typer.Option(
         None,
         "--format",
@@ -63,10 +68,17 @@ def detect_command(
 
     detect.check_detect_outputs(output, format, preview)
     opened = open_scene(scene)
+    names = split_names(classes)
+    open_vocabulary = detect.is_open_vocabulary(model, names)
     with torch_threads(threads):
-        predictor, note = detect.load_detector(
-            model, opened, bands=split_names(bands), score=score, tile=tile, device=pick_device(device)
-        )
+        if open_vocabulary:
+            predictor = detect.open_vocabulary_detector(opened, names, score=score, device=pick_device(device))
+            note = "open vocabulary: windows labelled by the dual encoder"
+            names = None  # the predictor's classes are the named ones
+        else:
+            predictor, note = detect.load_detector(
+                model, opened, bands=split_names(bands), score=score, tile=tile, device=pick_device(device)
+            )
         result = detect.detect_scene(
             opened,
             predictor,
@@ -74,7 +86,7 @@ def detect_command(
             format=format,
             preview=preview,
             score=score,
-            classes=split_names(classes),
+            classes=names,
             tile=tile,
             overlap=overlap,
             batch=batch,

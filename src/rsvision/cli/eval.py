@@ -60,6 +60,31 @@ def print_metrics(result: dict[str, Any], title: str, console: Console | None = 
             console.print(f"({len(per_class) - len(shown)} classes whose values are all 0 or undefined not shown)")
 
 
+TWO_STAGE = "two-stage"
+LANGUAGE_WORKFLOWS = ("vqa", "grounding")  # answered by the toolkit's models in a workflow, not one network
+
+
+def _run_workflow(task, data, format, split, split_file, model, open_vocabulary: bool, progress: bool):
+    """``eval vqa`` (the two-stage answerer), ``eval grounding`` (the grounder) and ``eval detection
+    --open-vocabulary``: what a workflow composes from several models."""
+    dataset = open_task_dataset(task, data, format, split, split_file)
+    if open_vocabulary:
+        if task != "detection":
+            raise EvaluationError("--open-vocabulary applies to eval detection alone")
+        from rsvision.workflows.detect import evaluate_open_vocabulary  # deferred: torch
+
+        return evaluate_open_vocabulary(
+            dataset, model=model, progress=progress
+        ), f"detection: open vocabulary on {data}"
+    if task == "vqa":
+        from rsvision.workflows.ask import evaluate_two_stage
+
+        return evaluate_two_stage(dataset, progress=progress), f"vqa: two-stage answerer on {data}"
+    from rsvision.workflows.ground import evaluate_grounder
+
+    return evaluate_grounder(dataset, progress=progress), f"grounding: built-in grounder on {data}"
+
+
 @app.command("eval")
 def eval_command(
     task: str = typer.Argument(
@@ -94,6 +119,11 @@ def eval_command(
         help="eval classification: classify by a dual encoder (-m, default the built-in one) into the dataset's "
         "folder names made into words (BaseballField -> baseball field), with no training.",
     ),
+    open_vocabulary: bool = typer.Option(
+        False,
+        "--open-vocabulary",
+        help="eval detection: detect the dataset's class names with the dual encoder (rsvision detect --classes).",
+    ),
     batch: int = typer.Option(64, "--batch", min=1, help="With -m: images per batch."),
     json_out: Path | None = typer.Option(
         None, "--json", help="Write the metrics as JSON (NaN as null) to this file; '-' prints JSON instead of tables."
@@ -123,6 +153,8 @@ def eval_command(
         raise EvaluationError(
             f"eval {task}: give --predictions PRED (results made elsewhere) or -m MODEL (run a model), not both"
         )
+    elif predictions is None and (open_vocabulary or (task in LANGUAGE_WORKFLOWS and model in (None, TWO_STAGE))):
+        result, title = _run_workflow(task, data, format, split, split_file, model, open_vocabulary, progress)
     elif predictions is None:  # run -m MODEL, or the task's built-in default model
         result = evaluate_model(
             task,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from rsvision.errors import RsvisionError
 
 # Where a band's identity (name, wavelength) came from, as Band.origin says: read from the file (its metadata, band
@@ -319,3 +321,18 @@ def match_bands(source: list[Band], target: list[Band], tolerance: float = 0.05)
         best = min(near, key=lambda t: (abs(t.wavelength_nm - band.wavelength_nm), t.gsd_m or 0.0), default=None)  # type: ignore[operator]
         out.append(best)
     return out
+
+
+# Reflectance stored as integers (Sentinel-2 L1C/L2A: DN / 10000) to 8-bit true colour, as the usual true-colour
+# rendering does it: reflectance 0 .. 0.4 onto 0 .. 255 (a gain of 2.5), brighter pixels saturate.
+REFLECTANCE_SCALE = 10000.0
+TRUE_COLOUR_GAIN = 2.5
+
+
+def reflectance_to_8bit(
+    values: np.ndarray, scale: float = REFLECTANCE_SCALE, gain: float = TRUE_COLOUR_GAIN
+) -> np.ndarray:
+    """``min(255, round(DN / scale * gain * 255))`` as uint8: integer reflectance to 8-bit true colour, for
+    models trained on 8-bit RGB imagery."""
+    out = np.asarray(values, dtype=np.float32) * np.float32(gain * 255.0 / scale)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

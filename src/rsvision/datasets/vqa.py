@@ -4,7 +4,8 @@ Each file holds one list (``questions``, ``answers``, ``images``); entries with 
 left out, as in the official loaders. A question names its image (``img_id``), its ``type`` and its
 answers (``answers_ids``; answers are also found by their ``question_id``). Images are
 ``Images_LR/<img_id>.tif`` (or ``Images``, ``Images_HR``, ``Data``) beside the JSON files.
-One sample per question: ``targets = {"question", "answer", "type"}``.
+One sample per question: ``targets = {"question", "answer", "type"}``; ``meta["before"]`` is the older date's
+image where ``<img_id>_before.<ext>`` lies beside the image (change questions).
 """
 
 from __future__ import annotations
@@ -83,7 +84,11 @@ class RsvqaDataset(Dataset):
             if q["type"] not in types:
                 types.append(q["type"])
             targets = {"question": str(q["question"]), "answer": str(answer["answer"]), "type": str(q["type"])}
-            samples.append(Sample(str(q["id"]), image, targets, {"img_id": q["img_id"]}))
+            meta = {"img_id": q["img_id"]}
+            before = image_index.get(f"{q['img_id']}_before")
+            if before is not None:  # a change question's older date, beside its image (rsvision.datasets.questions)
+                meta["before"] = before
+            samples.append(Sample(str(q["id"]), image, targets, meta))
         if not samples:
             raise AnnotationError(f"{files['questions']}: no active questions")
         super().__init__(root, samples, sorted(types), split, issues.emit())

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
 from rsvision.core.files import remove_partial
@@ -106,7 +107,10 @@ def stitch(staging: Path, width: int, height: int, count: int, dtype: str, level
 
 
 def _copy_metadata(src, dst) -> None:
-    dst.crs, dst.transform = src.crs, src.transform
+    if src.crs is not None:  # a scene without a georeference stays without one (GDAL refuses a None CRS)
+        dst.crs = src.crs
+    if src.crs is not None or src.transform != Affine.identity():  # pixel space: GDAL's default already
+        dst.transform = src.transform
     if src.nodata is not None:
         dst.nodata = src.nodata
     for i, description in enumerate(src.descriptions, start=1):

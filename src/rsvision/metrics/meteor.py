@@ -57,10 +57,8 @@ class MeteorStats:
         recall = m / self.ref_len
         f_mean = precision * recall / (ALPHA * precision + (1.0 - ALPHA) * recall)
         # Meteor 1.5: a complete, single-chunk match is not penalised at all
-        if m == self.test_len and m == self.ref_len and self.chunks == 1:
-            frag = 0.0
-        else:
-            frag = self.chunks / m
+        complete = m == self.test_len and m == self.ref_len and self.chunks <= 1
+        frag = 0.0 if complete else self.chunks / m
         return max(0.0, f_mean * (1.0 - GAMMA * frag**BETA))
 
 
@@ -120,6 +118,9 @@ def best_reference_stats(hyp: Sequence[str], refs: Sequence[Sequence[str]]) -> M
             best = stats
     if best is None:
         raise ValueError("METEOR needs at least one reference")
+    if best.matches == best.test_len == best.ref_len and best.chunks == 1:
+        # as the jar: a complete single-chunk match adds no chunk to a corpus's sums (no fragmentation)
+        best = MeteorStats(best.test_len, best.ref_len, best.matches, 0)
     return best
 
 

@@ -24,21 +24,6 @@ if TYPE_CHECKING:
 # command line's startup (`rsvision models`, argument checks) without paying seconds for torch.
 
 
-# Reflectance stored as integers (Sentinel-2 L1C/L2A: DN / 10000) to 8-bit true colour, as the usual true-colour
-# rendering does it: reflectance 0 .. 0.4 onto 0 .. 255 (a gain of 2.5), brighter pixels saturate.
-REFLECTANCE_SCALE = 10000.0
-TRUE_COLOUR_GAIN = 2.5
-
-
-def reflectance_to_8bit(
-    values: np.ndarray, scale: float = REFLECTANCE_SCALE, gain: float = TRUE_COLOUR_GAIN
-) -> np.ndarray:
-    """``min(255, round(DN / scale * gain * 255))`` as uint8: integer reflectance to 8-bit true colour, for
-    models trained on 8-bit RGB imagery."""
-    out = np.asarray(values, dtype=np.float32) * np.float32(gain * 255.0 / scale)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
 class Preprocessing(BaseModel):
     """Bands by name, raw value range and scale, per-band mean/std of scaled values, input size."""
 

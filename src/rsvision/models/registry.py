@@ -4,7 +4,8 @@ Names are the torchvision builders of :mod:`rsvision.models.backbones`, ``timm:<
 encoder-decoders of :mod:`rsvision.models.segmentation` (``unet``, ``fpn`` ... with ``encoder=``), or their siamese
 change versions of :mod:`rsvision.models.change` (``siamese_unet`` ...), or the detectors of
 :mod:`rsvision.models.detection` (``fasterrcnn``, ``retinanet``, ``fcos``, ``rotated_fcos`` with ``backbone=``), or
-the image-text ``dual_encoder`` of :mod:`rsvision.models.dual_encoder`.
+the image-text ``dual_encoder`` of :mod:`rsvision.models.dual_encoder`, or the captioners of
+:mod:`rsvision.models.captioner` (``caption_memory``, ``caption_decoder``).
 A model is built for named bands; ``source_bands`` (with ``source_state``) adapts a model trained
 on other bands through the band-adaptive stem. :func:`build_from_weights` builds the network a ``Weights``
 card describes, with its verified tensors.
@@ -20,12 +21,14 @@ from torch import nn
 
 from rsvision.errors import RsvisionError
 from rsvision.models.backbones import TORCHVISION_BUILDERS, build_timm
+from rsvision.models.captioner import CAPTION_BUILDERS
 from rsvision.models.change import CHANGE_BUILDERS
 from rsvision.models.detection import DETECTION_BUILDERS
 from rsvision.models.dual_encoder import DUAL_ENCODER_BUILDERS
 from rsvision.models.segmentation import SEGMENTATION_BUILDERS
 from rsvision.models.state import load_state
 from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
+from rsvision.models.vqa import VQA_BUILDERS
 from rsvision.models.weights import Weights
 
 RGB = ("red", "green", "blue")
@@ -36,6 +39,8 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     **CHANGE_BUILDERS,
     **DETECTION_BUILDERS,
     **DUAL_ENCODER_BUILDERS,
+    **CAPTION_BUILDERS,
+    **VQA_BUILDERS,
 }
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import colorcet
 import numpy as np
 
-from rsvision.core.sensors import Band, band_for_common_name
+from rsvision.core.sensors import Band, band_for_common_name, reflectance_to_8bit
 from rsvision.errors import BandCountError, NormalisationError
 from rsvision.models.classifier import Classifier
-from rsvision.models.preprocess import reflectance_to_8bit
 from rsvision.models.weights import Weights
 from rsvision.tasks.base import TileBatch, TilePredictor
 

@@ -28,20 +28,26 @@ from pathlib import Path
 import numpy as np
 import shapely
 
+from rsvision.bench.detection import voc_detection_scores
 from rsvision.bench.plots import detection_preview
 from rsvision.core.files import atomic_output, check_writable
-from rsvision.datasets.base import Sample
+from rsvision.core.progress import progress_bar
+from rsvision.datasets.base import Dataset, Sample
 from rsvision.datasets.dota import write_labeltxt, write_task1
 from rsvision.engine import run
 from rsvision.errors import OutputError, RsvisionError
 from rsvision.geometry import Detections, poly_area, poly_to_rbox, polygons_to_pixel, xyxy_to_rbox
 from rsvision.io import Scene, open_scene
+from rsvision.io.rgb import rgb_positions
 from rsvision.io.vectors import VectorLayer
 from rsvision.io.writers import vector_driver
 from rsvision.models.detection import detector_spec
+from rsvision.models.embedder import load_embedder
 from rsvision.models.resolve import check_task, parse_model_spec
 from rsvision.models.weights import Task, resolve_weights
 from rsvision.tasks.base import BoxPredictor
+from rsvision.tasks.open_vocabulary import OpenVocabularyDetector
+from rsvision.tasks.zero_shot import folder_class_words
 from rsvision.workflows.polygons import polygon_areas
 
 FORMATS = ("gpkg", "geojson", "geoparquet", "dota", "coco")
@@ -103,6 +109,24 @@ def load_detector(
     if scene is not None:
         of_scene = {"scene_bands": scene.bands, "dtype": scene.dtype, "sensor": scene.sensor, "where": str(scene.path)}
     return build_detector(spec, bands=bands, score=score, tile_size=tile, device=device, **of_scene)
+
+
+def is_open_vocabulary(model: str | None, classes: Sequence[str] | None) -> bool:
+    """``--classes`` without ``-m`` naming a class the built-in detector does not know: the dual encoder labels
+    windows with them instead (:class:`~rsvision.tasks.open_vocabulary.OpenVocabularyDetector`)."""
+    if not classes or model is not None:
+        return False
+    known = {c.lower() for c in resolve_weights(detector_spec(None)).classes}
+    return any(c.lower() not in known for c in classes)
+
+
+def open_vocabulary_detector(
+    scene: Scene, classes: Sequence[str], *, score: float = 0.5, model: str | None = None, device: str = "cpu"
+) -> OpenVocabularyDetector:
+    """Windows of ``scene``'s red, green and blue bands labelled by the dual encoder ``model`` (the built-in one when
+    None) as one of ``classes``."""
+    embedder = load_embedder(model, needed_by="detect --classes", device=device)
+    return OpenVocabularyDetector(embedder, classes, rgb_positions(scene), score=score)
 
 
 def output_format(output: str | os.PathLike, format: str | None = None) -> str:
@@ -326,3 +350,22 @@ def write_coco_detections(path: str | os.PathLike, dets: Detections, classes: Se
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(document), encoding="utf-8")
     return Path(path)
+
+
+def evaluate_open_vocabulary(
+    dataset: Dataset, *, score: float = 0.05, model: str | None = None, device: str = "cpu", progress: bool = False
+) -> dict:
+    """Detection keys (``map50`` ...) of open-vocabulary detection on a dataset whose class names are the words
+    asked for (``storage-tank`` -> "storage tank"): the same metric as ``eval detection -m`` on horizontal boxes.
+    A low ``score`` keeps the ranked list long, as AP wants."""
+    words = [folder_class_words(c) for c in dataset.classes]
+    detections, predictor = {}, None
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task(f"open-vocabulary detection on {len(dataset)} images", total=len(dataset))
+        for i, sample in enumerate(dataset):
+            scene = open_scene(sample.image)
+            predictor = predictor or open_vocabulary_detector(scene, words, score=score, model=model, device=device)
+            predictor.bands = rgb_positions(scene)
+            detections[i] = detect_scene(scene, predictor, quiet=True).detections
+            bar.advance(task)
+    return voc_detection_scores(dataset, detections, rotated=False) | {"classes_asked": words}

@@ -1,6 +1,7 @@
 """Recipes that rebuild each shipped weight with one command: ``python -m rsvision.train.recipes NAME``."""
 
 from rsvision.train.recipes.aid import aid_classifier, aid_lite0
+from rsvision.train.recipes.captioning import rsicd_captioner
 from rsvision.train.recipes.dota import dota_obb
 from rsvision.train.recipes.dubai import (
     dubai_landcover,
@@ -11,6 +12,7 @@ from rsvision.train.recipes.dubai import (
 from rsvision.train.recipes.neon import neon_trees, neon_trees_refit, neon_trees_strips
 from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
+from rsvision.train.recipes.vqa import vqa_baseline
 
 RECIPES = {
     "aid_classifier": aid_classifier,
@@ -28,6 +30,8 @@ RECIPES = {
     "oscd_change_rgb": oscd_change_rgb,
     "rsicd_dual_encoder_minilm": rsicd_dual_encoder_minilm,
     "rsicd_dual_encoder_scratch": rsicd_dual_encoder_scratch,
+    "rsicd_captioner": rsicd_captioner,
+    "vqa_baseline": vqa_baseline,
 }
 
 __all__ = [
@@ -45,6 +49,8 @@ __all__ = [
     "oscd_change",
     "oscd_change_rgb",
     "oscd_change_scratch",
+    "rsicd_captioner",
     "rsicd_dual_encoder_minilm",
     "rsicd_dual_encoder_scratch",
+    "vqa_baseline",
 ]

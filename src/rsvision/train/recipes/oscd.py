@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rsvision.bench.plots import plot_change_example
+from rsvision.core.sensors import reflectance_to_8bit
 from rsvision.datasets.change import OscdDataset
-from rsvision.models.preprocess import Preprocessing, reflectance_to_8bit
+from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import RGB
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
 from rsvision.train.cache import band_statistics

@@ -1,0 +1,45 @@
+"""A scene's red, green and blue bands as 8-bit true colour: what models trained on RGB photos (the AID classifier's
+backbone, the VQA baseline) read from any raster, a 13-band Sentinel-2 crop included."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from rasterio.windows import Window
+
+from rsvision.core.sensors import reflectance_to_8bit
+from rsvision.errors import BandCountError
+from rsvision.io.scene import Scene, open_scene
+
+# centre wavelengths (nm) of the visible colours; a band within WAVELENGTH_TOLERANCE_NM of one stands for it
+RGB_WAVELENGTHS = {"red": 665.0, "green": 560.0, "blue": 490.0}
+WAVELENGTH_TOLERANCE_NM = 60.0
+
+
+def rgb_positions(scene: Scene) -> list[int]:
+    """Band positions of red, green, blue: by name, else by nearest centre wavelength, else the first three."""
+    names = [b.name.lower() for b in scene.bands]
+    if all(c in names for c in RGB_WAVELENGTHS):
+        return [names.index(c) for c in RGB_WAVELENGTHS]
+    out = []
+    for centre in RGB_WAVELENGTHS.values():
+        gaps = [abs(b.wavelength_nm - centre) if b.wavelength_nm else np.inf for b in scene.bands]
+        best = int(np.argmin(gaps))
+        if gaps[best] > WAVELENGTH_TOLERANCE_NM:
+            break
+        out.append(best)
+    if len(out) == 3:
+        return out
+    if scene.count >= 3:
+        return [0, 1, 2]
+    raise BandCountError(f"{scene.path}: {scene.count} band(s) and no red, green and blue among them")
+
+
+def read_rgb8(scene: Scene | str | os.PathLike, size: int) -> np.ndarray:
+    """(3, size, size) uint8 of the whole scene (GDAL decimates as it reads): integer reflectance (Sentinel-2 DN) made
+    true colour, nodata as 0."""
+    scene = scene if isinstance(scene, Scene) else open_scene(scene)
+    data = scene.read(Window(0, 0, scene.width, scene.height), bands=rgb_positions(scene), out_shape=(size, size))
+    data = np.ma.filled(data, 0)
+    return data.astype(np.uint8) if scene.dtype == "uint8" else reflectance_to_8bit(data)

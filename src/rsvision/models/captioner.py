@@ -1,0 +1,193 @@
+"""Captioning networks: the retrieval captioner's memory and the transformer-decoder captioner.
+
+``caption_memory`` holds what a nearest-neighbour captioner needs and nothing else: the embeddings of its
+training images by a named dual encoder (float16) and their captions as UTF-8 bytes, so a card and its
+safetensors carry the whole memory offline. Captions are chosen from it by
+:class:`rsvision.tasks.captioning.RetrievalCaptioner` (the embedder is loaded by name, not copied).
+
+``caption_decoder`` is an image encoder from the registry (its pooled feature map as memory tokens) and a small
+transformer decoder over a closed vocabulary, decoded greedily or with a beam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from itertools import pairwise
+from typing import Any
+
+import torch
+from torch import nn
+
+from rsvision.errors import WeightsError
+from rsvision.models.backbones import TORCHVISION_BUILDERS, build_timm
+from rsvision.models.language import build_vocabulary, words
+
+MEMORY_ARCH = "caption_memory"
+DECODER_ARCH = "caption_decoder"
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+PAD, BOS, EOS, UNK = range(4)
+
+
+class CaptionMemory(nn.Module):
+    """Training images' embeddings (``image_embeddings``, (N, D) float16) by the dual encoder ``embedder`` and
+    their captions (``caption_bytes`` joined, cut at ``caption_offsets``; ``caption_owner`` names each one's image)."""
+
+    def __init__(
+        self,
+        n_images: int,
+        n_captions: int,
+        n_bytes: int,
+        embed_dim: int,
+        embedder: str,
+        k: int = 40,
+        embedder_sha256: str | None = None,
+    ):
+        super().__init__()
+        self.embedder, self.k, self.embedder_sha256 = embedder, k, embedder_sha256
+        self.register_buffer("image_embeddings", torch.zeros(n_images, embed_dim, dtype=torch.float16))
+        self.register_buffer("caption_bytes", torch.zeros(n_bytes, dtype=torch.uint8))
+        self.register_buffer("caption_offsets", torch.zeros(n_captions + 1, dtype=torch.int64))
+        self.register_buffer("caption_owner", torch.zeros(n_captions, dtype=torch.int64))
+
+    @classmethod
+    def from_captions(
+        cls, embeddings: torch.Tensor, captions: Sequence[Sequence[str]], embedder: str, k: int = 40
+    ) -> CaptionMemory:
+        """A memory of ``embeddings[i]`` captioned by ``captions[i]`` (one list per image)."""
+        flat = [c.strip().encode() for cs in captions for c in cs]
+        owner = [i for i, cs in enumerate(captions) for _ in cs]
+        offsets = torch.tensor([0, *map(len, flat)], dtype=torch.int64).cumsum(0)
+        memory = cls(len(captions), len(flat), int(offsets[-1]), embeddings.shape[1], embedder, k)
+        memory.image_embeddings.copy_(embeddings.half())
+        memory.caption_bytes.copy_(torch.frombuffer(bytearray(b"".join(flat)), dtype=torch.uint8))
+        memory.caption_offsets.copy_(offsets)
+        memory.caption_owner.copy_(torch.tensor(owner, dtype=torch.int64))
+        return memory
+
+    @cached_property
+    def captions(self) -> list[str]:
+        raw = self.caption_bytes.numpy().tobytes()
+        cuts = self.caption_offsets.tolist()
+        return [raw[a:b].decode() for a, b in pairwise(cuts)]
+
+    @cached_property
+    def captions_of_image(self) -> list[list[int]]:
+        """Caption indices of each memory image."""
+        out: list[list[int]] = [[] for _ in range(len(self.image_embeddings))]
+        for k, owner in enumerate(self.caption_owner.tolist()):
+            out[owner].append(k)
+        return out
+
+    def card_kwargs(self) -> dict[str, Any]:
+        n, d = self.image_embeddings.shape
+        return {
+            "n_images": n,
+            "n_captions": len(self.caption_owner),
+            "n_bytes": len(self.caption_bytes),
+            "embed_dim": d,
+            "embedder": self.embedder,
+            "k": self.k,
+        }
+
+
+def build_caption_memory(num_classes: int = 0, in_chans: int = 3, **kwargs: Any) -> CaptionMemory:
+    if num_classes:
+        raise WeightsError(f"a caption memory has no classes (got {num_classes})")
+    return CaptionMemory(**kwargs)
+
+
+def build_caption_vocabulary(captions: Sequence[str], min_count: int = 2) -> list[str]:
+    """The decoder's special tokens, then the words seen ``min_count`` times or more, most frequent first."""
+    return [*SPECIALS, *build_vocabulary(captions, min_count)[2:]]  # [2:]: the text tower's own PAD and UNK
+
+
+class CaptionDecoder(nn.Module):
+    """An image encoder's final feature map (as ``grid``² memory tokens) read by a transformer decoder."""
+
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        image_arch: str = "efficientnet_lite0",
+        in_chans: int = 3,
+        width: int = 256,
+        layers: int = 2,
+        heads: int = 4,
+        context: int = 32,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        self.vocab, self.context = list(vocab), context
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        self.encoder = _feature_extractor(image_arch, in_chans)
+        self.memory_proj = nn.Sequential(nn.LazyLinear(width), nn.LayerNorm(width))
+        self.token_embedding = nn.Embedding(len(self.vocab), width, padding_idx=PAD)
+        self.position = nn.Parameter(torch.zeros(context, width))
+        layer = nn.TransformerDecoderLayer(width, heads, 4 * width, dropout, batch_first=True, norm_first=True)
+        self.decoder = nn.TransformerDecoder(layer, layers)
+        self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, len(self.vocab)))
+        nn.init.normal_(self.position, std=0.02)
+        with torch.no_grad():  # materialise the lazy projection so a card's tensors load into it
+            self.memory_proj(torch.zeros(1, 1, self.encoder.num_features))
+
+    def image_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) normalised pixels -> (B, h*w, F) encoder map tokens (what the training loop caches)."""
+        return self.encoder.forward_features(x).flatten(2).transpose(1, 2)
+
+    def encode_ids(self, texts: Sequence[str]) -> torch.Tensor:
+        """Captions -> (B, context) ids: <bos> words <eos>, cut to the context, padded."""
+        out = torch.full((len(texts), self.context), PAD, dtype=torch.long)
+        for i, text in enumerate(texts):
+            ids = [BOS, *(self.index.get(w, UNK) for w in words(text)), EOS][: self.context]
+            out[i, : len(ids)] = torch.tensor(ids)
+        return out
+
+    def logits(self, tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T, V) next-word logits of ``ids`` (B, T) given image ``tokens`` (B, M, F)."""
+        memory = self.memory_proj(tokens)
+        t = ids.shape[1]
+        x = self.token_embedding(ids) + self.position[:t]
+        causal = torch.triu(torch.ones(t, t, dtype=torch.bool, device=ids.device), diagonal=1)
+        y = self.decoder(x, memory, tgt_mask=causal, tgt_key_padding_mask=ids == PAD)
+        return self.out(y)
+
+    @torch.no_grad()
+    def generate(self, tokens: torch.Tensor, beam: int = 3, max_len: int | None = None) -> list[str]:
+        """Captions of image ``tokens`` (B, M, F) by beam search (``beam=1``: greedy), length-normalised."""
+        return [self._beam(tokens[i : i + 1], beam, max_len or self.context - 1) for i in range(len(tokens))]
+
+    def _beam(self, tokens: torch.Tensor, beam: int, max_len: int) -> str:
+        beams = [([BOS], 0.0)]
+        done: list[tuple[list[int], float]] = []
+        for _ in range(max_len):
+            ids = torch.tensor([b[0] for b in beams])
+            logp = self.logits(tokens.expand(len(beams), -1, -1), ids)[:, -1].log_softmax(-1)
+            logp[:, [PAD, BOS, UNK]] = float("-inf")
+            scores = torch.tensor([b[1] for b in beams])[:, None] + logp
+            top = scores.flatten().topk(beam)
+            beams = []
+            for score, flat in zip(top.values.tolist(), top.indices.tolist()):
+                row, word = divmod(flat, logp.shape[1])
+                seq = [*ids[row].tolist(), word]
+                (done if word == EOS else beams).append((seq, score))
+            if not beams or len(done) >= beam:
+                break
+        done += beams
+        best = max(done, key=lambda b: b[1] / max(1, len(b[0]) - 1))[0]
+        return " ".join(self.vocab[i] for i in best[1:] if i not in (EOS, PAD))
+
+
+def _feature_extractor(arch: str, in_chans: int) -> nn.Module:
+    """A registry backbone without its head (timm for EfficientNet-Lite, the names the classifiers use)."""
+    if arch in TORCHVISION_BUILDERS:
+        raise WeightsError(f"the caption decoder reads timm feature maps; {arch!r} is a torchvision builder")
+    return build_timm(arch, num_classes=0, in_chans=in_chans)
+
+
+def build_caption_decoder(num_classes: int = 0, in_chans: int = 3, **kwargs: Any) -> CaptionDecoder:
+    if num_classes:
+        raise WeightsError(f"a caption decoder has no classes (got {num_classes}): its vocabulary is in its card")
+    return CaptionDecoder(in_chans=in_chans, **kwargs)
+
+
+CAPTION_BUILDERS = {MEMORY_ARCH: build_caption_memory, DECODER_ARCH: build_caption_decoder}

@@ -1,0 +1,142 @@
+"""Training the transformer-decoder captioner on cached image tokens, and measuring a captioner on a validation part.
+
+The image encoder (a registry backbone, frozen) runs once per run; its final maps are cached as tokens (float16)
+and the decoder learns on them with teacher forcing and label smoothing, one caption drawn per image per epoch.
+Each ``eval_every`` epochs the validation part is captioned (greedy) and scored by CIDEr-D; the best epoch is kept.
+A checkpoint after every epoch lets a killed run resume.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rsvision.core.progress import progress_bar
+from rsvision.datasets.base import Dataset
+from rsvision.metrics.captioning import caption_scores
+from rsvision.models.captioner import PAD, CaptionDecoder
+from rsvision.models.preprocess import Preprocessing
+from rsvision.train.loop import decay_groups, lr_at
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    eval_every: int = 2
+    seed: int = 0
+
+
+@dataclass
+class CaptionResult:
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_cider: float = float("-inf")
+    seconds: float = 0.0
+
+
+@torch.no_grad()
+def extract_tokens(
+    model: CaptionDecoder, dataset: Dataset, prep: Preprocessing, batch_size: int = 64, progress: bool = False
+) -> np.ndarray:
+    """(N, M, F) float16 encoder tokens of the dataset's images, preprocessed as the card says."""
+    model.eval()
+    out = []
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task(f"image tokens of {len(dataset)} images", total=len(dataset))
+        for start in range(0, len(dataset), batch_size):
+            samples = dataset.samples[start : start + batch_size]
+            x = torch.cat([prep(dataset.load_image(s), where=str(s.image)) for s in samples])
+            out.append(model.image_tokens(x).half())
+            bar.advance(task, len(samples))
+    return torch.cat(out).numpy()
+
+
+def decode_tokens(model: CaptionDecoder, tokens: np.ndarray, beam: int = 1, batch_size: int = 256) -> list[str]:
+    model.eval()
+    out: list[str] = []
+    for start in range(0, len(tokens), batch_size):
+        out += model.generate(torch.from_numpy(tokens[start : start + batch_size]).float(), beam=beam)
+    return out
+
+
+def fit_caption_decoder(
+    model: CaptionDecoder,
+    tokens: np.ndarray,
+    captions: Sequence[Sequence[str]],
+    val_tokens: np.ndarray,
+    val_refs: Sequence[Sequence[str]],
+    config: CaptionConfig,
+    work_dir: str | Path,
+    log: Callable[[str], None] = print,
+) -> CaptionResult:
+    """Train ``model``'s decoder (the encoder stays as it is) on ``tokens[i]`` captioned by ``captions[i]``; the best
+    validation epoch's state is ``work_dir/best.pt``, the last epoch's ``work_dir/last.pt`` (resumed from)."""
+    work_dir = Path(work_dir)
+    params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(decay_groups(params, config.weight_decay), lr=config.lr)
+    result, start_epoch = CaptionResult(), 0
+    last = work_dir / "last.pt"
+    if last.is_file():
+        state = torch.load(last, weights_only=False)
+        if state["config"] != asdict(config) or state["n_images"] != len(tokens):
+            raise RuntimeError(f"{last} was made with other settings or data; move it away to start afresh")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        result, start_epoch = CaptionResult(**state["result"]), state["epoch"]
+        log(f"resumed after epoch {start_epoch}")
+    steps_per_epoch = -(-len(tokens) // config.batch_size)
+    total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        t0 = time.perf_counter()
+        loss = _epoch(model, optimizer, tokens, captions, config, epoch, (epoch - 1) * steps_per_epoch, total, warmup)
+        row = {"epoch": epoch, "loss": round(loss, 4), "seconds": round(time.perf_counter() - t0, 1)}
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            hyps = decode_tokens(model, val_tokens)
+            row["val_cider"] = round(caption_scores(dict(enumerate(val_refs)), dict(enumerate(hyps)))["cider"], 4)
+            if row["val_cider"] > result.best_val_cider:
+                result.best_epoch, result.best_val_cider = epoch, row["val_cider"]
+                torch.save(model.state_dict(), work_dir / "best.pt")
+        result.history.append(row)
+        result.seconds += time.perf_counter() - t0
+        log(" ".join(f"{k} {v}" for k, v in row.items()))
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
+        torch.save({**state, "result": asdict(result), "config": asdict(config), "n_images": len(tokens)}, last)
+    model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
+    return result
+
+
+def _epoch(model, optimizer, tokens, captions, config: CaptionConfig, epoch: int, step: int, total: int, warmup: int):
+    model.train()
+    model.encoder.eval()
+    gen = np.random.default_rng([config.seed, epoch])
+    order = gen.permutation(len(tokens))
+    losses = []
+    for start in range(0, len(order), config.batch_size):
+        idx = order[start : start + config.batch_size]
+        texts = [captions[i][gen.integers(len(captions[i]))] for i in idx]
+        ids = model.encode_ids(texts)
+        ids = ids[:, : int((ids != PAD).sum(1).max())]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, total, warmup, config.lr)
+        logits = model.logits(torch.from_numpy(tokens[idx]).float(), ids[:, :-1])
+        loss = F.cross_entropy(
+            logits.flatten(0, 1), ids[:, 1:].flatten(), ignore_index=PAD, label_smoothing=config.label_smoothing
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        step += 1
+    return float(np.mean(losses))
