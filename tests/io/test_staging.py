@@ -12,10 +12,10 @@ GRID = Grid(rasterio.crs.CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 400
 DATA = np.random.default_rng(0).integers(0, 6, (1, 1100, 900)).astype("uint8")
 
 
-def _write(path, flush_every=None, stop_after=None):
+def _write(path, flush_every=None, stop_after=None, grid=GRID):
     writer = RasterWriter(
         path,
-        GRID,
+        grid,
         1,
         "uint8",
         255,
@@ -62,3 +62,12 @@ def test_a_resume_drops_the_parts_after_its_row(tmp_path):
         again.write(DATA[:, row : row + 130], Window(0, row, 900, min(130, 1100 - row)))
     with rasterio.open(again.close()) as ds:
         assert np.array_equal(ds.read(), DATA)
+
+
+def test_parts_of_a_scene_without_georeference_stitch(tmp_path):
+    """A photo's class map (no CRS, identity transform) staged in parts: GDAL refuses a None CRS on the stitched VRT,
+    so none is set, and the COG stays without one."""
+    grid = Grid(None, Affine.identity(), 900, 1100)
+    out = _write(tmp_path / "photo.tif", flush_every=2, grid=grid).close()
+    with rasterio.open(out) as ds:
+        assert ds.crs is None and np.array_equal(ds.read(), DATA)
