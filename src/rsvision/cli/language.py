@@ -9,10 +9,9 @@ from pathlib import Path
 import typer
 
 from rsvision.cli.app import DEVICE, QUIET, app, report, say, set_quiet
+from rsvision.cli.search import THREADS
 from rsvision.core.settings import check_device, torch_threads
 from rsvision.errors import InputNotFoundError, RsvisionError
-
-THREADS = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all available).")
 
 
 def _check_input(path: Path) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rsvision.errors import OutputError
@@ -82,3 +84,38 @@ def remove_partial(path: Path) -> None:
     for aux in (path.with_name(path.name + ".aux.xml"), path.with_name(path.name + ".ovr")):
         with contextlib.suppress(FileNotFoundError):
             aux.unlink()
+
+
+def check_replaceable_folder(out: Path, is_ours: Callable[[str], bool], what: str) -> Path:
+    """``out`` if a generated folder may be (re)placed there: its parent exists and is writable, and it is absent,
+    empty, or holds only entries ``is_ours`` accepts (an earlier ``what``): any other folder is refused, never
+    replaced."""
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise OutputError(f"cannot write {out}: folder {out.parent} does not exist or is not writable")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"cannot write {out}: it is a file")
+    if out.is_dir():
+        strange = [p.name for p in out.iterdir() if not is_ours(p.name)]
+        if strange:
+            raise OutputError(f"{out} holds other files than {what} ({strange[0]} ...); give an empty folder")
+    return out
+
+
+def publish_folder(work: Path, out: Path) -> None:
+    """Rename the finished folder ``work`` onto ``out``; an earlier one is moved aside first and removed after."""
+    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+    try:
+        if out.exists():
+            os.replace(out, old)
+        os.replace(work, out)
+    except OSError as err:
+        if old.exists() and not out.exists():
+            os.replace(old, out)  # the earlier one back where it was
+        raise OutputError(f"cannot write {out}: {err.strerror or err}") from None
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def safe_name(name: str) -> str:
+    """A name for file names and ids: lower case, runs of other characters than letters and digits as one "-"
+    (so ``_`` can separate the fields of an id)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")

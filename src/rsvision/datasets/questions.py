@@ -34,13 +34,13 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 
-from rsvision.core.files import atomic_output
+from rsvision.core.files import atomic_output, check_replaceable_folder, publish_folder, safe_name
 from rsvision.core.progress import plural, progress_bar
 from rsvision.datasets.base import Dataset, Sample, require_dir
 from rsvision.datasets.change import OscdDataset
 from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
-from rsvision.errors import AnnotationError, AnnotationWarning, InputNotFoundError, OutputError, RsvisionError
+from rsvision.errors import AnnotationError, AnnotationWarning, InputNotFoundError, RsvisionError
 from rsvision.io import align, open_scene
 from rsvision.io.images import read_image
 
@@ -240,7 +240,7 @@ def build_vqa_sets(
     }
     if not roots:
         raise RsvisionError("no source to build questions from: give dubai, neon or oscd")
-    out = _check_out(Path(out))
+    out = check_replaceable_folder(Path(out), _is_question_file, "a question set")
     work = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
     (work / "Images").mkdir(parents=True)
     try:
@@ -248,7 +248,7 @@ def build_vqa_sets(
         for split, image_id, questions in _crops_of(roots, work / "Images", seed, progress):
             by_split[split].append((image_id, questions))
         _write_splits(work, by_split, roots)
-        _publish(work, out)
+        publish_folder(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -284,40 +284,9 @@ def _count(by_split: dict[str, list]) -> dict[str, int]:
     return {f"{s}/{t}": counts[f"{s}/{t}"] for s in SPLITS for t in QUESTION_TYPES if counts[f"{s}/{t}"]}
 
 
-def _check_out(out: Path) -> Path:
-    """``out`` if it can be (re)placed: its folder exists and is writable, and it is absent, empty or an earlier
-    question set (only ``Images/`` and ``*_split_*.json``): any other folder is refused, never replaced."""
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-        raise OutputError(f"cannot write {out}: folder {out.parent} does not exist or is not writable")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"cannot write {out}: it is a file")
-    if out.is_dir():
-        strange = [
-            p.name for p in out.iterdir() if not (p.name == "Images" or re.fullmatch(r".+_split_.+\.json", p.name))
-        ]
-        if strange:
-            raise OutputError(f"{out} holds other files than a question set ({strange[0]} ...); give an empty folder")
-    return out
-
-
-def _publish(work: Path, out: Path) -> None:
-    """Rename the finished ``work`` onto ``out``; an earlier set is moved aside first and removed after."""
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-    try:
-        if out.exists():
-            os.replace(out, old)
-        os.replace(work, out)
-    except OSError as err:
-        if old.exists() and not out.exists():
-            os.replace(old, out)  # the earlier set back where it was
-        raise OutputError(f"cannot write {out}: {err.strerror or err}") from None
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _safe(name: str) -> str:
-    """A name for file names and ids: lower case, runs of other characters than letters and digits as one "-"
-    (so ``_`` separates the fields of an image id)."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+def _is_question_file(name: str) -> bool:
+    """What an earlier question set holds: its images folder and its ``*_split_*.json`` files."""
+    return name == "Images" or re.fullmatch(r".+_split_.+\.json", name) is not None
 
 
 def _windows(height: int, width: int, size: int) -> Iterator[tuple[int, int]]:
@@ -363,7 +332,7 @@ def _dubai_crops(dataset, sample: Sample, images: Path, seed: int) -> Iterator[I
         mask = dataset.load_mask(sample)
     image = dataset.load_image(sample)[:3]
     for row, col in _windows(*mask.shape, DUBAI_CROP):
-        image_id = f"dubai_{_safe(f'{tile} {stem}')}_{row}_{col}"
+        image_id = f"dubai_{safe_name(f'{tile} {stem}')}_{row}_{col}"
         crop = mask[row : row + DUBAI_CROP, col : col + DUBAI_CROP]
         questions = mask_questions(crop, dataset.classes, dataset.ignore_index, rng=_rng(seed, image_id))
         if questions:
@@ -392,7 +361,7 @@ def _neon_crops(dataset, sample: Sample, images: Path, seed: int) -> Iterator[It
         for row, col in _windows(height, end - first, NEON_CROP):
             col += first
             inside = (cx >= col) & (cx < col + NEON_CROP) & (cy >= row) & (cy < row + NEON_CROP)
-            image_id = f"neon_{_safe(sample.id)}_{row}_{col}"
+            image_id = f"neon_{safe_name(sample.id)}_{row}_{col}"
             _write_tif(images / f"{image_id}.tif", image[:, row : row + NEON_CROP, col : col + NEON_CROP])
             yield split, image_id, box_questions(int(inside.sum()), "trees")
 
@@ -414,7 +383,7 @@ def _oscd_crops(dataset, sample: Sample, images: Path, seed: int) -> Iterator[It
         window = np.s_[:, row : row + OSCD_CROP, col : col + OSCD_CROP]
         if any(np.ma.getmaskarray(d[window]).any() for d in dates):
             continue  # no data on a date: its change questions would be about pixels nobody saw
-        image_id = f"oscd_{_safe(sample.id)}_{row}_{col}"
+        image_id = f"oscd_{safe_name(sample.id)}_{row}_{col}"
         transform = grid.transform @ Affine.translation(col, row)
         for suffix, date in zip(("_before", ""), dates):
             data = np.ma.getdata(date[window])

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from rsvision.core.files import atomic_output
+from rsvision.core.files import atomic_output, check_replaceable_folder, publish_folder, safe_name
 from rsvision.core.progress import plural, progress_bar
 from rsvision.datasets.base import Dataset, Sample, require_dir
 from rsvision.datasets.dota import DOTA_V1_CLASSES
@@ -256,7 +256,7 @@ def build_grounding_set(
     }
     if not roots:
         raise RsvisionError("no source to build referring expressions from: give dota or neon")
-    out = _check_out(Path(out))
+    out = check_replaceable_folder(Path(out), lambda name: name in ("Annotations", "JPEGImages"), "a grounding set")
     work = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
     work.mkdir()
     try:
@@ -266,7 +266,7 @@ def build_grounding_set(
             counts.update(f"{source}/{e.kind}" for e in item[4])
         if not counts:
             raise AnnotationError(f"no object is named unambiguously in {', '.join(map(str, roots.values()))}")
-        _publish(work, out)
+        publish_folder(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -287,39 +287,6 @@ def _items_of(roots: dict[str, Path], progress: bool) -> Iterator[tuple[str, Ite
                 bar.advance(task)
 
 
-def _check_out(out: Path) -> Path:
-    """``out`` if it can be (re)placed: its folder exists and is writable, and it is absent, empty or an earlier
-    grounding set (only ``Annotations/`` and ``JPEGImages/``): any other folder is refused, never replaced."""
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
-        raise OutputError(f"cannot write {out}: folder {out.parent} does not exist or is not writable")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"cannot write {out}: it is a file")
-    if out.is_dir():
-        strange = [p.name for p in out.iterdir() if p.name not in ("Annotations", "JPEGImages")]
-        if strange:
-            raise OutputError(f"{out} holds other files than a grounding set ({strange[0]} ...); give an empty folder")
-    return out
-
-
-def _publish(work: Path, out: Path) -> None:
-    """Rename the finished ``work`` onto ``out``; an earlier set is moved aside first and removed after."""
-    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-    try:
-        if out.exists():
-            os.replace(out, old)
-        os.replace(work, out)
-    except OSError as err:
-        if old.exists() and not out.exists():
-            os.replace(old, out)  # the earlier set back where it was
-        raise OutputError(f"cannot write {out}: {err.strerror or err}") from None
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _safe(name: str) -> str:
-    """A name for file names and ids: lower case, runs of other characters than letters and digits as one "-"."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
 def _kept(sample: Sample, classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """The sample's horizontal boxes and class names, 'difficult' objects left out (their boxes are unsure)."""
     targets = sample.targets
@@ -337,7 +304,13 @@ def _dota_items(dataset: Dataset, sample: Sample) -> Iterator[Item]:
     """A whole validation image (copied as it is) with the expressions of its objects' horizontal envelopes."""
     boxes, labels = _kept(sample, dataset.classes)
     width, height = sample.meta["width"], sample.meta["height"]
-    yield f"dota_{_safe(sample.id)}", sample.image, width, height, referring_expressions(boxes, labels, width, height)
+    yield (
+        f"dota_{safe_name(sample.id)}",
+        sample.image,
+        width,
+        height,
+        referring_expressions(boxes, labels, width, height),
+    )
 
 
 def _open_neon(root: Path) -> Dataset:
@@ -369,7 +342,7 @@ def _neon_items(dataset: Dataset, sample: Sample) -> Iterator[Item]:
             crop_labels = [labels[strip_index[i]] for i in index]
             crop = image[:, row : row + NEON_CROP, x0 + col : x0 + col + NEON_CROP]
             expressions = referring_expressions(crop_boxes, crop_labels, NEON_CROP, NEON_CROP)
-            yield f"neon_{_safe(sample.id)}_{row}_{x0 + col}", crop, NEON_CROP, NEON_CROP, expressions
+            yield f"neon_{safe_name(sample.id)}_{row}_{x0 + col}", crop, NEON_CROP, NEON_CROP, expressions
 
 
 _SOURCES: dict[str, tuple[Callable[[Path], Dataset], Callable[[Dataset, Sample], Iterator[Item]]]] = {

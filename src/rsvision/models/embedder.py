@@ -14,7 +14,7 @@ from rsvision.errors import WeightsError
 from rsvision.models.dual_encoder import DualEncoder
 from rsvision.models.language import check_texts
 from rsvision.models.openclip import OpenClipEncoder
-from rsvision.models.preprocess import Preprocessing
+from rsvision.models.preprocess import Preprocessing, preprocess_chunk
 from rsvision.models.resolve import resolve_model
 from rsvision.models.tta import d4_mean
 from rsvision.models.weights import Task, Weights, builtin_weights
@@ -62,12 +62,7 @@ class Embedder:
         )
         out = []
         for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            x = (
-                self.preprocessing(chunk)
-                if isinstance(chunk, np.ndarray)
-                else torch.cat([self.preprocessing(im, where=f"image {start + i}") for i, im in enumerate(chunk)])
-            )
+            x = preprocess_chunk(self.preprocessing, images[start : start + batch_size], start)
             with torch.inference_mode():
                 out.append(encode(x.to(self.device)).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, self.dim), np.float32)

@@ -132,3 +132,13 @@ class Preprocessing(BaseModel):
         if batch.ndim == 3:
             batch = batch[None]
         return self.normalise(self.resize(batch))
+
+
+def preprocess_chunk(prep: Preprocessing, chunk: np.ndarray | Sequence[np.ndarray], start: int = 0) -> torch.Tensor:
+    """A batch of raw images ((B, C, H, W), or a list of (C, H, W) of any sizes) as the model's input; ``start``
+    numbers them in messages."""
+    import torch
+
+    if isinstance(chunk, np.ndarray):
+        return prep(chunk)
+    return torch.cat([prep(im, where=f"image {start + i}") for i, im in enumerate(chunk)])

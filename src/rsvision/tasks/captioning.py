@@ -21,6 +21,7 @@ from rsvision.errors import WeightsError
 from rsvision.metrics.captioning import ngram_counts, tokenize_caption
 from rsvision.models.captioner import CaptionDecoder, CaptionMemory
 from rsvision.models.embedder import Embedder, load_embedder
+from rsvision.models.preprocess import preprocess_chunk
 from rsvision.models.resolve import resolve_model
 from rsvision.models.weights import Task, builtin_weights
 
@@ -108,12 +109,7 @@ class DecoderCaptioner:
     def caption_images(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 32) -> list[Caption]:
         out = []
         for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            x = (
-                self.preprocessing(chunk)
-                if isinstance(chunk, np.ndarray)
-                else torch.cat([self.preprocessing(im, where=f"image {start + i}") for i, im in enumerate(chunk)])
-            )
+            x = preprocess_chunk(self.preprocessing, images[start : start + batch_size], start)
             with torch.inference_mode():
                 tokens = self.module.image_tokens(x.to(self.device))
                 out += [Caption(t) for t in self.module.generate(tokens, beam=self.beam)]

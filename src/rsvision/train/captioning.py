@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rsvision.core.progress import progress_bar
 from rsvision.datasets.base import Dataset
 from rsvision.metrics.captioning import caption_scores
 from rsvision.models.captioner import PAD, CaptionDecoder
 from rsvision.models.preprocess import Preprocessing
 from rsvision.train.loop import decay_groups, lr_at
+from rsvision.train.retrieval import images_through
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,12 @@ class CaptionResult:
     seconds: float = 0.0
 
 
-@torch.no_grad()
 def extract_tokens(
     model: CaptionDecoder, dataset: Dataset, prep: Preprocessing, batch_size: int = 64, progress: bool = False
 ) -> np.ndarray:
     """(N, M, F) float16 encoder tokens of the dataset's images, preprocessed as the card says."""
     model.eval()
-    out = []
-    with progress_bar(enabled=progress) as bar:
-        task = bar.add_task(f"image tokens of {len(dataset)} images", total=len(dataset))
-        for start in range(0, len(dataset), batch_size):
-            samples = dataset.samples[start : start + batch_size]
-            x = torch.cat([prep(dataset.load_image(s), where=str(s.image)) for s in samples])
-            out.append(model.image_tokens(x).half())
-            bar.advance(task, len(samples))
-    return torch.cat(out).numpy()
+    return images_through(lambda x: model.image_tokens(x).half(), dataset, prep, batch_size, progress).numpy()
 
 
 def decode_tokens(model: CaptionDecoder, tokens: np.ndarray, beam: int = 1, batch_size: int = 256) -> list[str]:

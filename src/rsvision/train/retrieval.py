@@ -127,22 +127,37 @@ def cached_array(path: str | os.PathLike, key: str, compute: Callable[[], np.nda
 
 
 @torch.no_grad()
+def images_through(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    dataset: Dataset,
+    prep: Preprocessing,
+    batch_size: int = 64,
+    progress: bool = False,
+    title: str = "image features",
+) -> torch.Tensor:
+    """``fn`` of every image of the dataset, preprocessed as the card says, in batches, concatenated."""
+    out = []
+    with progress_bar(enabled=progress) as bar:
+        task = bar.add_task(f"{title} of {len(dataset)} images", total=len(dataset))
+        for start in range(0, len(dataset), batch_size):
+            samples = dataset.samples[start : start + batch_size]
+            out.append(fn(torch.cat([prep(dataset.load_image(s), where=str(s.image)) for s in samples])))
+            bar.advance(task, len(samples))
+    return torch.cat(out)
+
+
 def extract_image_features(
     model: DualEncoder, dataset: Dataset, prep: Preprocessing, batch_size: int = 64, progress: bool = False
 ) -> np.ndarray:
     """(N, F) float32 pooled backbone features of the dataset's images, preprocessed as the card says; with tuned
     stages, the (N, C, h, w) maps entering them, as float16 (half the memory; the tuned stages compute in float32)."""
     model.eval()
-    out = []
-    with progress_bar(enabled=progress) as bar:
-        task = bar.add_task(f"image features of {len(dataset)} images", total=len(dataset))
-        for start in range(0, len(dataset), batch_size):
-            samples = dataset.samples[start : start + batch_size]
-            x = torch.cat([prep(dataset.load_image(s), where=str(s.image)) for s in samples])
-            features = model.image_features(x)
-            out.append(features.half() if features.ndim == 4 else features.float())
-            bar.advance(task, len(samples))
-    return torch.cat(out).numpy()
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        f = model.image_features(x)
+        return f.half() if f.ndim == 4 else f.float()
+
+    return images_through(features, dataset, prep, batch_size, progress).numpy()
 
 
 def extract_text_features(model: DualEncoder, captions: Sequence[str], batch_size: int = 512) -> np.ndarray:
