@@ -57,7 +57,7 @@ def test_unknown_classes_and_tasks(weights, tmp_path):
     root = _folder(tmp_path / "data", ["red", "ocean"])
     with pytest.raises(EvaluationError, match="classes unknown to model tiny: ocean"):
         evaluate_model("classification", root, weights)
-    with pytest.raises(EvaluationError, match="eval captioning: no model of this task is built in yet"):
+    with pytest.raises(EvaluationError, match="captioning cannot be scored on 'folder' data"):
         evaluate_model("captioning", root, weights)
 
 

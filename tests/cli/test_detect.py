@@ -105,7 +105,10 @@ def test_count_in_a_grid_and_in_zones(run_cli, capsys, scene, tmp_path, squares)
         (["detect", "{scene}", "-o", "{tmp}/o.shp"], "unknown format '.shp'"),
         (["detect", "{scene}", "-o", "{tmp}/nowhere/o.gpkg"], "does not exist"),
         (["detect", "{scene}", "-o", "{tmp}/o.gpkg", "--score", "2"], "--score must be between 0 and 1"),
-        (["detect", "{scene}", "-o", "{tmp}/o.gpkg", "--classes", "boat"], "unknown class 'boat'"),
+        (
+            ["detect", "{scene}", "-m", "neon_trees_retinanet", "-o", "{tmp}/o.gpkg", "--classes", "boat"],
+            "unknown class 'boat'",
+        ),
         (["count", "{scene}", "-o", "{tmp}/o.gpkg"], "give --zones ZONES.gpkg or --grid METRES"),
         (["count", "{scene}", "-o", "{tmp}/o.gpkg", "--grid", "5", "--zones", "{scene}"], "one of them"),
         (["count", "{scene}", "-o", "{tmp}/o.gpkg", "--zones", "{tmp}/z.gpkg"], "no such file or folder"),

@@ -59,10 +59,10 @@ def test_probe(setup, capsys, run_cli):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["grounding"], "eval grounding: no model of this task is built in yet"),
+        (["grounding"], "grounding cannot be scored on 'folder' data"),
         (["classification", "--predictions", "p.csv", "-m", "M"], "not both"),
         (["probe", "--predictions", "p.csv"], "--predictions does not apply"),
-        (["grounding", "-m", "M"], "eval grounding: no model of this task is built in yet"),
+        (["grounding", "-m", "M"], "eval grounding -m: the grounder composes the built-in models and takes no -m"),
     ],
 )
 def test_argument_rules(setup, capsys, args, message, run_cli):

@@ -78,8 +78,8 @@ def evaluate_model(
         return evaluate_vqa_model(load_vqa(model), dataset, progress=progress)
     if task not in ("classification", "segmentation", "change", "detection"):
         raise EvaluationError(
-            f"eval {task}: no model of this task is built in yet, so none can run (-m); "
-            "score predictions made elsewhere with --predictions"
+            f"eval {task} -m: the grounder composes the built-in models and takes no -m; run it without -m, "
+            "or score boxes made elsewhere with --predictions"
         )
     dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
