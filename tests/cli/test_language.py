@@ -45,8 +45,8 @@ def test_caption_an_image_and_a_scene_by_regions(run_cli, capsys, tiny_captioner
 def test_caption_refuses_what_it_cannot_read(run_cli, capsys, tiny_captioner, tmp_path):
     code, _, err = run_cli(capsys, "caption", tmp_path / "missing.tif", "-m", tiny_captioner)
     assert code == 2 and "no such image" in err
-    code, _, err = run_cli(capsys, "caption", tmp_path, "-m", tiny_captioner)
-    assert code == 2 and "folder" in err
+    code, _, err = run_cli(capsys, "caption", tmp_path, "-m", tiny_captioner)  # a folder without band files
+    assert code == 2 and "band" in err
 
 
 def test_eval_captioning_with_a_model(run_cli, capsys, tiny_captioner, kind_texture, caption_templates, tmp_path):
@@ -134,3 +134,13 @@ def test_detect_open_vocabulary(run_cli, capsys, dubai_crop, tmp_path):
     out = tmp_path / "tanks.gpkg"
     code, _, err = run_cli(capsys, "detect", dubai_crop, "--classes", "storage tank, swimming pool", "-o", out)
     assert code == 0 and out.is_file() and "open vocabulary" in err
+
+
+@pytest.mark.skipif("rsicd_captioner" not in builtin_weights(), reason="the shipped captioner is needed")
+def test_caption_and_ground_a_sentinel2_band_folder(run_cli, capsys, tmp_path):
+    """13 bands of integer reflectance: the RGB models read B04, B03, B02 made true colour, not the first three."""
+    bercy = DUBAI.parents[1] / "oscd_bercy" / "imgs_2"
+    code, out, err = run_cli(capsys, "caption", bercy, "-q")
+    assert code == 0 and len(out.split()) >= 4, err
+    code, out, err = run_cli(capsys, "ground", bercy, "a bridge over a river", "--json", "-q")
+    assert code == 0 and len(json.loads(out)["box"]) == 4, err

@@ -15,15 +15,14 @@ from rsvision.errors import InputNotFoundError, RsvisionError
 
 
 def _check_input(path: Path) -> None:
+    """An image, a raster or a folder of band files (as ``open_scene`` reads them) must exist."""
     if not path.exists():
         raise InputNotFoundError(f"no such image or scene: {path}")
-    if path.is_dir():
-        raise InputNotFoundError(f"{path} is a folder: give one image or scene")
 
 
 @app.command("caption")
 def caption_command(
-    input: Path = typer.Argument(..., help="A photo, a chip or a scene of any size."),
+    input: Path = typer.Argument(..., help="A photo, a chip, a scene of any size or a folder of band files."),
     model: str | None = typer.Option(None, "-m", "--model", help="A captioner; default: the built-in one."),
     region: int = typer.Option(512, "--region", min=32, help="Scenes: side of the regions captioned one by one (px)."),
     as_json: bool = typer.Option(False, "--json", help="Print the caption (and each region's) as JSON on stdout."),
@@ -55,7 +54,7 @@ def caption_command(
 
 @app.command("ask")
 def ask_command(
-    input: Path = typer.Argument(..., help="A photo, a chip or a scene of any size."),
+    input: Path = typer.Argument(..., help="A photo, a chip, a scene of any size or a folder of band files."),
     question: str = typer.Argument(..., help='The question, e.g. "is there water?", "how many trees are there?".'),
     before: Path | None = typer.Option(None, "--before", help="The earlier date, for change questions."),
     as_json: bool = typer.Option(False, "--json", help="Print {question, type, answer, evidence} as JSON on stdout."),
@@ -87,7 +86,7 @@ def ask_command(
 
 @app.command("ground")
 def ground_command(
-    input: Path = typer.Argument(..., help="A photo, a chip or a scene of any size."),
+    input: Path = typer.Argument(..., help="A photo, a chip, a scene of any size or a folder of band files."),
     phrase: str = typer.Argument(..., help='What to find, e.g. "the largest tree", "the water on the left".'),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the box's polygon (.gpkg, .geojson)."),
     as_json: bool = typer.Option(False, "--json", help="Print {phrase, box, score, polygon} as JSON on stdout."),

@@ -36,10 +36,11 @@ def rgb_positions(scene: Scene) -> list[int]:
     raise BandCountError(f"{scene.path}: {scene.count} band(s) and no red, green and blue among them")
 
 
-def read_rgb8(scene: Scene | str | os.PathLike, size: int) -> np.ndarray:
-    """(3, size, size) uint8 of the whole scene (GDAL decimates as it reads): integer reflectance (Sentinel-2 DN) made
-    true colour, nodata as 0."""
+def read_rgb8(scene: Scene | str | os.PathLike, size: int, window: Window | None = None) -> np.ndarray:
+    """(3, size, size) uint8 of ``window`` (the whole scene by default; GDAL decimates as it reads): integer
+    reflectance (Sentinel-2 DN) made true colour, nodata as 0."""
     scene = scene if isinstance(scene, Scene) else open_scene(scene)
-    data = scene.read(Window(0, 0, scene.width, scene.height), bands=rgb_positions(scene), out_shape=(size, size))
+    window = window or Window(0, 0, scene.width, scene.height)
+    data = scene.read(window, bands=rgb_positions(scene), out_shape=(size, size))
     data = np.ma.filled(data, 0)
     return data.astype(np.uint8) if scene.dtype == "uint8" else reflectance_to_8bit(data)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rsvision.core.sensors import reflectance_to_8bit
 from rsvision.geometry import Detections
 from rsvision.models.embedder import Embedder
 from rsvision.tasks.base import BoxPredictor, TileBatch
@@ -40,9 +41,11 @@ class OpenVocabularyDetector(BoxPredictor):
         score: float = 0.5,
         tile_size: int = 1024,
         batch_size: int = 128,
+        to_8bit: bool = False,
     ):
         self.embedder, self.class_names, self.bands = embedder, list(classes), list(bands) if bands else None
         self.windows, self.score, self.tile_size, self.batch_size = tuple(windows), float(score), tile_size, batch_size
+        self.to_8bit = to_8bit  # integer reflectance (Sentinel-2 DN) made true colour, as the RGB model saw
         prompts = [PROMPT.format(c) for c in [*self.class_names, *BACKGROUND]]
         self.text = embedder.embed_texts(prompts)
 
@@ -53,7 +56,7 @@ class OpenVocabularyDetector(BoxPredictor):
         boxes = window_boxes(image.shape[1], image.shape[2], self.windows)
         if len(boxes) == 0:
             return Detections(np.zeros(0, np.int64), np.zeros(0, np.float32), boxes=np.zeros((0, 4), np.float32))
-        pixels = np.clip(image[:3], 0, 255).astype(np.uint8)
+        pixels = reflectance_to_8bit(image[:3]) if self.to_8bit else np.clip(image[:3], 0, 255).astype(np.uint8)
         probs = []
         for start in range(0, len(boxes), self.batch_size):
             crops = [pixels[:, y0:y1, x0:x1] for x0, y0, x1, y1 in boxes[start : start + self.batch_size].astype(int)]
@@ -69,7 +72,7 @@ class OpenVocabularyDetector(BoxPredictor):
     def fingerprint(self) -> str:
         weights = getattr(self.embedder, "weights", None)
         settings = (getattr(weights, "sha256", self.embedder.name), self.class_names, self.windows, self.score)
-        return hashlib.sha256(repr((*settings, self.bands, self.tile_size)).encode()).hexdigest()[:32]
+        return hashlib.sha256(repr((*settings, self.bands, self.tile_size, self.to_8bit)).encode()).hexdigest()[:32]
 
 
 def window_boxes(height: int, width: int, sizes: Sequence[int]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""``rsvision caption``: a caption for a photo or a chip (any raster ``open_scene`` reads), and for a large scene a
+"""``rsvision caption``: a caption for a photo or a chip (any raster ``open_scene`` reads, its red, green and blue
+bands found by name or wavelength, Sentinel-2 reflectance made true colour), and for a large scene a
 caption per region plus one for the whole scene built from them.
 
 A scene larger than 1.5 regions on a side is read region by region (GDAL decimates each window to the model's input
@@ -13,13 +14,13 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from rasterio.windows import Window
 
 from rsvision.core.progress import progress_bar
 from rsvision.io import open_scene
+from rsvision.io.rgb import read_rgb8
 from rsvision.io.tiles import TilePlan
 from rsvision.tasks.captioning import NgramConsensus
-from rsvision.workflows.search import footprints, read_tile
+from rsvision.workflows.search import footprints
 
 DEFAULT_REGION = 512
 
@@ -60,7 +61,7 @@ def caption_input(
     scene = open_scene(path)
     prep = captioner.preprocessing
     if max(scene.width, scene.height) <= 1.5 * region:
-        whole = read_tile(scene, Window(0, 0, scene.width, scene.height), prep.bands, prep.input_size)
+        whole = read_rgb8(scene, prep.input_size)
         return CaptionResult(str(path), captioner.caption_images(whole[None])[0].text, name)
     windows = list(TilePlan.for_shape(scene.height, scene.width, region, 0).windows())
     regions: list[RegionCaption] = []
@@ -68,7 +69,7 @@ def caption_input(
         task = bar.add_task(f"captioning {len(windows)} regions", total=len(windows))
         for start in range(0, len(windows), batch_size):
             part = windows[start : start + batch_size]
-            tiles = np.stack([read_tile(scene, w, prep.bands, prep.input_size) for w in part])
+            tiles = np.stack([read_rgb8(scene, prep.input_size, w) for w in part])
             for window, caption in zip(part, captioner.caption_images(tiles)):
                 crs, footprint, _ = footprints(scene, window)
                 box = (int(window.col_off), int(window.row_off), int(window.width), int(window.height))

@@ -126,7 +126,7 @@ def open_vocabulary_detector(
     """Windows of ``scene``'s red, green and blue bands labelled by the dual encoder ``model`` (the built-in one when
     None) as one of ``classes``."""
     embedder = load_embedder(model, needed_by="detect --classes", device=device)
-    return OpenVocabularyDetector(embedder, classes, rgb_positions(scene), score=score)
+    return OpenVocabularyDetector(embedder, classes, rgb_positions(scene), score=score, to_8bit=scene.dtype != "uint8")
 
 
 def output_format(output: str | os.PathLike, format: str | None = None) -> str:

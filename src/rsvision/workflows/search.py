@@ -24,6 +24,7 @@ from rsvision.errors import BandCountError, InputNotFoundError, RsvisionError, S
 from rsvision.geometry.transform import boxes_to_polygons
 from rsvision.io import Scene, open_scene
 from rsvision.io.images import image_size, read_image
+from rsvision.io.rgb import read_rgb8
 from rsvision.io.search_index import Entry, ModelId, SearchIndex
 from rsvision.io.tiles import TilePlan
 from rsvision.io.writers import write_vectors
@@ -105,7 +106,10 @@ def model_bands(scene: Scene, bands: Sequence[str]) -> list[int]:
 
 
 def read_tile(scene: Scene, window: Window, bands: Sequence[str], size: int) -> np.ndarray:
-    """The window at ``size`` x ``size`` pixels (GDAL decimates as it reads), nodata as 0."""
+    """The window at ``size`` x ``size`` pixels (GDAL decimates as it reads), nodata as 0. An RGB model reads the
+    scene's red, green and blue wherever they are (a Sentinel-2 stack's B04, B03, B02, made 8-bit true colour)."""
+    if [b.lower() for b in bands] == ["red", "green", "blue"]:
+        return read_rgb8(scene, size, window)
     data = scene.read(window, bands=model_bands(scene, bands), out_shape=(size, size))
     return np.ma.filled(data, 0).astype(scene.dtype, copy=False)
 
