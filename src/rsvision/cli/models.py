@@ -12,7 +12,13 @@ from rich.console import Console
 from rsvision.cli.app import QUIET, app, set_quiet
 from rsvision.models.weights import builtin_weights
 
-SHOWN_METRICS = ("overall_accuracy", "kappa", "miou")
+SHOWN_METRICS = ("overall_accuracy", "kappa", "miou", "f1", "map50", "mean_recall", "cider", "bleu4", "accuracy")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A card value as one short word: a vocabulary, an answer list or a digest is cut (``--json`` has them whole)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def describe(record) -> dict[str, Any]:
@@ -49,7 +55,7 @@ def models_command(
     if not records:
         console.print("no built-in weights are installed", highlight=False)
     for r in records:  # one line per model, then one per measured split: readable at any terminal width
-        kwargs = "".join(f" {k}={v}" for k, v in r["architecture_kwargs"].items())
+        kwargs = "".join(f" {k}={_short(v)}" for k, v in r["architecture_kwargs"].items())
         size = f"{r['input_size']} px" + (f" at {r['gsd_m']:g} m" if r["gsd_m"] else "")
         console.print(
             f"[bold]{r['name']}[/bold]  {r['task']}  {r['architecture']}{kwargs}  bands "
