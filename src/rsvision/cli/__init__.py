@@ -10,7 +10,21 @@ from __future__ import annotations
 import sys
 import warnings
 
-from rsvision.cli import change, classify, count, detect, eval, info, language, models, search, segment, spectral, train  # noqa: F401  (each registers its command on app)
+from rsvision.cli import (  # noqa: F401  (each registers its command on app)
+    batch,
+    change,
+    classify,
+    count,
+    detect,
+    eval,
+    info,
+    language,
+    models,
+    search,
+    segment,
+    spectral,
+    train,
+)
 from rsvision.cli.app import app, err_console, set_quiet, show_warning
 from rsvision.errors import NotGeoreferencedWarning, RsvisionError
 

@@ -78,6 +78,19 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def remove_stale_partials(path: Path) -> int:
+    """Remove what writers of ``path`` left under temporary names (:func:`temp_path_for`) when their process died
+    (a killed worker): call it once ``path`` is complete and nothing else writes it. The number removed."""
+    stale = list(path.parent.glob(f".{glob_escape(path.name)}.*-????????{glob_escape(path.suffix)}*"))
+    for p in stale:
+        remove_partial(p)
+    return len(stale)
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
 def remove_partial(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
