@@ -98,7 +98,7 @@ class RasterWriter:
             compress="zstd",
             zstd_level=1,
             BIGTIFF="IF_SAFER",
-            NUM_THREADS="ALL_CPUS",  # temporary: compress fast (level 9 is 7x slower)
+            NUM_THREADS=gdal_threads(),  # temporary: compress fast (level 9 is 7x slower)
             SPARSE_OK=True,  # a part holds some rows of the grid: blocks never written stay off the disk
         )
         if width >= 16 and height >= 16:
@@ -266,7 +266,7 @@ class RasterWriter:
                 blocksize=self._cog_block(),
                 overview_resampling=self.overview_resampling.upper(),
                 BIGTIFF="IF_SAFER",
-                NUM_THREADS="ALL_CPUS",
+                NUM_THREADS=gdal_threads(),
                 **self._codec_options(),
             )
             os.replace(final_tmp, self.path)
@@ -313,6 +313,12 @@ class RasterWriter:
             self.close()
         else:
             self.abort()
+
+
+def gdal_threads() -> str:
+    """The threads GDAL compresses with: ``GDAL_NUM_THREADS`` when set (a Dask worker of one thread sets 1), else all
+    CPUs."""
+    return os.environ.get("GDAL_NUM_THREADS", "ALL_CPUS")
 
 
 def _nearest_half(full: int, start: int, length: int) -> tuple[int, slice | np.ndarray] | None:

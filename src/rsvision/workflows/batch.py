@@ -104,7 +104,9 @@ def _classifier(model: str | None):
 
 
 def run_scene(task: str, scene: str, output: str, options: dict[str, Any]) -> dict[str, Any]:
-    """One scene through the task's workflow on this worker (one torch thread): its catalogue row."""
+    """One scene through the task's workflow on this worker (one torch thread, GDAL compressing on one): its
+    catalogue row."""
+    os.environ["GDAL_NUM_THREADS"] = "1"  # this worker process is one of several sharing the machine's cores
     t0 = time.perf_counter()
     model, sha = None, None
     with torch_threads(1):
