@@ -381,3 +381,15 @@ def remap_labels(samples: Sequence[Sample], remap: np.ndarray) -> None:
             s.targets["labels"] = remap[s.targets["labels"]]
         if "label" in s.targets:
             s.targets["label"] = int(remap[s.targets["label"]])
+
+
+def boxes_in_window(boxes: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the xyxy boxes whose centre lies in the window [x0, x1) x [y0, y1), and those boxes clipped to it
+    and shifted to its pixels (a box belongs to the crop that holds its centre)."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    index = np.flatnonzero((cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1))
+    kept = boxes[index].copy()
+    kept[:, [0, 2]] = np.clip(kept[:, [0, 2]], x0, x1) - x0
+    kept[:, [1, 3]] = np.clip(kept[:, [1, 3]], y0, y1) - y0
+    return index, kept

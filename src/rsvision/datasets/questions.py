@@ -36,7 +36,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from rsvision.core.files import atomic_output, check_replaceable_folder, publish_folder, safe_name
 from rsvision.core.progress import plural, progress_bar
-from rsvision.datasets.base import Dataset, Sample, require_dir
+from rsvision.datasets.base import Dataset, Sample, boxes_in_window, require_dir
 from rsvision.datasets.change import OscdDataset
 from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
@@ -354,16 +354,15 @@ def _neon_parts(width: int) -> tuple[tuple[str, int, int], ...]:
 def _neon_crops(dataset, sample: Sample, images: Path, seed: int) -> Iterator[Item]:
     """The 400 px crops of one NEON image with their tree questions (a box counts where its centre lies)."""
     image = read_image(sample.image)[:3]
-    boxes = np.asarray(sample.targets["boxes"], dtype=float).reshape(-1, 4)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    boxes = sample.targets["boxes"]
     height, width = image.shape[1:]
     for split, first, end in _neon_parts(width):
         for row, col in _windows(height, end - first, NEON_CROP):
             col += first
-            inside = (cx >= col) & (cx < col + NEON_CROP) & (cy >= row) & (cy < row + NEON_CROP)
+            inside, _ = boxes_in_window(boxes, col, row, col + NEON_CROP, row + NEON_CROP)
             image_id = f"neon_{safe_name(sample.id)}_{row}_{col}"
             _write_tif(images / f"{image_id}.tif", image[:, row : row + NEON_CROP, col : col + NEON_CROP])
-            yield split, image_id, box_questions(int(inside.sum()), "trees")
+            yield split, image_id, box_questions(len(inside), "trees")
 
 
 def _open_oscd(root: Path) -> Dataset:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from rsvision.core.files import atomic_output, check_replaceable_folder, publish_folder, safe_name
 from rsvision.core.progress import plural, progress_bar
-from rsvision.datasets.base import Dataset, Sample, require_dir
+from rsvision.datasets.base import Dataset, Sample, boxes_in_window, require_dir
 from rsvision.datasets.dota import DOTA_V1_CLASSES
 from rsvision.datasets.registry import open_dataset
 from rsvision.errors import AnnotationError, InputNotFoundError, OutputError, RsvisionError
@@ -317,17 +317,6 @@ def _open_neon(root: Path) -> Dataset:
     return open_dataset(root, "voc")
 
 
-def _cut(boxes: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the boxes whose centre lies in the window [x0, x1) x [y0, y1), and those boxes clipped to it and
-    shifted to its pixels (as recipes/neon.py's strip() does for its strips)."""
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    index = np.flatnonzero((cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1))
-    kept = boxes[index].copy()
-    kept[:, [0, 2]] = np.clip(kept[:, [0, 2]], x0, x1) - x0
-    kept[:, [1, 3]] = np.clip(kept[:, [1, 3]], y0, y1) - y0
-    return index, kept
-
-
 def _neon_items(dataset: Dataset, sample: Sample) -> Iterator[Item]:
     """The whole 200 px crops of one image's test strip, cropped from the strip's first column; a strip narrower
     than a crop gives none (its pixels outside the strip were seen in training or validation)."""
@@ -335,10 +324,10 @@ def _neon_items(dataset: Dataset, sample: Sample) -> Iterator[Item]:
     boxes, labels = _kept(sample, dataset.classes)
     height, width = image.shape[1:]
     x0, x1 = round(NEON_TEST_PART[0] * width), round(NEON_TEST_PART[1] * width)  # as the recipe's strip()
-    strip_index, strip_boxes = _cut(boxes, x0, 0, x1, height)
+    strip_index, strip_boxes = boxes_in_window(boxes, x0, 0, x1, height)
     for row in range(0, height - NEON_CROP + 1, NEON_CROP):
         for col in range(0, x1 - x0 - NEON_CROP + 1, NEON_CROP):
-            index, crop_boxes = _cut(strip_boxes, col, row, col + NEON_CROP, row + NEON_CROP)
+            index, crop_boxes = boxes_in_window(strip_boxes, col, row, col + NEON_CROP, row + NEON_CROP)
             crop_labels = [labels[strip_index[i]] for i in index]
             crop = image[:, row : row + NEON_CROP, x0 + col : x0 + col + NEON_CROP]
             expressions = referring_expressions(crop_boxes, crop_labels, NEON_CROP, NEON_CROP)

@@ -8,29 +8,22 @@ import os
 import numpy as np
 from rasterio.windows import Window
 
-from rsvision.core.sensors import reflectance_to_8bit
+from rsvision.core.sensors import band_for_common_name, reflectance_to_8bit
 from rsvision.errors import BandCountError
 from rsvision.io.scene import Scene, open_scene
 
-# centre wavelengths (nm) of the visible colours; a band within WAVELENGTH_TOLERANCE_NM of one stands for it
-RGB_WAVELENGTHS = {"red": 665.0, "green": 560.0, "blue": 490.0}
-WAVELENGTH_TOLERANCE_NM = 60.0
+RGB = ("red", "green", "blue")
 
 
 def rgb_positions(scene: Scene) -> list[int]:
-    """Band positions of red, green, blue: by name, else by nearest centre wavelength, else the first three."""
+    """Band positions of red, green, blue: by name, else by centre wavelength (:func:`band_for_common_name`, as a
+    classifier's bands are chosen), else the first three."""
     names = [b.name.lower() for b in scene.bands]
-    if all(c in names for c in RGB_WAVELENGTHS):
-        return [names.index(c) for c in RGB_WAVELENGTHS]
-    out = []
-    for centre in RGB_WAVELENGTHS.values():
-        gaps = [abs(b.wavelength_nm - centre) if b.wavelength_nm else np.inf for b in scene.bands]
-        best = int(np.argmin(gaps))
-        if gaps[best] > WAVELENGTH_TOLERANCE_NM:
-            break
-        out.append(best)
-    if len(out) == 3:
-        return out
+    if all(c in names for c in RGB):
+        return [names.index(c) for c in RGB]
+    found = [band_for_common_name(c, list(scene.bands)) for c in RGB]
+    if all(found):
+        return [scene.bands.index(b) for b in found]
     if scene.count >= 3:
         return [0, 1, 2]
     raise BandCountError(f"{scene.path}: {scene.count} band(s) and no red, green and blue among them")

@@ -34,15 +34,15 @@ from rsvision.io import open_scene
 from rsvision.metrics.vqa import VQAMetric
 from rsvision.models.change import default_change_model
 from rsvision.models.classifier import load_classifier
-from rsvision.models.resolve import resolve_model
+from rsvision.models.resolve import LoadedModel, resolve_model
 from rsvision.models.segmentation import segmenter_spec
-from rsvision.models.weights import Task
+from rsvision.models.weights import Task, resolve_weights
 from rsvision.workflows.change import change_scenes
 from rsvision.workflows.classify import classify_scene
-from rsvision.workflows.detect import detect_scene, load_detector
+from rsvision.workflows.detect import DetectResult, detect_scene, load_detector
 from rsvision.workflows.polygons import class_polygons
 from rsvision.workflows.question_parser import LANDCOVER, Parsed, Unparsed, parse_question
-from rsvision.workflows.segment import segment_scene
+from rsvision.workflows.segment import SegmentResult, segment_scene
 
 URBAN_MIN_SHARE = 0.15
 CANNOT = "cannot answer"
@@ -119,12 +119,11 @@ class Facts:
         return self._landcover(open_scene(self._before_path()), "before")
 
     def _landcover(self, scene, name: str) -> LandCover:
-
-        loaded = resolve_model(segmenter_spec(None), Task.SEGMENTATION, "ask")
-        missing = [b for b in loaded.weights.bands if b not in {n.lower() for n in scene.band_names}]
-        if scene.count < len(loaded.weights.bands) and missing:
+        bands = resolve_weights(segmenter_spec(None)).bands
+        missing = [b for b in bands if b not in {n.lower() for n in scene.band_names}]
+        if scene.count < len(bands) and missing:
             raise CannotAnswer(f"{scene.path} has no {', '.join(missing)} band: the land-cover model needs them")
-        result = segment_scene(scene, loaded, self.workdir / f"landcover_{name}.tif", device=self.device, quiet=True)
+        loaded, result = segment_landcover(scene, self.workdir / f"landcover_{name}.tif", self.device)
         pixels = {canonical_class(c): n for c, n in result.counts.items() if canonical_class(c)}
         labelled = max(1, sum(pixels.values()))
         res = scene.res if scene.georeferenced and not scene.crs.is_geographic else None
@@ -134,15 +133,12 @@ class Facts:
 
     @cached_property
     def trees(self) -> tuple[str, int, list]:
-
-        predictor, _ = load_detector(None, self.scene, device=self.device)
-        result = detect_scene(self.scene, predictor, quiet=True)
+        model, result = detect_trees(self.scene, self.device)
         boxes = result.detections.boxes[:20].round(1).tolist() if len(result.detections) else []
-        return predictor.weights.name, sum(result.counts.values()), boxes
+        return model, sum(result.counts.values()), boxes
 
     @cached_property
     def buildings(self) -> tuple[str, int]:
-
         cover = self.landcover
         ids = _class_ids(cover.class_map)
         geoms, _, _ = class_polygons(cover.class_map, keep=[ids["building"]]) if "building" in ids else ([], 0, 0)
@@ -150,7 +146,6 @@ class Facts:
 
     @cached_property
     def scene_class(self) -> tuple[str, str, float]:
-
         classifier = load_classifier(None)
         result = classify_scene(self.scene, classifier, self.workdir / "classes.tif", quiet=True)
         top, n = next(iter(result.counts.items()))
@@ -158,7 +153,6 @@ class Facts:
 
     @cached_property
     def change(self) -> tuple[str, float, int]:
-
         before = open_scene(self._before_path())
         name = default_change_model(before.band_names, before.dtype, before.sensor)
         loaded = resolve_model(name, Task.CHANGE, "ask") if name else None
@@ -171,6 +165,18 @@ class Facts:
         if self.before is None:
             raise CannotAnswer("a change question needs the earlier image: give it with --before")
         return Path(self.before)
+
+
+def segment_landcover(scene, output: Path, device: str = "cpu") -> tuple[LoadedModel, SegmentResult]:
+    """The built-in land-cover model over ``scene`` into the class map ``output`` (what ask and ground measure)."""
+    loaded = resolve_model(segmenter_spec(None), Task.SEGMENTATION, "ask")
+    return loaded, segment_scene(scene, loaded, output, device=device, quiet=True)
+
+
+def detect_trees(scene, device: str = "cpu") -> tuple[str, DetectResult]:
+    """The built-in tree-crown detector over ``scene``: its name and what it found (kept in memory)."""
+    predictor, _ = load_detector(None, scene, device=device)
+    return predictor.weights.name, detect_scene(scene, predictor, quiet=True)
 
 
 def canonical_class(name: str) -> str | None:

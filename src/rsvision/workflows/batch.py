@@ -23,13 +23,12 @@ from typing import Any
 
 import shapely
 from dask.distributed import Client, LocalCluster, as_completed
-from pyproj import Transformer
+from rasterio.windows import Window
 
 from rsvision.core.files import remove_stale_partials
 from rsvision.core.progress import progress_bar
 from rsvision.core.settings import torch_threads
 from rsvision.errors import InputNotFoundError, RsvisionError
-from rsvision.geometry import boxes_to_polygons
 from rsvision.io import open_scene
 from rsvision.io.vectors import read_vectors
 from rsvision.io.writers import write_vectors
@@ -38,6 +37,7 @@ from rsvision.models.resolve import resolve_model
 from rsvision.models.segmentation import segmenter_spec
 from rsvision.models.weights import Task
 from rsvision.workflows import classify, detect, segment, spectral
+from rsvision.workflows.search import footprints
 
 TASKS = {"segment": ".tif", "classify": ".tif", "detect": ".gpkg", "spectral": ".tif"}
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".jpg", ".jpeg", ".png", ".vrt")
@@ -126,17 +126,15 @@ def run_scene(task: str, scene: str, output: str, options: dict[str, Any]) -> di
         else:
             spectral.compute_indices(scene, output, indices=options.get("indices") or ("ndvi",), threads=1, quiet=True)
     row = {"scene": scene, "task": task, "output": output, "status": "done", "seconds": time.perf_counter() - t0}
-    return row | {"model": model, "sha256": sha, "error": None, "footprint": footprint_lonlat(scene).wkt}
+    return row | {"model": model, "sha256": sha, "error": None, "footprint": footprint_lonlat(scene)}
 
 
-def footprint_lonlat(path: str) -> shapely.Geometry:
-    """The scene's outline in lon/lat (its pixel outline when it has no georeference)."""
+def footprint_lonlat(path: str) -> str:
+    """The scene's outline as WKT in lon/lat (its pixel outline when it has no georeference), as an index records
+    it (:func:`rsvision.workflows.search.footprints`)."""
     scene = open_scene(path)
-    box = boxes_to_polygons([[0, 0, scene.width, scene.height]], scene.transform if scene.georeferenced else None)[0]
-    if not scene.georeferenced:
-        return box
-    to_lonlat = Transformer.from_crs(scene.crs, "EPSG:4326", always_xy=True)
-    return shapely.transform(box.segmentize(max(box.length / 64, 1e-9)), to_lonlat.transform, interleaved=False)
+    _, pixels_or_crs, lonlat = footprints(scene, Window(0, 0, scene.width, scene.height))
+    return lonlat or pixels_or_crs
 
 
 def read_catalogue(path: Path) -> dict[str, dict]:

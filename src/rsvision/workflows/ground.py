@@ -29,15 +29,10 @@ from rsvision.io.scene import Scene
 from rsvision.io.writers import write_vectors
 from rsvision.metrics.grounding import GroundingMetric
 from rsvision.models.embedder import load_embedder
-from rsvision.models.resolve import resolve_model
-from rsvision.models.segmentation import segmenter_spec
-from rsvision.models.weights import Task
-from rsvision.workflows.ask import canonical_class
-from rsvision.workflows.detect import detect_scene, load_detector
+from rsvision.workflows.ask import canonical_class, detect_trees, segment_landcover
 from rsvision.workflows.polygons import class_polygons
 from rsvision.workflows.question_parser import LANDCOVER, SYNONYMS
 from rsvision.workflows.search import search_scene
-from rsvision.workflows.segment import segment_scene
 
 SIZES = {"largest": "max", "biggest": "max", "smallest": "min", "tiniest": "min"}
 EXTREMES = {
@@ -107,10 +102,9 @@ def candidates(scene: Scene, ref: Referring, workdir: Path, device: str = "cpu")
     """Proposals for ``ref``'s class: detector boxes for trees, land-cover regions for a land-cover class, else the
     dual encoder's best windows for the phrase."""
     if ref.target == "tree":
-        predictor, _ = load_detector(None, scene, device=device)
-        result = detect_scene(scene, predictor, quiet=True)
+        model, result = detect_trees(scene, device)
         boxes = result.detections.boxes.reshape(-1, 4)
-        return Candidates(boxes, result.detections.scores, _areas(boxes), predictor.weights.name)
+        return Candidates(boxes, result.detections.scores, _areas(boxes), model)
     if ref.target in LANDCOVER:
         return _landcover_regions(scene, ref.target, workdir, device)
     embedder = load_embedder(None, needed_by="ground", device=device)
@@ -122,8 +116,7 @@ def candidates(scene: Scene, ref: Referring, workdir: Path, device: str = "cpu")
 
 
 def _landcover_regions(scene: Scene, target: str, workdir: Path, device: str) -> Candidates:
-    loaded = resolve_model(segmenter_spec(None), Task.SEGMENTATION, "ground")
-    result = segment_scene(scene, loaded, workdir / "landcover.tif", device=device, quiet=True)
+    loaded, result = segment_landcover(scene, workdir / "landcover.tif", device)
     ids = [i for i, c in enumerate(loaded.weights.classes) if canonical_class(c) == target]
     return class_regions(result.class_map, ids, scene, loaded.weights.name)
 
