@@ -124,11 +124,11 @@ class TileReader:
             self.seconds += time.perf_counter() - t0
         return tiles
 
-    def batches(self, first_row: int = 0) -> Iterator[ReadBatch]:
-        """Batches row by row, left to right, starting at tile row ``first_row``. A batch's buffers are reused once
-        the next batch is asked for. The first batch, which the model waits for, is read in the calling thread,
-        where the scene is open already (a worker first opens its own handle, about 10 ms); the next ones are read
-        on the workers while the model runs.
+    def batches(self, first_row: int = 0, stop_row: int | None = None) -> Iterator[ReadBatch]:
+        """Batches row by row, left to right, from tile row ``first_row`` up to ``stop_row`` (the last by default). A
+        batch's buffers are reused once the next batch is asked for. The first batch, which the model waits for, is
+        read in the calling thread, where the scene is open already (a worker first opens its own handle, about
+        10 ms); the next ones are read on the workers while the model runs.
 
         Each worker reads the same batch columns in every tile row (batch column ``j`` on worker ``j % workers``):
         GDAL caches blocks per dataset handle, and each thread has its own handle, so the blocks a tile row shares
@@ -136,7 +136,7 @@ class TileReader:
         p = self.plan
         order = [
             (r, range(c, min(c + self.batch, p.n_cols)))
-            for r in range(first_row, p.n_rows)
+            for r in range(first_row, p.n_rows if stop_row is None else stop_row)
             for c in range(0, p.n_cols, self.batch)
         ]
         slots = [self._slot() for _ in range(self.ahead + 1)]  # the batches read ahead, and the caller's

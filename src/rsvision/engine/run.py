@@ -103,6 +103,7 @@ class _Run:
     checkpoint_seconds: float
     first_row: int = 0
     skipped: int = 0  # nodata tiles, not predicted
+    stop_row: int | None = None  # a block of a larger job ends before this tile row (engine.blocks)
     timeline: Timeline = field(default_factory=Timeline)
 
 
@@ -278,7 +279,7 @@ def _loop(state: _Run) -> None:
     last_checkpoint, interval = time.monotonic(), state.checkpoint_seconds
     sink, plan, progress, ckpt, timeline = state.sink, state.plan, state.progress, state.checkpoint, state.timeline
     trim = _HeapTrimmer()
-    batches = state.reader.batches(state.first_row)
+    batches = state.reader.batches(state.first_row, state.stop_row)
     while True:
         with timeline.phase("read_wait"):
             read = next(batches, None)

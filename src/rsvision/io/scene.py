@@ -560,15 +560,17 @@ def _stack_grid(ds) -> tuple[Grid, bool]:
 
 def _open_stack(
     label: str,
-    files: Sequence[Path],
+    files: Sequence[str | Path],
     sensor: str | None,
     grid: str | Grid | None,
     resampling: Resampling,
     names: Sequence[str] | None = None,
 ) -> Scene:
     """Single-band (or multi-band) files stacked on one grid: the finest file's, a named band's, or a Grid.
-    ``names``: the files' band names, in this order (a product's layout names them), else read from file names."""
-    declared = [band_from_filename(f.stem) for f in files]
+    ``names``: the files' band names, in this order (a product's layout names them), else read from file names.
+    A file given as a string is opened as given: a GDAL path such as ``/vsicurl/https://...`` (STAC assets) would
+    lose its double slash in a Path."""
+    declared = [band_from_filename(Path(f).stem) for f in files]
     known = all(declared) and len({d[0] for d in declared}) == 1  # type: ignore[index]
     sensor_name = get_sensor(sensor).name if sensor else (declared[0][0] if known else None)  # type: ignore[index]
     if names is not None:
@@ -579,7 +581,7 @@ def _open_stack(
         paired = sorted(zip(declared, files), key=lambda df: rank.get(df[0][1], len(rank)))  # type: ignore[index]
         names_files = [(d[1], f) for d, f in paired]  # type: ignore[index]
     else:
-        names_files = [(f.stem, f) for f in files]
+        names_files = [(Path(f).stem, f) for f in files]
 
     entries = []  # (band name, path, 1-based index, grid, dtype, nodata, warp whatever the target)
     for name, f in names_files:
@@ -631,6 +633,14 @@ def _open_product(product: Product, sensor: str | None, grid: str | Grid | None,
     return scene
 
 
+def _stac_module():
+    """:mod:`rsvision.io.stac`, imported on first use: it imports this module (its items are stacked by
+    :func:`_open_stack`), so it cannot be imported at the top of this one."""
+    from rsvision.io import stac
+
+    return stac
+
+
 def open_scene(
     path: str | PathLike | Sequence[str | PathLike],
     *,
@@ -641,7 +651,8 @@ def open_scene(
 ) -> Scene:
     """Open a raster file, a folder of band files, a list of band files, or a product (a Sentinel-2 or Sentinel-1
     ``.SAFE``, a Landsat Collection 2 scene, or their ``.zip`` / ``.tar``, see :mod:`rsvision.io.products`; its
-    reflectance rule becomes :attr:`Scene.scaling`) as one :class:`Scene`.
+    reflectance rule becomes :attr:`Scene.scaling`) or a STAC item's ``.json`` (its band assets, see
+    :func:`rsvision.io.stac.open_stac_item`) as one :class:`Scene`.
 
     ``sensor`` overrides the sensor the file declares or is guessed (a key of
     :data:`rsvision.core.sensors.SENSORS`: ``sentinel-2``, ``landsat-8-9``, ``landsat-7``, ``planetscope-8`` ...);
@@ -654,7 +665,9 @@ def open_scene(
         p = Path(path)
         if not p.exists():
             raise InputNotFoundError(f"no such file or folder: {p}")
-        if (product := find_product(p)) is not None:  # a .SAFE, a Landsat scene, or their .zip / .tar
+        if p.suffix.lower() == ".json" and p.is_file() and (stac := _stac_module()).is_stac_item(p):
+            scene = stac.open_stac_item(p, sensor=sensor, grid=grid, resampling=rs)
+        elif (product := find_product(p)) is not None:  # a .SAFE, a Landsat scene, or their .zip / .tar
             scene = _open_product(product, sensor, grid, rs)
         elif p.is_dir():
             scene = _open_stack(str(p), _band_files(p), sensor, grid, rs)

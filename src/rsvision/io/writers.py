@@ -84,6 +84,7 @@ class RasterWriter:
         self._ds = self._ovr = None
         self._start = 0  # first row of the part being written (io.staging: a checkpoint starts a new part)
         self.rows_written = 0  # rows [0, rows_written) are written
+        self._start_at_first_write = False  # a block of a larger job: its part starts at the first row written
 
     def _profile(self, width: int, height: int) -> dict:
         profile = dict(
@@ -171,6 +172,13 @@ class RasterWriter:
         self._open_part()
         return self
 
+    def open_block(self) -> RasterWriter:
+        """Write one block of rows of a larger job (:mod:`rsvision.engine.blocks`): one part, starting at the first
+        row written, which the job merges with the other blocks' parts and publishes once."""
+        staging.remove_all(self._tmp)
+        self._start_at_first_write = True
+        return self
+
     def _open_part(self) -> None:
         """Create the part starting at row ``_start`` (and its first overview)."""
         level1 = self._level1_shape()
@@ -222,6 +230,9 @@ class RasterWriter:
         """Write (C, h, w) or (h, w) pixels at ``window`` (the whole grid by default). After a :meth:`flush`,
         windows start at or below the rows flushed."""
         window = window or Window(0, 0, self.grid.width, self.grid.height)
+        if self._start_at_first_write:
+            self._start = self.rows_written = int(window.row_off)
+            self._start_at_first_write = False
         if int(window.row_off) < self._start:
             raise OutputError(f"cannot write {self.path}: row {int(window.row_off)} is above the rows flushed")
         if self._ds is None:
