@@ -2,30 +2,39 @@
 command's, a catalogue of them, a rerun that runs nothing, a broken scene recorded as failed, a worker killed
 mid-job."""
 
+import datetime as dt
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import numpy as np
+import pystac
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from dask.distributed import Client, LocalCluster
+from rasterio.warp import transform_bounds
+from shapely.geometry import mapping
 
-from rsvision.errors import InputNotFoundError
+from rsvision.errors import InputNotFoundError, RsvisionError
+from rsvision.io import open_stac_item
 from rsvision.io.vectors import read_vectors
-from rsvision.workflows.batch import expand_inputs, output_for, run_batch
+from rsvision.workflows.batch import expand_inputs, output_for, read_pairs, run_batch, stac_scenes
+from rsvision.workflows.change import change_scenes
 from rsvision.workflows.spectral import compute_indices
 
 OPTIONS = {"indices": ["ndvi"]}
 
 
-def scenes(folder, n=6, size=200):
+def scenes(folder, n=6, size=200, side_by_side=True):
     folder.mkdir()
     rng = np.random.default_rng(0)
     for i in range(n):
-        transform = Affine(10, 0, 500000 + 10 * size * i, 0, -10, 4000000)
+        transform = Affine(10, 0, 500000 + 10 * size * i * side_by_side, 0, -10, 4000000)
         profile = dict(driver="GTiff", width=size, height=size, count=4, dtype="uint16", crs="EPSG:32633")
         with rasterio.open(folder / f"s{i}.tif", "w", transform=transform, **profile) as ds:
             ds.write(rng.integers(0, 3000, (4, size, size)).astype("uint16"))
@@ -91,3 +100,92 @@ def test_a_worker_killed_mid_job(tmp_path):
     reference = compute_indices(folder / "s5.tif", tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
     with rasterio.open(reference) as a, rasterio.open(out / "s5_spectral.tif") as b:
         assert np.array_equal(a.read(), b.read(), equal_nan=True)
+
+
+def test_change_pairs_from_a_csv(tmp_path):
+    folder = scenes(tmp_path / "in", n=4, side_by_side=False)
+    (tmp_path / "pairs.csv").write_text("before,after\nin/s0.tif,in/s1.tif\nin/s2.tif,in/s3.tif\n")
+    pairs = read_pairs(tmp_path / "pairs.csv")
+    assert pairs == [(folder / "s0.tif", folder / "s1.tif"), (folder / "s2.tif", folder / "s3.tif")]
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_batch("change", (), out, pairs=pairs, workers=2, options={"method": "cva"}, retries=0)
+    assert (result.done, result.failed) == (2, 0)
+    reference = change_scenes(folder / "s2.tif", folder / "s3.tif", tmp_path / "single.tif", quiet=True).change_map
+    with rasterio.open(reference) as a, rasterio.open(out / "s2_s3_change.tif") as b:
+        assert np.array_equal(a.read(), b.read())
+    rows = read_vectors(out / "catalogue.parquet").columns
+    assert list(rows["scene2"]) == [str(folder / "s1.tif"), str(folder / "s3.tif")] and set(rows["model"]) == {"cva"}
+    (tmp_path / "bad.csv").write_text("in/s0.tif\n")
+    with pytest.raises(RsvisionError, match="two paths"):
+        read_pairs(tmp_path / "bad.csv")
+
+
+def test_a_huge_scene_is_split_over_the_workers(tmp_path):
+    folder = scenes(tmp_path / "in", n=2, size=1300)
+    out = tmp_path / "out"
+    out.mkdir()
+    options = {"indices": ["ndvi", "evi"]}
+    result = run_batch("spectral", [folder], out, workers=2, options=options, block_pixels=1000 * 1000)
+    assert (result.done, result.failed) == (2, 0)
+    for i in range(2):
+        single = compute_indices(folder / f"s{i}.tif", tmp_path / "single.tif", quiet=True, **options).output
+        with rasterio.open(single) as a, rasterio.open(out / f"s{i}_spectral.tif") as b:
+            assert np.array_equal(a.read(), b.read(), equal_nan=True) and a.tags() == b.tags()
+    assert not list(out.glob(".*"))  # no block folder, journal or partial file left
+
+
+def _stac_catalogue(root, n=2, size=120):
+    """A static STAC catalogue of ``n`` items, each four single-band GeoTIFFs (B02, B03, B04, B08)."""
+    catalog = pystac.Catalog("test", "offline batch catalogue")
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        x0 = 500000 + 2000 * i
+        bbox = list(transform_bounds("EPSG:32633", "EPSG:4326", x0, 4000000 - 10 * size, x0 + 10 * size, 4000000))
+        when = dt.datetime(2024, 1, 1 + i, tzinfo=dt.UTC)
+        item = pystac.Item(f"item{i}", mapping(shapely.box(*bbox)), bbox, when, {"platform": "sentinel-2a"})
+        for band in ("B02", "B03", "B04", "B08"):
+            path = root / f"item{i}_{band}.tif"
+            profile = dict(driver="GTiff", width=size, height=size, count=1, dtype="uint16", crs="EPSG:32633")
+            with rasterio.open(path, "w", transform=Affine(10, 0, x0, 0, -10, 4000000), **profile) as ds:
+                ds.write(rng.integers(0, 3000, (1, size, size)).astype("uint16"))
+            item.add_asset(band, pystac.Asset(str(path), media_type=pystac.MediaType.COG, roles=["data"]))
+        catalog.add_item(item)
+    catalog.normalize_hrefs(str(root / "catalog"))
+    catalog.save(pystac.CatalogType.SELF_CONTAINED)
+    return root / "catalog" / "catalog.json"
+
+
+def test_stac_items_round_trip(tmp_path):
+    catalogue = _stac_catalogue(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    items = stac_scenes(out, str(catalogue), None, "14,35,16,37", datetime="2024-01-01/2024-01-31")
+    assert [p.name for p in items] == ["item0.json", "item1.json"]
+    result = run_batch("spectral", items, out, workers=1, options={"assets": "B04,B08", **OPTIONS}, retries=0)
+    assert (result.done, result.failed) == (2, 0)
+    scene = open_stac_item(items[1], ["B04", "B08"])
+    reference = compute_indices(scene, tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
+    with rasterio.open(reference) as a, rasterio.open(out / "item1_spectral.tif") as b:
+        assert np.array_equal(a.read(), b.read(), equal_nan=True)
+    with pytest.raises(RsvisionError, match="no item|No item|no STAC item"):
+        stac_scenes(out, str(catalogue), None, "14,35,16,37", datetime="2030-01-01/2030-01-31")
+
+
+def test_a_rerun_after_a_killed_job_skips_the_finished_scenes(tmp_path):
+    folder = scenes(tmp_path / "in", n=6, size=1200)
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "rsvision", "batch", "spectral", str(folder), "-o", str(out), "--workers", "1"]
+    job = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while len(list(out.glob("*_spectral.tif"))) < 2 and time.time() < deadline and job.poll() is None:
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)  # the whole job: the command and its workers
+    job.wait()
+    finished = {p.name for p in out.glob("*_spectral.tif")}
+    assert 2 <= len(finished) < 6 and not (out / "catalogue.parquet").exists()
+    result = run_batch("spectral", [folder], out, workers=1, options=OPTIONS)
+    journaled = result.skipped
+    assert journaled >= len(finished) - 1  # a scene whose output appeared just before the kill may not be in it yet
+    assert result.done + result.skipped == 6 and result.done == 6 - journaled  # only the rest ran

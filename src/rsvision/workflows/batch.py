@@ -2,17 +2,25 @@
 command writes it, and a GeoParquet catalogue of what was made.
 
 Each scene is one Dask task running the task's own workflow (``segment_scene``, ``classify_scene``,
-``detect_scene``, ``compute_indices``) on a worker, single-threaded: a ``LocalCluster`` of ``workers`` processes by
-default, or the cluster at ``scheduler``. Outputs appear only when complete (the workflows write under a temporary
-name and rename), so a task that a lost worker leaves half done is simply run again (``retries``) and no output is
-ever duplicated. The catalogue (``OUTDIR/catalogue.parquet``: scene, task, output, footprint in lon/lat, status,
-seconds, model and its sha256) is rewritten, atomically, as each scene finishes: a job killed and run again skips
-the scenes the catalogue lists as done whose outputs exist.
+``detect_scene``, ``compute_indices``, ``change_scenes``) on a worker, single-threaded: a ``LocalCluster`` of
+``workers`` processes by default, or the cluster at ``scheduler``. A scene of more than ``block_pixels`` pixels is
+not one task but many: the same workflow runs here with :func:`rsvision.engine.blocks.run_on_blocks` as its engine,
+which spreads the scene's tile rows over every worker and merges the blocks into the single run's output.
+
+Outputs appear only when complete (the workflows write under a temporary name and rename), so a task that a lost
+worker leaves half done is simply run again (``retries``) and no output is ever duplicated. Each finished scene is
+appended to a journal (``OUTDIR/.catalogue.jsonl``, one line each: the cost stays the same however many scenes are
+done); the catalogue (``OUTDIR/catalogue.parquet``: scene, second scene, task, output, footprint in lon/lat, status,
+seconds, model and its sha256) is written from it at the end. A job killed and run again skips the scenes the
+catalogue or the journal lists as done whose outputs exist.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import glob
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,21 +36,38 @@ from rasterio.windows import Window
 from rsvision.core.files import remove_stale_partials
 from rsvision.core.progress import progress_bar
 from rsvision.core.settings import torch_threads
+from rsvision.engine import run
+from rsvision.engine.blocks import run_on_blocks
 from rsvision.errors import InputNotFoundError, RsvisionError
-from rsvision.io import open_scene
+from rsvision.io import Scene, open_scene, open_stac_item, save_items, search_items
 from rsvision.io.vectors import read_vectors
 from rsvision.io.writers import write_vectors
+from rsvision.models.change import default_change_model
 from rsvision.models.classifier import load_classifier
 from rsvision.models.resolve import resolve_model
 from rsvision.models.segmentation import segmenter_spec
 from rsvision.models.weights import Task
-from rsvision.workflows import classify, detect, segment, spectral
+from rsvision.workflows import change, classify, detect, segment, spectral
 from rsvision.workflows.search import footprints
 
-TASKS = {"segment": ".tif", "classify": ".tif", "detect": ".gpkg", "spectral": ".tif"}
+TASKS = {"segment": ".tif", "classify": ".tif", "detect": ".gpkg", "spectral": ".tif", "change": ".tif"}
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".jpg", ".jpeg", ".png", ".vrt")
-CATALOGUE = "catalogue.parquet"
-COLUMNS = ("scene", "task", "output", "status", "seconds", "model", "sha256", "error")
+CATALOGUE, JOURNAL, STAC_FOLDER = "catalogue.parquet", ".catalogue.jsonl", "stac-items"
+COLUMNS = ("scene", "scene2", "task", "output", "status", "seconds", "model", "sha256", "error")
+BLOCK_PIXELS = 10_000 * 10_000  # larger scenes are split over the workers (a Sentinel-2 tile is 10,980 a side)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One output to make: a scene (and the second date of a change pair)."""
+
+    scene: Path
+    scene2: Path | None
+    output: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.scene}|{self.scene2 or ''}"
 
 
 @dataclass
@@ -71,9 +96,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         path = Path(item)
         if path.suffix.lower() == ".txt" and path.is_file():
             lines = [s.strip() for s in path.read_text().splitlines()]
-            found = [
-                Path(s) if Path(s).is_absolute() else path.parent / s for s in lines if s and not s.startswith("#")
-            ]
+            found = [_beside(path, s) for s in lines if s and not s.startswith("#")]
         elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in RASTER_SUFFIXES and p.is_file())
         elif path.exists():
@@ -88,8 +111,48 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
-def output_for(scene: Path, task: str, out_dir: Path) -> Path:
-    return out_dir / f"{scene.stem}_{task}{TASKS[task]}"
+def _beside(listing: Path, entry: str) -> Path:
+    """A path written in a list file: absolute, or relative to the list's folder."""
+    return Path(entry) if Path(entry).is_absolute() else listing.parent / entry
+
+
+def read_pairs(listing: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Change pairs from a CSV of two columns, before and after (a header row, if any, is skipped; paths relative to
+    the CSV's folder)."""
+    path = Path(listing)
+    if not path.is_file():
+        raise InputNotFoundError(f"no such pair list: {path}")
+    pairs = []
+    with path.open(newline="") as f:
+        for n, row in enumerate(csv.reader(f), start=1):
+            cells = [c.strip() for c in row if c.strip()]
+            if not cells or cells[0].startswith("#"):
+                continue
+            if len(cells) != 2:
+                raise RsvisionError(f"{path}:{n}: give two paths, before and after, not {len(cells)} values")
+            before, after = (_beside(path, c) for c in cells)
+            if n == 1 and not before.exists() and not after.exists():
+                continue  # a header
+            for p in (before, after):
+                if not p.exists():
+                    raise InputNotFoundError(f"{path}:{n}: no such file or folder: {p}")
+            pairs.append((before, after))
+    if not pairs:
+        raise InputNotFoundError(f"{path} lists no pairs (two columns: before, after)")
+    return pairs
+
+
+def stac_scenes(out_dir: str | os.PathLike, url: str, collection: str | None, bbox: str | None, **search) -> list[Path]:
+    """The items a STAC search finds, saved as item files in ``OUTDIR/stac-items`` (the scenes of the batch: a
+    rerun opens the same items by path, without searching again)."""
+    folder = Path(out_dir) / STAC_FOLDER
+    folder.mkdir(exist_ok=True)
+    return save_items(search_items(url, collection, bbox, **search), folder)
+
+
+def output_for(scene: Path, task: str, out_dir: Path, scene2: Path | None = None) -> Path:
+    stem = f"{scene.stem}_{scene2.stem}" if scene2 is not None else scene.stem
+    return out_dir / f"{stem}_{task}{TASKS[task]}"
 
 
 @lru_cache(maxsize=4)
@@ -103,50 +166,96 @@ def _classifier(model: str | None):
     return load_classifier(model)
 
 
-def run_scene(task: str, scene: str, output: str, options: dict[str, Any]) -> dict[str, Any]:
-    """One scene through the task's workflow on this worker (one torch thread, GDAL compressing on one): its
-    catalogue row."""
-    os.environ["GDAL_NUM_THREADS"] = "1"  # this worker process is one of several sharing the machine's cores
+@lru_cache(maxsize=4)
+def _change_model(spec: str):
+    return resolve_model(spec, Task.CHANGE, "batch change")
+
+
+def _open(path: str, options: dict[str, Any]) -> Scene:
+    """A scene by path; a STAC item with the ``assets`` chosen."""
+    if path.lower().endswith(".json") and options.get("assets"):
+        return open_stac_item(path, options["assets"])
+    return open_scene(path)
+
+
+def run_scene(
+    task: str,
+    scene: str,
+    output: str,
+    options: dict[str, Any],
+    scene2: str | None = None,
+    runner: Callable = run,
+) -> dict[str, Any]:
+    """One scene (a pair for change) through the task's workflow, one torch thread: its catalogue row. On a worker
+    it runs with the engine's ``run`` (GDAL compressing on one thread: the worker shares the machine with others);
+    here, for a huge scene, with ``run_on_blocks``."""
+    if runner is run:
+        os.environ["GDAL_NUM_THREADS"] = "1"
     t0 = time.perf_counter()
-    model, sha = None, None
+    opened = _open(scene, options)
+    common = {"threads": 1, "quiet": True, "runner": runner}
     with torch_threads(1):
-        if task == "segment":
-            loaded = _segmenter(options.get("model"))
-            segment.segment_scene(scene, loaded, output, threads=1, quiet=True)
-            model, sha = loaded.weights.name, loaded.weights.sha256
-        elif task == "classify":
-            classifier = _classifier(options.get("model"))
-            classify.classify_scene(scene, classifier, output, threads=1, quiet=True)
-            model, sha = classifier.weights.name, classifier.weights.sha256
-        elif task == "detect":
-            opened = open_scene(scene)
-            predictor, _ = detect.load_detector(options.get("model"), opened, score=options.get("score", 0.3))
-            detect.detect_scene(opened, predictor, output, threads=1, quiet=True)
-            model, sha = predictor.weights.name, predictor.weights.sha256
-        else:
-            spectral.compute_indices(scene, output, indices=options.get("indices") or ("ndvi",), threads=1, quiet=True)
-    row = {"scene": scene, "task": task, "output": output, "status": "done", "seconds": time.perf_counter() - t0}
-    return row | {"model": model, "sha256": sha, "error": None, "footprint": footprint_lonlat(scene)}
+        model, sha = _run_task(task, opened, output, options, scene2, common)
+    row = {"scene": scene, "scene2": scene2, "task": task, "output": output, "status": "done"}
+    row |= {"seconds": time.perf_counter() - t0, "model": model, "sha256": sha, "error": None}
+    return row | {"footprint": footprint_lonlat(opened)}
 
 
-def footprint_lonlat(path: str) -> str:
+def _run_task(task, scene: Scene, output: str, options: dict, scene2: str | None, common: dict) -> tuple:
+    """Run the task's workflow; the model's name and sha256 (None, None for spectral indices and change methods)."""
+    if task == "segment":
+        loaded = _segmenter(options.get("model"))
+        segment.segment_scene(scene, loaded, output, **common)
+        return loaded.weights.name, loaded.weights.sha256
+    if task == "classify":
+        classifier = _classifier(options.get("model"))
+        classify.classify_scene(scene, classifier, output, **common)
+        return classifier.weights.name, classifier.weights.sha256
+    if task == "detect":
+        predictor, _ = detect.load_detector(options.get("model"), scene, score=options.get("score", 0.3))
+        detect.detect_scene(scene, predictor, output, **common)
+        return predictor.weights.name, predictor.weights.sha256
+    if task == "change":
+        method = options.get("method")
+        spec = options.get("model") or (
+            None if method else default_change_model(scene.band_names, scene.dtype, scene.sensor)
+        )
+        loaded = _change_model(spec) if spec else None
+        change.change_scenes(scene, _open(scene2, options), output, model=loaded, method=method or "cva", **common)
+        return (loaded.weights.name, loaded.weights.sha256) if loaded else (method or "cva", None)
+    spectral.compute_indices(scene, output, indices=options.get("indices") or ("ndvi",), **common)
+    return None, None
+
+
+def footprint_lonlat(scene: Scene) -> str:
     """The scene's outline as WKT in lon/lat (its pixel outline when it has no georeference), as an index records
     it (:func:`rsvision.workflows.search.footprints`)."""
-    scene = open_scene(path)
     _, pixels_or_crs, lonlat = footprints(scene, Window(0, 0, scene.width, scene.height))
     return lonlat or pixels_or_crs
 
 
-def read_catalogue(path: Path) -> dict[str, dict]:
-    """The rows of an earlier catalogue by scene (empty when there is none)."""
-    if not path.is_file():
-        return {}
-    layer = read_vectors(path)
-    rows = [
-        {c: _plain(layer.columns[c][i]) for c in layer.columns} | {"footprint": layer.geometries[i].wkt}
-        for i in range(len(layer))
-    ]
-    return {str(r["scene"]): r for r in rows}
+def read_catalogue(out_dir: Path) -> dict[str, dict]:
+    """The rows of an earlier catalogue and journal by job key (empty when there is none)."""
+    rows: dict[str, dict] = {}
+    path = out_dir / CATALOGUE
+    if path.is_file():
+        layer = read_vectors(path)
+        for i in range(len(layer)):
+            row = {c: _plain(layer.columns[c][i]) for c in layer.columns} | {"footprint": layer.geometries[i].wkt}
+            rows[_key(row)] = row
+    journal = out_dir / JOURNAL
+    if journal.is_file():
+        for line in journal.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:  # the line a kill cut short
+                continue
+            rows[_key(row)] = row
+    return rows
+
+
+def _key(row: dict) -> str:
+    return f"{row['scene']}|{row.get('scene2') or ''}"
 
 
 def _plain(value: Any) -> Any:
@@ -160,71 +269,125 @@ def write_catalogue(path: Path, rows: Sequence[dict]) -> Path:
     return write_vectors(path, geoms, columns, crs="EPSG:4326")
 
 
+def plan_jobs(
+    task: str, out_dir: Path, scenes: Sequence[Path] = (), pairs: Sequence[tuple[Path, Path]] = ()
+) -> list[Job]:
+    if task == "change":
+        if not pairs:
+            raise RsvisionError("batch change takes pairs: a CSV of two columns, before and after")
+        return [Job(a, b, output_for(a, task, out_dir, b)) for a, b in pairs]
+    return [Job(s, None, output_for(s, task, out_dir)) for s in scenes]
+
+
 def run_batch(
     task: str,
-    inputs: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
+    inputs: Sequence[str | os.PathLike] = (),
+    out_dir: str | os.PathLike = ".",
     *,
+    pairs: Sequence[tuple[Path, Path]] = (),
     workers: int = 2,
     scheduler: str | None = None,
     options: dict[str, Any] | None = None,
+    block_pixels: int = BLOCK_PIXELS,
     retries: int = 2,
     progress: bool = False,
     on_start: Callable[[str | None], None] | None = None,
 ) -> BatchResult:
-    """Run ``task`` over every scene of ``inputs`` into ``out_dir`` on Dask distributed (see the module's note)."""
+    """Run ``task`` over every scene of ``inputs`` (or change over ``pairs``) into ``out_dir`` on Dask distributed
+    (see the module's note)."""
     if task not in TASKS:
         raise RsvisionError(f"batch runs {', '.join(TASKS)}; not {task!r}")
-    out_dir = Path(out_dir)
+    out_dir, options = Path(out_dir), options or {}
     if not out_dir.is_dir():
         raise InputNotFoundError(f"output folder {out_dir} does not exist (make it first)")
-    scenes = expand_inputs(inputs)
-    catalogue = out_dir / CATALOGUE
-    rows = read_catalogue(catalogue)
-    todo = [s for s in scenes if not _done(rows.get(str(s)), task)]
+    jobs = plan_jobs(task, out_dir, expand_inputs(inputs) if task != "change" else (), pairs)
+    rows = read_catalogue(out_dir)
+    todo = [j for j in jobs if not _done(rows.get(j.key), task)]
     t0 = time.perf_counter()
-    if not todo:  # nothing left to do: no cluster to start
-        kept = [rows[str(s)] for s in scenes]
-        return BatchResult(catalogue, 0, len(scenes), 0, time.perf_counter() - t0, None, kept)
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
     failed, dashboard = 0, None
-    with Client(scheduler or cluster) as client, progress_bar(enabled=progress) as bar:
-        dashboard = client.dashboard_link
-        if on_start:
-            on_start(dashboard)
-        bar_task = bar.add_task(f"batch {task}: {len(todo)} scenes", total=len(todo))
-        futures = [
-            client.submit(
-                run_scene,
-                task,
-                str(s),
-                str(output_for(s, task, out_dir)),
-                options or {},
-                retries=retries,
-                pure=False,
-                key=f"{task}-{s.stem}-{time.time_ns()}",
-            )
-            for s in todo
-        ]
-        for future in as_completed(futures):
-            try:
-                row = future.result()
-            except Exception as err:  # the scene's own error, after its retries: recorded, the others go on
-                failed += 1
-                scene = todo[futures.index(future)]
-                row = {"scene": str(scene), "task": task, "output": None, "status": "failed", "seconds": None}
-                row |= {"model": None, "sha256": None, "error": str(err).splitlines()[0][:300], "footprint": None}
-            rows[row["scene"]] = row
-            write_catalogue(catalogue, list(rows.values()))
-            bar.advance(bar_task)
-    if cluster is not None:
-        cluster.close()
-    for s in todo:  # a worker killed while writing leaves its temporary file; the scene was redone elsewhere
-        remove_stale_partials(output_for(s, task, out_dir))
-    kept = [rows[str(s)] for s in scenes if str(s) in rows]
-    write_catalogue(catalogue, kept)
+    if todo:
+        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+        with Client(scheduler or cluster) as client, progress_bar(enabled=progress) as bar:
+            dashboard = client.dashboard_link
+            if on_start:
+                on_start(dashboard)
+            bar_task = bar.add_task(f"batch {task}: {len(todo)} scenes", total=len(todo))
+
+            def record(row: dict) -> None:
+                nonlocal failed
+                failed += row["status"] == "failed"
+                rows[_key(row)] = row
+                _journal(out_dir, row)
+                bar.advance(bar_task)
+
+            _run_jobs(client, task, todo, options, block_pixels, retries, record)
+        if cluster is not None:
+            cluster.close()
+    for job in todo:  # a worker killed while writing leaves its temporary file; the scene was redone elsewhere
+        remove_stale_partials(job.output)
+    kept = [rows[j.key] for j in jobs if j.key in rows]
+    write_catalogue(out_dir / CATALOGUE, kept)
+    (out_dir / JOURNAL).unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
-    return BatchResult(catalogue, len(todo) - failed, len(scenes) - len(todo), failed, seconds, dashboard, kept)
+    return BatchResult(out_dir / CATALOGUE, len(todo) - failed, len(jobs) - len(todo), failed, seconds, dashboard, kept)
+
+
+def _run_jobs(client, task, todo: list[Job], options, block_pixels: int, retries: int, record: Callable) -> None:
+    """Huge scenes first, each over every worker (blocks of tile rows); then the others, one task each."""
+    huge = [j for j in todo if _pixels(j.scene, options) > block_pixels]
+    runner = functools.partial(run_on_blocks, client=client, retries=retries)
+    for job in huge:
+        try:
+            row = run_scene(task, str(job.scene), str(job.output), options, _str(job.scene2), runner)
+        except Exception as err:  # recorded; the other scenes go on
+            row = _failed(task, job, err)
+        record(row)
+    small = [j for j in todo if j not in huge]
+    futures = {
+        client.submit(
+            run_scene,
+            task,
+            str(j.scene),
+            str(j.output),
+            options,
+            _str(j.scene2),
+            retries=retries,
+            pure=False,
+            key=f"{task}-{j.scene.stem}-{time.time_ns()}",
+        ): j
+        for j in small
+    }
+    for future in as_completed(futures):
+        try:
+            row = future.result()
+        except Exception as err:  # the scene's own error, after its retries: recorded, the others go on
+            row = _failed(task, futures[future], err)
+        record(row)
+
+
+def _pixels(scene: Path, options: dict) -> int:
+    try:
+        opened = _open(str(scene), options)
+    except RsvisionError:
+        return 0  # its task reports the error
+    return opened.width * opened.height
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def _failed(task: str, job: Job, err: BaseException) -> dict:
+    row = {"scene": str(job.scene), "scene2": _str(job.scene2), "task": task, "output": None, "status": "failed"}
+    return row | {"seconds": None, "model": None, "sha256": None, "error": str(err).splitlines()[0][:300]}
+
+
+def _journal(out_dir: Path, row: dict) -> None:
+    """One line per finished scene, flushed to disk: what a rerun after a kill knows is done."""
+    with (out_dir / JOURNAL).open("a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _done(row: dict | None, task: str) -> bool:

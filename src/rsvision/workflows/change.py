@@ -13,7 +13,7 @@ engine (:func:`rsvision.engine.run`) with the fitted :class:`~rsvision.tasks.cha
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from rsvision.bench.plots import change_preview
 from rsvision.core.files import remove_partial
 from rsvision.core.sensors import Band, match_bands
 from rsvision.core.settings import bounded_block_cache
-from rsvision.engine import Probabilities, run
+from rsvision.engine import Probabilities, RunResult, run
 from rsvision.errors import BandCountError, BandNotFoundError, RsvisionError
 from rsvision.io import Grid, Scene, align, open_scene, write_vectors
 from rsvision.io.writers import check_scene_outputs
@@ -210,6 +210,7 @@ def change_scenes(
     device: str = "cpu",
     threads: int | None = None,
     quiet: bool = False,
+    runner: Callable[..., RunResult] = run,
 ) -> ChangeResult:
     """Detect change from ``before`` to ``after`` with a learned ``model`` (a change card and its siamese network)
     or, without one, an unsupervised ``method`` (``cva``, ``irmad``, ``pcakmeans``) into the binary change COG
@@ -235,7 +236,7 @@ def change_scenes(
     if scores is None and vector is not None:  # the polygons' mean score needs it; dropped afterwards
         scores = output.with_name(f".{output.name}.scores.tif")
     try:
-        result = run(
+        result = runner(
             pair.before,
             predictor,
             [output] + ([Probabilities(scores)] if scores is not None else []),

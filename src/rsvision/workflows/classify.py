@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from rsvision.bench.plots import class_map_preview
 from rsvision.core.files import atomic_output, check_writable
 from rsvision.datasets.base import IMAGE_SUFFIXES, Dataset, Sample
 from rsvision.datasets.folder import list_folder_images
-from rsvision.engine import ClassMap, run
+from rsvision.engine import ClassMap, RunResult, run
 from rsvision.errors import InputNotFoundError, RsvisionError
 from rsvision.io import Scene, open_scene
 from rsvision.io.writers import check_scene_outputs
@@ -135,6 +135,7 @@ def classify_scene(
     bands: Sequence[str] | None = None,
     threads: int | None = None,
     quiet: bool = False,
+    runner: Callable[..., RunResult] = run,
     memory_mb: float = 512.0,
 ) -> SceneResult:
     """One class per tile of ``scene`` (a path or an open :class:`~rsvision.io.Scene`) in one engine pass:
@@ -160,7 +161,7 @@ def classify_scene(
     predictor = TileClassifier(classifier, size, choice, tta, scene.dtype)
     classes = list(classifier.classes)
     destinations = [ClassMap(output, classes, class_colours(len(classes))), vector]  # no vector: None, left out
-    result = run(
+    result = runner(
         scene,
         predictor,
         destinations,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from rsvision.core.files import atomic_output, check_writable
 from rsvision.core.progress import progress_bar
 from rsvision.datasets.base import Dataset, Sample
 from rsvision.datasets.dota import write_labeltxt, write_task1
-from rsvision.engine import run
+from rsvision.engine import RunResult, run
 from rsvision.errors import OutputError, RsvisionError
 from rsvision.geometry import Detections, poly_area, poly_to_rbox, polygons_to_pixel, xyxy_to_rbox
 from rsvision.io import Scene, open_scene
@@ -185,6 +185,7 @@ def detect_scene(
     batch: int = 4,
     threads: int | None = None,
     quiet: bool = False,
+    runner: Callable[..., RunResult] = run,
 ) -> DetectResult:
     """Detect objects in ``scene`` with ``predictor`` and write them to ``output`` (None: kept in the result only).
 
@@ -200,7 +201,7 @@ def detect_scene(
         _check_dota_names(names, scene, output)
     size = tile or predictor.tile_size or 512
     overlap = min(overlap, size // 2)  # tiles must advance: a small --tile with the default overlap still runs
-    result = run(scene, predictor, None, tile=size, overlap=overlap, batch=batch, threads=threads, quiet=quiet)
+    result = runner(scene, predictor, None, tile=size, overlap=overlap, batch=batch, threads=threads, quiet=quiet)
     geoms, columns = result.features
     layer, dets = _boxes(scene, predictor.rotated, geoms, columns, names)
     keep = np.ones(len(dets), bool)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from rasterio.errors import NotGeoreferencedWarning as RioNotGeoreferencedWarnin
 from rasterio.windows import Window
 
 from rsvision.bench.plots import class_map_preview
-from rsvision.engine import Probabilities, run
+from rsvision.engine import Probabilities, RunResult, run
 from rsvision.errors import RsvisionError
 from rsvision.io import Grid, RasterWriter, Scene, open_scene, write_vectors
 from rsvision.io.writers import check_scene_outputs
@@ -67,6 +67,7 @@ def segment_scene(
     threads: int | None = None,
     device: str = "cpu",
     quiet: bool = False,
+    runner: Callable[..., RunResult] = run,
 ) -> SegmentResult:
     """Segment ``scene`` with ``model`` (a segmentation card and its network, or ``"s2cloudless"`` for cloud and
     shadow masks of Sentinel-2) into the class-map COG ``output``.
@@ -88,7 +89,7 @@ def segment_scene(
     # the engine's map before sieving: a fixed name, so that a killed run finds its checkpoint again
     engine_map = output.with_name(f".{output.name}.unsieved.tif") if pixels else output
     destinations = [engine_map] + ([Probabilities(probabilities)] if probabilities is not None else [])
-    result = run(
+    result = runner(
         scene,
         predictor,
         destinations,

@@ -4,14 +4,14 @@ through the engine tile by tile (no overlap: every pixel is computed once)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rsvision.core.sensors import Band
-from rsvision.engine import run
+from rsvision.engine import RunResult, run
 from rsvision.errors import RsvisionError
 from rsvision.io import Scene, open_scene
 from rsvision.io.writers import check_scene_outputs
@@ -96,6 +96,7 @@ def compute_indices(
     tile: int = 1024,
     threads: int | None = None,
     quiet: bool = False,
+    runner: Callable[..., RunResult] = run,
 ) -> SpectralResult:
     """Compute ``indices`` (Awesome Spectral Indices short names: ``ndvi``, ``ndwi``, ``evi`` ...) and
     ``expressions`` over ``scene`` into a float32 COG ``output``, one named band each. Values are multiplied by
@@ -108,5 +109,5 @@ def compute_indices(
     source, factor, label = input_scaling(scene, scale, reflectance)
     nodata = None if reflectance else scene.nodata  # a reflectance view holds NaN where no data
     predictor = SpectralPredictor(formulas, factor, constants, nodata=nodata, scaling=label)
-    result = run(source, predictor, output, tile=tile, overlap=0, batch=1, threads=threads, quiet=quiet)
+    result = runner(source, predictor, output, tile=tile, overlap=0, batch=1, threads=threads, quiet=quiet)
     return SpectralResult(result.outputs[0], [f.name for f in formulas], factor, result.summary, label)
