@@ -30,7 +30,7 @@ from affine import Affine
 from dask.distributed import Client, LocalCluster
 
 from rsvision.core.settings import torch_threads
-from rsvision.workflows.batch import run_batch
+from rsvision.workflows.batch import local_cluster, run_batch
 from rsvision.workflows.spectral import compute_indices
 
 OPTIONS = {"indices": ["ndvi"]}
@@ -67,7 +67,7 @@ def warm_cluster(workers: int) -> tuple[LocalCluster, Client, float]:
     """A started cluster whose workers have imported rsvision's workflows (torch included), and the seconds that
     took: a job pays them once, however many scenes it has."""
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+    cluster = local_cluster(workers)
     client = Client(cluster)
     client.run(importlib.import_module, "rsvision.workflows.batch")
     return cluster, client, time.perf_counter() - t0

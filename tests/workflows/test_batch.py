@@ -22,9 +22,12 @@ from shapely.geometry import mapping
 
 from rsvision.errors import InputNotFoundError, RsvisionError
 from rsvision.io import open_stac_item
+from rsvision.io.search_index import SearchIndex
 from rsvision.io.vectors import read_vectors
+from rsvision.models.embedder import load_embedder
 from rsvision.workflows.batch import expand_inputs, output_for, read_pairs, run_batch, stac_scenes
 from rsvision.workflows.change import change_scenes
+from rsvision.workflows.search import build_index, embed_query, search_index
 from rsvision.workflows.spectral import compute_indices
 
 OPTIONS = {"indices": ["ndvi"]}
@@ -189,3 +192,21 @@ def test_a_rerun_after_a_killed_job_skips_the_finished_scenes(tmp_path):
     journaled = result.skipped
     assert journaled >= len(finished) - 1  # a scene whose output appeared just before the kill may not be in it yet
     assert result.done + result.skipped == 6 and result.done == 6 - journaled  # only the rest ran
+
+
+def test_index_on_workers_equals_the_index_command(tmp_path):
+    folder = scenes(tmp_path / "in", n=3, size=300)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_batch("index", [folder], out, workers=2, retries=0)
+    assert (result.done, result.failed) == (3, 0)
+    embedder = load_embedder()
+    single = build_index([folder], embedder, tmp_path / "single")
+    with SearchIndex.open(out / "index") as a, SearchIndex.open(tmp_path / "single") as b:
+        assert len(a) == len(b) == single.total > 3
+        query = embed_query(embedder, "a field", None)
+        hits_a = search_index(out / "index", embedder, query, k=5)
+        hits_b = search_index(tmp_path / "single", embedder, query, k=5)
+        assert [h.entry.key for h in hits_a] == [h.entry.key for h in hits_b]
+    again = run_batch("index", [folder], out, workers=2)
+    assert (again.done, again.skipped) == (0, 3)

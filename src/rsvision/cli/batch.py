@@ -10,12 +10,14 @@ import typer
 from rsvision.cli.app import QUIET, app, say, set_quiet
 from rsvision.errors import InputNotFoundError, RsvisionError
 
-TASKS = ("segment", "classify", "detect", "spectral", "change")
+TASKS = ("segment", "classify", "detect", "spectral", "change", "index")
 
 
 @app.command("batch")
 def batch_command(
-    task: str = typer.Argument(..., help="segment, classify, detect, spectral or change."),
+    task: str = typer.Argument(
+        ..., help="segment, classify, detect, spectral, change or index (every scene's tiles into OUTDIR/index)."
+    ),
     inputs: list[str] = typer.Argument(
         None, help="Scenes: files, folders, glob patterns, .txt lists of paths; for change, CSVs of before,after."
     ),

@@ -26,13 +26,14 @@ import pickle
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from dask.distributed import wait
+from dask.distributed import as_completed
 
+from rsvision.core.progress import progress_bar
 from rsvision.core.settings import bounded_block_cache, torch_threads
 from rsvision.engine.checkpoint import run_fingerprint, scene_fingerprint
 from rsvision.engine.outputs import Destination, destination_path, output_kind_for
@@ -54,6 +55,7 @@ from rsvision.io.tiles import TilePlan
 from rsvision.tasks.base import Predictor
 
 BLOCKS_PER_WORKER = 4  # a lost worker costs a quarter of its share, and workers finishing early take more
+MIN_BLOCK_ROWS = 8  # a dense block predicts the tile row before it again (warm-up): at most an eighth more work
 
 
 class _JobStaging:
@@ -117,6 +119,12 @@ def split_rows(n_rows: int, n_blocks: int) -> list[tuple[int, int]]:
     n = max(1, min(n_blocks, n_rows))
     edges = [round(i * n_rows / n) for i in range(n + 1)]
     return [(edges[i], edges[i + 1]) for i in range(n)]
+
+
+def _blocks_for(n_rows: int, workers: int) -> int:
+    """Four blocks per worker, fewer when blocks would have under ``MIN_BLOCK_ROWS`` tile rows; one per worker at
+    least."""
+    return max(1, workers, min(BLOCKS_PER_WORKER * workers, n_rows // MIN_BLOCK_ROWS))
 
 
 def warm_up_row(plan: TilePlan, first: int) -> int:
@@ -240,16 +248,17 @@ def run_on_blocks(
     threads: int | None = None,
     quiet: bool = False,
     retries: int = 2,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """:func:`~rsvision.engine.run` over the workers of the Dask ``client``: ``blocks`` blocks of tile rows (four
-    per worker by default), each a task of one thread, merged once into the same outputs. ``threads`` and ``quiet``
-    are taken for the same call as ``run``'s: a block runs on one of its worker's threads, quietly."""
+    per worker by default, fewer on a scene of few tile rows), each a task of one thread, merged once into the same
+    outputs. ``threads`` is taken for the same call as ``run``'s (a block runs on one of its worker's threads);
+    ``on_block(done, total)`` is called as blocks finish, else a progress bar of blocks is drawn unless ``quiet``."""
     scene = _as_scene(scene)
     t0 = time.perf_counter()
     destinations = _destinations(output)
     plan = TilePlan.for_shape(scene.height, scene.width, tile or predictor.tile_size or 512, overlap)
-    n = blocks or BLOCKS_PER_WORKER * max(1, len(client.scheduler_info().get("workers", {})))
-    ranges = split_rows(plan.n_rows, n)
+    ranges = split_rows(plan.n_rows, blocks or _blocks_for(plan.n_rows, len(client.scheduler_info()["workers"])))
     first = destination_path(destinations[0]) if destinations else None
     with _job_folder(first) as folder:
         fingerprint = run_fingerprint(
@@ -269,8 +278,8 @@ def run_on_blocks(
             client.submit(run_block, scene, shared, output, r, str(folder), **options, retries=retries, pure=False)
             for r in todo
         ]
-        wait(futures)  # every block ends before an error is raised: the blocks that could be done are kept
-        client.gather(futures)
+        _follow(futures, len(ranges), len(ranges) - len(todo), on_block, quiet, Path(scene.path).name)
+        client.gather(futures)  # raises the first block's error: every block has ended, those done are kept
         paths, features = merge_blocks(scene, predictor, output, folder, scene2=scene2, tile=tile, overlap=overlap)
         done = [pickle.loads(p.read_bytes()) for p in sorted(folder.glob("done-*.pkl"))]
     seconds = time.perf_counter() - t0
@@ -293,6 +302,17 @@ def run_on_blocks(
         features=features,
         outputs=paths,
     )
+
+
+def _follow(futures: list, total: int, done: int, on_block, quiet: bool, label: str) -> None:
+    """Wait for every block, reporting each one done to ``on_block`` or on a bar of blocks."""
+    with progress_bar(enabled=on_block is None and not quiet) as bar:
+        task = bar.add_task(f"{label}: blocks", total=total, completed=done)
+        for _ in as_completed(futures):
+            done += 1
+            bar.update(task, completed=done)
+            if on_block is not None:
+                on_block(done, total)
 
 
 class _job_folder:

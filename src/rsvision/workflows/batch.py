@@ -6,6 +6,8 @@ Each scene is one Dask task running the task's own workflow (``segment_scene``, 
 ``workers`` processes by default, or the cluster at ``scheduler``. A scene of more than ``block_pixels`` pixels is
 not one task but many: the same workflow runs here with :func:`rsvision.engine.blocks.run_on_blocks` as its engine,
 which spreads the scene's tile rows over every worker and merges the blocks into the single run's output.
+``index`` embeds each scene's tiles on a worker (:func:`rsvision.workflows.search.embed_scene`) and adds them here,
+in one process, to one index folder ``OUTDIR/index`` (``rsvision search`` reads it).
 
 Outputs appear only when complete (the workflows write under a temporary name and rename), so a task that a lost
 worker leaves half done is simply run again (``retries``) and no output is ever duplicated. Each finished scene is
@@ -17,40 +19,46 @@ catalogue or the journal lists as done whose outputs exist.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import glob
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import dask
 import shapely
 from dask.distributed import Client, LocalCluster, as_completed
 from rasterio.windows import Window
 
 from rsvision.core.files import remove_stale_partials
 from rsvision.core.progress import progress_bar
-from rsvision.core.settings import torch_threads
+from rsvision.core.settings import roomy_heap, torch_threads
 from rsvision.engine import run
 from rsvision.engine.blocks import run_on_blocks
 from rsvision.errors import InputNotFoundError, RsvisionError
 from rsvision.io import Scene, open_scene, open_stac_item, save_items, search_items
+from rsvision.io.search_index import SearchIndex
 from rsvision.io.vectors import read_vectors
 from rsvision.io.writers import write_vectors
 from rsvision.models.change import default_change_model
 from rsvision.models.classifier import load_classifier
+from rsvision.models.embedder import load_embedder
 from rsvision.models.resolve import resolve_model
 from rsvision.models.segmentation import segmenter_spec
 from rsvision.models.weights import Task
-from rsvision.workflows import change, classify, detect, segment, spectral
+from rsvision.workflows import change, classify, detect, search, segment, spectral
 from rsvision.workflows.search import footprints
 
-TASKS = {"segment": ".tif", "classify": ".tif", "detect": ".gpkg", "spectral": ".tif", "change": ".tif"}
+TASKS = {"segment": ".tif", "classify": ".tif", "detect": ".gpkg", "spectral": ".tif", "change": ".tif", "index": ""}
+ENGINE_TASKS = ("segment", "classify", "detect", "spectral", "change")  # those a huge scene runs in blocks for
+INDEX_FOLDER = "index"
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".jpg", ".jpeg", ".png", ".vrt")
 CATALOGUE, JOURNAL, STAC_FOLDER = "catalogue.parquet", ".catalogue.jsonl", "stac-items"
 COLUMNS = ("scene", "scene2", "task", "output", "status", "seconds", "model", "sha256", "error")
@@ -151,6 +159,8 @@ def stac_scenes(out_dir: str | os.PathLike, url: str, collection: str | None, bb
 
 
 def output_for(scene: Path, task: str, out_dir: Path, scene2: Path | None = None) -> Path:
+    if task == "index":  # one index of every scene's tiles
+        return out_dir / INDEX_FOLDER
     stem = f"{scene.stem}_{scene2.stem}" if scene2 is not None else scene.stem
     return out_dir / f"{stem}_{task}{TASKS[task]}"
 
@@ -164,6 +174,11 @@ def _segmenter(model: str | None):
 @lru_cache(maxsize=4)
 def _classifier(model: str | None):
     return load_classifier(model)
+
+
+@lru_cache(maxsize=4)
+def _embedder(model: str | None):
+    return load_embedder(model, needed_by="batch index")
 
 
 @lru_cache(maxsize=4)
@@ -191,30 +206,32 @@ def run_scene(
     here, for a huge scene, with ``run_on_blocks``."""
     if runner is run:
         os.environ["GDAL_NUM_THREADS"] = "1"
+        roomy_heap()
     t0 = time.perf_counter()
     opened = _open(scene, options)
     common = {"threads": 1, "quiet": True, "runner": runner}
     with torch_threads(1):
-        model, sha = _run_task(task, opened, output, options, scene2, common)
+        model, sha, extra = _run_task(task, opened, output, options, scene2, common)
     row = {"scene": scene, "scene2": scene2, "task": task, "output": output, "status": "done"}
     row |= {"seconds": time.perf_counter() - t0, "model": model, "sha256": sha, "error": None}
-    return row | {"footprint": footprint_lonlat(opened)}
+    return row | {"footprint": footprint_lonlat(opened)} | extra
 
 
 def _run_task(task, scene: Scene, output: str, options: dict, scene2: str | None, common: dict) -> tuple:
-    """Run the task's workflow; the model's name and sha256 (None, None for spectral indices and change methods)."""
+    """Run the task's workflow; the model's name and sha256 (None for spectral indices and change methods), and
+    what else goes back with the catalogue row (an index's entries and vectors)."""
     if task == "segment":
         loaded = _segmenter(options.get("model"))
         segment.segment_scene(scene, loaded, output, **common)
-        return loaded.weights.name, loaded.weights.sha256
+        return loaded.weights.name, loaded.weights.sha256, {}
     if task == "classify":
         classifier = _classifier(options.get("model"))
         classify.classify_scene(scene, classifier, output, **common)
-        return classifier.weights.name, classifier.weights.sha256
+        return classifier.weights.name, classifier.weights.sha256, {}
     if task == "detect":
         predictor, _ = detect.load_detector(options.get("model"), scene, score=options.get("score", 0.3))
         detect.detect_scene(scene, predictor, output, **common)
-        return predictor.weights.name, predictor.weights.sha256
+        return predictor.weights.name, predictor.weights.sha256, {}
     if task == "change":
         method = options.get("method")
         spec = options.get("model") or (
@@ -222,9 +239,13 @@ def _run_task(task, scene: Scene, output: str, options: dict, scene2: str | None
         )
         loaded = _change_model(spec) if spec else None
         change.change_scenes(scene, _open(scene2, options), output, model=loaded, method=method or "cva", **common)
-        return (loaded.weights.name, loaded.weights.sha256) if loaded else (method or "cva", None)
+        return (loaded.weights.name, loaded.weights.sha256, {}) if loaded else (method or "cva", None, {})
+    if task == "index":  # the vectors go back with the row: the index is written in one process only
+        embedder = _embedder(options.get("model"))
+        entries, vectors = search.embed_scene(scene, embedder)
+        return embedder.name, search.model_id(embedder).sha256, {"entries": entries, "vectors": vectors}
     spectral.compute_indices(scene, output, indices=options.get("indices") or ("ndvi",), **common)
-    return None, None
+    return None, None, {}
 
 
 def footprint_lonlat(scene: Scene) -> str:
@@ -269,6 +290,13 @@ def write_catalogue(path: Path, rows: Sequence[dict]) -> Path:
     return write_vectors(path, geoms, columns, crs="EPSG:4326")
 
 
+def local_cluster(workers: int) -> LocalCluster:
+    """A cluster of ``workers`` processes of one thread each on this machine, started without Dask's
+    ``MALLOC_TRIM_THRESHOLD_`` (see :func:`~rsvision.core.settings.roomy_heap`: 1.4x slower with it)."""
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
+
+
 def plan_jobs(
     task: str, out_dir: Path, scenes: Sequence[Path] = (), pairs: Sequence[tuple[Path, Path]] = ()
 ) -> list[Job]:
@@ -306,8 +334,9 @@ def run_batch(
     t0 = time.perf_counter()
     failed, dashboard = 0, None
     if todo:
-        cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True)
-        with Client(scheduler or cluster) as client, progress_bar(enabled=progress) as bar:
+        cluster = None if scheduler else local_cluster(workers)
+        index = _index_store(task, out_dir, options)
+        with Client(scheduler or cluster) as client, progress_bar(enabled=progress) as bar, index as store:
             dashboard = client.dashboard_link
             if on_start:
                 on_start(dashboard)
@@ -316,11 +345,18 @@ def run_batch(
             def record(row: dict) -> None:
                 nonlocal failed
                 failed += row["status"] == "failed"
+                if store is not None and row["status"] == "done":  # in the index before the journal says done
+                    search.add_new(store, row.pop("entries"), row.pop("vectors"))
                 rows[_key(row)] = row
                 _journal(out_dir, row)
                 bar.advance(bar_task)
 
-            _run_jobs(client, task, todo, options, block_pixels, retries, record)
+            def blocks_done(done: int, total: int) -> None:
+                bar.update(
+                    bar_task, description=f"batch {task}: {len(todo)} scenes (a huge one: {done}/{total} blocks)"
+                )
+
+            _run_jobs(client, task, todo, options, block_pixels, retries, record, blocks_done)
         if cluster is not None:
             cluster.close()
     for job in todo:  # a worker killed while writing leaves its temporary file; the scene was redone elsewhere
@@ -332,10 +368,10 @@ def run_batch(
     return BatchResult(out_dir / CATALOGUE, len(todo) - failed, len(jobs) - len(todo), failed, seconds, dashboard, kept)
 
 
-def _run_jobs(client, task, todo: list[Job], options, block_pixels: int, retries: int, record: Callable) -> None:
+def _run_jobs(client, task, todo: list[Job], options, block_pixels, retries, record, on_block) -> None:
     """Huge scenes first, each over every worker (blocks of tile rows); then the others, one task each."""
-    huge = [j for j in todo if _pixels(j.scene, options) > block_pixels]
-    runner = functools.partial(run_on_blocks, client=client, retries=retries)
+    huge = [j for j in todo if task in ENGINE_TASKS and _pixels(j.scene, options) > block_pixels]
+    runner = functools.partial(run_on_blocks, client=client, retries=retries, on_block=on_block)
     for job in huge:
         try:
             row = run_scene(task, str(job.scene), str(job.output), options, _str(job.scene2), runner)
@@ -365,6 +401,20 @@ def _run_jobs(client, task, todo: list[Job], options, block_pixels: int, retries
         record(row)
 
 
+@contextlib.contextmanager
+def _index_store(task: str, out_dir: Path, options: dict) -> Iterator[SearchIndex | None]:
+    """For ``index``: the index folder ``OUTDIR/index``, open in this process only (workers send their vectors
+    here), its vector store brought up to date at the end; None for other tasks."""
+    if task != "index":
+        yield None
+        return
+    store = SearchIndex.open_or_create(out_dir / INDEX_FOLDER, search.model_id(_embedder(options.get("model"))))
+    store.remove_orphans()
+    with store:
+        yield store
+        store.store()
+
+
 def _pixels(scene: Path, options: dict) -> int:
     try:
         opened = _open(str(scene), options)
@@ -391,4 +441,4 @@ def _journal(out_dir: Path, row: dict) -> None:
 
 
 def _done(row: dict | None, task: str) -> bool:
-    return bool(row) and row.get("status") == "done" and row.get("task") == task and Path(str(row["output"])).is_file()
+    return bool(row) and row.get("status") == "done" and row.get("task") == task and Path(str(row["output"])).exists()

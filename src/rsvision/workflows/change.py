@@ -220,7 +220,11 @@ def change_scenes(
     ``no change`` and ``change``; 50 is the decision); ``vector``: change polygons with ``area`` (m^2; pixels
     without a georeference) and ``probability`` (mean change probability, 0-1); ``preview``: a PNG before | after |
     change; ``bands``: compare only these bands of the first date (methods); ``normalise``: ``histogram`` or
-    ``irmad`` relative radiometric normalisation of the second date (methods; off by default)."""
+    ``irmad`` relative radiometric normalisation of the second date (methods; off by default).
+
+    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
+    """
     output = check_scene_outputs(output, vector, preview, kind="change-map")
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")

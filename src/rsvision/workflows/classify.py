@@ -147,6 +147,9 @@ def classify_scene(
     scene's bands in order (otherwise they are matched by name or wavelength, :func:`select_bands`);
     ``threads`` is torch's thread count (the engine's default: the CPUs available). Batches are made smaller
     when ``batch`` tiles would take more than ``memory_mb``. ``quiet``: no progress bar.
+
+    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
     """
     require_head(classifier)
     output = check_scene_outputs(output, vector, preview)

@@ -192,7 +192,11 @@ def detect_scene(
     ``format``: ``gpkg``, ``geojson``, ``geoparquet``, ``dota`` or ``coco`` (guessed from ``output``'s suffix);
     ``preview``: a PNG of the scene with the boxes drawn; ``score``: drop merged boxes scoring under it;
     ``classes``: keep only these class names. Tiles are ``tile`` pixels (the predictor's size, else 512)
-    overlapping by ``overlap``: an object is found whole when it fits in the overlap."""
+    overlapping by ``overlap``: an object is found whole when it fits in the overlap.
+
+    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
+    """
     fmt = check_detect_outputs(output, format, preview)
     scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
     names = _class_names(predictor)

@@ -188,6 +188,35 @@ def build_index(
     return result
 
 
+def embed_scene(
+    path: str | os.PathLike | Scene,
+    embedder,
+    *,
+    tile_sizes: Sequence[int] = DEFAULT_TILE_SIZES,
+    overlap: float = 0.25,
+    batch: int = BATCH,
+) -> tuple[list[Entry], np.ndarray]:
+    """The entries of one image or scene and their vectors, in batches of ``batch`` (``rsvision batch index``
+    embeds scenes on workers this way and adds them to the index in one process)."""
+    if isinstance(path, Scene):
+        jobs = list(scene_jobs(path, str(Path(path.path).resolve()), tile_sizes, overlap))
+    else:
+        jobs = list(input_jobs([path], tile_sizes, overlap))
+    prep = embedder.preprocessing
+    vectors = [
+        embedder.embed_images([read_job(j, prep.bands, prep.input_size) for j in part])
+        for part in batched(iter(jobs), batch)
+    ]
+    return [j.entry for j in jobs], np.concatenate(vectors) if vectors else np.zeros((0, embedder.dim), np.float32)
+
+
+def add_new(store: SearchIndex, entries: Sequence[Entry], vectors: np.ndarray) -> int:
+    """Add the entries the index does not hold yet; how many were added."""
+    done = store.done(e.key for e in entries)
+    keep = [i for i, e in enumerate(entries) if e.key not in done]
+    return store.add([entries[i] for i in keep], vectors[keep]) if keep else 0
+
+
 def _not_done(store: SearchIndex, part: list[Job], result: IndexResult) -> list[Job]:
     done = store.done(j.entry.key for j in part)
     result.skipped += sum(j.entry.key in done for j in part)

@@ -76,7 +76,11 @@ def segment_scene(
     (square metres on a georeferenced grid, else pixels): smaller regions merge into their neighbour, in the
     class map and the polygons; ``probabilities``: a uint8 COG of per-class probabilities in percent;
     ``preview``: a PNG of the class map over the scene. Tiles are ``tile`` pixels (the card's size by default,
-    scaled by GSD when both are known) overlapping by ``overlap``; a killed run resumes when called again."""
+    scaled by GSD when both are known) overlapping by ``overlap``; a killed run resumes when called again.
+
+    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
+    """
     output = check_scene_outputs(output, vector, preview, kind="class-map")
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")

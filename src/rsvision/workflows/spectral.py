@@ -102,7 +102,11 @@ def compute_indices(
     ``expressions`` over ``scene`` into a float32 COG ``output``, one named band each. Values are multiplied by
     ``scale`` first (default :func:`reflectance_scale`), or with ``reflectance`` turned into reflectance by the
     product's own rule (:attr:`Scene.scaling`, from its metadata); the output's ``scaling`` tag says which. NaN is
-    the nodata of the output (zero denominators, nodata pixels)."""
+    the nodata of the output (zero denominators, nodata pixels).
+
+    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
+    """
     output = check_scene_outputs(output, kind="float32")
     scene = open_scene(scene) if isinstance(scene, (str, os.PathLike)) else scene
     formulas = formulas_for(scene.bands, indices, expressions, constants)
