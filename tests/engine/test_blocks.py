@@ -5,13 +5,15 @@ only the blocks not done."""
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from dask.distributed import Client, LocalCluster
 
 from rsvision.engine import ClassMap, Probabilities, run
 from rsvision.engine.blocks import run_on_blocks, split_rows, warm_up_row
 from rsvision.geometry import Detections
+from rsvision.io import open_scene
 from rsvision.io.tiles import TilePlan
-from rsvision.tasks import BoxPredictor, DensePredictor, TilePredictor
+from rsvision.tasks import BoxPredictor, ChangePredictor, DensePredictor, TilePredictor
 
 
 class Smooth(DensePredictor):
@@ -153,3 +155,31 @@ def test_split_rows_and_warm_up():
     plan = TilePlan.for_shape(1000, 100, 100, 60)  # tiles 40 apart: three tile rows reach tile row 5's first rows
     assert warm_up_row(plan, 0) == 0
     assert warm_up_row(plan, 5) == 3
+
+
+class Difference(ChangePredictor):
+    """The two dates' first bands, differenced and smoothed by the blend: scores, not classes."""
+
+    num_outputs = 1
+    output = "scores"
+
+    def predict(self, batch):
+        return (batch.images[:, :1] - batch.images2[:, :1]).astype(np.float32)
+
+
+def test_change_pairs_on_two_grids_from_blocks(make_raster, tmp_path, client):
+    rng = np.random.default_rng(4)
+    before = make_raster("before.tif", rng.integers(0, 255, (2, 300, 360)).astype("uint8"))
+    after = make_raster(
+        "after.tif",
+        rng.integers(0, 255, (2, 120, 100)).astype("uint8"),
+        transform=Affine(20, 0, 501005, 0, -20, 3999000),
+        nodata=0,
+    )
+    second = open_scene(after, resampling="nearest")
+    single = run(before, Difference(), tmp_path / "single.tif", scene2=second, tile=64, overlap=20, quiet=True)
+    blocks = run_on_blocks(
+        before, Difference(), tmp_path / "blocks.tif", scene2=second, client=client, blocks=3, tile=64, overlap=20
+    )
+    assert single.skipped == blocks.skipped > 0
+    assert np.array_equal(_pixels(single.output)[0], _pixels(blocks.output)[0], equal_nan=True)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pystac
@@ -25,7 +26,15 @@ from rsvision.io import open_stac_item
 from rsvision.io.search_index import SearchIndex
 from rsvision.io.vectors import read_vectors
 from rsvision.models.embedder import load_embedder
-from rsvision.workflows.batch import expand_inputs, output_for, read_pairs, run_batch, stac_scenes
+from rsvision.workflows.batch import (
+    expand_inputs,
+    output_for,
+    plan_jobs,
+    read_pairs,
+    run_batch,
+    stac_scenes,
+    unique_names,
+)
 from rsvision.workflows.change import change_scenes
 from rsvision.workflows.search import build_index, embed_query, search_index
 from rsvision.workflows.spectral import compute_indices
@@ -67,7 +76,7 @@ def test_batch_outputs_catalogue_and_rerun(tmp_path):
     result = run_batch("spectral", [folder], out, workers=2, options=OPTIONS, retries=0)
     assert (result.done, result.skipped, result.failed) == (6, 0, 1)
     reference = compute_indices(folder / "s3.tif", tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
-    with rasterio.open(reference) as a, rasterio.open(output_for(folder / "s3.tif", "spectral", out)) as b:
+    with rasterio.open(reference) as a, rasterio.open(output_for("s3", "spectral", out)) as b:
         assert np.array_equal(a.read(), b.read(), equal_nan=True)
     layer = read_vectors(out / "catalogue.parquet")
     status = dict(zip(layer.columns["scene"], layer.columns["status"]))
@@ -210,3 +219,44 @@ def test_index_on_workers_equals_the_index_command(tmp_path):
         assert [h.entry.key for h in hits_a] == [h.entry.key for h in hits_b]
     again = run_batch("index", [folder], out, workers=2)
     assert (again.done, again.skipped) == (0, 3)
+
+
+def test_outputs_are_named_apart(tmp_path):
+    oscd = [Path(f"/d/{city}/imgs_{n}") for city in ("beihai", "paris") for n in (1, 2)]
+    assert unique_names(oscd) == ["beihai_imgs_1", "beihai_imgs_2", "paris_imgs_1", "paris_imgs_2"]
+    jobs = plan_jobs("change", tmp_path, pairs=[(oscd[0], oscd[1]), (oscd[2], oscd[3])])
+    assert [j.output.name for j in jobs] == [
+        "beihai_imgs_1_beihai_imgs_2_change.tif",
+        "paris_imgs_1_paris_imgs_2_change.tif",
+    ]
+    assert unique_names([Path("a/x.tif"), Path("b/x.tif"), Path("c/y.tif")]) == ["a_x", "b_x", "y"]
+    with pytest.raises(RsvisionError, match="two scenes would write"):
+        plan_jobs("segment", tmp_path, [Path("a/x.tif"), Path("a/x.jp2")])
+
+
+def test_a_worker_killed_while_a_huge_scene_runs_in_blocks(tmp_path):
+    folder = scenes(tmp_path / "in", n=1, size=2600)
+    out = tmp_path / "out"
+    out.mkdir()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+        done = {}
+        job = threading.Thread(
+            target=lambda: done.update(
+                r=run_batch(
+                    "spectral", [folder], out, scheduler=cluster.scheduler_address, options=OPTIONS, block_pixels=10**6
+                )
+            )
+        )
+        job.start()
+        blocks = out / ".s0_spectral.tif.blocks"
+        deadline = time.time() + 120
+        while not list(blocks.glob("block-*")) and time.time() < deadline:
+            time.sleep(0.02)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)  # a worker dies with a block on it
+        job.join(300)
+    assert (done["r"].done, done["r"].failed) == (1, 0)
+    assert sorted(p.name for p in out.iterdir()) == ["catalogue.parquet", "s0_spectral.tif"]
+    reference = compute_indices(folder / "s0.tif", tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
+    with rasterio.open(reference) as a, rasterio.open(out / "s0_spectral.tif") as b:
+        assert np.array_equal(a.read(), b.read(), equal_nan=True)

@@ -93,6 +93,7 @@ class _BlockSink:
     def __init__(self, group: SinkGroup, first: int):
         self.group, self.first = group, first
         self.mergers = [s.merger for s in group.sinks if hasattr(s, "merger")]
+        self.skipped = 0  # nodata tiles of the block's own rows (warm-up rows are the block before's)
 
     def begin_row(self, row: int) -> None:
         if row >= self.first:
@@ -103,6 +104,7 @@ class _BlockSink:
     def add(self, tile: Tile, output: Any) -> None:
         if tile.row >= self.first:
             self.group.add(tile, output)
+            self.skipped += output is None
             return
         for merger in self.mergers:
             merger.add(tile.col, output, tile.nodata)
@@ -184,7 +186,12 @@ def run_block(
     recorded = [leaf.collector.rows for leaf in leaves if isinstance(leaf, VectorSink)]
     _atomic_pickle(folder / f"rows-{a:06d}.pkl", recorded)
     shutil.rmtree(own)
-    done = {"rows": [a, b], "tiles": progress.done, "skipped": state.skipped, "seconds": time.perf_counter() - t0}
+    done = {
+        "rows": [a, b],
+        "tiles": (b - a) * plan.n_cols,
+        "skipped": sink.skipped,
+        "seconds": time.perf_counter() - t0,
+    }
     _atomic_pickle(folder / f"done-{a:06d}.pkl", done)
     return done
 

@@ -13,8 +13,8 @@ Outputs appear only when complete (the workflows write under a temporary name an
 worker leaves half done is simply run again (``retries``) and no output is ever duplicated. Each finished scene is
 appended to a journal (``OUTDIR/.catalogue.jsonl``, one line each: the cost stays the same however many scenes are
 done); the catalogue (``OUTDIR/catalogue.parquet``: scene, second scene, task, output, footprint in lon/lat, status,
-seconds, model and its sha256) is written from it at the end. A job killed and run again skips the scenes the
-catalogue or the journal lists as done whose outputs exist.
+seconds, model and its sha256, the warnings the scene raised) is written from it at the end. A job killed and run
+again skips the scenes the catalogue or the journal lists as done whose outputs exist.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -61,7 +62,7 @@ ENGINE_TASKS = ("segment", "classify", "detect", "spectral", "change")  # those 
 INDEX_FOLDER = "index"
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".jpg", ".jpeg", ".png", ".vrt")
 CATALOGUE, JOURNAL, STAC_FOLDER = "catalogue.parquet", ".catalogue.jsonl", "stac-items"
-COLUMNS = ("scene", "scene2", "task", "output", "status", "seconds", "model", "sha256", "error")
+COLUMNS = ("scene", "scene2", "task", "output", "status", "seconds", "model", "sha256", "error", "warnings")
 BLOCK_PIXELS = 10_000 * 10_000  # larger scenes are split over the workers (a Sentinel-2 tile is 10,980 a side)
 
 
@@ -158,11 +159,25 @@ def stac_scenes(out_dir: str | os.PathLike, url: str, collection: str | None, bb
     return save_items(search_items(url, collection, bbox, **search), folder)
 
 
-def output_for(scene: Path, task: str, out_dir: Path, scene2: Path | None = None) -> Path:
+def unique_names(paths: Sequence[Path]) -> list[str]:
+    """A name per path for its output: the stem, with as many parent folders as make it unique among ``paths``
+    (OSCD's ``beihai/imgs_1`` and ``paris/imgs_1`` become ``beihai_imgs_1`` and ``paris_imgs_1``)."""
+    parts = [Path(p.parent, p.stem).parts for p in paths]
+    depth = [1] * len(paths)
+    while True:
+        names = ["_".join(q[-d:]) for q, d in zip(parts, depth)]
+        clashes = [i for i, n in enumerate(names) if names.count(n) > 1 and depth[i] < len(parts[i])]
+        if not clashes:
+            return names
+        for i in clashes:
+            depth[i] += 1
+
+
+def output_for(name: str, task: str, out_dir: Path) -> Path:
+    """``OUTDIR/<name>_<task>.tif|.gpkg``; the index folder for ``index``."""
     if task == "index":  # one index of every scene's tiles
         return out_dir / INDEX_FOLDER
-    stem = f"{scene.stem}_{scene2.stem}" if scene2 is not None else scene.stem
-    return out_dir / f"{stem}_{task}{TASKS[task]}"
+    return out_dir / f"{name}_{task}{TASKS[task]}"
 
 
 @lru_cache(maxsize=4)
@@ -208,12 +223,14 @@ def run_scene(
         os.environ["GDAL_NUM_THREADS"] = "1"
         roomy_heap()
     t0 = time.perf_counter()
-    opened = _open(scene, options)
     common = {"threads": 1, "quiet": True, "runner": runner}
-    with torch_threads(1):
+    with torch_threads(1), warnings.catch_warnings(record=True) as caught:  # the row keeps them, not the terminal
+        warnings.simplefilter("always")
+        opened = _open(scene, options)
         model, sha, extra = _run_task(task, opened, output, options, scene2, common)
     row = {"scene": scene, "scene2": scene2, "task": task, "output": output, "status": "done"}
     row |= {"seconds": time.perf_counter() - t0, "model": model, "sha256": sha, "error": None}
+    row["warnings"] = "; ".join(dict.fromkeys(str(w.message).splitlines()[0] for w in caught)) or None
     return row | {"footprint": footprint_lonlat(opened)} | extra
 
 
@@ -248,11 +265,10 @@ def _run_task(task, scene: Scene, output: str, options: dict, scene2: str | None
     return None, None, {}
 
 
-def footprint_lonlat(scene: Scene) -> str:
-    """The scene's outline as WKT in lon/lat (its pixel outline when it has no georeference), as an index records
-    it (:func:`rsvision.workflows.search.footprints`)."""
-    _, pixels_or_crs, lonlat = footprints(scene, Window(0, 0, scene.width, scene.height))
-    return lonlat or pixels_or_crs
+def footprint_lonlat(scene: Scene) -> str | None:
+    """The scene's outline as WKT in lon/lat, as an index records it (:func:`rsvision.workflows.search.footprints`);
+    None without a georeference (a pixel outline has no place in a lon/lat layer)."""
+    return footprints(scene, Window(0, 0, scene.width, scene.height))[2]
 
 
 def read_catalogue(out_dir: Path) -> dict[str, dict]:
@@ -300,11 +316,22 @@ def local_cluster(workers: int) -> LocalCluster:
 def plan_jobs(
     task: str, out_dir: Path, scenes: Sequence[Path] = (), pairs: Sequence[tuple[Path, Path]] = ()
 ) -> list[Job]:
+    """One job per scene (per pair for change, each pair once), each with its own output."""
     if task == "change":
         if not pairs:
             raise RsvisionError("batch change takes pairs: a CSV of two columns, before and after")
-        return [Job(a, b, output_for(a, task, out_dir, b)) for a, b in pairs]
-    return [Job(s, None, output_for(s, task, out_dir)) for s in scenes]
+        pairs = list(dict.fromkeys(pairs))
+        names = unique_names([p for pair in pairs for p in pair])
+        jobs = [
+            Job(a, b, output_for(f"{names[2 * i]}_{names[2 * i + 1]}", task, out_dir)) for i, (a, b) in enumerate(pairs)
+        ]
+    else:
+        jobs = [Job(s, None, output_for(n, task, out_dir)) for s, n in zip(scenes, unique_names(scenes))]
+    outputs = [j.output for j in jobs if task != "index"]
+    if len(set(outputs)) < len(outputs):
+        clash = next(o for o in outputs if outputs.count(o) > 1)
+        raise RsvisionError(f"two scenes would write {clash}: give them different names")
+    return jobs
 
 
 def run_batch(
@@ -417,7 +444,9 @@ def _index_store(task: str, out_dir: Path, options: dict) -> Iterator[SearchInde
 
 def _pixels(scene: Path, options: dict) -> int:
     try:
-        opened = _open(str(scene), options)
+        with warnings.catch_warnings():  # its task records them
+            warnings.simplefilter("ignore")
+            opened = _open(str(scene), options)
     except RsvisionError:
         return 0  # its task reports the error
     return opened.width * opened.height
