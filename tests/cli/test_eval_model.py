@@ -82,3 +82,42 @@ def test_classify_csv_scores_as_the_model_run(setup, tmp_path, capsys, run_cli):
     assert {k: a[k] for k in ("overall_accuracy", "kappa", "confusion_matrix")} == {
         k: b[k] for k in ("overall_accuracy", "kappa", "confusion_matrix")
     }
+
+
+# ----------------------------------------------------------------------------- robustness and preprocessing
+
+
+def _colour_folder(root):
+    rng = np.random.default_rng(0)
+    for k, c in enumerate(["red", "green", "blue"]):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            image = rng.integers(0, 90, (40, 40, 3)).astype(np.uint8)
+            image[..., k] += 160
+            Image.fromarray(image).save(root / c / f"{i}.png")
+    return root
+
+
+def test_eval_robustness_and_preprocessing(run_cli, capsys, tmp_path, tiny_classifier):
+    (tmp_path / "w").mkdir()
+    weights = tiny_classifier(tmp_path / "w")
+    data = _colour_folder(tmp_path / "data")
+    out, plot = tmp_path / "robust.json", tmp_path / "robust.png"
+    args = ("--data", data, "-m", weights, "--corruptions", "haze,dead_pixels", "--severities", "1,3")
+    code, printed, err = run_cli(capsys, "eval", "robustness", "classification", *args, "--json", out, "--plot", plot)
+    assert code == 0, err
+    result = json.loads(out.read_text())
+    assert set(result["table"]) == {"haze", "dead_pixels"} and set(result["table"]["haze"]) == {"1", "3"}
+    assert result["metric"] == "overall_accuracy" and "mean_relative_drop" in result and plot.is_file()
+    assert "haze" in printed and "mean_relative_drop" in printed
+    code, printed, err = run_cli(capsys, "eval", "preprocessing", "classification", "--data", data, "-m", weights)
+    assert code == 0, err
+    assert "normalisation" in printed and "per_image" in printed and "card_is_best" in printed
+    for bad, message in (
+        (("eval", "robustness", "--data", data), "needs the task studied"),
+        (("eval", "robustness", "captioning", "--data", data), "eval robustness takes"),
+        (("eval", "robustness", "classification", "--data", data, "--severities", "0-9"), "severities"),
+        (("eval", "classification", "segmentation", "--data", data), "takes one task"),
+    ):
+        code, _, err = run_cli(capsys, *bad)
+        assert code == 2 and message in err, err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,6 @@ from rsvision.datasets import Dataset, guess_format
 from rsvision.datasets.captions import find_rsicd_precomp
 from rsvision.errors import EvaluationError, NotGeoreferencedWarning
 from rsvision.io import open_scene
-from rsvision.io.images import read_image
 from rsvision.io.rgb import read_rgb8
 from rsvision.metrics.captioning import caption_scores
 from rsvision.metrics.retrieval import retrieval_recall_from_similarity
@@ -84,6 +84,25 @@ def evaluate_model(
     dataset = open_task_dataset(task, data, format, split, split_file)
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
+    evaluate = task_evaluator(
+        task, model, dataset, tta=tta, batch_size=batch_size, progress=progress, zero_shot=zero_shot
+    )
+    return evaluate(dataset)
+
+
+def task_evaluator(
+    task: str,
+    model: str | os.PathLike | None,
+    dataset: Dataset,
+    *,
+    tta: bool = False,
+    batch_size: int = 64,
+    progress: bool = False,
+    zero_shot: bool = False,
+) -> Callable[[Dataset], dict[str, Any]]:
+    """The model of a classification, segmentation, change or detection evaluation, loaded once (``dataset``: the
+    one it will score, read for the change model's bands), as a function scoring a dataset: ``eval robustness``
+    scores the same dataset under each corruption with it."""
     if task == "change":
         from rsvision.models.change import default_change_model
         from rsvision.models.resolve import resolve_model  # deferred: torch (see the note at the top)
@@ -99,27 +118,27 @@ def evaluate_model(
                 "give -m MODEL, or --method cva|irmad|pcakmeans"
             )
         loaded = resolve_model(model, Task.CHANGE, f"eval {task}")
-        return evaluate_change_model(loaded, dataset, progress=progress)
+        return lambda data: evaluate_change_model(loaded, data, progress=progress)
     if task == "detection":
         from rsvision.models.detection import detector_spec  # deferred: torch (see the note at the top)
         from rsvision.models.resolve import resolve_model
         from rsvision.models.weights import Task
 
         loaded = resolve_model(detector_spec(model), Task.DETECTION, f"eval {task}")
-        return evaluate_detector_model(loaded, dataset, progress=progress)
+        return lambda data: evaluate_detector_model(loaded, data, progress=progress)
     if task == "segmentation":
         from rsvision.models.resolve import resolve_model  # deferred: torch (see the note at the top)
         from rsvision.models.segmentation import segmenter_spec
         from rsvision.models.weights import Task
 
         loaded = resolve_model(segmenter_spec(model), Task.SEGMENTATION, f"eval {task}")
-        return evaluate_segmenter(loaded, dataset, progress=progress)
+        return lambda data: evaluate_segmenter(loaded, data, progress=progress)
     if zero_shot:
-        return evaluate_zero_shot(model, dataset, tta=tta, batch_size=batch_size, progress=progress)
+        return lambda data: evaluate_zero_shot(model, data, tta=tta, batch_size=batch_size, progress=progress)
     from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
 
     classifier = load_classifier(model, needed_by=f"eval {task}")
-    return evaluate_classifier(classifier, dataset, tta=tta, batch_size=batch_size, progress=progress)
+    return lambda data: evaluate_classifier(classifier, data, tta=tta, batch_size=batch_size, progress=progress)
 
 
 def evaluate_zero_shot(
@@ -197,7 +216,7 @@ def evaluate_segmenter(loaded: LoadedModel, dataset: Dataset, *, progress: bool 
     metric = SegmentationMetric(len(names), getattr(dataset, "ignore_index", None), names)
     with progress_bar(enabled=progress) as bar:
         for sample in bar.track(dataset, description=f"segmenting {len(dataset)} images"):
-            image = read_image(sample.image)
+            image = dataset.load_image(sample)
             truth = dataset.load_mask(sample)
             h, w = image.shape[1:]
             batch = TileBatch(image[None].astype(np.float32), np.zeros((1, h, w), bool), [Window(0, 0, w, h)])
@@ -228,7 +247,7 @@ def evaluate_detector_model(
     found = {}
     with progress_bar(enabled=progress) as bar:
         for i, sample in enumerate(bar.track(dataset, description=f"detecting in {len(dataset)} images")):
-            image = read_image(sample.image)[: len(loaded.weights.bands)]
+            image = dataset.load_image(sample)[: len(loaded.weights.bands)]
             h, w = image.shape[1:]
             d = detector.predict(TileBatch(image[None], np.zeros((1, h, w), bool), [Window(0, 0, w, h)]))[0]
             found[i] = replace(d, labels=to_dataset[d.labels])

@@ -1,5 +1,7 @@
 """`rsvision eval TASK --data PATH [--format F] [--split S] [--split-file FILE] (--predictions PRED | -m MODEL)
-[--json OUT]` and `rsvision eval probe --data FOLDER [-m MODEL] [--json OUT]`."""
+[--json OUT]`, `rsvision eval probe --data FOLDER [-m MODEL] [--json OUT]`, `rsvision eval robustness TASK --data PATH
+[-m MODEL] [--corruptions all|a,b] [--severities 1-5] [--limit N] [--plot OUT.png]` and `rsvision eval preprocessing
+TASK --data PATH [-m MODEL] [--limit N]`."""
 
 from __future__ import annotations
 
@@ -36,6 +38,22 @@ def _empty(values: dict[str, Any]) -> bool:
     return all(isinstance(v, (int, float)) and (v == 0 or v != v) for v in values.values())
 
 
+def _print_nested(result: dict[str, Any], console: Console) -> None:
+    """Dicts of numbers (a study's variants) as one-row tables, dicts of such dicts (a corruption x severity table)
+    as row x column tables; ``per_class`` is printed apart."""
+    for key, value in result.items():
+        if key == "per_class" or not isinstance(value, dict) or not value:
+            continue
+        rows = value if all(isinstance(v, dict) for v in value.values()) else {"": value}
+        if not all(isinstance(x, (int, float)) for row in rows.values() for x in row.values()):
+            continue
+        columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+        table = Table(key, *columns, box=None, padding=(0, 1))
+        for name, row in rows.items():
+            table.add_row(str(name), *(_fmt(row.get(c, "")) for c in columns))
+        console.print(table)
+
+
 def print_metrics(result: dict[str, Any], title: str, console: Console | None = None) -> None:
     """The scalar keys as one table, then ``per_class`` (if any) as a class x metric table."""
     console = console or Console()
@@ -45,6 +63,7 @@ def print_metrics(result: dict[str, Any], title: str, console: Console | None = 
         if isinstance(value, (int, float)):
             table.add_row(key, _fmt(value))
     console.print(table)
+    _print_nested(result, console)
     per_class = result.get("per_class")
     if per_class:
         columns = list(dict.fromkeys(k for values in per_class.values() for k in values))
@@ -85,12 +104,45 @@ def _run_workflow(task, data, format, split, split_file, model, open_vocabulary:
     return evaluate_grounder(dataset, progress=progress), f"grounding: built-in grounder on {data}"
 
 
+STUDY_TASKS = {
+    "robustness": ("classification", "segmentation", "change", "detection"),
+    "preprocessing": ("classification", "segmentation"),
+}
+STUDIES = tuple(STUDY_TASKS)
+
+
+def _run_study(kind, task, data, model, format, split, split_file, corruptions, severities, limit, seed, progress):
+    """``eval robustness TASK`` and ``eval preprocessing TASK``: the result and its title."""
+    if task is None:
+        raise EvaluationError(f"eval {kind} needs the task studied: rsvision eval {kind} classification --data ...")
+    if task not in STUDY_TASKS[kind]:
+        raise EvaluationError(f"eval {kind} takes {', '.join(STUDY_TASKS[kind])}; not {task!r}")
+    # deferred: matplotlib and the corruptions load only for a study
+    from rsvision.bench.model_eval import task_evaluator
+    from rsvision.bench.preprocessing import preprocessing_study, study_model
+    from rsvision.bench.robustness import every_nth, parse_corruptions, parse_severities, robustness_table
+
+    names, levels = parse_corruptions(corruptions), parse_severities(severities)  # checked before any model loads
+    dataset = every_nth(open_task_dataset(task, data, format, split, split_file), limit)
+    if len(dataset) == 0:
+        raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
+    title = f"{kind} of {task}: model {model or 'built-in default'} on {data} ({len(dataset)} samples)"
+    if kind == "robustness":
+        evaluate = task_evaluator(task, model, dataset)
+        return robustness_table(task, evaluate, dataset, names, levels, seed=seed, progress=progress), title
+    return preprocessing_study(task, study_model(task, model), dataset, progress=progress), title
+
+
 @app.command("eval")
 def eval_command(
     task: str = typer.Argument(
         ...,
         help="classification, detection, segmentation, change, retrieval, captioning, vqa or grounding; or probe "
-        "(linear probe and k-NN of a backbone's features on an image-folder dataset).",
+        "(linear probe and k-NN of a backbone's features on an image-folder dataset); or robustness TASK "
+        "(the score under corruptions) or preprocessing TASK (under other input sizes, resampling, normalisation).",
+    ),
+    study_task: str | None = typer.Argument(
+        None, help="eval robustness / preprocessing: the task studied (classification, segmentation, ...)."
     ),
     data: Path = typer.Option(..., "--data", help="Dataset path (or a registered name such as dota8)."),
     format: str | None = typer.Option(
@@ -128,6 +180,13 @@ def eval_command(
     json_out: Path | None = typer.Option(
         None, "--json", help="Write the metrics as JSON (NaN as null) to this file; '-' prints JSON instead of tables."
     ),
+    corruptions: str | None = typer.Option(None, "--corruptions", help="eval robustness: all, or names a,b,..."),
+    severities: str | None = typer.Option(None, "--severities", help="eval robustness: 1-5 (default), 3, or 1,3,5."),
+    plot: Path | None = typer.Option(None, "--plot", help="eval robustness: a heat map of the table (PNG)."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="eval robustness / preprocessing: at most N samples, evenly spread."
+    ),
+    seed: int = typer.Option(0, "--seed", help="eval robustness: the corruptions' seed."),
     quiet: bool = QUIET,
 ) -> None:
     """Score predictions made elsewhere (--predictions) or run a model (-m) on a dataset; or probe features.
@@ -138,7 +197,21 @@ def eval_command(
     progress = not quiet and (json_out is None or str(json_out) != "-")
     if zero_shot and (task != "classification" or predictions is not None or method is not None):
         raise EvaluationError("--zero-shot applies to eval classification alone, running a dual encoder (-m)")
-    if task == "probe":
+    if task in STUDIES:
+        if predictions is not None or method is not None or zero_shot or open_vocabulary:
+            raise EvaluationError(f"eval {task} runs a model (-m, or the built-in one); it takes no --predictions")
+        result, title = _run_study(
+            task, study_task, data, model, format, split, split_file, corruptions, severities, limit, seed, progress
+        )
+        if plot is not None and task == "robustness":
+            from rsvision.bench.robustness import plot_robustness  # deferred: matplotlib
+
+            say(f"heat map: {plot_robustness(result, plot, title)}")
+    elif study_task is not None:
+        raise EvaluationError(
+            f"eval {task} takes one task; a second ({study_task!r}) goes with robustness or preprocessing"
+        )
+    elif task == "probe":
         if predictions is not None:
             raise EvaluationError("eval probe runs a backbone (-m MODEL, or the default); --predictions does not apply")
         result = probe(data, model, format, split, split_file, batch_size=batch, progress=progress)
