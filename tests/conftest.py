@@ -239,3 +239,25 @@ def _make_change_layout(root: Path, layout: str, size: int = 32) -> Path:
                 (base / split / folder).mkdir(parents=True, exist_ok=True)
                 Image.fromarray(array).save(base / split / folder / f"{j:05d}.png")
     return root
+
+
+@pytest.fixture
+def colour_folder(tmp_path):
+    """An image folder of three colour classes (red, green, blue), ``per_class`` textured 40 x 40 PNGs each, whose
+    colour dominates: ``make(per_class=3)`` returns the folder."""
+
+    def make(per_class=3):
+
+        from PIL import Image
+
+        rng = np.random.default_rng(0)
+        root = tmp_path / "colours"
+        for k, c in enumerate(["red", "green", "blue"]):
+            (root / c).mkdir(parents=True)
+            for i in range(per_class):
+                image = rng.integers(0, 90, (40, 40, 3)).astype(np.uint8)
+                image[..., k] += 160
+                Image.fromarray(image).save(root / c / f"{i}.png")
+        return root
+
+    return make

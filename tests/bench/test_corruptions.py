@@ -31,17 +31,8 @@ NAMES = [
     "band_misregistration",
     "resolution_loss",
 ]
-RANDOM = {
-    "gaussian_noise",
-    "shot_noise",
-    "motion_blur",
-    "haze",
-    "thin_clouds",
-    "thick_clouds",
-    "stripe_noise",
-    "dead_pixels",
-    "band_misregistration",
-}
+DETERMINISTIC = {"defocus_blur", "jpeg", "brightness", "contrast", "resolution_loss"}  # no random draw
+RANDOM = set(NAMES) - DETERMINISTIC
 SCALES = {np.uint8: 255, np.uint16: 10000, np.float32: 1.0}  # float32: reflectance
 DTYPES = list(SCALES)
 

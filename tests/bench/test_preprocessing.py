@@ -4,7 +4,6 @@ which is best; a study preprocessing normalises as it says."""
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from rsvision.bench import evaluate_model
 from rsvision.bench.preprocessing import (
@@ -23,15 +22,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
-def data(tmp_path):
-    rng = np.random.default_rng(0)
-    for k, c in enumerate(["red", "green", "blue"]):
-        (tmp_path / "data" / c).mkdir(parents=True)
-        for i in range(3):
-            image = rng.integers(0, 90, (40, 40, 3)).astype(np.uint8)
-            image[..., k] += 160
-            Image.fromarray(image).save(tmp_path / "data" / c / f"{i}.png")
-    return tmp_path / "data"
+def data(colour_folder):
+    return colour_folder(3)
 
 
 def test_classification_study(data, tmp_path, tiny_classifier):

@@ -27,16 +27,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture
-def data(tmp_path):
-    """Three colour classes, four textured images each, whose colour the tiny model half knows."""
-    rng = np.random.default_rng(0)
-    for k, c in enumerate(["red", "green", "blue"]):
-        (tmp_path / "data" / c).mkdir(parents=True)
-        for i in range(4):
-            image = rng.integers(0, 90, (40, 40, 3)).astype(np.uint8)
-            image[..., k] += 160
-            Image.fromarray(image).save(tmp_path / "data" / c / f"{i}.png")
-    return tmp_path / "data"
+def data(colour_folder):
+    return colour_folder(4)
 
 
 @pytest.fixture

@@ -87,21 +87,10 @@ def test_classify_csv_scores_as_the_model_run(setup, tmp_path, capsys, run_cli):
 # ----------------------------------------------------------------------------- robustness and preprocessing
 
 
-def _colour_folder(root):
-    rng = np.random.default_rng(0)
-    for k, c in enumerate(["red", "green", "blue"]):
-        (root / c).mkdir(parents=True)
-        for i in range(3):
-            image = rng.integers(0, 90, (40, 40, 3)).astype(np.uint8)
-            image[..., k] += 160
-            Image.fromarray(image).save(root / c / f"{i}.png")
-    return root
-
-
-def test_eval_robustness_and_preprocessing(run_cli, capsys, tmp_path, tiny_classifier):
+def test_eval_robustness_and_preprocessing(run_cli, capsys, tmp_path, tiny_classifier, colour_folder):
     (tmp_path / "w").mkdir()
     weights = tiny_classifier(tmp_path / "w")
-    data = _colour_folder(tmp_path / "data")
+    data = colour_folder()
     out, plot = tmp_path / "robust.json", tmp_path / "robust.png"
     args = ("--data", data, "-m", weights, "--corruptions", "haze,dead_pixels", "--severities", "1,3")
     code, printed, err = run_cli(capsys, "eval", "robustness", "classification", *args, "--json", out, "--plot", plot)

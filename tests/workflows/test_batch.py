@@ -87,25 +87,30 @@ def test_batch_outputs_catalogue_and_rerun(tmp_path):
     assert (again.done, again.skipped, again.failed) == (0, 6, 1)  # only the broken one tried again
 
 
+def _kill_a_worker_when(ready, folder, out, **options):
+    """``run_batch("spectral")`` on a 2-worker LocalCluster, one worker killed (SIGKILL) once ``ready()``: the
+    result."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
+        pids = client.run(os.getpid)
+        done = {}
+        address = cluster.scheduler_address
+        job = threading.Thread(
+            target=lambda: done.update(r=run_batch("spectral", [folder], out, scheduler=address, **options))
+        )
+        job.start()
+        deadline = time.time() + 120
+        while not ready() and time.time() < deadline:
+            time.sleep(0.02)
+        os.kill(next(iter(pids.values())), signal.SIGKILL)  # one worker dies with work on it
+        job.join(300)
+    return done["r"]
+
+
 def test_a_worker_killed_mid_job(tmp_path):
     folder = scenes(tmp_path / "in", n=6, size=1500)
     out = tmp_path / "out"
     out.mkdir()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
-        pids = client.run(os.getpid)
-        done = {}
-        job = threading.Thread(
-            target=lambda: done.update(
-                r=run_batch("spectral", [folder], out, scheduler=cluster.scheduler_address, options=OPTIONS)
-            )
-        )
-        job.start()
-        deadline = time.time() + 120
-        while not any(out.glob("*_spectral.tif")) and time.time() < deadline:
-            time.sleep(0.05)
-        os.kill(next(iter(pids.values())), signal.SIGKILL)  # one worker dies with scenes on it
-        job.join(300)
-    result = done["r"]
+    result = _kill_a_worker_when(lambda: any(out.glob("*_spectral.tif")), folder, out, options=OPTIONS)
     assert (result.done, result.failed) == (6, 0)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([f"s{i}_spectral.tif" for i in range(6)] + ["catalogue.parquet"])  # nothing half-written
@@ -238,24 +243,9 @@ def test_a_worker_killed_while_a_huge_scene_runs_in_blocks(tmp_path):
     folder = scenes(tmp_path / "in", n=1, size=2600)
     out = tmp_path / "out"
     out.mkdir()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
-        pids = client.run(os.getpid)
-        done = {}
-        job = threading.Thread(
-            target=lambda: done.update(
-                r=run_batch(
-                    "spectral", [folder], out, scheduler=cluster.scheduler_address, options=OPTIONS, block_pixels=10**6
-                )
-            )
-        )
-        job.start()
-        blocks = out / ".s0_spectral.tif.blocks"
-        deadline = time.time() + 120
-        while not list(blocks.glob("block-*")) and time.time() < deadline:
-            time.sleep(0.02)
-        os.kill(next(iter(pids.values())), signal.SIGKILL)  # a worker dies with a block on it
-        job.join(300)
-    assert (done["r"].done, done["r"].failed) == (1, 0)
+    blocks = out / ".s0_spectral.tif.blocks"
+    result = _kill_a_worker_when(lambda: any(blocks.glob("block-*")), folder, out, options=OPTIONS, block_pixels=10**6)
+    assert (result.done, result.failed) == (1, 0)
     assert sorted(p.name for p in out.iterdir()) == ["catalogue.parquet", "s0_spectral.tif"]
     reference = compute_indices(folder / "s0.tif", tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
     with rasterio.open(reference) as a, rasterio.open(out / "s0_spectral.tif") as b:
