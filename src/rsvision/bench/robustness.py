@@ -11,6 +11,7 @@ its cells of ``(clean - corrupted) / clean``.
 from __future__ import annotations
 
 import copy
+import textwrap
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -124,9 +125,11 @@ def plot_robustness(result: dict[str, Any], path: str | Path, title: str) -> Pat
     names = list(result["table"])
     severities = [str(s) for s in result["severities"]]
     values = np.array([[result["table"][n][s] for s in severities] for n in names], dtype=float)
-    fig = Figure(figsize=(1.1 * len(severities) + 3, 0.36 * len(names) + 1.6))
+    fig = Figure(figsize=(max(6.0, 1.1 * len(severities) + 3), 0.36 * len(names) + 2.0))
     ax = fig.subplots()
-    image = ax.imshow(values, cmap="magma", vmin=0, vmax=max(result["clean"], float(np.nanmax(values)), 1e-9))
+    image = ax.imshow(
+        values, cmap="magma", aspect="auto", vmin=0, vmax=max(result["clean"], float(np.nanmax(values)), 1e-9)
+    )
     ax.set_xticks(range(len(severities)), severities)
     ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=8)
     ax.set_xlabel("severity")
@@ -142,10 +145,9 @@ def plot_robustness(result: dict[str, Any], path: str | Path, title: str) -> Pat
                 fontsize=7,
                 color="white" if v < 0.6 * result["clean"] else "black",
             )
-    ax.set_title(
-        f"{title}\n{result['metric']}: clean {result['clean']:.3f}, mean drop {result['mean_relative_drop']:.1%}",
-        fontsize=9,
-    )
+    clean, drop = result["clean"], result["mean_relative_drop"]
+    subtitle = f"{result['metric']}: clean {clean:.3f}, mean relative drop {drop:.1%}"
+    fig.suptitle(textwrap.fill(title, 80) + "\n" + subtitle, fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()
     with atomic_output(Path(path)) as tmp:

@@ -47,6 +47,8 @@ def _print_nested(result: dict[str, Any], console: Console) -> None:
         rows = value if all(isinstance(v, dict) for v in value.values()) else {"": value}
         if not all(isinstance(x, (int, float)) for row in rows.values() for x in row.values()):
             continue
+        if len(rows) == 1 and len(value) > 6:  # a long list of numbers: one per line
+            rows = {k: {"": v} for k, v in value.items()}
         columns = list(dict.fromkeys(c for row in rows.values() for c in row))
         table = Table(key, *columns, box=None, padding=(0, 1))
         for name, row in rows.items():
