@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from pathlib import Path
 
 from rsvision.errors import RsvisionError
 from rsvision.train.recipes import RECIPES
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     kwargs = {k: v for k, v in vars(args).items() if k in inspect.signature(fn).parameters and v is not None}
     if args.no_test:
         kwargs["test"] = False
+    if not Path(args.out).is_dir():  # output folders are never made for the user: a typo would scatter files
+        parser.exit(2, f"error: output folder {args.out} does not exist (make it first)\n")
     try:
         fn(progress=not args.no_progress, **kwargs)
     except RsvisionError as error:  # a mistake in the command: one line, as the rsvision command says it
