@@ -14,9 +14,9 @@ what its tiles gave, row by row, into a pickle renamed into place when the block
 row in order through the run's own collector: the same boxes, scores and polygons as a single run.
 
 **Faults.** A block is done when its marker is written, after its parts were renamed: a block a lost worker leaves
-half done is run again from scratch (Dask retries it on another worker), over its own files only. The job's folder
-(``.OUT.blocks`` beside the first output) keeps the finished blocks under the job's fingerprint, so a killed job run
-again redoes only the blocks not done; it is removed once the outputs are published.
+half done is run again from scratch (Dask retries it on another worker), in a folder of its own attempt. The job's
+folder (``.OUT.blocks`` beside the first output) keeps the finished blocks under the job's fingerprint, so a killed
+job run again redoes only the blocks not done; it is removed once the outputs are published.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pickle
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
@@ -158,10 +159,9 @@ def run_block(
     threads: int = 1,
 ) -> dict[str, Any]:
     """Run tile rows ``[a, b)`` of a job into ``folder`` (see the module's note); what it did, as a dict. Run it
-    again after a failure: it starts over, on its own files only."""
+    again after a failure: it starts over, in a folder of its own."""
     folder, (a, b) = Path(folder), rows
-    own = folder / f"block-{a:06d}"
-    shutil.rmtree(own, ignore_errors=True)
+    own = folder / f"block-{a:06d}-{uuid.uuid4().hex[:8]}"  # each attempt its own: a lost worker's never collide
     own.mkdir(parents=True)
     t0 = time.perf_counter()
     scene, second, plan, group = _setup(scene, predictor, output, scene2, tile, overlap, own)
@@ -182,7 +182,7 @@ def run_block(
     for leaf in leaves:
         if hasattr(leaf, "writer"):
             leaf.writer.suspend()
-            _move_parts(leaf.writer._tmp, _JobStaging(folder).staging_for(leaf.writer.path))
+            _move_parts(leaf.writer.staging_file, _JobStaging(folder).staging_for(leaf.writer.path))
     recorded = [leaf.collector.rows for leaf in leaves if isinstance(leaf, VectorSink)]
     _atomic_pickle(folder / f"rows-{a:06d}.pkl", recorded)
     shutil.rmtree(own)

@@ -172,6 +172,11 @@ class RasterWriter:
         self._open_part()
         return self
 
+    @property
+    def staging_file(self) -> Path:
+        """The staging file (its parts are named after it: :mod:`rsvision.io.staging`)."""
+        return self._tmp
+
     def open_block(self) -> RasterWriter:
         """Write one block of rows of a larger job (:mod:`rsvision.engine.blocks`): one part, starting at the first
         row written, which the job merges with the other blocks' parts and publishes once."""
