@@ -210,7 +210,7 @@ def change_scenes(
     device: str = "cpu",
     threads: int | None = None,
     quiet: bool = False,
-    runner: Callable[..., RunResult] = run,
+    runner: Callable[..., RunResult] | None = None,
 ) -> ChangeResult:
     """Detect change from ``before`` to ``after`` with a learned ``model`` (a change card and its siamese network)
     or, without one, an unsupervised ``method`` (``cva``, ``irmad``, ``pcakmeans``) into the binary change COG
@@ -222,7 +222,7 @@ def change_scenes(
     change; ``bands``: compare only these bands of the first date (methods); ``normalise``: ``histogram`` or
     ``irmad`` relative radiometric normalisation of the second date (methods; off by default).
 
-    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
     """
     output = check_scene_outputs(output, vector, preview, kind="change-map")
@@ -240,7 +240,7 @@ def change_scenes(
     if scores is None and vector is not None:  # the polygons' mean score needs it; dropped afterwards
         scores = output.with_name(f".{output.name}.scores.tif")
     try:
-        result = runner(
+        result = (runner or run)(
             pair.before,
             predictor,
             [output] + ([Probabilities(scores)] if scores is not None else []),

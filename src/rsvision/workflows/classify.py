@@ -135,7 +135,7 @@ def classify_scene(
     bands: Sequence[str] | None = None,
     threads: int | None = None,
     quiet: bool = False,
-    runner: Callable[..., RunResult] = run,
+    runner: Callable[..., RunResult] | None = None,
     memory_mb: float = 512.0,
 ) -> SceneResult:
     """One class per tile of ``scene`` (a path or an open :class:`~rsvision.io.Scene`) in one engine pass:
@@ -148,7 +148,7 @@ def classify_scene(
     ``threads`` is torch's thread count (the engine's default: the CPUs available). Batches are made smaller
     when ``batch`` tiles would take more than ``memory_mb``. ``quiet``: no progress bar.
 
-    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
     """
     require_head(classifier)
@@ -164,7 +164,7 @@ def classify_scene(
     predictor = TileClassifier(classifier, size, choice, tta, scene.dtype)
     classes = list(classifier.classes)
     destinations = [ClassMap(output, classes, class_colours(len(classes))), vector]  # no vector: None, left out
-    result = runner(
+    result = (runner or run)(
         scene,
         predictor,
         destinations,

@@ -185,7 +185,7 @@ def detect_scene(
     batch: int = 4,
     threads: int | None = None,
     quiet: bool = False,
-    runner: Callable[..., RunResult] = run,
+    runner: Callable[..., RunResult] | None = None,
 ) -> DetectResult:
     """Detect objects in ``scene`` with ``predictor`` and write them to ``output`` (None: kept in the result only).
 
@@ -194,7 +194,7 @@ def detect_scene(
     ``classes``: keep only these class names. Tiles are ``tile`` pixels (the predictor's size, else 512)
     overlapping by ``overlap``: an object is found whole when it fits in the overlap.
 
-    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
     """
     fmt = check_detect_outputs(output, format, preview)
@@ -205,7 +205,9 @@ def detect_scene(
         _check_dota_names(names, scene, output)
     size = tile or predictor.tile_size or 512
     overlap = min(overlap, size // 2)  # tiles must advance: a small --tile with the default overlap still runs
-    result = runner(scene, predictor, None, tile=size, overlap=overlap, batch=batch, threads=threads, quiet=quiet)
+    result = (runner or run)(
+        scene, predictor, None, tile=size, overlap=overlap, batch=batch, threads=threads, quiet=quiet
+    )
     geoms, columns = result.features
     layer, dets = _boxes(scene, predictor.rotated, geoms, columns, names)
     keep = np.ones(len(dets), bool)

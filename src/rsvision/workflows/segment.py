@@ -67,7 +67,7 @@ def segment_scene(
     threads: int | None = None,
     device: str = "cpu",
     quiet: bool = False,
-    runner: Callable[..., RunResult] = run,
+    runner: Callable[..., RunResult] | None = None,
 ) -> SegmentResult:
     """Segment ``scene`` with ``model`` (a segmentation card and its network, or ``"s2cloudless"`` for cloud and
     shadow masks of Sentinel-2) into the class-map COG ``output``.
@@ -78,7 +78,7 @@ def segment_scene(
     ``preview``: a PNG of the class map over the scene. Tiles are ``tile`` pixels (the card's size by default,
     scaled by GSD when both are known) overlapping by ``overlap``; a killed run resumes when called again.
 
-    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
     """
     output = check_scene_outputs(output, vector, preview, kind="class-map")
@@ -93,7 +93,7 @@ def segment_scene(
     # the engine's map before sieving: a fixed name, so that a killed run finds its checkpoint again
     engine_map = output.with_name(f".{output.name}.unsieved.tif") if pixels else output
     destinations = [engine_map] + ([Probabilities(probabilities)] if probabilities is not None else [])
-    result = runner(
+    result = (runner or run)(
         scene,
         predictor,
         destinations,

@@ -96,7 +96,7 @@ def compute_indices(
     tile: int = 1024,
     threads: int | None = None,
     quiet: bool = False,
-    runner: Callable[..., RunResult] = run,
+    runner: Callable[..., RunResult] | None = None,
 ) -> SpectralResult:
     """Compute ``indices`` (Awesome Spectral Indices short names: ``ndvi``, ``ndwi``, ``evi`` ...) and
     ``expressions`` over ``scene`` into a float32 COG ``output``, one named band each. Values are multiplied by
@@ -104,7 +104,7 @@ def compute_indices(
     product's own rule (:attr:`Scene.scaling`, from its metadata); the output's ``scaling`` tag says which. NaN is
     the nodata of the output (zero denominators, nodata pixels).
 
-    ``runner``: the engine call, :func:`~rsvision.engine.run` (``rsvision batch`` gives
+    ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
     """
     output = check_scene_outputs(output, kind="float32")
@@ -113,5 +113,5 @@ def compute_indices(
     source, factor, label = input_scaling(scene, scale, reflectance)
     nodata = None if reflectance else scene.nodata  # a reflectance view holds NaN where no data
     predictor = SpectralPredictor(formulas, factor, constants, nodata=nodata, scaling=label)
-    result = runner(source, predictor, output, tile=tile, overlap=0, batch=1, threads=threads, quiet=quiet)
+    result = (runner or run)(source, predictor, output, tile=tile, overlap=0, batch=1, threads=threads, quiet=quiet)
     return SpectralResult(result.outputs[0], [f.name for f in formulas], factor, result.summary, label)
