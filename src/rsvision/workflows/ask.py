@@ -20,7 +20,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,7 @@ class Facts:
 
     @cached_property
     def scene_class(self) -> tuple[str, str, float]:
-        classifier = load_classifier(None)
+        classifier = _scene_classifier()
         result = classify_scene(self.scene, classifier, self.workdir / "classes.tif", quiet=True)
         top, n = next(iter(result.counts.items()))
         return classifier.weights.name, top, n / max(1, sum(result.counts.values()))
@@ -167,9 +167,20 @@ class Facts:
         return Path(self.before)
 
 
+@lru_cache(maxsize=1)
+def _landcover_model() -> LoadedModel:
+    """The built-in land-cover model, loaded once per process: ``eval vqa`` measures thousands of images."""
+    return resolve_model(segmenter_spec(None), Task.SEGMENTATION, "ask")
+
+
+@lru_cache(maxsize=1)
+def _scene_classifier():
+    return load_classifier(None)
+
+
 def segment_landcover(scene, output: Path, device: str = "cpu") -> tuple[LoadedModel, SegmentResult]:
     """The built-in land-cover model over ``scene`` into the class map ``output`` (what ask and ground measure)."""
-    loaded = resolve_model(segmenter_spec(None), Task.SEGMENTATION, "ask")
+    loaded = _landcover_model()
     return loaded, segment_scene(scene, loaded, output, device=device, quiet=True)
 
 
