@@ -230,6 +230,27 @@ def test_eval_segmentation_runs_the_model_on_a_mask_dataset(run_cli, capsys, wei
     assert result["miou"] > 0.9 and result["n_images"] == 3 and "Unlabeled" not in result["per_class"]
 
 
+def test_eval_robustness_and_preprocessing_of_segmentation(run_cli, capsys, weights, tmp_path):
+    """The clean row is plain eval's mIoU; thick clouds cost mIoU; the preprocessing study's card variant is plain
+    eval's too, and its half-size images are scored against half-size masks."""
+    root = _mask_dataset(tmp_path / "data")
+    plain, robust, prep = tmp_path / "m.json", tmp_path / "r.json", tmp_path / "p.json"
+    assert run_cli(capsys, "eval", "segmentation", "--data", root, "-m", weights, "--json", plain)[0] in (0, None)
+    args = ("--data", root, "-m", weights, "--corruptions", "thick_clouds", "--severities", "5")
+    code, _, err = run_cli(capsys, "eval", "robustness", "segmentation", *args, "--json", robust)
+    assert code in (0, None), err
+    miou, result = json.loads(plain.read_text())["miou"], json.loads(robust.read_text())
+    assert result["clean"] == miou and result["table"]["thick_clouds"]["5"] < miou
+    code, _, err = run_cli(
+        capsys, "eval", "preprocessing", "segmentation", "--data", root, "-m", weights, "--json", prep
+    )
+    assert code in (0, None), err
+    study = json.loads(prep.read_text())
+    assert study["card"]["score"] == miou == study["input_size"]["1.0"]
+    assert set(study["normalisation"]) == {"card", "per_image", "dataset", "none"}
+    assert 0 < study["input_size"]["0.5"] <= 1
+
+
 def test_train_segmentation_writes_weights_that_segment(run_cli, capsys, tmp_path):
     root = _mask_dataset(tmp_path / "data")
     out = tmp_path / "seg.safetensors"
