@@ -26,7 +26,7 @@ from rsvision.cli import (  # noqa: F401  (each registers its command on app)
     train,
 )
 from rsvision.cli.app import app, err_console, set_quiet, show_warning
-from rsvision.errors import NotGeoreferencedWarning, RsvisionError
+from rsvision.errors import AnnotationWarning, NotGeoreferencedWarning, RsvisionError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     with warnings.catch_warnings():  # restores the caller's warning display when the command ends
         warnings.showwarning = show_warning
         warnings.simplefilter("once", NotGeoreferencedWarning)  # once per scene, however often it is opened
+        warnings.simplefilter("once", AnnotationWarning)  # once per file, however often a study reads it
         try:
             app(args=argv)
         except RsvisionError as err:
