@@ -249,6 +249,7 @@ def test_eval_robustness_and_preprocessing_of_segmentation(run_cli, capsys, weig
     assert study["card"]["score"] == miou == study["input_size"]["1.0"]
     assert set(study["normalisation"]) == {"card", "per_image", "dataset", "none"}
     assert 0 < study["input_size"]["0.5"] <= 1
+    assert study["resampling_factor"] == 0.5 and study["resampling"]["bilinear"] == study["input_size"]["0.5"]
 
 
 def test_train_segmentation_writes_weights_that_segment(run_cli, capsys, tmp_path):

@@ -4,7 +4,8 @@ asks papers to report this).
 
 One thing varies at a time, the others kept at the card's: input sizes 0.5x to 2x of the card's (classification:
 the whole image resized to that size; segmentation, whose images run whole: images and masks resampled by the factor
-and scored at that resolution), resampling methods for that resize, and normalisations: the card's mean / std, each
+and scored at that resolution), resampling methods for that resize (segmentation: at half size, since at its own size
+nothing is resampled), and normalisations: the card's mean / std, each
 image's own per-band mean / std, the evaluated dataset's per-band mean / std (up to 100 images, evenly spread), and
 none (raw values divided by the card's scale). A variant is a :class:`StudyPreprocessing` put in a copy of the card;
 the model's weights are the same throughout.
@@ -32,6 +33,7 @@ FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0)
 RESAMPLINGS = ("bilinear", "bicubic", "area", "nearest")  # the card's (bilinear, antialiased) first
 NORMALISATIONS = ("card", "per_image", "dataset", "none")
 STATISTICS_IMAGES = 100
+SEGMENTATION_RESAMPLING_FACTOR = 0.5  # images run whole at their own size: resampling matters only when resized
 
 
 class StudyPreprocessing(Preprocessing):
@@ -143,12 +145,14 @@ def preprocessing_study(task: str, model, dataset: Dataset, *, progress: bool = 
     metric, card = MAIN_METRIC[task], model.weights.preprocessing
     mean, std = dataset_statistics(dataset, card)
     variants = [("input_size", f, {}, f) for f in FACTORS]
-    variants += [("resampling", r, {"resampling": r}, 1.0) for r in RESAMPLINGS]
+    resized = 1.0 if task == "classification" else SEGMENTATION_RESAMPLING_FACTOR
+    variants += [("resampling", r, {"resampling": r}, resized) for r in RESAMPLINGS]
     variants += [
         ("normalisation", n, {"normalisation": n, "dataset_mean": mean, "dataset_std": std}, 1.0)
         for n in NORMALISATIONS
     ]
     out: dict[str, Any] = {"metric": metric, "input_size": {}, "resampling": {}, "normalisation": {}}
+    out["resampling_factor"] = resized
     with progress_bar(enabled=progress) as bar:
         task_bar = bar.add_task(f"preprocessing study of {task}: {len(variants)} variants", total=len(variants))
         for group, key, changes, factor in variants:
