@@ -87,7 +87,11 @@ def batch_rate(scenes: list[Path], workers: int, root: Path) -> tuple[float, flo
     seconds = time.perf_counter() - t0
     client.close()
     cluster.close()
-    print(f"{workers} workers: {result.summary} (start-up {start:.1f} s)", flush=True)
+    in_worker = sum(r["seconds"] for r in result.rows) / len(result.rows)
+    print(
+        f"{workers} workers: {result.summary} (start-up {start:.1f} s; {in_worker:.2f} s a scene in a worker)",
+        flush=True,
+    )
     return len(scenes) / seconds, start
 
 
