@@ -5,6 +5,13 @@ one line and exits with code 2, without a traceback.
 """
 
 
+def first_line(err: BaseException, limit: int | None = None) -> str:
+    """The first line of an error's message (at most ``limit`` characters), or its type's name when it has none:
+    what a one-line report quotes of an error raised below rsvision."""
+    text = str(err).strip()
+    return text.splitlines()[0][:limit] if text else type(err).__name__
+
+
 class RsvisionError(Exception):
     """Base of every error rsvision raises on purpose."""
 

@@ -71,6 +71,11 @@ class StudyPreprocessing(Preprocessing):
         return super().normalise(batch)
 
 
+def input_sizes(card: Preprocessing) -> dict[str, int]:
+    """The classification input size of each factor of the card's, a multiple of 8 pixels."""
+    return {str(f): max(8, round(card.input_size * f / 8) * 8) for f in FACTORS}
+
+
 def dataset_statistics(dataset: Dataset, prep: Preprocessing) -> tuple[list[float], list[float]]:
     """Per-band mean and std of scaled values over up to ``STATISTICS_IMAGES`` images, evenly spread."""
     picks = np.linspace(0, len(dataset) - 1, min(len(dataset), STATISTICS_IMAGES)).round().astype(int)
@@ -144,7 +149,11 @@ def preprocessing_study(task: str, model, dataset: Dataset, *, progress: bool = 
         raise EvaluationError(f"eval preprocessing takes classification or segmentation; not {task!r}")
     metric, card = MAIN_METRIC[task], model.weights.preprocessing
     mean, std = dataset_statistics(dataset, card)
-    variants = [("input_size", f, {}, f) for f in FACTORS]
+    sizes = input_sizes(card)
+    if task == "classification":  # the whole image resized to that many pixels a side
+        variants = [("input_size", f, {"input_size": sizes[str(f)]}, 1.0) for f in FACTORS]
+    else:  # images and masks resampled by the factor
+        variants = [("input_size", f, {}, f) for f in FACTORS]
     resized = 1.0 if task == "classification" else SEGMENTATION_RESAMPLING_FACTOR
     variants += [("resampling", r, {"resampling": r}, resized) for r in RESAMPLINGS]
     variants += [
@@ -156,8 +165,6 @@ def preprocessing_study(task: str, model, dataset: Dataset, *, progress: bool = 
     with progress_bar(enabled=progress) as bar:
         task_bar = bar.add_task(f"preprocessing study of {task}: {len(variants)} variants", total=len(variants))
         for group, key, changes, factor in variants:
-            if group == "input_size" and task == "classification":
-                changes = {"input_size": max(8, round(card.input_size * factor / 8) * 8)}
             out[group][str(key)] = _score(task, model, dataset, changes, factor, metric, changes.get("resampling"))
             bar.advance(task_bar)
     return _summarise(out, task, card)
@@ -190,5 +197,5 @@ def _summarise(out: dict[str, Any], task: str, card: Preprocessing) -> dict[str,
     out["best"] = {"variant": best, "score": scores[best]}
     out["card_is_best"] = scores[best] <= base + 1e-9
     if task == "classification":
-        out["input_sizes"] = {str(f): max(8, round(card.input_size * f / 8) * 8) for f in FACTORS}
+        out["input_sizes"] = input_sizes(card)
     return out

@@ -99,7 +99,8 @@ class _BlockSink:
     def begin_row(self, row: int) -> None:
         if row >= self.first:
             self.group.begin_row(row)
-        for merger in self.mergers if row < self.first else ():
+            return
+        for merger in self.mergers:
             merger.begin_row(row)
 
     def add(self, tile: Tile, output: Any) -> None:
@@ -113,7 +114,8 @@ class _BlockSink:
     def end_row(self, row: int) -> None:
         if row >= self.first:
             self.group.end_row(row)
-        for merger in self.mergers if row < self.first else ():
+            return
+        for merger in self.mergers:
             merger.end_row()  # the warm-up strip is dropped: the block before writes these rows
 
 

@@ -29,7 +29,7 @@ from shapely.geometry import box, shape
 
 from rsvision.core.files import atomic_output
 from rsvision.core.sensors import SENSORS, sensor_from_text
-from rsvision.errors import BandNotFoundError, InputNotFoundError, RsvisionError
+from rsvision.errors import BandNotFoundError, InputNotFoundError, RsvisionError, first_line
 from rsvision.io.scene import Grid, Scene, _open_stack, _resampling
 
 # Assets that are pictures of the scene or its metadata, not bands, whatever their media type
@@ -159,7 +159,7 @@ def _walk_catalogue(
             if max_items is not None and len(found) == max_items:
                 break
     except _STAC_ERRORS as err:
-        raise RsvisionError(f"cannot read {path} as a STAC catalogue ({_first_line(err)})") from None
+        raise RsvisionError(f"cannot read {path} as a STAC catalogue ({first_line(err, 200)})") from None
     return found
 
 
@@ -197,13 +197,8 @@ def _search_api(
         if isinstance(err, offline) or isinstance(err.__cause__ or err.__context__, offline):
             raise RsvisionError(f"cannot reach the STAC API at {url}; check the URL and the network") from None
         status = getattr(err, "status_code", None)
-        reason = f"HTTP {status}" if status else _first_line(err)
+        reason = f"HTTP {status}" if status else first_line(err, 200)
         raise RsvisionError(f"cannot search the STAC API at {url} ({reason}); check the URL") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__
 
 
 # ----------------------------------------------------------------------------- save
@@ -311,7 +306,7 @@ def _load_item(item_or_path: pystac.Item | str | PathLike) -> tuple[pystac.Item,
     try:
         return pystac.Item.from_file(text), text
     except _STAC_ERRORS as err:
-        raise RsvisionError(f"cannot read {text} as a STAC item ({_first_line(err)})") from None
+        raise RsvisionError(f"cannot read {text} as a STAC item ({first_line(err, 200)})") from None
 
 
 def _eo_bands(item: pystac.Item, asset: pystac.Asset) -> list[dict]:

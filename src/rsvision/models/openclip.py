@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rsvision.errors import WeightsError
+from rsvision.errors import WeightsError, first_line
 from rsvision.models.language import check_texts, warn_truncated
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.state import load_state, read_state_dict
@@ -96,7 +96,7 @@ def load_openclip(arch: str, path: str | os.PathLike) -> OpenClipEncoder:
     try:
         tokenizer = open_clip.get_tokenizer(arch)
     except Exception as err:  # a Hugging Face tokenizer that is not in the local cache, offline
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = first_line(err)
         raise WeightsError(f"openclip:{arch}: its tokenizer could not be loaded ({first})") from None
     return OpenClipEncoder(model.eval(), tokenizer, arch)
 
@@ -128,7 +128,7 @@ def load_openclip_hub(name: str) -> OpenClipEncoder:
         model = open_clip.create_model(f"{HUB}:{name}")
         tokenizer = open_clip.get_tokenizer(f"{HUB}:{name}")
     except Exception as err:  # no network, no such repository, no open_clip config in it
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = first_line(err)
         raise WeightsError(
             f"-m openclip:{HUB}:{name}: could not load it from the Hugging Face Hub ({first}); offline, download "
             "the checkpoint and give -m openclip:ARCH:PATH"

@@ -43,7 +43,7 @@ from rsvision.core.progress import progress_bar
 from rsvision.core.settings import roomy_heap, torch_threads
 from rsvision.engine import run
 from rsvision.engine.blocks import run_on_blocks
-from rsvision.errors import InputNotFoundError, RsvisionError
+from rsvision.errors import InputNotFoundError, RsvisionError, first_line
 from rsvision.io import Scene, open_scene, open_stac_item, save_items, search_items
 from rsvision.io.search_index import SearchIndex
 from rsvision.io.vectors import read_vectors
@@ -230,7 +230,7 @@ def run_scene(
         model, sha, extra = _run_task(task, opened, output, options, scene2, common)
     row = {"scene": scene, "scene2": scene2, "task": task, "output": output, "status": "done"}
     row |= {"seconds": time.perf_counter() - t0, "model": model, "sha256": sha, "error": None}
-    row["warnings"] = "; ".join(dict.fromkeys(str(w.message).splitlines()[0] for w in caught)) or None
+    row["warnings"] = "; ".join(dict.fromkeys(first_line(w.message) for w in caught)) or None
     return row | {"footprint": footprint_lonlat(opened)} | extra
 
 
@@ -458,7 +458,7 @@ def _str(path: Path | None) -> str | None:
 
 def _failed(task: str, job: Job, err: BaseException) -> dict:
     row = {"scene": str(job.scene), "scene2": _str(job.scene2), "task": task, "output": None, "status": "failed"}
-    return row | {"seconds": None, "model": None, "sha256": None, "error": str(err).splitlines()[0][:300]}
+    return row | {"seconds": None, "model": None, "sha256": None, "error": first_line(err, 300)}
 
 
 def _journal(out_dir: Path, row: dict) -> None:
