@@ -1,25 +1,31 @@
 """`rsvision batch` throughput on 1 and 2 local workers, and the Dask layer's cost against the plain engine.
 
-- ``scenes_per_s_1`` / ``scenes_per_s_2``: `run_batch("spectral", ...)` (NDVI of a 4-band uint16 scene, written as
-  a COG) over ``--scenes`` generated ``--size`` x ``--size`` scenes on a warm LocalCluster of 1 and 2 worker
-  processes (one thread each; the cluster's start-up and the workers' imports are ``cluster_start_s``, paid once
-  per job); ``speedup_ratio`` = 2 workers over 1 (near 2 on 2 cores). ``plain_two_processes_speedup``: the same
-  scenes over 2 plain processes of one thread each (no Dask) against one, the machine's own ceiling.
-- ``dask_overhead_ratio``: the Dask layer's cost per scene: the scenes through `run_batch` on 1 warm worker over
-  the same scenes through `compute_indices` one after another in this process on one thread, GDAL's included, as a
+``--task spectral`` (the default: NDVI of a 4-band uint16 scene, written as a COG: reading and writing, little
+arithmetic) or ``--task classify`` (the built-in AID classifier over the scene's tiles: compute-bound).
+``--repeats R`` times each configuration R times, interleaved, and keeps the fastest (the host's noise only ever adds).
+
+- ``scenes_per_s_1`` / ``scenes_per_s_2``: `run_batch(task, ...)` over ``--scenes`` generated ``--size`` x
+  ``--size`` scenes on a warm LocalCluster of 1 and 2 worker processes (one thread each; the cluster's start-up and
+  the workers' imports are ``cluster_start_s``, paid once per job); ``speedup_ratio`` = 2 workers over 1 (near 2 on
+  2 cores). ``plain_two_processes_speedup``: the same scenes over 2 plain processes of one thread each (no Dask)
+  against one, the machine's own ceiling.
+- ``dask_overhead_ratio``: the Dask layer's cost per scene: the scenes through `run_batch` on 1 warm worker over the
+  same scenes through the task's workflow one after another in this process on one thread, GDAL's included, as a
   worker runs them (target 1.05 or less). ``one_scene_job_ratio``: the same for a job of one scene, which also pays
   connecting to the cluster, the catalogue and the journal once; start-up is timed separately
   (``cluster_start_s``), since a job pays it once however many scenes it has.
-- ``plain_scenes_per_s``: the scenes one after another through `compute_indices` in this process with every core
-  (the engine's read-ahead threads and GDAL's), the single command's throughput that batch competes with.
+- ``plain_scenes_per_s``: the scenes one after another through the workflow in this process with every core (the
+  engine's read-ahead threads and GDAL's), the single command's throughput that batch competes with.
 
     nice -n 19 .venv/bin/python benchmarks/batch.py              # 8 scenes of 4,096^2
+    nice -n 19 .venv/bin/python benchmarks/batch.py --task classify --repeats 2
     nice -n 19 .venv/bin/python benchmarks/batch.py --size 1024   # quick
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import os
@@ -35,10 +41,12 @@ from affine import Affine
 from dask.distributed import Client, LocalCluster
 
 from rsvision.core.settings import torch_threads
-from rsvision.workflows.batch import local_cluster, run_batch
+from rsvision.models.classifier import load_classifier
+from rsvision.workflows.batch import local_cluster, run_batch, run_scene
+from rsvision.workflows.classify import classify_scene
 from rsvision.workflows.spectral import compute_indices
 
-OPTIONS = {"indices": ["ndvi"]}
+OPTIONS = {"spectral": {"indices": ["ndvi"]}, "classify": {}}
 
 
 def make_scenes(folder: Path, n: int, size: int) -> list[Path]:
@@ -68,14 +76,31 @@ def make_scenes(folder: Path, n: int, size: int) -> list[Path]:
     return paths
 
 
-def _warm_worker(scene: str, folder: str) -> None:
-    """One scene through the task in this worker: a fresh process's first 4,096^2 scene took 2.6-2.8 s against
-    1.5-1.8 s for the next ones (its heap grows and is page-faulted in once)."""
-    _one_thread_worker()
-    _ndvi(Path(scene), Path(folder) / f"warm-{os.getpid()}.tif")
+def run_task(task: str, scene: Path, output: Path, threads: int | None = 1) -> None:
+    """The task's workflow on one scene in this process, as a worker runs it (``threads=1``) or with every core."""
+    if task == "spectral":
+        compute_indices(scene, output, indices=["ndvi"], threads=threads, quiet=True)
+    else:
+        classify_scene(scene, _classifier(), output, threads=threads, quiet=True)
 
 
-def warm_cluster(workers: int, scene: Path) -> tuple[LocalCluster, Client, float]:
+@functools.lru_cache(maxsize=1)
+def _classifier():
+    return load_classifier(None)
+
+
+def _one_thread_worker() -> None:
+    os.environ["GDAL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def _warm_worker(task: str, scene: str, folder: str) -> None:
+    """One scene through the task in this worker as a job runs it (its model cached): a fresh process's first
+    4,096^2 scene took 2.6-2.8 s against 1.5-1.8 s for the next ones (its heap grows and is page-faulted in once)."""
+    run_scene(task, scene, str(Path(folder) / f"warm-{os.getpid()}.tif"), OPTIONS[task])
+
+
+def warm_cluster(task: str, workers: int, scene: Path) -> tuple[LocalCluster, Client, float]:
     """A started cluster whose workers have imported rsvision's workflows (torch included) and run one scene, and
     the seconds that took: a job pays them once, however many scenes it has (the plain-process baselines are warmed
     the same way)."""
@@ -83,16 +108,16 @@ def warm_cluster(workers: int, scene: Path) -> tuple[LocalCluster, Client, float
     cluster = local_cluster(workers)
     client = Client(cluster)
     client.run(importlib.import_module, "rsvision.workflows.batch")
-    client.run(_warm_worker, str(scene), tempfile.mkdtemp())
+    client.run(_warm_worker, task, str(scene), tempfile.mkdtemp())
     return cluster, client, time.perf_counter() - t0
 
 
-def batch_rate(scenes: list[Path], workers: int, root: Path) -> tuple[float, float]:
-    """Scenes per second through `run_batch` on a warm cluster of ``workers``, and its start-up seconds."""
-    cluster, client, start = warm_cluster(workers, scenes[0])
+def batch_seconds(task: str, scenes: list[Path], workers: int, root: Path) -> tuple[float, float]:
+    """Seconds for `run_batch` over the scenes on a warm cluster of ``workers``, and its start-up seconds."""
+    cluster, client, start = warm_cluster(task, workers, scenes[0])
     out = Path(tempfile.mkdtemp(dir=root))
     t0 = time.perf_counter()
-    result = run_batch("spectral", scenes, out, scheduler=cluster.scheduler_address, options=OPTIONS)
+    result = run_batch(task, scenes, out, scheduler=cluster.scheduler_address, options=OPTIONS[task])
     seconds = time.perf_counter() - t0
     client.close()
     cluster.close()
@@ -101,47 +126,52 @@ def batch_rate(scenes: list[Path], workers: int, root: Path) -> tuple[float, flo
         f"{workers} workers: {result.summary} (start-up {start:.1f} s; {in_worker:.2f} s a scene in a worker)",
         flush=True,
     )
-    return len(scenes) / seconds, start
+    return seconds, start
 
 
-def one_thread_seconds(scenes: list[Path], root: Path) -> float:
-    """The scenes through `compute_indices` one after another in this process, torch and GDAL on one thread each,
-    as a worker runs them."""
+def one_thread_seconds(task: str, scenes: list[Path], root: Path) -> float:
+    """The scenes one after another in this process, torch and GDAL on one thread each, as a worker runs them."""
     os.environ["GDAL_NUM_THREADS"] = "1"
     with torch_threads(1):
+        run_task(task, scenes[0], root / "warm.tif")
         t0 = time.perf_counter()
         for i, scene in enumerate(scenes):
-            compute_indices(scene, root / f"plain{i}.tif", indices=["ndvi"], threads=1, quiet=True)
+            run_task(task, scene, root / f"plain{i}.tif")
         seconds = time.perf_counter() - t0
     del os.environ["GDAL_NUM_THREADS"]
+    print(f"one thread in this process: {seconds:.1f} s", flush=True)
     return seconds
 
 
-def _one_thread_worker() -> None:
-    os.environ["GDAL_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-
-
-def _ndvi(scene: Path, output: Path) -> None:
-    compute_indices(scene, output, indices=["ndvi"], threads=1, quiet=True)
-
-
-def two_processes_seconds(scenes: list[Path], root: Path) -> float:
+def two_processes_seconds(task: str, scenes: list[Path], root: Path) -> float:
     """The scenes over 2 plain processes (no Dask) of one thread each: the machine's own ceiling for 2 workers."""
     with ProcessPoolExecutor(2, initializer=_one_thread_worker) as pool:
-        list(pool.map(_ndvi, scenes[:2], [root / "warm0.tif", root / "warm1.tif"]))  # imports paid before the clock
+        warm = [root / "warm0.tif", root / "warm1.tif"]
+        list(pool.map(run_task, [task] * 2, scenes[:2], warm))  # imports and the model paid before the clock
         t0 = time.perf_counter()
-        list(pool.map(_ndvi, scenes, [root / f"pool{i}.tif" for i in range(len(scenes))]))
-        return time.perf_counter() - t0
+        list(pool.map(run_task, [task] * len(scenes), scenes, [root / f"pool{i}.tif" for i in range(len(scenes))]))
+        seconds = time.perf_counter() - t0
+    print(f"two plain processes: {seconds:.1f} s", flush=True)
+    return seconds
 
 
-def one_scene_job(scene: Path, root: Path) -> float:
+def all_cores_seconds(task: str, scenes: list[Path], root: Path) -> float:
+    """The scenes one after another in this process with every core (the engine's read-ahead threads and GDAL's):
+    the single command's throughput that batch competes with."""
+    run_task(task, scenes[0], root / "warm.tif", threads=None)
+    t0 = time.perf_counter()
+    for i, scene in enumerate(scenes):
+        run_task(task, scene, root / f"plain{i}.tif", threads=None)
+    return time.perf_counter() - t0
+
+
+def one_scene_job(task: str, scene: Path, root: Path) -> float:
     """A job of one scene on one warm worker over the same work in this process on one thread."""
-    plain = one_thread_seconds([scene], root)
-    cluster, client, _ = warm_cluster(1, scene)
+    plain = one_thread_seconds(task, [scene], root)
+    cluster, client, _ = warm_cluster(task, 1, scene)
     out = Path(tempfile.mkdtemp(dir=root))
     t0 = time.perf_counter()
-    run_batch("spectral", [scene], out, scheduler=cluster.scheduler_address, options=OPTIONS)
+    run_batch(task, [scene], out, scheduler=cluster.scheduler_address, options=OPTIONS[task])
     dask = time.perf_counter() - t0
     client.close()
     cluster.close()
@@ -151,30 +181,40 @@ def one_scene_job(scene: Path, root: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(OPTIONS), default="spectral")
     parser.add_argument("--scenes", type=int, default=8)
     parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
+    task = args.task
     with tempfile.TemporaryDirectory(prefix="rsvision-batch-bench-") as tmp:
         root = Path(tmp)
         (root / "in").mkdir()
         scenes = make_scenes(root / "in", args.scenes, args.size)
-        one_job = one_scene_job(scenes[0], root)
-        plain_one_thread = one_thread_seconds(scenes, root)
-        pool_two = two_processes_seconds(scenes, root)
-        (one, start), (two, _) = batch_rate(scenes, 1, root), batch_rate(scenes, 2, root)
-        t0 = time.perf_counter()
-        for i, scene in enumerate(scenes):
-            compute_indices(scene, root / f"plain{i}.tif", indices=["ndvi"], quiet=True)
-        plain_rate = len(scenes) / (time.perf_counter() - t0)
+        one_job = min(one_scene_job(task, scenes[0], root) for _ in range(args.repeats))
+        runs = [
+            (
+                one_thread_seconds(task, scenes, root),
+                two_processes_seconds(task, scenes, root),
+                batch_seconds(task, scenes, 1, root),
+                batch_seconds(task, scenes, 2, root)[0],
+            )
+            for _ in range(args.repeats)
+        ]
+        plain_one_thread, pool_two = min(r[0] for r in runs), min(r[1] for r in runs)
+        (one, start), two = min(r[2] for r in runs), min(r[3] for r in runs)
+        all_cores = all_cores_seconds(task, scenes, root)
     figures = {
+        "task": task,
         "scenes": args.scenes,
         "size": args.size,
-        "scenes_per_s_1": round(one, 4),
-        "scenes_per_s_2": round(two, 4),
-        "speedup_ratio": round(two / one, 3),
+        "repeats": args.repeats,
+        "scenes_per_s_1": round(len(scenes) / one, 4),
+        "scenes_per_s_2": round(len(scenes) / two, 4),
+        "speedup_ratio": round(one / two, 3),
         "plain_two_processes_speedup": round(plain_one_thread / pool_two, 3),
-        "plain_scenes_per_s": round(plain_rate, 4),
-        "dask_overhead_ratio": round(len(scenes) / one / plain_one_thread, 3),
+        "plain_scenes_per_s": round(len(scenes) / all_cores, 4),
+        "dask_overhead_ratio": round(one / plain_one_thread, 3),
         "one_scene_job_ratio": round(one_job, 3),
         "cluster_start_s": round(start, 2),
     }

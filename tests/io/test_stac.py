@@ -127,13 +127,20 @@ def test_search_filters_by_bbox_datetime_collection(stac):
     assert len(search_items(catalog, S2, BOTH, max_items=1)) == 1
 
 
+def test_bbox_west_of_east_crosses_the_antimeridian(stac):
+    catalog, _ = stac  # the January scene lies near 15.0 E, 36.1 N
+    assert _ids(search_items(catalog, S2, "14.95,35.9,-179,36.3")) == ["S2A_T33_20240105"]  # 14.95 E east to 179 W
+    with pytest.raises(RsvisionError, match="no STAC items"):
+        search_items(catalog, S2, "15.3,35.9,14.9,36.3")  # 15.3 E round the world to 14.9 E: misses 15.0 E
+
+
 def test_search_errors_are_one_line(stac):
     catalog, _ = stac
     with pytest.raises(RsvisionError, match="no STAC items .* widen"):
         search_items(catalog, S2, BOTH, "2023-01-01/2023-12-31")
     with pytest.raises(RsvisionError, match="no STAC items"):
         search_items(catalog, "sentinel-1-grd", BOTH)
-    for bad in ("1,2,3", "15,36,14,37", "a,b,c,d", "0,-95,1,1"):
+    for bad in ("1,2,3", "15,36,15,37", "190,36,191,37", "a,b,c,d", "0,-95,1,1"):
         with pytest.raises(RsvisionError, match="bad bbox"):
             search_items(catalog, S2, bad)
     for bad in ("2024-13-01/..", "2024-02-01/2024-01-01", "yesterday", "..", "a/b/c"):
@@ -217,6 +224,22 @@ def test_save_items_then_open_scene_round_trip(stac, tmp_path):
     np.testing.assert_array_equal(scene.read(bands=["B03"])[0], arrays["S2A_T33_20240105"]["B03"])
     with pytest.raises(OutputError, match="does not exist"):
         save_items(items, tmp_path / "missing")
+
+
+def test_raster_extension_scale_and_offset_become_the_scaling(stac, tmp_path):
+    catalog, arrays = stac
+    saved = save_items(search_items(catalog, S2, EAST_AREA), tmp_path)[0]
+    data = json.loads(saved.read_text())
+    data["assets"]["B04"]["raster:bands"] = [{"scale": 0.0001, "offset": -0.1, "nodata": 0}]  # STAC 1.0
+    data["assets"]["B08"] |= {"raster:scale": 0.0002, "nodata": 0}  # STAC 1.1, on the asset itself
+    saved.write_text(json.dumps(data))
+    scene = open_stac_item(saved, assets=["B04", "B08"])
+    assert scene.scaling.factors == {"B04": (0.0001, -0.1), "B08": (0.0002, 0.0)} and scene.scaling.fill == 0
+    expected = arrays["S2A_T33_20240105"]["B04"].astype("float32") * np.float32(0.0001) + np.float32(-0.1)
+    np.testing.assert_allclose(scene.read(bands=["B04"], scale="reflectance")[0], expected, rtol=1e-6)
+    with pytest.raises(RsvisionError, match="B02"):  # an asset without a rule: refused by name when scaling
+        open_stac_item(saved, assets=["B04", "B02"]).read(scale="reflectance")
+    assert open_stac_item(_item_file(catalog, S2, "S2A_T33_20240105")).scaling is None
 
 
 def test_gdal_paths_of_hrefs():

@@ -33,7 +33,9 @@ def batch_command(
     ),
     stac: str | None = typer.Option(None, "--stac", help="A STAC API URL (or a static catalog.json) to search."),
     collection: str | None = typer.Option(None, "--collection", help="STAC: the collection to search."),
-    bbox: str | None = typer.Option(None, "--bbox", help="STAC: W,S,E,N in degrees."),
+    bbox: str | None = typer.Option(
+        None, "--bbox", help="STAC: W,S,E,N in degrees (west > east crosses the antimeridian)."
+    ),
     datetime: str | None = typer.Option(None, "--datetime", help="STAC: A/B (either side .. for open)."),
     max_items: int | None = typer.Option(None, "--max-items", help="STAC: at most this many items."),
     assets: str | None = typer.Option(None, "--assets", help="STAC: the band assets to stack, e.g. B04,B03,B02,B08."),

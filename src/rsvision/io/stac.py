@@ -25,11 +25,12 @@ from pystac_client.errors import ClientTypeError
 from pystac_client.exceptions import APIError
 from pystac_client.warnings import DoesNotConformTo
 from rasterio.enums import Resampling
-from shapely.geometry import box, shape
+from shapely.geometry import MultiPolygon, box, shape
 
 from rsvision.core.files import atomic_output
 from rsvision.core.sensors import SENSORS, sensor_from_text
 from rsvision.errors import BandNotFoundError, InputNotFoundError, RsvisionError, first_line
+from rsvision.io.scaling import Scaling
 from rsvision.io.scene import Grid, Scene, _open_stack, _resampling
 
 # Assets that are pictures of the scene or its metadata, not bands, whatever their media type
@@ -81,12 +82,18 @@ def _parse_bbox(bbox: str | Sequence[float] | None) -> tuple[float, float, float
         values = ()
     if len(values) == 4 and all(map(math.isfinite, values)):
         w, s, e, n = values
-        if -180 <= w <= e <= 180 and -90 <= s <= n <= 90:
-            return w, s, e, n
+        if -180 <= w <= 180 and -180 <= e <= 180 and w != e and -90 <= s <= n <= 90:
+            return w, s, e, n  # west > east: the box crosses the antimeridian (as the STAC API spec reads it)
     raise RsvisionError(
-        f"bad bbox {bbox!r}: give W,S,E,N in degrees of longitude and latitude, west <= east and south <= north,"
-        " such as 12.4,41.8,12.6,42.0"
+        f"bad bbox {bbox!r}: give W,S,E,N in degrees of longitude and latitude, south <= north, such as"
+        " 12.4,41.8,12.6,42.0 (west > east crosses the antimeridian: 179.5,-17,-179.5,-16)"
     )
+
+
+def _bbox_area(bbox: tuple[float, float, float, float]):
+    """The box as a shape in lon/lat: two boxes when it crosses the antimeridian (west > east)."""
+    w, s, e, n = bbox
+    return box(w, s, e, n) if w < e else MultiPolygon([box(w, s, 180, n), box(-180, s, e, n)])
 
 
 def _parse_interval(text: str) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -143,7 +150,7 @@ def _walk_catalogue(
     max_items: int | None,
 ) -> list[pystac.Item]:
     """What an API's item search would give, for a static catalogue: its items filtered one by one."""
-    area = box(*bbox) if bbox else None
+    area = _bbox_area(bbox) if bbox else None
     found: list[pystac.Item] = []
     try:
         root = pystac.read_file(str(path))
@@ -265,7 +272,38 @@ def open_stac_item(
     names = [name for name, _, _ in chosen]
     scene = _open_stack(label, files, sensor, grid, _resampling(resampling), names)
     _add_asset_metadata(scene, item, chosen, files)
+    scene.scaling = raster_scaling(item, chosen)
     return scene
+
+
+def raster_scaling(item: pystac.Item, chosen: list[tuple[str, str, pystac.Asset]]) -> Scaling | None:
+    """The raster extension's rule to physical values (``scale``, ``offset`` and ``nodata`` of ``raster:bands`` in
+    STAC 1.0, or ``raster:scale`` / ``raster:offset`` on the asset or its ``bands`` in 1.1) as the scene's
+    :class:`~rsvision.io.scaling.Scaling`, for the bands whose assets carry one (``--reflectance`` then names any
+    without); None when none does. Earth Search's Sentinel-2 L2A items give 0.0001 and -0.1, for example."""
+    factors, fills = {}, set()
+    for name, _, asset in chosen:
+        rule = _raster_rule(asset)
+        if rule is not None:
+            factors[name] = (rule[0], rule[1])
+            fills.add(rule[2])
+    if not factors:
+        return None
+    fill = fills.pop() if len(fills) == 1 else None
+    return Scaling(f"STAC raster extension of item {item.id}", factors, fill)
+
+
+def _raster_rule(asset: pystac.Asset) -> tuple[float, float, float | None] | None:
+    """``(scale, offset, nodata)`` of a one-band asset, or None when it states neither scale nor offset."""
+    fields = asset.extra_fields
+    records = fields.get("raster:bands") or fields.get("bands") or [{}]
+    record = records[0] if len(records) == 1 and isinstance(records[0], dict) else {}
+    scale = record.get("scale", record.get("raster:scale", fields.get("raster:scale")))
+    offset = record.get("offset", record.get("raster:offset", fields.get("raster:offset")))
+    if scale is None and offset is None:
+        return None
+    nodata = record.get("nodata", fields.get("nodata"))
+    return float(1.0 if scale is None else scale), float(offset or 0.0), None if nodata is None else float(nodata)
 
 
 def item_sensor(item: pystac.Item) -> str | None:
