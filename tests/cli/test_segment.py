@@ -12,6 +12,7 @@ import rasterio
 import rasterio.features
 import torch
 from affine import Affine
+from rasterio.windows import Window
 
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
@@ -180,6 +181,63 @@ def test_tiled_equals_untiled(weights, scene, tmp_path):
     assert agree > 0.99 and np.abs(x - y).mean() < 0.02  # borders of tiles see less context: nearly, not exactly
 
 
+def test_tta_averages_the_views_of_each_tile(run_cli, capsys, weights, scene, tmp_path):
+    from rsvision.models.resolve import resolve_model
+    from rsvision.models.tta import d4_inverse, d4_transform
+    from rsvision.tasks.base import TileBatch
+    from rsvision.tasks.segmentation import Segmenter
+
+    loaded = resolve_model(weights)
+    image = np.random.default_rng(1).integers(0, 255, (1, 3, 64, 96)).astype(np.float32)
+    plain = Segmenter(loaded.weights, loaded.module, dtype="uint8")
+    tta = Segmenter(loaded.weights, loaded.module, dtype="uint8", tta=True)
+
+    def batch(pixels):  # predictors may normalise a batch in place: each call gets its own copy
+        return TileBatch(np.ascontiguousarray(pixels), np.zeros((1, 64, 96), bool), [Window(0, 0, 96, 64)])
+
+    x = torch.from_numpy(image)
+    views = [d4_inverse(torch.from_numpy(plain.predict(batch(d4_transform(x, k).numpy()))), k) for k in (0, 2, 4, 6)]
+    np.testing.assert_allclose(tta.predict(batch(image.copy())), torch.stack(views).mean(0).numpy(), atol=1e-6)
+    assert tta.fingerprint() != plain.fingerprint()  # a checkpoint of one never resumes the other
+    out = tmp_path / "tta.tif"
+    code, _, err = run_cli(capsys, "segment", scene[0], "-m", weights, "-o", out, "--tta")
+    assert code in (0, None), err
+    with rasterio.open(out) as ds:
+        agree = (ds.read(1) == scene[1]).mean()
+    assert agree > 0.9  # still the scene's classes
+
+
+def test_scales_average_the_tile_resampled_by_each_factor(weights):
+    import torch.nn.functional as F
+
+    from rsvision.models.resolve import resolve_model
+    from rsvision.tasks.base import TileBatch
+    from rsvision.tasks.segmentation import Segmenter
+
+    loaded = resolve_model(weights)
+    image = np.random.default_rng(2).integers(0, 255, (1, 3, 64, 64)).astype(np.float32)
+
+    def batch():
+        return TileBatch(image.copy(), np.zeros((1, 64, 64), bool), [Window(0, 0, 64, 64)])
+
+    one = Segmenter(loaded.weights, loaded.module, dtype="uint8")
+    x = torch.from_numpy(one.weights.preprocessing.normalise(torch.from_numpy(image)).numpy())
+    big = F.interpolate(x, scale_factor=1.5, mode="bilinear", antialias=True, align_corners=False)
+    with torch.inference_mode():
+        back = F.interpolate(torch.softmax(loaded.module(big), 1), size=(64, 64), mode="bilinear", align_corners=False)
+    expected = (torch.from_numpy(one.predict(batch())) + back) / 2
+    two = Segmenter(loaded.weights, loaded.module, dtype="uint8", scales=(1, 1.5))
+    np.testing.assert_allclose(two.predict(batch()), expected.numpy(), atol=1e-5)
+    assert two.fingerprint() != one.fingerprint()
+
+
+@pytest.mark.parametrize("scales", ["0.75,x", "0", "1,9"])
+def test_bad_scales_are_one_line(run_cli, capsys, weights, scene, tmp_path, scales):
+    code, _, err = run_cli(capsys, "segment", scene[0], "-m", weights, "-o", tmp_path / "x.tif", "--scales", scales)
+    assert code == 2 and "scales" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.tif").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -321,6 +379,17 @@ def test_s2cloudless_on_an_rgb_scene_names_the_bands_it_needs(run_cli, capsys, s
     code, _, err = run_cli(capsys, "segment", scene[0], "-m", "s2cloudless", "-o", tmp_path / "c.tif")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "needs the Sentinel-2 bands B01,B02,B04" in err and "has red,green,blue" in err
+    assert not (tmp_path / "c.tif").exists()
+
+
+def test_eval_scales_are_for_segmentation_alone(run_cli, capsys, tmp_path):
+    code, _, err = run_cli(capsys, "eval", "classification", "--data", tmp_path, "--scales", "1,1.25")
+    assert code == 2 and "--scales applies to segmentation alone" in err and len(err.strip().splitlines()) == 1
+
+
+def test_s2cloudless_takes_no_tta(run_cli, capsys, scene, tmp_path):
+    code, _, err = run_cli(capsys, "segment", scene[0], "-m", "s2cloudless", "-o", tmp_path / "c.tif", "--tta")
+    assert code == 2 and "--tta and --scales apply to segmentation networks" in err
     assert not (tmp_path / "c.tif").exists()
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rsvision.models.classifier import Classifier
-from rsvision.models.tta import d4_mean, d4_transform
+from rsvision.models.tta import d4_dense_mean, d4_inverse, d4_mean, d4_transform, dense_views
 
 torch.set_num_threads(1)
 
@@ -44,6 +44,31 @@ def test_d4_mean_is_the_mean_over_the_eight_views():
     assert not torch.allclose(d4_mean(fn, x), fn(x))
     with pytest.raises(ValueError, match="square"):
         d4_mean(fn, torch.rand(1, 3, 4, 5))
+
+
+def test_d4_inverse_undoes_each_element():
+    x = torch.rand(2, 3, 5, 5)
+    for k in range(8):
+        torch.testing.assert_close(d4_inverse(d4_transform(x, k), k), x, rtol=0, atol=0)
+
+
+def test_dense_views_keep_the_shape():
+    assert dense_views(6, 6) == tuple(range(8))
+    x = torch.rand(1, 2, 4, 7)
+    for k in dense_views(4, 7):
+        assert d4_transform(x, k).shape == x.shape
+
+
+def test_d4_dense_mean_turns_each_view_back_onto_the_input():
+    # an equivariant map (per pixel) comes back unchanged; a shifting one is averaged over the views, unshifted
+    for shape in ((1, 2, 6, 6), (2, 2, 4, 7)):
+        x = torch.rand(*shape)
+        torch.testing.assert_close(d4_dense_mean(lambda v: 2 * v, x), 2 * x)
+        shift = lambda v: torch.roll(v, 1, dims=-1)  # not equivariant under flips
+        views = dense_views(*shape[-2:])
+        expected = sum(d4_inverse(shift(d4_transform(x, k)), k) for k in views) / len(views)
+        torch.testing.assert_close(d4_dense_mean(shift, x), expected)
+        assert not torch.allclose(expected, shift(x))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ def evaluate_model(
     split_file: str | os.PathLike | None = None,
     *,
     tta: bool = False,
+    scales: Sequence[float] | None = None,
     batch_size: int = 64,
     progress: bool = False,
     zero_shot: bool = False,
@@ -60,8 +61,11 @@ def evaluate_model(
     """Run ``model`` (``-m``: a built-in name, a weights file or ``KIND:ARCH:PATH``, see
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
     and return the task's metric dict. A model of another task is refused before any image is read.
-    ``zero_shot`` (classification): ``model`` is a dual encoder, classifying into the dataset's class names."""
+    ``zero_shot`` (classification): ``model`` is a dual encoder, classifying into the dataset's class names.
+    ``scales`` (segmentation): multi-scale inference factors."""
     check_task(task)
+    if scales is not None and task != "segmentation":
+        raise EvaluationError(f"eval {task}: --scales applies to segmentation alone")
     if zero_shot and task != "classification":
         raise EvaluationError(f"eval {task}: --zero-shot applies to classification alone")
     if task == "retrieval":
@@ -85,7 +89,7 @@ def evaluate_model(
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
     evaluate = task_evaluator(
-        task, model, dataset, tta=tta, batch_size=batch_size, progress=progress, zero_shot=zero_shot
+        task, model, dataset, tta=tta, scales=scales, batch_size=batch_size, progress=progress, zero_shot=zero_shot
     )
     return evaluate(dataset)
 
@@ -96,6 +100,7 @@ def task_evaluator(
     dataset: Dataset,
     *,
     tta: bool = False,
+    scales: Sequence[float] | None = None,
     batch_size: int = 64,
     progress: bool = False,
     zero_shot: bool = False,
@@ -132,7 +137,7 @@ def task_evaluator(
         from rsvision.models.weights import Task
 
         loaded = resolve_model(segmenter_spec(model), Task.SEGMENTATION, f"eval {task}")
-        return lambda data: evaluate_segmenter(loaded, data, progress=progress)
+        return lambda data: evaluate_segmenter(loaded, data, tta=tta, scales=scales or (1.0,), progress=progress)
     if zero_shot:
         return lambda data: evaluate_zero_shot(model, data, tta=tta, batch_size=batch_size, progress=progress)
     from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
@@ -197,10 +202,19 @@ def evaluate_classifier(
     return out
 
 
-def evaluate_segmenter(loaded: LoadedModel, dataset: Dataset, *, progress: bool = False) -> dict[str, Any]:
+def evaluate_segmenter(
+    loaded: LoadedModel,
+    dataset: Dataset,
+    *,
+    tta: bool = False,
+    scales: Sequence[float] = (1.0,),
+    progress: bool = False,
+) -> dict[str, Any]:
     """``miou``, ``overall_accuracy``, ``kappa`` and ``per_class`` of a segmentation model on every image of a mask
     dataset, each image whole (padded to the network's stride). The model's classes are matched to the
-    dataset's by name; the dataset's ignored class (Unlabeled) is not scored."""
+    dataset's by name; the dataset's ignored class (Unlabeled) is not scored. ``tta``: probabilities averaged over
+    each image's shape-keeping D4 views, ``scales`` over the image resampled by each factor
+    (:class:`~rsvision.tasks.segmentation.Segmenter`)."""
     from rsvision.tasks.classification import BandChoice  # deferred: torch (see the note at the top)
     from rsvision.tasks.segmentation import Segmenter
 
@@ -212,7 +226,9 @@ def evaluate_segmenter(loaded: LoadedModel, dataset: Dataset, *, progress: bool 
             f"{', '.join(unknown)} (the dataset has {', '.join(names)})"
         )
     to_dataset = np.array([names.index(c) for c in loaded.weights.classes], dtype=np.int64)
-    segmenter = Segmenter(loaded.weights, loaded.module, BandChoice(None, "position"), dtype="uint8")
+    segmenter = Segmenter(
+        loaded.weights, loaded.module, BandChoice(None, "position"), dtype="uint8", tta=tta, scales=scales
+    )
     metric = SegmentationMetric(len(names), getattr(dataset, "ignore_index", None), names)
     with progress_bar(enabled=progress) as bar:
         for sample in bar.track(dataset, description=f"segmenting {len(dataset)} images"):

@@ -7,6 +7,7 @@ import typer
 from rich.console import Console
 
 from rsvision import __version__
+from rsvision.errors import RsvisionError
 
 app = typer.Typer(
     name="rsvision",
@@ -20,6 +21,19 @@ _state = {"quiet": False}
 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bars, warnings or summary lines.")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA when torch sees a GPU), cpu or cuda.")
+SCALES = typer.Option(
+    None, "--scales", help="Segmentation: also run each tile resampled by these factors and average (0.75,1,1.25)."
+)
+
+
+def parse_scales(text: str | None) -> tuple[float, ...] | None:
+    """``--scales 0.75,1,1.25`` as factors (None when not given); a clear error for anything else."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise RsvisionError(f"--scales {text!r}: give factors separated by commas, such as 0.75,1,1.25") from None
 
 
 def set_quiet(quiet: bool) -> None:

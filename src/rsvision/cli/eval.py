@@ -22,7 +22,7 @@ from rsvision.bench import (
     probe,
     write_metrics_json,
 )
-from rsvision.cli.app import QUIET, app, report, say, set_quiet
+from rsvision.cli.app import QUIET, SCALES, app, parse_scales, report, say, set_quiet
 from rsvision.core.progress import plural
 from rsvision.errors import EvaluationError
 
@@ -166,13 +166,16 @@ def eval_command(
     method: str | None = typer.Option(
         None, "--method", help="eval change: an unsupervised method instead of a model (cva, irmad, pcakmeans)."
     ),
-    tta: bool = typer.Option(False, "--tta", help="With -m: average the 8 flips and quarter turns of each image."),
+    tta: bool = typer.Option(
+        False, "--tta", help="Classification, retrieval, segmentation: average each image's flips and quarter turns."
+    ),
     zero_shot: bool = typer.Option(
         False,
         "--zero-shot",
         help="eval classification: classify by a dual encoder (-m, default the built-in one) into the dataset's "
         "folder names made into words (BaseballField -> baseball field), with no training.",
     ),
+    scales: str | None = SCALES,
     open_vocabulary: bool = typer.Option(
         False,
         "--open-vocabulary",
@@ -239,11 +242,13 @@ def eval_command(
             split,
             split_file,
             tta=tta,
+            scales=parse_scales(scales),
             batch_size=batch,
             progress=progress,
             zero_shot=zero_shot,
         )
         how = f"{' zero-shot' if zero_shot else ''}{' with D4 TTA' if tta else ''}"
+        how += f" at scales {scales}" if scales else ""
         title = f"{task}: model {model or 'built-in default'}{how} on {data}"
     else:
         result = evaluate_predictions(task, data, predictions, format=format, split=split, split_file=split_file)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from rsvision.cli.app import DEVICE, QUIET, app, say, set_quiet
+from rsvision.cli.app import DEVICE, QUIET, SCALES, app, parse_scales, say, set_quiet
 from rsvision.core.progress import plural
 from rsvision.core.settings import check_device, torch_threads
 from rsvision.errors import InputNotFoundError
@@ -44,6 +44,10 @@ def segment_command(
     bands: str | None = typer.Option(
         None, "--bands", help="Names of the scene's bands in order, comma-separated (e.g. red,green,blue,nir)."
     ),
+    tta: bool = typer.Option(
+        False, "--tta", help="Average each tile's flips and quarter turns (8 times the work; see the model's card)."
+    ),
+    scales: str | None = SCALES,
     device: str = DEVICE,
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all available)."),
     quiet: bool = QUIET,
@@ -80,6 +84,8 @@ def segment_command(
             bands=[b.strip() for b in bands.split(",")] if bands else None,
             threads=threads,
             device=pick_device(device),
+            tta=tta,
+            scales=parse_scales(scales),
             quiet=quiet,
         )
     if result.note:

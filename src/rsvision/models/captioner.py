@@ -31,7 +31,8 @@ PAD, BOS, EOS, UNK = range(4)
 
 class CaptionMemory(nn.Module):
     """Training images' embeddings (``image_embeddings``, (N, D) float16) by the dual encoder ``embedder`` and
-    their captions (``caption_bytes`` joined, cut at ``caption_offsets``; ``caption_owner`` names each one's image)."""
+    their captions (``caption_bytes`` joined, cut at ``caption_offsets``; ``caption_owner`` names each one's image).
+    ``tta``: the embeddings are each image's mean over its 8 flips and quarter turns, and queries are embedded so."""
 
     def __init__(
         self,
@@ -42,9 +43,10 @@ class CaptionMemory(nn.Module):
         embedder: str,
         k: int = 40,
         embedder_sha256: str | None = None,
+        tta: bool = False,
     ):
         super().__init__()
-        self.embedder, self.k, self.embedder_sha256 = embedder, k, embedder_sha256
+        self.embedder, self.k, self.embedder_sha256, self.tta = embedder, k, embedder_sha256, tta
         self.register_buffer("image_embeddings", torch.zeros(n_images, embed_dim, dtype=torch.float16))
         self.register_buffer("caption_bytes", torch.zeros(n_bytes, dtype=torch.uint8))
         self.register_buffer("caption_offsets", torch.zeros(n_captions + 1, dtype=torch.int64))
@@ -52,13 +54,13 @@ class CaptionMemory(nn.Module):
 
     @classmethod
     def from_captions(
-        cls, embeddings: torch.Tensor, captions: Sequence[Sequence[str]], embedder: str, k: int = 40
+        cls, embeddings: torch.Tensor, captions: Sequence[Sequence[str]], embedder: str, k: int = 40, tta: bool = False
     ) -> CaptionMemory:
         """A memory of ``embeddings[i]`` captioned by ``captions[i]`` (one list per image)."""
         flat = [c.strip().encode() for cs in captions for c in cs]
         owner = [i for i, cs in enumerate(captions) for _ in cs]
         offsets = torch.tensor([0, *map(len, flat)], dtype=torch.int64).cumsum(0)
-        memory = cls(len(captions), len(flat), int(offsets[-1]), embeddings.shape[1], embedder, k)
+        memory = cls(len(captions), len(flat), int(offsets[-1]), embeddings.shape[1], embedder, k, tta=tta)
         memory.image_embeddings.copy_(embeddings.half())
         memory.caption_bytes.copy_(torch.frombuffer(bytearray(b"".join(flat)), dtype=torch.uint8))
         memory.caption_offsets.copy_(offsets)
@@ -88,6 +90,7 @@ class CaptionMemory(nn.Module):
             "embed_dim": d,
             "embedder": self.embedder,
             "k": self.k,
+            "tta": self.tta,
         }
 
 

@@ -22,3 +22,22 @@ def d4_mean(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torc
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"D4 views need square images, got {tuple(x.shape[-2:])}")
     return torch.stack([fn(d4_transform(x, k)) for k in range(8)]).mean(0)
+
+
+def d4_inverse(y: torch.Tensor, k: int) -> torch.Tensor:
+    """Undo :func:`d4_transform` ``k`` on the last two axes (a dense output back onto the input's pixels)."""
+    y = y.flip(-1) if k >= 4 else y
+    return torch.rot90(y, -(k % 4), dims=(-2, -1))
+
+
+def dense_views(height: int, width: int) -> tuple[int, ...]:
+    """The D4 elements that keep an ``height`` x ``width`` image's shape: all 8 for a square, else the identity,
+    the half turn and the two flips (quarter turns would swap the sides)."""
+    return tuple(range(8)) if height == width else (0, 2, 4, 6)
+
+
+def d4_dense_mean(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Test-time augmentation of a dense output (per-pixel probabilities): ``fn`` of each shape-keeping D4 view of
+    the (N, C, H, W) batch, turned back onto the input's pixels, averaged."""
+    views = dense_views(*x.shape[-2:])
+    return torch.stack([d4_inverse(fn(d4_transform(x, k)), k) for k in views]).mean(0)

@@ -89,8 +89,9 @@ class RetrievalCaptioner:
         return out
 
     def caption_images(self, images: np.ndarray | Sequence[np.ndarray]) -> list[Caption]:
-        """Raw images ((B, C, H, W) or a list of (C, H, W), the embedder's bands) -> captions."""
-        return self.caption_embeddings(self.embedder.embed_images(images))
+        """Raw images ((B, C, H, W) or a list of (C, H, W), the embedder's bands) -> captions (embedded over their
+        D4 views when the memory was)."""
+        return self.caption_embeddings(self.embedder.embed_images(images, tta=self.memory.tta))
 
     @property
     def preprocessing(self):

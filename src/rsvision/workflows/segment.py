@@ -66,6 +66,8 @@ def segment_scene(
     bands: Sequence[str] | None = None,
     threads: int | None = None,
     device: str = "cpu",
+    tta: bool = False,
+    scales: Sequence[float] | None = None,
     quiet: bool = False,
     runner: Callable[..., RunResult] | None = None,
 ) -> SegmentResult:
@@ -77,6 +79,8 @@ def segment_scene(
     class map and the polygons; ``probabilities``: a uint8 COG of per-class probabilities in percent;
     ``preview``: a PNG of the class map over the scene. Tiles are ``tile`` pixels (the card's size by default,
     scaled by GSD when both are known) overlapping by ``overlap``; a killed run resumes when called again.
+    ``tta``: each tile's probabilities averaged over its flips and quarter turns (8 times the work); ``scales``:
+    and over the tile resampled by these factors (multi-scale inference).
 
     ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
@@ -88,7 +92,7 @@ def segment_scene(
     if isinstance(model, str) and scene.scaling is not None:
         scene = scene.scaled("reflectance")  # the product's own rule: baseline 04.00's offset included
     pixels = _pixels_of(scene, min_area)
-    predictor, note = _predictor(scene, model, tile, bands, device)
+    predictor, note = _predictor(scene, model, tile, bands, device, tta, scales)
     size = predictor.tile_size
     # the engine's map before sieving: a fixed name, so that a killed run finds its checkpoint again
     engine_map = output.with_name(f".{output.name}.unsieved.tif") if pixels else output
@@ -125,13 +129,21 @@ def segment_scene(
 
 
 def _predictor(
-    scene: Scene, model: LoadedModel | str, tile: int | None, bands: Sequence[str] | None, device: str
+    scene: Scene,
+    model: LoadedModel | str,
+    tile: int | None,
+    bands: Sequence[str] | None,
+    device: str,
+    tta: bool = False,
+    scales: Sequence[float] | None = None,
 ) -> tuple[Segmenter | CloudMasker, str]:
     """The dense predictor for ``model`` (a loaded segmentation card, or ``"s2cloudless"``) on ``scene``, and a
     note on how its bands were chosen."""
     if isinstance(model, str):
         if model.lower() != S2CLOUDLESS:
             raise RsvisionError(f"unknown segmentation model {model!r}")
+        if tta or (scales and tuple(scales) != (1,)):
+            raise RsvisionError("--tta and --scales apply to segmentation networks, not to s2cloudless")
         names = list(bands) if bands is not None else [b.name for b in scene.bands]
         if len(names) != scene.count:
             raise RsvisionError(f"{scene.path}: {len(names)} band names given for {scene.count} bands")
@@ -140,7 +152,9 @@ def _predictor(
     weights = model.weights
     choice = select_bands(weights, scene.bands, bands, str(scene.path), scene.dtype, scene.sensor)
     size = int(tile) if tile else tile_size_for(weights, scene_gsd(scene))
-    predictor = Segmenter(weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device)
+    predictor = Segmenter(
+        weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device, tta=tta, scales=scales or (1,)
+    )
     return predictor, choice.describe(weights)
 
 

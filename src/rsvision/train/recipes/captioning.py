@@ -2,8 +2,8 @@
 its images that chose the dual encoder's epoch, so the dual encoder never trained on them):
 
 - retrieval: the shipped dual encoder's nearest training images, their captions re-ranked by n-gram consensus
-  (``k``, and whether an image's repeated captions count once, chosen on validation; the shipped memory holds every
-  rsicd-train image);
+  (``k``, whether an image's repeated captions count once, and whether images are embedded as the mean of their 8
+  flips and quarter turns, chosen on validation; the shipped memory holds every rsicd-train image);
 - decoder: the AID classifier's EfficientNet-Lite0 (frozen) read by a 2-layer transformer decoder trained here.
 
 Validation scores only the images of that part with two or more distinct captions (REPRESENTATIVE_MIN_DISTINCT).
@@ -80,28 +80,30 @@ def train_captioner_recipe(
         captions = [s.targets["captions"] for s in train_all]
         val_idx = representative(val_all, captions)
         log(f"rsicd-train: {len(train_idx)} train + {len(val_all)} validation images, {len(val_idx)} of them scored")
-        memory, settings = choose_memory(train_all, train_idx, val_idx, captions, work_dir, progress, log)
+        embeddings, settings = choose_memory(train_all, train_idx, val_idx, captions, work_dir, progress, log)
         decoder, prep, history, dec_scores = train_decoder(
             recipe, train_all, train_idx, val_idx, captions, work_dir, progress, log
         )
         best = max(settings, key=lambda key: settings[key]["cider"])
         retrieval_wins = settings[best]["cider"] >= dec_scores["cider"]
         log(
-            f"validation CIDEr-D: retrieval (k {best[0]}, repeats once: {best[1]}) {settings[best]['cider']:.4f}, "
-            f"decoder {dec_scores['cider']:.4f}: shipping the {'retrieval' if retrieval_wins else 'decoder'} captioner"
+            f"validation CIDEr-D: retrieval (k {best[0]}, repeats once: {best[1]}, D4 TTA: {best[2]}) "
+            f"{settings[best]['cider']:.4f}, decoder {dec_scores['cider']:.4f}: shipping the "
+            f"{'retrieval' if retrieval_wins else 'decoder'} captioner"
         )
         part = (
             f"rsicd-train validation part ({VAL_FRACTION:.0%} of images, seed 0; its {len(val_idx)} images with "
             f"{REPRESENTATIVE_MIN_DISTINCT}+ distinct captions)" + smoke(limit)
         )
         metrics = [
-            MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, retrieval k={k}, repeats once={d}", values=v)
-            for (k, d), v in settings.items()
+            MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, retrieval k={k}, repeats once={d}, tta={t}", values=v)
+            for (k, d, t), v in settings.items()
         ] + [MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, decoder (beam 3)", values=dec_scores)]
         embedder = load_embedder(DEFAULT_EMBEDDER)
         if retrieval_wins:
             kept = [once(c) if best[1] else c for c in captions]
-            full = CaptionMemory.from_captions(torch.from_numpy(memory), kept, DEFAULT_EMBEDDER, best[0])
+            memory = torch.from_numpy(embeddings[best[2]])
+            full = CaptionMemory.from_captions(memory, kept, DEFAULT_EMBEDDER, best[0], tta=best[2])
             model, card = full, _memory_card(full, embedder)
             captioner = RetrievalCaptioner(embedder, full)
         else:
@@ -125,29 +127,34 @@ def train_captioner_recipe(
 
 
 def choose_memory(train_all, train_idx, val_idx, captions, work_dir: Path, progress: bool, log) -> tuple:
-    """Every rsicd-train image's embedding by the shipped dual encoder (cached), and the validation scores of a
-    memory of the training part at each ``k`` of K_CHOICES."""
+    """Every rsicd-train image's embedding by the shipped dual encoder, plain and as the mean of its D4 views
+    (cached: ``{False: ..., True: ...}``), and the validation scores of a memory of the training part for each
+    ``(k, repeats once, tta)``."""
     embedder = load_embedder(DEFAULT_EMBEDDER)
     ids = [s.id for s in train_all]
-    t0 = time.perf_counter()
-    embeddings = cached_array(
-        work_dir / f"embeddings_{len(ids)}.npy",
-        fingerprint(ids, embedder.weights.sha256),
-        lambda: embed_dataset(embedder, train_all, progress),
-    )
-    log(f"embeddings of {len(ids)} images: {time.perf_counter() - t0:.1f} s")
+    embeddings = {}
+    for tta in (False, True):
+        t0 = time.perf_counter()
+        embeddings[tta] = cached_array(
+            work_dir / f"embeddings{'_tta' if tta else ''}_{len(ids)}.npy",
+            fingerprint(ids, embedder.weights.sha256, *(["tta"] if tta else [])),
+            lambda tta=tta: embed_dataset(embedder, train_all, progress, tta=tta),
+        )
+        log(f"embeddings of {len(ids)} images{' (D4 TTA)' if tta else ''}: {time.perf_counter() - t0:.1f} s")
     refs = {i: captions[q] for i, q in enumerate(val_idx)}
     scores = {}
-    for dedupe in (False, True):
+    for tta, dedupe in ((False, False), (False, True), (True, False), (True, True)):
         kept = [once(captions[i]) if dedupe else captions[i] for i in train_idx]
-        captioner = RetrievalCaptioner(
-            embedder, CaptionMemory.from_captions(torch.from_numpy(embeddings[train_idx]), kept, DEFAULT_EMBEDDER)
-        )
+        memory = CaptionMemory.from_captions(torch.from_numpy(embeddings[tta][train_idx]), kept, DEFAULT_EMBEDDER)
+        captioner = RetrievalCaptioner(embedder, memory)
         for k in K_CHOICES:
             captioner.k = k
-            hyps = {i: c.text for i, c in enumerate(captioner.caption_embeddings(embeddings[val_idx]))}
-            scores[k, dedupe] = got = caption_scores(refs, hyps)
-            log(f"retrieval k {k}, repeats once {dedupe}: CIDEr-D {got['cider']:.4f}, BLEU-4 {got['bleu4']:.4f}")
+            hyps = {i: c.text for i, c in enumerate(captioner.caption_embeddings(embeddings[tta][val_idx]))}
+            scores[k, dedupe, tta] = got = caption_scores(refs, hyps)
+            log(
+                f"retrieval k {k}, repeats once {dedupe}, D4 TTA {tta}: CIDEr-D {got['cider']:.4f}, "
+                f"BLEU-4 {got['bleu4']:.4f}"
+            )
     return embeddings, scores
 
 
@@ -165,10 +172,11 @@ def once(captions: list[str]) -> list[str]:
     return list(seen.values())
 
 
-def embed_dataset(embedder, dataset, progress: bool, batch_size: int = 256) -> np.ndarray:
+def embed_dataset(embedder, dataset, progress: bool, batch_size: int = 256, tta: bool = False) -> np.ndarray:
     out = []
     for start in range(0, len(dataset), batch_size):
-        out.append(embedder.embed_images([dataset.load_image(s) for s in dataset.samples[start : start + batch_size]]))
+        images = [dataset.load_image(s) for s in dataset.samples[start : start + batch_size]]
+        out.append(embedder.embed_images(images, tta=tta))
     return np.concatenate(out)
 
 
