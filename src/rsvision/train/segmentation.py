@@ -50,6 +50,7 @@ class SegTrainConfig:
     class_weights: tuple[float, ...] | None = None  # of the cross-entropy (rare classes up: change is a few %)
     dice: float = 0.0  # weight of the soft Dice loss of the last class (the change class of a change model)
     dates: int = 1  # 2: images are two dates stacked along the channels (change models)
+    scales: tuple[float, float] | None = None  # crops resampled by a factor drawn log-uniformly in this range
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.steps < 1 or self.batch_size < 1 or self.crop % STRIDE:
@@ -58,6 +59,10 @@ class SegTrainConfig:
             raise RsvisionError(f"dates must be 1 or 2, got {self.dates}")
         if self.class_weights is not None:
             self.class_weights = tuple(float(w) for w in self.class_weights)
+        if self.scales is not None:
+            lo, hi = self.scales = (float(self.scales[0]), float(self.scales[1]))
+            if not 0.25 <= lo <= hi <= 4:
+                raise RsvisionError(f"scales must be a range within 0.25-4, low first, got {self.scales}")
 
 
 @dataclass
@@ -91,7 +96,9 @@ def sample_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch_size`` random crops (images drawn in proportion to their pixels; an image smaller than the crop is
     padded, with ignored labels), each under one random D4 element: raw ``(B, C, S, S)`` float and ``(B, S, S)``
-    long labels."""
+    long labels. With ``config.scales`` each crop covers ``S / f`` pixels resampled to ``S`` (images bilinear and
+    antialiased, labels nearest), ``f`` drawn log-uniformly: objects seen at other sizes than the training images'
+    (no factor is drawn without it, so such runs keep their random stream)."""
     s = config.crop
     sizes = torch.tensor([m.size for m in pairs.masks], dtype=torch.float64)
     picks = torch.multinomial(sizes / sizes.sum(), config.batch_size, replacement=True, generator=generator)
@@ -100,17 +107,27 @@ def sample_batch(
     for i in picks.tolist():
         image, mask = pairs.images[i], pairs.masks[i]
         h, w = mask.shape
-        y0 = int(torch.randint(0, max(1, h - s + 1), (1,), generator=generator))
-        x0 = int(torch.randint(0, max(1, w - s + 1), (1,), generator=generator))
-        x = torch.zeros((image.shape[0], s, s), dtype=torch.float32)
-        y = torch.full((s, s), ignore, dtype=torch.long)
-        part = image[:, y0 : y0 + s, x0 : x0 + s]
+        r = s if config.scales is None else max(STRIDE, round(s / _scale_factor(config.scales, generator)))
+        y0 = int(torch.randint(0, max(1, h - r + 1), (1,), generator=generator))
+        x0 = int(torch.randint(0, max(1, w - r + 1), (1,), generator=generator))
+        x = torch.zeros((image.shape[0], r, r), dtype=torch.float32)
+        y = torch.full((r, r), ignore, dtype=torch.long)
+        part = image[:, y0 : y0 + r, x0 : x0 + r]
         x[:, : part.shape[1], : part.shape[2]] = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))
-        y[: part.shape[1], : part.shape[2]] = torch.from_numpy(mask[y0 : y0 + s, x0 : x0 + s].astype(np.int64))
+        y[: part.shape[1], : part.shape[2]] = torch.from_numpy(mask[y0 : y0 + r, x0 : x0 + r].astype(np.int64))
+        if r != s:
+            x = F.interpolate(x[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)[0]
+            y = F.interpolate(y[None, None].float(), size=(s, s), mode="nearest")[0, 0].long()
         k = int(torch.randint(0, 8, (1,), generator=generator))
         xs.append(d4_transform(x, k))
         ys.append(d4_transform(y[None], k)[0])
     return torch.stack(xs), torch.stack(ys)
+
+
+def _scale_factor(scales: tuple[float, float], generator: torch.Generator) -> float:
+    """A factor drawn log-uniformly in ``scales`` (as likely to halve as to double)."""
+    lo, hi = np.log(scales[0]), np.log(scales[1])
+    return float(np.exp(lo + (hi - lo) * float(torch.rand((), generator=generator))))
 
 
 @torch.inference_mode()
@@ -189,7 +206,7 @@ def fit_segmenter(
     ckpt = work / "last.pt"
     if ckpt.exists():
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if saved["config"] != asdict(config):
+        if {"scales": None, **saved["config"]} != asdict(config):  # checkpoints from before scales resume
             raise RsvisionError(f"{ckpt} was made with other settings; use another --work folder or remove it")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -7,6 +7,7 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover,
     dubai_landcover_context,
     dubai_landcover_resnet18,
+    dubai_landcover_scale,
     dubai_landcover_scratch,
 )
 from rsvision.train.recipes.neon import neon_trees, neon_trees_refit, neon_trees_strips
@@ -22,6 +23,7 @@ RECIPES = {
     "dubai_landcover_scratch": dubai_landcover_scratch,
     "dubai_landcover_context": dubai_landcover_context,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
+    "dubai_landcover_scale": dubai_landcover_scale,
     "neon_trees": neon_trees,
     "neon_trees_refit": neon_trees_refit,
     "neon_trees_strips": neon_trees_strips,
@@ -42,6 +44,7 @@ __all__ = [
     "dubai_landcover",
     "dubai_landcover_context",
     "dubai_landcover_resnet18",
+    "dubai_landcover_scale",
     "dubai_landcover_scratch",
     "neon_trees",
     "neon_trees_refit",

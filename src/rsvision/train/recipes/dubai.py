@@ -82,6 +82,14 @@ CONTEXT = replace(
     recipe="dubai_landcover_context",
     config=replace(LANDCOVER.config, epochs=36, batch_size=4, crop=384),
 )
+# multi-scale inference raised validation mIoU (0.668 -> 0.678 with flips): the model gains from seeing objects at
+# other sizes than the training crops'. Scale augmentation teaches that in training (mmsegmentation's 0.5-2 range)
+SCALE = replace(
+    CONTEXT,
+    recipe="dubai_landcover_scale",
+    name="dubai_landcover_unet_scale",
+    config=replace(CONTEXT.config, scales=(0.5, 2.0)),
+)
 
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
@@ -191,6 +199,11 @@ dubai_landcover_resnet18 = recipe_entry(
     train_segmentation_recipe,
     RESNET18,
     "U-Net over ResNet-18 (smp's defaults) from scratch, same training: benchmarks/segmentation.py's baseline.",
+)
+dubai_landcover_scale = recipe_entry(
+    train_segmentation_recipe,
+    SCALE,
+    "dubai_landcover_context with crops resampled by 0.5-2x (scale augmentation); validation decides whether it ships.",
 )
 dubai_landcover_context = recipe_entry(
     train_segmentation_recipe,
