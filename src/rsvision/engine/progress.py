@@ -32,7 +32,7 @@ class _RateColumn(ProgressColumn):
         done = task.completed - task.fields.get("resumed_at", 0)
         elapsed = task.elapsed or 0.0
         rate = done * self.pixels_per_tile / elapsed / 1e6 if elapsed > 0 else 0.0
-        return Text(f"{rate:.2f} MPix/s", style="progress.data.speed")
+        return Text(f"{rate:.3g} MPix/s", style="progress.data.speed")  # 3 figures: slow runs too
 
 
 class RunProgress:
@@ -77,7 +77,7 @@ class RunProgress:
         resumed = f", resumed at tile {self.start_done}" if self.start_done else ""
         return (
             f"{plural(self.done, 'tile')} ({skipped} nodata{resumed}) in {self.seconds:.1f} s,"
-            f" {self.mpix_per_s():.2f} MPix/s, peak memory {peak_rss_mb():.0f} MB" + (f" -> {output}" if output else "")
+            f" {self.mpix_per_s():.3g} MPix/s, peak memory {peak_rss_mb():.0f} MB" + (f" -> {output}" if output else "")
         )
 
 
