@@ -137,7 +137,7 @@ def task_evaluator(
         from rsvision.models.weights import Task
 
         loaded = resolve_model(segmenter_spec(model), Task.SEGMENTATION, f"eval {task}")
-        return lambda data: evaluate_segmenter(loaded, data, tta=tta, scales=scales or (1.0,), progress=progress)
+        return lambda data: evaluate_segmenter(loaded, data, tta=tta, scales=scales, progress=progress)
     if zero_shot:
         return lambda data: evaluate_zero_shot(model, data, tta=tta, batch_size=batch_size, progress=progress)
     from rsvision.models.classifier import load_classifier  # deferred: torch (see the note at the top)
@@ -207,7 +207,7 @@ def evaluate_segmenter(
     dataset: Dataset,
     *,
     tta: bool = False,
-    scales: Sequence[float] = (1.0,),
+    scales: Sequence[float] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """``miou``, ``overall_accuracy``, ``kappa`` and ``per_class`` of a segmentation model on every image of a mask

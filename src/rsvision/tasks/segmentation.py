@@ -40,8 +40,11 @@ def padded_forward(module, x):
     return module(x)[..., :h, :w].float()
 
 
-def check_scales(scales: Sequence[float]) -> tuple[float, ...]:
-    """Inference scales, validated: positive factors, at most 4 (the network sees up to 16 times the pixels)."""
+def check_scales(scales: Sequence[float] | None) -> tuple[float, ...]:
+    """Inference scales, validated: positive factors, at most 4 (the network sees up to 16 times the pixels); the
+    tile at its own size when None."""
+    if scales is None:
+        return (1.0,)
     out = tuple(float(s) for s in scales)
     if not out or any(not 0.25 <= s <= 4 for s in out):
         raise RsvisionError(f"scales must be factors between 0.25 and 4, got {', '.join(map(str, scales)) or 'none'}")
@@ -68,7 +71,7 @@ class Segmenter(DensePredictor):
         tile_size: int | None = None,
         device: str = "cpu",
         tta: bool = False,
-        scales: Sequence[float] = (1.0,),
+        scales: Sequence[float] | None = None,
     ):
         choice = bands or BandChoice(None, "position")
         self.weights, self.output, self.device, self.tta = weights, output, device, tta

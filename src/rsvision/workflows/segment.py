@@ -153,7 +153,7 @@ def _predictor(
     choice = select_bands(weights, scene.bands, bands, str(scene.path), scene.dtype, scene.sensor)
     size = int(tile) if tile else tile_size_for(weights, scene_gsd(scene))
     predictor = Segmenter(
-        weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device, tta=tta, scales=scales or (1,)
+        weights, model.module, choice, dtype=scene.dtype, tile_size=size, device=device, tta=tta, scales=scales
     )
     return predictor, choice.describe(weights)
 
