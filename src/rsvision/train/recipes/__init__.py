@@ -6,11 +6,19 @@ from rsvision.train.recipes.dota import dota_obb
 from rsvision.train.recipes.dubai import (
     dubai_landcover,
     dubai_landcover_context,
+    dubai_landcover_ensemble,
     dubai_landcover_resnet18,
     dubai_landcover_scale,
     dubai_landcover_scratch,
+    dubai_landcover_seed1,
 )
-from rsvision.train.recipes.neon import neon_trees, neon_trees_refit, neon_trees_strips
+from rsvision.train.recipes.neon import (
+    neon_trees,
+    neon_trees_ensemble,
+    neon_trees_refit,
+    neon_trees_seed1,
+    neon_trees_strips,
+)
 from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 from rsvision.train.recipes.vqa import vqa_baseline
@@ -22,10 +30,14 @@ RECIPES = {
     "dubai_landcover": dubai_landcover,
     "dubai_landcover_scratch": dubai_landcover_scratch,
     "dubai_landcover_context": dubai_landcover_context,
+    "dubai_landcover_ensemble": dubai_landcover_ensemble,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "dubai_landcover_scale": dubai_landcover_scale,
+    "dubai_landcover_seed1": dubai_landcover_seed1,
     "neon_trees": neon_trees,
+    "neon_trees_ensemble": neon_trees_ensemble,
     "neon_trees_refit": neon_trees_refit,
+    "neon_trees_seed1": neon_trees_seed1,
     "neon_trees_strips": neon_trees_strips,
     "oscd_change": oscd_change,
     "oscd_change_scratch": oscd_change_scratch,
@@ -43,11 +55,15 @@ __all__ = [
     "dota_obb",
     "dubai_landcover",
     "dubai_landcover_context",
+    "dubai_landcover_ensemble",
     "dubai_landcover_resnet18",
     "dubai_landcover_scale",
     "dubai_landcover_scratch",
+    "dubai_landcover_seed1",
     "neon_trees",
+    "neon_trees_ensemble",
     "neon_trees_refit",
+    "neon_trees_seed1",
     "neon_trees_strips",
     "oscd_change",
     "oscd_change_rgb",

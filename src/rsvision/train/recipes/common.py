@@ -8,7 +8,7 @@ import functools
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
@@ -69,3 +69,28 @@ def recipe_entry(train: Callable, recipe, doc: str) -> Callable:
     entry = functools.partial(train, recipe)
     entry.__name__, entry.__doc__ = recipe.recipe, doc
     return entry
+
+
+@dataclass(frozen=True)
+class EnsembleRecipe:
+    """A built-in ensemble: the member recipes, joined into one model named ``name``
+    (:mod:`rsvision.models.ensemble`)."""
+
+    recipe: str
+    name: str
+    members: tuple
+
+
+def member_weights(recipe: EnsembleRecipe, work_dir: Path, train: Callable, log, **options) -> list[Path]:
+    """Each member's weights file in ``work_dir/members``: reused when there, else trained (or resumed) by
+    ``train(member, out=..., work=work_dir/MEMBER, test=False, **options)``; its test part is never read."""
+    folder = work_dir / "members"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for member in recipe.members:
+        path = folder / f"{member.name}.safetensors"
+        if not path.exists():
+            train(member, out=str(folder), work=str(work_dir / member.recipe), test=False, **options)
+        paths.append(path)
+    log(f"members: {', '.join(p.name for p in paths)}")
+    return paths

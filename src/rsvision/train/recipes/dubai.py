@@ -22,12 +22,21 @@ from rsvision.bench.plots import plot_confusion, plot_segmentation
 from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
 from rsvision.errors import RsvisionError
+from rsvision.models.ensemble import save_ensemble
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
+from rsvision.models.resolve import resolve_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.weights import Task, builtin_weights, save_weights
 from rsvision.train.cache import band_statistics
-from rsvision.train.recipes.common import as_shipped, recipe_entry, recipe_session, run_notes
+from rsvision.train.recipes.common import (
+    EnsembleRecipe,
+    as_shipped,
+    member_weights,
+    recipe_entry,
+    recipe_session,
+    run_notes,
+)
 from rsvision.train.segmentation import (
     MaskPairs,
     SegTrainConfig,
@@ -91,6 +100,15 @@ SCALE = replace(
     config=replace(CONTEXT.config, scales=(0.5, 2.0)),
 )
 
+# a second member for an ensemble with the shipped model: the same recipe under another seed (decoder start, crops
+# and their order); validation decides whether the ensemble ships
+CONTEXT_SEED1 = replace(
+    CONTEXT, recipe="dubai_landcover_seed1", name="dubai_landcover_unet_seed1", config=replace(CONTEXT.config, seed=1)
+)
+
+# the built-in land-cover model: the two members' class probabilities averaged (rsvision.models.ensemble)
+LANDCOVER_ENSEMBLE = EnsembleRecipe("dubai_landcover_ensemble", "dubai_landcover_unet", (CONTEXT, CONTEXT_SEED1))
+
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
     torch.manual_seed(recipe.config.seed)
@@ -130,17 +148,7 @@ def train_segmentation_recipe(
         result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress, log)
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
         as_shipped(model)
-        metrics = [card_metrics(evaluate_pairs(model, prep, val, classes), "dubai", "tiles 1-6, image_part_009")]
-        pictures = {}
-        if test:
-            test_set = open_dataset(data, "color-mask", split=TEST_TILE, colors=DUBAI_COLORS)
-            test_pairs = load_pairs(test_set, lambda sid: True)
-            scores = evaluate_pairs(model, prep, test_pairs, classes)
-            metrics.append(card_metrics(scores, "dubai", TEST_TILE))
-            log(f"{TEST_TILE}: mIoU {scores['miou']:.4f}, OA {scores['overall_accuracy']:.4f}")
-            pictures = _pictures(
-                model, prep, test_pairs, scores, classes, [dataset.colors[c] for c in classes], Path(out) / recipe.name
-            )
+        metrics, pictures = measure(model, prep, dataset, val, data, Path(out) / recipe.name, test, log)
         record = save_weights(
             model,
             out,
@@ -158,6 +166,57 @@ def train_segmentation_recipe(
                 **run_notes(recipe, result, threads, started),
                 **pictures,
             },
+        )
+        log(f"wrote {record.weights_path}")
+        return record.weights_path
+
+
+def measure(model, prep, dataset, val: MaskPairs, data: str, stem: Path, test: bool, log) -> tuple[list, dict]:
+    """The card's figures of ``model`` on the validation images and, with ``test``, on tile 7 (read once, after
+    every choice) with its pictures named after ``stem``."""
+    classes = [c for i, c in enumerate(dataset.classes) if i != dataset.ignore_index]
+    scores = evaluate_pairs(model, prep, val, classes)
+    log(f"validation: mIoU {scores['miou']:.4f}")
+    metrics, pictures = [card_metrics(scores, "dubai", "tiles 1-6, image_part_009")], {}
+    if test:
+        test_set = open_dataset(data, "color-mask", split=TEST_TILE, colors=DUBAI_COLORS)
+        test_pairs = load_pairs(test_set, lambda sid: True)
+        scores = evaluate_pairs(model, prep, test_pairs, classes)
+        metrics.append(card_metrics(scores, "dubai", TEST_TILE))
+        log(f"{TEST_TILE}: mIoU {scores['miou']:.4f}, OA {scores['overall_accuracy']:.4f}")
+        pictures = _pictures(model, prep, test_pairs, scores, classes, [dataset.colors[c] for c in classes], stem)
+    return metrics, pictures
+
+
+def train_segmentation_ensemble(
+    recipe: EnsembleRecipe,
+    *,
+    out: str,
+    data: str = "../shared/data/dubai_segmentation",
+    work: str | None = None,
+    threads: int = 2,
+    progress: bool = True,
+    test: bool = True,
+) -> Path:
+    """Train (or resume, or reuse from ``work/members``) each member recipe, join them into one model (the mean of
+    their probabilities), and write ``out/NAME.safetensors`` + card with its validation and tile 7 figures."""
+    with recipe_session(recipe.recipe, data, out, work, threads) as (work_dir, log, text):
+        paths = member_weights(recipe, work_dir, train_segmentation_recipe, log, data=data, progress=progress)
+        joined = resolve_model("+".join(map(str, paths)))
+        dataset = open_dataset(data, "color-mask", split=",".join(TRAIN_TILES), colors=DUBAI_COLORS)
+        val = load_pairs(dataset, lambda sid: sid.endswith(VAL_IMAGE))
+        prep = joined.weights.preprocessing
+        metrics, pictures = measure(joined.module, prep, dataset, val, data, Path(out) / recipe.name, test, log)
+        colours = [hex_colour(dataset.colors[c]) for c in joined.weights.classes]
+        record = save_ensemble(
+            joined.weights,
+            joined.module,
+            out,
+            recipe.name,
+            metrics=metrics,
+            licence=LICENCE,
+            command=text,
+            notes={"colours": colours, **pictures},
         )
         log(f"wrote {record.weights_path}")
         return record.weights_path
@@ -204,6 +263,16 @@ dubai_landcover_scale = recipe_entry(
     train_segmentation_recipe,
     SCALE,
     "dubai_landcover_context with crops resampled by 0.5-2x (scale augmentation); validation decides whether it ships.",
+)
+dubai_landcover_seed1 = recipe_entry(
+    train_segmentation_recipe,
+    CONTEXT_SEED1,
+    "dubai_landcover_context under seed 1: the second member of the ensemble (dubai_landcover_unet_seed1).",
+)
+dubai_landcover_ensemble = recipe_entry(
+    train_segmentation_ensemble,
+    LANDCOVER_ENSEMBLE,
+    "dubai_landcover_context and dubai_landcover_seed1 joined (the built-in dubai_landcover_unet).",
 )
 dubai_landcover_context = recipe_entry(
     train_segmentation_recipe,
