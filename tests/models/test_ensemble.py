@@ -138,7 +138,11 @@ class Fixed(nn.Module):
 
     def __init__(self, boxes, scores, labels):
         super().__init__()
-        self.out = {"boxes": torch.tensor(boxes).reshape(-1, 4), "scores": torch.tensor(scores), "labels": torch.tensor(labels)}
+        self.out = {
+            "boxes": torch.tensor(boxes).reshape(-1, 4),
+            "scores": torch.tensor(scores),
+            "labels": torch.tensor(labels),
+        }
 
     def forward(self, images):
         return [dict(self.out) for _ in images]

@@ -42,6 +42,11 @@ from rsvision.workflows.spectral import compute_indices
 OPTIONS = {"indices": ["ndvi"]}
 
 
+def failures(result) -> list[str]:
+    """What the failed scenes of a batch said (an assertion's message: a failure under load stays diagnosable)."""
+    return [f"{r['scene']}: {r['error']}" for r in result.rows if r["status"] == "failed"]
+
+
 def scenes(folder, n=6, size=200, side_by_side=True):
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -111,7 +116,7 @@ def test_a_worker_killed_mid_job(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     result = _kill_a_worker_when(lambda: any(out.glob("*_spectral.tif")), folder, out, options=OPTIONS)
-    assert (result.done, result.failed) == (6, 0)
+    assert (result.done, result.failed) == (6, 0), failures(result)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([f"s{i}_spectral.tif" for i in range(6)] + ["catalogue.parquet"])  # nothing half-written
     reference = compute_indices(folder / "s5.tif", tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
@@ -127,7 +132,7 @@ def test_change_pairs_from_a_csv(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     result = run_batch("change", (), out, pairs=pairs, workers=2, options={"method": "cva"}, retries=0)
-    assert (result.done, result.failed) == (2, 0)
+    assert (result.done, result.failed) == (2, 0), failures(result)
     reference = change_scenes(folder / "s2.tif", folder / "s3.tif", tmp_path / "single.tif", quiet=True).change_map
     with rasterio.open(reference) as a, rasterio.open(out / "s2_s3_change.tif") as b:
         assert np.array_equal(a.read(), b.read())
@@ -144,7 +149,7 @@ def test_a_huge_scene_is_split_over_the_workers(tmp_path):
     out.mkdir()
     options = {"indices": ["ndvi", "evi"]}
     result = run_batch("spectral", [folder], out, workers=2, options=options, block_pixels=1000 * 1000)
-    assert (result.done, result.failed) == (2, 0)
+    assert (result.done, result.failed) == (2, 0), failures(result)
     for i in range(2):
         single = compute_indices(folder / f"s{i}.tif", tmp_path / "single.tif", quiet=True, **options).output
         with rasterio.open(single) as a, rasterio.open(out / f"s{i}_spectral.tif") as b:
@@ -180,7 +185,7 @@ def test_stac_items_round_trip(tmp_path):
     items = stac_scenes(out, str(catalogue), None, "14,35,16,37", datetime="2024-01-01/2024-01-31")
     assert [p.name for p in items] == ["item0.json", "item1.json"]
     result = run_batch("spectral", items, out, workers=1, options={"assets": "B04,B08", **OPTIONS}, retries=0)
-    assert (result.done, result.failed) == (2, 0)
+    assert (result.done, result.failed) == (2, 0), failures(result)
     scene = open_stac_item(items[1], ["B04", "B08"])
     reference = compute_indices(scene, tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
     with rasterio.open(reference) as a, rasterio.open(out / "item1_spectral.tif") as b:
@@ -213,7 +218,7 @@ def test_index_on_workers_equals_the_index_command(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     result = run_batch("index", [folder], out, workers=2, retries=0)
-    assert (result.done, result.failed) == (3, 0)
+    assert (result.done, result.failed) == (3, 0), failures(result)
     embedder = load_embedder()
     single = build_index([folder], embedder, tmp_path / "single")
     with SearchIndex.open(out / "index") as a, SearchIndex.open(tmp_path / "single") as b:
@@ -245,7 +250,7 @@ def test_a_worker_killed_while_a_huge_scene_runs_in_blocks(tmp_path):
     out.mkdir()
     blocks = out / ".s0_spectral.tif.blocks"
     result = _kill_a_worker_when(lambda: any(blocks.glob("block-*")), folder, out, options=OPTIONS, block_pixels=10**6)
-    assert (result.done, result.failed) == (1, 0)
+    assert (result.done, result.failed) == (1, 0), failures(result)
     assert sorted(p.name for p in out.iterdir()) == ["catalogue.parquet", "s0_spectral.tif"]
     reference = compute_indices(folder / "s0.tif", tmp_path / "single.tif", indices=["ndvi"], quiet=True).output
     with rasterio.open(reference) as a, rasterio.open(out / "s0_spectral.tif") as b:

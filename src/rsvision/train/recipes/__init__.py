@@ -6,7 +6,6 @@ from rsvision.train.recipes.dota import dota_obb
 from rsvision.train.recipes.dubai import (
     dubai_landcover,
     dubai_landcover_context,
-    dubai_landcover_ensemble,
     dubai_landcover_resnet18,
     dubai_landcover_scale,
     dubai_landcover_scratch,
@@ -30,7 +29,6 @@ RECIPES = {
     "dubai_landcover": dubai_landcover,
     "dubai_landcover_scratch": dubai_landcover_scratch,
     "dubai_landcover_context": dubai_landcover_context,
-    "dubai_landcover_ensemble": dubai_landcover_ensemble,
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "dubai_landcover_scale": dubai_landcover_scale,
     "dubai_landcover_seed1": dubai_landcover_seed1,
@@ -55,7 +53,6 @@ __all__ = [
     "dota_obb",
     "dubai_landcover",
     "dubai_landcover_context",
-    "dubai_landcover_ensemble",
     "dubai_landcover_resnet18",
     "dubai_landcover_scale",
     "dubai_landcover_scratch",

@@ -1,0 +1,48 @@
+"""Segmentation models on the land-cover recipes' validation part (Dubai tiles 1-6, each tile's
+``image_part_009``), plain and with test-time augmentation, as ``rsvision eval segmentation`` scores images: the
+figures that choose between models and inference settings without reading tile 7.
+
+    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet -m A.safetensors+B.safetensors
+    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet --modes plain,tta,tta-scales
+
+Prints one line per model and mode (mIoU, per-class IoU, seconds), then one JSON line of them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from rsvision.bench.model_eval import evaluate_segmenter
+from rsvision.datasets.masks import DUBAI_COLORS
+from rsvision.datasets.registry import open_dataset
+from rsvision.models.resolve import resolve_model
+from rsvision.train.recipes.dubai import TRAIN_TILES, VAL_IMAGE
+
+MODES = {"plain": {}, "tta": {"tta": True}, "tta-scales": {"tta": True, "scales": (0.75, 1.0, 1.25)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/dubai_segmentation")
+    parser.add_argument("-m", "--model", action="append", required=True, help="any -m form; repeat for several")
+    parser.add_argument("--modes", default="plain,tta,tta-scales", help=f"of {', '.join(MODES)}")
+    args = parser.parse_args()
+    dataset = open_dataset(args.data, "color-mask", split=",".join(TRAIN_TILES), colors=DUBAI_COLORS)
+    val = dataset.subset([i for i, s in enumerate(dataset) if s.id.endswith(VAL_IMAGE)])
+    rows = []
+    for spec in args.model:
+        loaded = resolve_model(spec)
+        for mode in args.modes.split(","):
+            started = time.perf_counter()
+            scores = evaluate_segmenter(loaded, val, **MODES[mode])
+            ious = {c: round(v["iou"], 4) for c, v in scores["per_class"].items()}
+            row = {"model": spec, "mode": mode, "miou": round(scores["miou"], 4), "iou": ious}
+            rows.append({**row, "seconds": round(time.perf_counter() - started, 1)})
+            print(f"{spec} {mode}: mIoU {row['miou']:.4f} {ious} ({rows[-1]['seconds']} s)", flush=True)
+    print(json.dumps({"images": len(val), "results": rows}))
+
+
+if __name__ == "__main__":
+    main()
