@@ -124,6 +124,21 @@ def test_learned_model_finds_the_planted_change(run_cli, capsys, rgb_pair, tiny_
     assert len(probability) >= 1 and (probability > 0.5).all()
 
 
+def test_a_joined_model_maps_change_as_its_members_mean(run_cli, capsys, rgb_pair, tiny_change_model, tmp_path):
+    before, after, _ = rgb_pair
+    maps = []
+    for name, spec in (("one", f"{tiny_change_model}"), ("two", f"{tiny_change_model}+{tiny_change_model}")):
+        out = tmp_path / f"{name}.tif"
+        code, _, err = run_cli(
+            capsys, "change", before, after, "-m", spec, "-o", out, "--probabilities", tmp_path / f"p{name}.tif"
+        )
+        assert code in (0, None), err
+        with rasterio.open(out) as ds, rasterio.open(tmp_path / f"p{name}.tif") as p:
+            maps.append((ds.read(1), p.read(2).astype(int)))
+    assert np.array_equal(maps[0][0], maps[1][0])  # a model joined with itself is itself
+    assert np.abs(maps[0][1] - maps[1][1]).max() <= 1  # percent, rounded
+
+
 def test_tiled_learned_change_equals_untiled(rgb_pair, tiny_change_model, tmp_path):
     from rsvision.models.resolve import resolve_model
     from rsvision.workflows.change import change_scenes

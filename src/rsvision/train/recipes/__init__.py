@@ -18,7 +18,14 @@ from rsvision.train.recipes.neon import (
     neon_trees_seed1,
     neon_trees_strips,
 )
-from rsvision.train.recipes.oscd import oscd_change, oscd_change_rgb, oscd_change_scratch
+from rsvision.train.recipes.oscd import (
+    oscd_change,
+    oscd_change_ensemble,
+    oscd_change_rgb,
+    oscd_change_scratch,
+    oscd_change_seed1,
+    oscd_change_seed2,
+)
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 from rsvision.train.recipes.vqa import vqa_baseline
 
@@ -38,8 +45,11 @@ RECIPES = {
     "neon_trees_seed1": neon_trees_seed1,
     "neon_trees_strips": neon_trees_strips,
     "oscd_change": oscd_change,
+    "oscd_change_ensemble": oscd_change_ensemble,
     "oscd_change_scratch": oscd_change_scratch,
     "oscd_change_rgb": oscd_change_rgb,
+    "oscd_change_seed1": oscd_change_seed1,
+    "oscd_change_seed2": oscd_change_seed2,
     "rsicd_dual_encoder_minilm": rsicd_dual_encoder_minilm,
     "rsicd_dual_encoder_scratch": rsicd_dual_encoder_scratch,
     "rsicd_captioner": rsicd_captioner,
@@ -63,8 +73,11 @@ __all__ = [
     "neon_trees_seed1",
     "neon_trees_strips",
     "oscd_change",
+    "oscd_change_ensemble",
     "oscd_change_rgb",
     "oscd_change_scratch",
+    "oscd_change_seed1",
+    "oscd_change_seed2",
     "rsicd_captioner",
     "rsicd_dual_encoder_minilm",
     "rsicd_dual_encoder_scratch",
