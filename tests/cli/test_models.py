@@ -78,7 +78,7 @@ def test_shipped_aid_classifier_lists_its_metrics(capsys, run_cli):
 
 
 def test_ensemble_writes_one_file_that_classifies_as_the_mean_of_its_members(
-    tmp_path, capsys, run_cli, tiny_classifier
+    tmp_path, capsys, run_cli, tiny_classifier, monkeypatch
 ):
     a = tiny_classifier(tmp_path, "a")
     b = tiny_classifier(tmp_path, "b")
@@ -97,6 +97,9 @@ def test_ensemble_writes_one_file_that_classifies_as_the_mean_of_its_members(
         mean = torch.stack([torch.softmax(resolve_model(p).module(x), 1) for p in (a, b)]).mean(0)
         assert torch.allclose(torch.softmax(resolve_model(out).module(x), 1), mean, atol=1e-5)
     assert Weights.load(out).architecture == "ensemble"
+    monkeypatch.setattr("rsvision.models.weights.BUILTIN_DIR", tmp_path)
+    code, listing, _ = run_cli(capsys, "models")
+    assert "ab  classification  ensemble members=resnet18+resnet18  bands red,green,blue" in listing
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,8 @@ def test_default_model_missing_says_how_to_get_one(monkeypatch, tmp_path, tiny_c
     weights = tiny_classifier(tmp_path)
     with pytest.raises(WeightsError, match="is a classification model; detect needs a detection model"):
         load_detector(str(weights))
+    with pytest.raises(WeightsError, match=f"-m {weights} is a classification model; detect needs"):
+        load_detector(f"{weights}+{weights}")  # each member of an ensemble is checked before anything is built
 
 
 def _xyxy(rboxes):

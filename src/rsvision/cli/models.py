@@ -23,6 +23,14 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
+def _shown_kwargs(record: dict[str, Any]) -> dict[str, Any]:
+    """An ensemble's members by architecture (``--json`` has their settings whole); others' kwargs as they are."""
+    kwargs = dict(record["architecture_kwargs"])
+    if record["architecture"] == "ensemble":
+        kwargs["members"] = "+".join(m["architecture"] for m in kwargs["members"])
+    return kwargs
+
+
 def describe(record) -> dict[str, Any]:
     """A weights card as the flat record `rsvision models --json` prints."""
     return {
@@ -64,7 +72,7 @@ def models_command(
     if not records:
         console.print("no built-in weights are installed", highlight=False)
     for r in records:  # one line per model, then one per measured split: readable at any terminal width
-        kwargs = "".join(f" {k}={_short(v)}" for k, v in r["architecture_kwargs"].items())
+        kwargs = "".join(f" {k}={_short(v)}" for k, v in _shown_kwargs(r).items())
         size = f"{r['input_size']} px" + (f" at {r['gsd_m']:g} m" if r["gsd_m"] else "")
         console.print(
             f"[bold]{r['name']}[/bold]  {r['task']}  {r['architecture']}{kwargs}  bands "

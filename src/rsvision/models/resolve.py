@@ -131,6 +131,15 @@ def resolve_model(
     return loaded
 
 
+def check_cards(spec: str | os.PathLike, task: Task, needed_by: str) -> None:
+    """Refuse, before any network is built, a card of another task among what ``spec`` names (each member of
+    ``A+B``); third-party checkpoints have no card on disk and are checked as they load."""
+    text = str(spec)
+    for part in text.split("+") if "+" in text and not Path(text).exists() else [text]:
+        if parse_model_spec(part).kind is None:
+            check_task(resolve_weights(part), part, task, needed_by)
+
+
 def join_models(members: list[LoadedModel], name: str) -> LoadedModel:
     """The ensemble of loaded ``members`` under ``name``: an in-memory card (no file of its own; its digest is of the
     members') and one network (refused in one line unless the members share task, classes and preprocessing)."""

@@ -43,7 +43,7 @@ from rsvision.io.vectors import VectorLayer
 from rsvision.io.writers import vector_driver
 from rsvision.models.detection import detector_spec
 from rsvision.models.embedder import load_embedder
-from rsvision.models.resolve import check_task, parse_model_spec
+from rsvision.models.resolve import check_cards
 from rsvision.models.weights import Task, resolve_weights
 from rsvision.tasks.base import BoxPredictor
 from rsvision.tasks.open_vocabulary import OpenVocabularyDetector
@@ -100,8 +100,7 @@ def load_detector(
     it) for ``scene`` (its bands, renamed by ``bands`` as ``--bands`` does, chosen for the model), keeping boxes
     scoring ``score`` or more, and a note on how the bands were chosen (empty when they are the model's own)."""
     spec = detector_spec(model)
-    if parse_model_spec(spec).kind is None:  # a card: refuse another task's model before building any network
-        check_task(resolve_weights(spec), spec, Task.DETECTION, "detect")
+    check_cards(spec, Task.DETECTION, "detect")  # another task's model refused before any network is built
     # deferred: the detection task brings torchvision's detectors, which only a detection run needs
     from rsvision.tasks.detection import load_detector as build_detector
 
