@@ -14,6 +14,8 @@ from typing import IO
 
 from rsvision.core.settings import torch_threads
 from rsvision.errors import OutputError
+from rsvision.models.ensemble import save_ensemble
+from rsvision.models.resolve import LoadedModel, resolve_model
 from rsvision.train.loop import as_shipped  # noqa: F401  (the recipes' name for it)
 
 
@@ -81,9 +83,10 @@ class EnsembleRecipe:
     members: tuple
 
 
-def member_weights(recipe: EnsembleRecipe, work_dir: Path, train: Callable, log, **options) -> list[Path]:
-    """Each member's weights file in ``work_dir/members``: reused when there, else trained (or resumed) by
-    ``train(member, out=..., work=work_dir/MEMBER, test=False, **options)``; its test part is never read."""
+def join_members(recipe: EnsembleRecipe, work_dir: Path, train: Callable, log, **options) -> LoadedModel:
+    """The members joined into one model, each member's weights file in ``work_dir/members``: reused when there,
+    else trained (or resumed) by ``train(member, out=..., work=work_dir/MEMBER, test=False, **options)``; its test
+    part is never read."""
     folder = work_dir / "members"
     folder.mkdir(exist_ok=True)
     paths = []
@@ -93,4 +96,11 @@ def member_weights(recipe: EnsembleRecipe, work_dir: Path, train: Callable, log,
             train(member, out=str(folder), work=str(work_dir / member.recipe), test=False, **options)
         paths.append(path)
     log(f"members: {', '.join(p.name for p in paths)}")
-    return paths
+    return resolve_model("+".join(map(str, paths)))
+
+
+def write_ensemble(joined: LoadedModel, out: str, recipe: EnsembleRecipe, log, **card) -> Path:
+    """``out/NAME.safetensors`` and the card of the joined members; ``card`` holds metrics, licence, command, notes."""
+    record = save_ensemble(joined.weights, joined.module, out, recipe.name, **card)
+    log(f"wrote {record.weights_path}")
+    return record.weights_path

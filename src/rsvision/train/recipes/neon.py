@@ -27,9 +27,7 @@ from rsvision.datasets.registry import open_dataset
 from rsvision.datasets.voc import write_voc
 from rsvision.io.images import read_image
 from rsvision.metrics.detection import DetectionMetric
-from rsvision.models.ensemble import save_ensemble
 from rsvision.models.preprocess import Preprocessing
-from rsvision.models.resolve import resolve_model
 from rsvision.models.weights import MeasuredMetrics, Task, Weights, save_weights
 from rsvision.train.detection import (
     BoxSamples,
@@ -45,10 +43,11 @@ from rsvision.train.detection import (
 from rsvision.train.recipes.common import (
     EnsembleRecipe,
     as_shipped,
-    member_weights,
+    join_members,
     recipe_entry,
     recipe_session,
     run_notes,
+    write_ensemble,
 )
 
 TRAIN_PART, VAL_PART, TEST_PART = (0.0, 0.65), (0.65, 0.8), (0.8, 1.0)  # of each image's columns
@@ -237,8 +236,7 @@ def train_ensemble_recipe(
     """Train (or resume, or reuse from ``work/members``) each member recipe, join them into one model, and write
     ``out/NAME.safetensors`` + card with the validation strips' AP50 and, with ``test``, the test strips'."""
     with recipe_session(recipe.recipe, data, out, work, threads) as (work_dir, log, text):
-        paths = member_weights(recipe, work_dir, train_detection_recipe, log, data=data, progress=progress)
-        joined = resolve_model("+".join(map(str, paths)))
+        joined = join_members(recipe, work_dir, train_detection_recipe, log, data=data, progress=progress)
         joined.module.fusion_iou = TREES_FUSION_IOU
         prep, dataset = joined.weights.preprocessing, open_dataset(data, "voc")
         scores = evaluate_detector(joined.module, prep, tree_samples(dataset, VAL_PART), CLASSES)
@@ -251,11 +249,7 @@ def train_ensemble_recipe(
             metrics.append(MeasuredMetrics(dataset="neon_trees", split="columns 80-100%", values=card_values(scores)))
             log(f"test strips: AP50 {scores['map50']:.4f}")
             notes.update(_pictures(joined.module, prep, test_set, Path(out) / recipe.name))
-        record = save_ensemble(
-            joined.weights, joined.module, out, recipe.name, metrics=metrics, licence=LICENCE, command=text, notes=notes
-        )
-        log(f"wrote {record.weights_path}")
-        return record.weights_path
+        return write_ensemble(joined, out, recipe, log, metrics=metrics, licence=LICENCE, command=text, notes=notes)
 
 
 def fit_parts(recipe: DetRecipe, dataset, log) -> tuple[BoxSamples, BoxSamples | None]:

@@ -21,10 +21,8 @@ from pathlib import Path
 from rsvision.bench.plots import plot_change_example
 from rsvision.core.sensors import reflectance_to_8bit
 from rsvision.datasets.change import OscdDataset
-from rsvision.models.ensemble import save_ensemble
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import RGB
-from rsvision.models.resolve import resolve_model
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
 from rsvision.train.cache import band_statistics
 from rsvision.train.change import (
@@ -41,10 +39,11 @@ from rsvision.train.change import (
 from rsvision.train.recipes.common import (
     EnsembleRecipe,
     as_shipped,
-    member_weights,
+    join_members,
     recipe_entry,
     recipe_session,
     run_notes,
+    write_ensemble,
 )
 from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter, predict_mask
 
@@ -210,8 +209,7 @@ def train_change_ensemble(
     them (the mean of their change probabilities), and write ``out/NAME.safetensors`` + card with the validation
     figures and, with ``test``, the test cities'."""
     with recipe_session(recipe.recipe, data, out, work, threads) as (work_dir, log, text):
-        paths = member_weights(recipe, work_dir, train_change_recipe, log, data=data, progress=progress)
-        joined = resolve_model("+".join(map(str, paths)))
+        joined = join_members(recipe, work_dir, train_change_recipe, log, data=data, progress=progress)
         p = joined.weights.preprocessing
         pair_prep = pair_preprocessing(p.bands, p.mean, p.std, p.scale, p.value_range, p.input_size)
         dataset, positions = OscdDataset(data), recipe.members[0].positions
@@ -227,11 +225,7 @@ def train_change_ensemble(
             test_pairs = change_pairs(dataset, TEST_CITIES, positions)
             metrics.append(test_metrics(joined.module, pair_prep, test_pairs, log))
             notes["example_png"] = example_picture(joined.module, pair_prep, test_pairs, Path(out) / recipe.name)
-        record = save_ensemble(
-            joined.weights, joined.module, out, recipe.name, metrics=metrics, licence=LICENCE, command=text, notes=notes
-        )
-        log(f"wrote {record.weights_path}")
-        return record.weights_path
+        return write_ensemble(joined, out, recipe, log, metrics=metrics, licence=LICENCE, command=text, notes=notes)
 
 
 oscd_change = recipe_entry(
