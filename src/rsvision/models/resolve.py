@@ -118,9 +118,9 @@ def resolve_model(
     """The card and network ``spec`` names (forms above). With ``task`` (one or several accepted), a model of
     another task is refused: ``-m X is a segmentation model; classify needs a classification model``, where
     ``needed_by`` names the command or function asking (default: the task)."""
-    text = str(spec)
-    if "+" in text and not Path(text).exists():
-        return join_models([resolve_model(part, task, needed_by) for part in text.split("+")], text)
+    parts = ensemble_parts(spec)
+    if len(parts) > 1:
+        return join_models([resolve_model(part, task, needed_by) for part in parts], str(spec))
     parsed = parse_model_spec(spec)
     if parsed.kind is None:
         weights = resolve_weights(parsed.text)
@@ -131,11 +131,16 @@ def resolve_model(
     return loaded
 
 
+def ensemble_parts(spec: str | os.PathLike) -> list[str]:
+    """What ``-m`` names, member by member: ``A+B`` split at ``+`` (unless a file is so named), else itself."""
+    text = str(spec)
+    return text.split("+") if "+" in text and not Path(text).exists() else [text]
+
+
 def check_cards(spec: str | os.PathLike, task: Task, needed_by: str) -> None:
     """Refuse, before any network is built, a card of another task among what ``spec`` names (each member of
     ``A+B``); third-party checkpoints have no card on disk and are checked as they load."""
-    text = str(spec)
-    for part in text.split("+") if "+" in text and not Path(text).exists() else [text]:
+    for part in ensemble_parts(spec):
         if parse_model_spec(part).kind is None:
             check_task(resolve_weights(part), part, task, needed_by)
 
