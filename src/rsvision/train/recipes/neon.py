@@ -190,21 +190,12 @@ def train_detection_recipe(
     with recipe_session(recipe.recipe, data, out, work, threads) as (work_dir, log, text):
         dataset = open_dataset(data, "voc")
         train, val = fit_parts(recipe, dataset, log)
-        metrics, notes = [], split_notes(recipe)
+        notes = split_notes(recipe)
         started = time.time()
         model, prep, result = train_detector(recipe, train, val, work_dir, progress=progress, log=log)
-        if val is not None:
-            val_scores = evaluate_detector(model, prep, val, CLASSES)
-            log(f"validation strips: AP50 {val_scores['map50']:.4f} (best epoch {result.best_epoch})")
-            metrics.append(
-                MeasuredMetrics(dataset="neon_trees", split="columns 65-80%", values=card_values(val_scores))
-            )
-        if test:
-            test_set = tree_samples(dataset, TEST_PART)
-            scores = evaluate_detector(model, prep, test_set, CLASSES)
-            metrics.append(MeasuredMetrics(dataset="neon_trees", split="columns 80-100%", values=card_values(scores)))
-            log(f"test strips: AP50 {scores['map50']:.4f}")
-            notes.update(_pictures(model, prep, test_set, Path(out) / recipe.name))
+        best = f" (best epoch {result.best_epoch})"
+        metrics, pictures = measure(model, prep, dataset, val, test, Path(out) / recipe.name, log, best)
+        notes.update(pictures)
         record = save_detector(
             recipe,
             model,
@@ -239,17 +230,29 @@ def train_ensemble_recipe(
         joined = join_members(recipe, work_dir, train_detection_recipe, log, data=data, progress=progress)
         joined.module.fusion_iou = TREES_FUSION_IOU
         prep, dataset = joined.weights.preprocessing, open_dataset(data, "voc")
-        scores = evaluate_detector(joined.module, prep, tree_samples(dataset, VAL_PART), CLASSES)
-        log(f"validation strips: AP50 {scores['map50']:.4f}")
-        metrics = [MeasuredMetrics(dataset="neon_trees", split="columns 65-80%", values=card_values(scores))]
-        notes = split_notes(TREES)
-        if test:
-            test_set = tree_samples(dataset, TEST_PART)
-            scores = evaluate_detector(joined.module, prep, test_set, CLASSES)
-            metrics.append(MeasuredMetrics(dataset="neon_trees", split="columns 80-100%", values=card_values(scores)))
-            log(f"test strips: AP50 {scores['map50']:.4f}")
-            notes.update(_pictures(joined.module, prep, test_set, Path(out) / recipe.name))
+        val = tree_samples(dataset, VAL_PART)
+        metrics, pictures = measure(joined.module, prep, dataset, val, test, Path(out) / recipe.name, log)
+        notes = {**split_notes(TREES), **pictures}
         return write_ensemble(joined, out, recipe, log, metrics=metrics, licence=LICENCE, command=text, notes=notes)
+
+
+def measure(
+    model, prep: Preprocessing, dataset, val: BoxSamples | None, test: bool, stem: Path, log, said: str = ""
+) -> tuple[list[MeasuredMetrics], dict[str, str]]:
+    """The card's AP50 on the validation strips (none for a refit) and, with ``test``, on the test strips (read once,
+    after every choice) with the PR curve and picture named after ``stem``; ``said`` ends the validation line."""
+    metrics, pictures = [], {}
+    if val is not None:
+        scores = evaluate_detector(model, prep, val, CLASSES)
+        log(f"validation strips: AP50 {scores['map50']:.4f}{said}")
+        metrics.append(MeasuredMetrics(dataset="neon_trees", split="columns 65-80%", values=card_values(scores)))
+    if test:
+        test_set = tree_samples(dataset, TEST_PART)
+        scores = evaluate_detector(model, prep, test_set, CLASSES)
+        metrics.append(MeasuredMetrics(dataset="neon_trees", split="columns 80-100%", values=card_values(scores)))
+        log(f"test strips: AP50 {scores['map50']:.4f}")
+        pictures = _pictures(model, prep, test_set, stem)
+    return metrics, pictures
 
 
 def fit_parts(recipe: DetRecipe, dataset, log) -> tuple[BoxSamples, BoxSamples | None]:
