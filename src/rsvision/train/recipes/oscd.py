@@ -50,6 +50,7 @@ from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter
 S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 RGB_BANDS = ["B04", "B03", "B02"]
 TEST_CITIES = ["abudhabi", "beihai"]  # the two with the most changed pixels (rule in the module's text)
+TEST_RULE = "the two cities with the most changed pixels, fixed before training"
 TRAIN_PART, VAL_PART = (0.0, 0.75), (0.75, 1.0)  # rows of each training city
 LICENCE = (
     "Weights: Apache-2.0 (rsvision). Trained on OSCD (Daudt et al. 2018; labels CC BY-NC-SA 4.0, so these weights "
@@ -145,16 +146,8 @@ def train_change_recipe(
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
         as_shipped(model)
         calibration = calibrate(model, pair_prep, val, log)
-        val_scores = score_pairs(model, pair_prep, val)
-        log(f"validation: {card_values(val_scores)}")
-        metrics = [
-            MeasuredMetrics(dataset="oscd", split="8 training cities, rows 75-100%", values=card_values(val_scores))
-        ]
-        notes = {}
-        if test:
-            test_pairs = recipe.prepare(change_pairs(dataset, TEST_CITIES, positions))
-            metrics.append(test_metrics(model, pair_prep, test_pairs, log))
-            notes["example_png"] = example_picture(model, pair_prep, test_pairs, Path(out) / recipe.name)
+        test_pairs = recipe.prepare(change_pairs(dataset, TEST_CITIES, positions)) if test else None
+        metrics, notes = measure(model, pair_prep, val, test_pairs, Path(out) / recipe.name, log)
         record = save_weights(
             model,
             out,
@@ -170,7 +163,7 @@ def train_change_recipe(
             notes={
                 **run_notes(recipe, result, threads, started),
                 **calibration,
-                "test_cities_rule": "the two cities with the most changed pixels, fixed before training",
+                "test_cities_rule": TEST_RULE,
                 **notes,
             },
         )
@@ -178,11 +171,20 @@ def train_change_recipe(
         return record.weights_path
 
 
-def test_metrics(model, pair_prep: Preprocessing, test_pairs: MaskPairs, log) -> MeasuredMetrics:
-    """The card's figures on the test cities (read once, after every choice)."""
+def measure(
+    model, pair_prep: Preprocessing, val: MaskPairs, test_pairs: MaskPairs | None, stem: Path, log
+) -> tuple[list[MeasuredMetrics], dict[str, str]]:
+    """The card's figures on the validation rows and, given the test cities' pairs (read once, after every choice),
+    on them, with the picture of the first named after ``stem``."""
+    scores = score_pairs(model, pair_prep, val)
+    log(f"validation: {card_values(scores)}")
+    metrics = [MeasuredMetrics(dataset="oscd", split="8 training cities, rows 75-100%", values=card_values(scores))]
+    if test_pairs is None:
+        return metrics, {}
     scores = score_pairs(model, pair_prep, test_pairs)
     log(f"{', '.join(TEST_CITIES)}: {card_values(scores)}")
-    return MeasuredMetrics(dataset="oscd", split=",".join(TEST_CITIES), values=card_values(scores))
+    metrics.append(MeasuredMetrics(dataset="oscd", split=",".join(TEST_CITIES), values=card_values(scores)))
+    return metrics, {"example_png": example_picture(model, pair_prep, test_pairs, stem)}
 
 
 def example_picture(model, pair_prep: Preprocessing, test_pairs: MaskPairs, stem: Path) -> str:
@@ -215,16 +217,9 @@ def train_change_ensemble(
         dataset, positions = OscdDataset(data), recipe.members[0].positions
         cities = [s.id for s in dataset if s.id not in TEST_CITIES]
         val = rows_of(change_pairs(dataset, cities, positions), VAL_PART)
-        val_scores = score_pairs(joined.module, pair_prep, val)
-        log(f"validation: {card_values(val_scores)}")
-        metrics = [
-            MeasuredMetrics(dataset="oscd", split="8 training cities, rows 75-100%", values=card_values(val_scores))
-        ]
-        notes = {"test_cities_rule": "the two cities with the most changed pixels, fixed before training"}
-        if test:
-            test_pairs = change_pairs(dataset, TEST_CITIES, positions)
-            metrics.append(test_metrics(joined.module, pair_prep, test_pairs, log))
-            notes["example_png"] = example_picture(joined.module, pair_prep, test_pairs, Path(out) / recipe.name)
+        test_pairs = change_pairs(dataset, TEST_CITIES, positions) if test else None
+        metrics, notes = measure(joined.module, pair_prep, val, test_pairs, Path(out) / recipe.name, log)
+        notes = {"test_cities_rule": TEST_RULE, **notes}
         return write_ensemble(joined, out, recipe, log, metrics=metrics, licence=LICENCE, command=text, notes=notes)
 
 
