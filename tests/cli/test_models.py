@@ -106,17 +106,17 @@ def test_ensemble_writes_one_file_that_classifies_as_the_mean_of_its_members(
     "argv, message",
     [
         (["--ensemble", "A"], "give --ensemble A+B and -o OUT.safetensors together"),
-        (["--ensemble", "a", "-o", "{tmp}/x.safetensors"], "name two or more models joined by '+'"),
-        (["--ensemble", "a+b", "-o", "{tmp}/no/x.safetensors"], "no such folder"),
-        (["--ensemble", "a+missing", "-o", "{tmp}/x.safetensors"], "no such weights file"),
+        (["--ensemble", "{tmp}/a.safetensors", "-o", "{tmp}/x.safetensors"], "name two or more models joined by '+'"),
+        (["--ensemble", "{tmp}/a.safetensors+{tmp}/b.safetensors", "-o", "{tmp}/no/x.safetensors"], "no such folder"),
+        (
+            ["--ensemble", "{tmp}/a.safetensors+{tmp}/missing.safetensors", "-o", "{tmp}/x.safetensors"],
+            "no such weights file",
+        ),
     ],
 )
 def test_ensemble_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, run_cli, tiny_classifier, argv, message):
     tiny_classifier(tmp_path, "a")
     tiny_classifier(tmp_path, "b")
-    argv = [str(tmp_path / v) if v in ("a", "b", "missing") else v.format(tmp=tmp_path) for v in argv]
-    argv = [v.replace("a+b", f"{tmp_path}/a.safetensors+{tmp_path}/b.safetensors") for v in argv]
-    argv = [v.replace("a+missing", f"{tmp_path}/a.safetensors+{tmp_path}/missing.safetensors") for v in argv]
-    code, _, err = run_cli(capsys, "models", *argv)
+    code, _, err = run_cli(capsys, "models", *(v.format(tmp=tmp_path) for v in argv))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.safetensors").exists()

@@ -62,7 +62,7 @@ def models_command(
     """List the built-in weights: architecture, bands, input size, classes and measured metrics."""
     set_quiet(quiet)
     if ensemble or output:
-        write_ensemble(ensemble, output, quiet)
+        save_joined(ensemble, output, quiet)
         return
     records = [describe(w) for w in builtin_weights().values()]
     if as_json:
@@ -92,7 +92,7 @@ def models_command(
         )
 
 
-def write_ensemble(spec: str | None, output: Path | None, quiet: bool) -> None:
+def save_joined(spec: str | None, output: Path | None, quiet: bool) -> None:
     """``--ensemble A+B -o OUT.safetensors``: the joined models' file and card (no metrics: ``rsvision eval``
     measures it)."""
     from rsvision.models.ensemble import save_ensemble  # deferred: torch, which listing the cards never needs
