@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rsvision.models.tta import d4_transform
-from rsvision.train.augment import colour_jitter, crop_resize, random_boxes, random_d4, random_resized_crop
+from rsvision.train.augment import band_gain, colour_jitter, crop_resize, random_boxes, random_d4, random_resized_crop
 
 torch.set_num_threads(1)
 
@@ -71,3 +71,13 @@ def test_colour_jitter():
     grey = torch.full((1, 3, 4, 4), 100.0)  # no contrast, no saturation: only brightness acts
     y = colour_jitter(grey.clone(), 0.4, torch.Generator().manual_seed(1), 255)
     assert torch.allclose(y, y[0, 0, 0, 0]) and 60 <= float(y[0, 0, 0, 0]) <= 140
+
+
+def test_band_gain_scales_each_band_of_each_image_on_its_own():
+    x = torch.full((4, 13, 6, 6), 1000.0)
+    assert torch.equal(band_gain(x, 0.0, torch.Generator(), 10000), x)
+    out = band_gain(x.clone(), 0.1, torch.Generator().manual_seed(0), 10000)
+    gains = out[:, :, 0, 0] / 1000
+    assert torch.allclose(out, gains[:, :, None, None] * 1000)  # one factor per band, the same over the pixels
+    assert gains.min() >= 0.9 and gains.max() <= 1.1 and len(torch.unique(gains)) == 4 * 13
+    assert band_gain(torch.full((1, 2, 3, 3), 9990.0), 0.5, torch.Generator(), 10000).max() <= 10000

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -12,6 +13,8 @@ from rsvision.models import Preprocessing, build_model
 from rsvision.models.classifier import Classifier
 from rsvision.models.weights import save_weights
 from rsvision.train import ArrayData, TrainConfig, band_statistics, fit, image_cache, lr_at
+from rsvision.train.loop import _checked_resume
+from rsvision.train.segmentation import SegTrainConfig
 
 torch.set_num_threads(1)
 COLOURS = {"field": (40, 160, 40), "sea": (30, 60, 170), "town": (170, 150, 140)}
@@ -140,3 +143,12 @@ def test_without_validation_best_is_last(folder, tmp_path):
     assert result.best_epoch == 2 and best["epoch"] == 2
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in best["model"].items())
     assert len((tmp_path / "noval" / "history.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_setting_added_after_the_checkpoint_is_taken_at_its_default(tmp_path):
+    saved = dataclasses.asdict(SegTrainConfig(epochs=2))
+    del saved["band_jitter"]  # a checkpoint made before the setting existed
+    torch.save({"config": saved, "n_train": 3}, tmp_path / "last.pt")
+    assert _checked_resume(tmp_path / "last.pt", SegTrainConfig(epochs=2), 3)["n_train"] == 3
+    with pytest.raises(RsvisionError, match="other settings \\(band_jitter"):
+        _checked_resume(tmp_path / "last.pt", SegTrainConfig(epochs=2, band_jitter=0.1), 3)

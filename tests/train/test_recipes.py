@@ -115,3 +115,19 @@ def test_tree_refit_trains_on_the_training_and_validation_strips(shared):
     for image, test_image, whole in zip(refit.images, test.images, dataset):
         assert image.shape[-1] + test_image.shape[-1] == neon.read_image(whole.image).shape[-1]
     assert "refit" in neon.split_notes(neon.TREES_REFIT) and "refit" not in neon.split_notes(neon.TREES)
+
+
+def test_change_validation_on_whole_cities_shares_no_city_with_training(shared):
+    """With ``val_cities`` the held-out cities come whole and apart from training (the test cities in neither);
+    without, every training city is split by rows."""
+    from rsvision.datasets.change import OscdDataset
+    from rsvision.train.recipes import oscd
+
+    dataset = OscdDataset(shared("oscd"))
+    train, val, cities = oscd.training_parts(oscd.XVAL, dataset)
+    assert val.ids == ["mumbai", "pisa"] and set(train.ids) == set(cities)
+    assert not set(cities) & {"mumbai", "pisa", *oscd.TEST_CITIES} and len(cities) == 6
+    assert [m.shape for m in val.masks] == [(858, 557), (776, 718)]  # whole
+    rows_train, rows_val, all_eight = oscd.training_parts(oscd.CHANGE13, dataset)
+    assert rows_train.ids == rows_val.ids == all_eight and len(all_eight) == 8
+    assert rows_train.masks[0].shape[0] + rows_val.masks[0].shape[0] == 471  # aguasclaras, rows 0-75% + 75-100%

@@ -55,6 +55,16 @@ def random_resized_crop(
     return crop_resize(batch.float(), boxes, size)
 
 
+def band_gain(batch: torch.Tensor, strength: float, generator: torch.Generator, vmax: float = 1.0) -> torch.Tensor:
+    """Each band of each image multiplied by its own factor drawn in [1 - s, 1 + s]: the per-band shifts of light
+    and atmosphere between two dates of a multispectral pair (colour jitter moves every band alike). Clipped to
+    [0, ``vmax``]."""
+    if strength <= 0:
+        return batch
+    gains = 1 + strength * (2 * torch.rand(batch.shape[0], batch.shape[1], 1, 1, generator=generator) - 1)
+    return batch.mul(gains).clamp_(0, vmax)
+
+
 def colour_jitter(batch: torch.Tensor, strength: float, generator: torch.Generator, vmax: float = 1.0) -> torch.Tensor:
     """Brightness, contrast and saturation factors drawn in [1 - s, 1 + s] per image (values scaled to
     [0, ``vmax``]; saturation mixes each pixel with its band mean). Results are clipped to [0, ``vmax``]."""

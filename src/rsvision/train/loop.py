@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +178,9 @@ def _checked_resume(path: Path, config, n_train: int) -> dict:
     state = torch.load(path, map_location="cpu", weights_only=False)
     saved = json.loads(json.dumps(state.get("config", {})))  # tuples and lists compare alike
     now = json.loads(json.dumps(asdict(config)))
-    diff = [k for k in now if saved.get(k) != now[k]]
+    # a setting added since the checkpoint was made is taken at its default (what the older run trained under)
+    defaults = json.loads(json.dumps({f.name: f.default for f in fields(config) if f.default is not MISSING}))
+    diff = [k for k in now if saved.get(k, defaults.get(k)) != now[k]]
     if state.get("n_train") != n_train:
         diff.append(f"n_train ({state.get('n_train')} vs {n_train})")
     if diff:

@@ -25,6 +25,9 @@ from rsvision.train.recipes.oscd import (
     oscd_change_scratch,
     oscd_change_seed1,
     oscd_change_seed2,
+    oscd_change_xval,
+    oscd_change_xval_10bands,
+    oscd_change_xval_band_jitter,
 )
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 from rsvision.train.recipes.vqa import vqa_baseline
@@ -50,6 +53,9 @@ RECIPES = {
     "oscd_change_rgb": oscd_change_rgb,
     "oscd_change_seed1": oscd_change_seed1,
     "oscd_change_seed2": oscd_change_seed2,
+    "oscd_change_xval": oscd_change_xval,
+    "oscd_change_xval_10bands": oscd_change_xval_10bands,
+    "oscd_change_xval_band_jitter": oscd_change_xval_band_jitter,
     "rsicd_dual_encoder_minilm": rsicd_dual_encoder_minilm,
     "rsicd_dual_encoder_scratch": rsicd_dual_encoder_scratch,
     "rsicd_captioner": rsicd_captioner,
@@ -78,6 +84,9 @@ __all__ = [
     "oscd_change_scratch",
     "oscd_change_seed1",
     "oscd_change_seed2",
+    "oscd_change_xval",
+    "oscd_change_xval_10bands",
+    "oscd_change_xval_band_jitter",
     "rsicd_captioner",
     "rsicd_dual_encoder_minilm",
     "rsicd_dual_encoder_scratch",
