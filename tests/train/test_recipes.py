@@ -131,3 +131,17 @@ def test_change_validation_on_whole_cities_shares_no_city_with_training(shared):
     rows_train, rows_val, all_eight = oscd.training_parts(oscd.CHANGE13, dataset)
     assert rows_train.ids == rows_val.ids == all_eight and len(all_eight) == 8
     assert rows_train.masks[0].shape[0] + rows_val.masks[0].shape[0] == 471  # aguasclaras, rows 0-75% + 75-100%
+
+
+def test_land_cover_validation_on_a_whole_tile():
+    """The ninth image of each training tile by default; every image of the held-out tile, and none other, with
+    ``val_tiles``."""
+    from rsvision.train.recipes import dubai
+
+    assert dubai.in_validation(dubai.CONTEXT, "Tile 4/image_part_009")
+    assert not dubai.in_validation(dubai.CONTEXT, "Tile 5/image_part_001")
+    assert dubai.in_validation(dubai.XVAL, "Tile 5/image_part_001") and dubai.in_validation(
+        dubai.XVAL, "Tile 5/image_part_009"
+    )
+    assert not dubai.in_validation(dubai.XVAL, "Tile 4/image_part_009")
+    assert dubai.validation_part(dubai.XVAL) == "Tile 5 (whole, not trained on)"

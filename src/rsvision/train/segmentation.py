@@ -51,7 +51,7 @@ class SegTrainConfig:
     dice: float = 0.0  # weight of the soft Dice loss of the last class (the change class of a change model)
     dates: int = 1  # 2: images are two dates stacked along the channels (change models)
     scales: tuple[float, float] | None = None  # crops resampled by a factor drawn log-uniformly in this range
-    band_jitter: float = 0.0  # each band's gain drawn in [1 - s, 1 + s], each date on its own (augment.band_gain)
+    band_jitter: float = 0.0  # each band's gain drawn in [1 - s, 1 + s] (each date on its own: augment.band_gain)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.steps < 1 or self.batch_size < 1 or self.crop % STRIDE:
@@ -175,7 +175,8 @@ def _augment(raw: torch.Tensor, prep: Preprocessing, config: SegTrainConfig, gen
     same either way)."""
     vmax = prep.value_range[1]
     if config.dates == 1:
-        return prep.normalise(colour_jitter(raw.clamp(0, vmax), config.jitter, gen, vmax=vmax))
+        jittered = colour_jitter(raw.clamp(0, vmax), config.jitter, gen, vmax=vmax)
+        return prep.normalise(band_gain(jittered, config.band_jitter, gen, vmax=vmax))
     dates = [
         band_gain(colour_jitter(d.clamp(0, vmax), config.jitter, gen, vmax=vmax), config.band_jitter, gen, vmax=vmax)
         for d in raw.chunk(config.dates, dim=1)

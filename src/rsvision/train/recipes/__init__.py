@@ -10,6 +10,8 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_scale,
     dubai_landcover_scratch,
     dubai_landcover_seed1,
+    dubai_landcover_xval,
+    dubai_landcover_xval_colour,
 )
 from rsvision.train.recipes.neon import (
     neon_trees,
@@ -42,6 +44,8 @@ RECIPES = {
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "dubai_landcover_scale": dubai_landcover_scale,
     "dubai_landcover_seed1": dubai_landcover_seed1,
+    "dubai_landcover_xval": dubai_landcover_xval,
+    "dubai_landcover_xval_colour": dubai_landcover_xval_colour,
     "neon_trees": neon_trees,
     "neon_trees_ensemble": neon_trees_ensemble,
     "neon_trees_refit": neon_trees_refit,
@@ -73,6 +77,8 @@ __all__ = [
     "dubai_landcover_scale",
     "dubai_landcover_scratch",
     "dubai_landcover_seed1",
+    "dubai_landcover_xval",
+    "dubai_landcover_xval_colour",
     "neon_trees",
     "neon_trees_ensemble",
     "neon_trees_refit",
