@@ -108,39 +108,51 @@ def cider_d(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]], n: int = 4
     Document frequencies come from the references of the images scored, so the
     value depends on the evaluated set; it is not bounded by 1.
     """
-    ref_counts = [[ngram_counts(r, n) for r in rs] for rs in refs]
-    doc_freq: Counter = Counter()
-    for counts in ref_counts:
-        doc_freq.update(set().union(*counts))
-    log_docs = math.log(float(len(ref_counts)))
+    scorer = CiderD(refs, n, sigma)
+    return sum(scorer.score(h, scorer.references(r)) for h, r in zip(hyps, refs, strict=True)) / len(hyps)
 
-    def vector(counts: Counter) -> tuple[list[dict], list[float], int]:
-        vec: list[dict] = [{} for _ in range(n)]
-        norm = [0.0] * n
+
+class CiderD:
+    """CIDEr-D of one hypothesis against its references, the document frequencies taken from ``corpus`` (one list
+    of tokenised references per image): :func:`cider_d`'s terms, kept fixed so that a training loop can score
+    sampled captions against a training set's references."""
+
+    def __init__(self, corpus: Sequence[Sequence[Tokens]], n: int = 4, sigma: float = 6.0):
+        self.n, self.sigma = n, sigma
+        self.doc_freq: Counter = Counter()
+        for refs in corpus:
+            self.doc_freq.update(set().union(*(ngram_counts(r, n) for r in refs)))
+        self.log_docs = math.log(float(len(corpus)))
+
+    def vector(self, counts: Counter) -> tuple[list[dict], list[float], int]:
+        """Per n-gram order: tf-idf weights and their norm; and the length (in bigrams, as pycocoevalcap)."""
+        vec: list[dict] = [{} for _ in range(self.n)]
+        norm = [0.0] * self.n
         length = 0
         for gram, tf in counts.items():
             k = len(gram) - 1
-            w = float(tf) * (log_docs - math.log(max(1.0, doc_freq[gram])))
+            w = float(tf) * (self.log_docs - math.log(max(1.0, self.doc_freq[gram])))
             vec[k][gram] = w
             norm[k] += w * w
             if k == 1:  # pycocoevalcap measures length in bigrams; kept for equal numbers
                 length += tf
         return vec, [math.sqrt(x) for x in norm], length
 
-    total = 0.0
-    for hyp, counts in zip(hyps, ref_counts, strict=True):
-        vec_h, norm_h, len_h = vector(ngram_counts(hyp, n))
-        acc = [0.0] * n
-        for rc in counts:
-            vec_r, norm_r, len_r = vector(rc)
-            penalty = math.exp(-(float(len_h - len_r) ** 2) / (2 * sigma**2))
-            for k in range(n):
+    def references(self, refs: Sequence[Tokens]) -> list[tuple[list[dict], list[float], int]]:
+        """The vectors of one image's references, to score several hypotheses against."""
+        return [self.vector(ngram_counts(r, self.n)) for r in refs]
+
+    def score(self, hyp: Tokens, references: Sequence[tuple[list[dict], list[float], int]]) -> float:
+        vec_h, norm_h, len_h = self.vector(ngram_counts(hyp, self.n))
+        acc = [0.0] * self.n
+        for vec_r, norm_r, len_r in references:
+            penalty = math.exp(-(float(len_h - len_r) ** 2) / (2 * self.sigma**2))
+            for k in range(self.n):
                 val = sum(min(w, vec_r[k].get(g, 0.0)) * vec_r[k].get(g, 0.0) for g, w in vec_h[k].items())
                 if norm_h[k] != 0 and norm_r[k] != 0:
                     val /= norm_h[k] * norm_r[k]
                 acc[k] += val * penalty
-        total += sum(acc) / n / len(counts) * 10.0
-    return total / len(hyps)
+        return sum(acc) / self.n / len(references) * 10.0
 
 
 def _tokens(text: Any, tokenize: bool, where: str) -> Tokens:

@@ -159,6 +159,32 @@ class CaptionDecoder(nn.Module):
         """Captions of image ``tokens`` (B, M, F) by beam search (``beam=1``: greedy), length-normalised."""
         return [self._beam(tokens[i : i + 1], beam, max_len or self.context - 1) for i in range(len(tokens))]
 
+    @torch.no_grad()
+    def sample(self, tokens: torch.Tensor, generator: torch.Generator, max_len: int | None = None) -> torch.Tensor:
+        """(B, T) ids <bos> w1 ... <eos> <pad>..., each next word drawn from the decoder's distribution (what
+        self-critical training rewards)."""
+        ids = torch.full((len(tokens), 1), BOS, dtype=torch.long)
+        done = torch.zeros(len(tokens), dtype=torch.bool)
+        for _ in range(max_len or self.context - 1):
+            logits = self.logits(tokens, ids)[:, -1]
+            logits[:, [PAD, BOS, UNK]] = float("-inf")
+            word = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
+            ids = torch.cat([ids, torch.where(done, PAD, word)[:, None]], 1)
+            done |= word == EOS
+            if done.all():
+                break
+        return ids
+
+    def text(self, ids: Sequence[int]) -> str:
+        """The words of ``ids`` up to <eos>, specials left out."""
+        out = []
+        for i in ids:
+            if i == EOS:
+                break
+            if i not in (PAD, BOS, UNK):
+                out.append(self.vocab[i])
+        return " ".join(out)
+
     def _beam(self, tokens: torch.Tensor, beam: int, max_len: int) -> str:
         beams = [([BOS], 0.0)]
         done: list[tuple[list[int], float]] = []

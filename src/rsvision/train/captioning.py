@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from rsvision.datasets.base import Dataset
-from rsvision.metrics.captioning import caption_scores
+from rsvision.metrics.captioning import CiderD, caption_scores, tokenize_caption
 from rsvision.models.captioner import PAD, CaptionDecoder
 from rsvision.models.preprocess import Preprocessing
 from rsvision.train.loop import decay_groups, lr_at
@@ -34,6 +34,19 @@ class CaptionConfig:
     warmup_epochs: int = 1
     label_smoothing: float = 0.1
     eval_every: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ScstConfig:
+    """Self-critical fine-tuning after the cross-entropy epochs: ``samples`` captions drawn per image, each rewarded
+    by its CIDEr-D against the image's references less the mean reward of the image's other samples."""
+
+    epochs: int = 6
+    batch_size: int = 32
+    samples: int = 5
+    lr: float = 2e-5
+    max_len: int = 24
     seed: int = 0
 
 
@@ -76,16 +89,8 @@ def fit_caption_decoder(
     work_dir = Path(work_dir)
     params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(decay_groups(params, config.weight_decay), lr=config.lr)
-    result, start_epoch = CaptionResult(), 0
-    last = work_dir / "last.pt"
-    if last.is_file():
-        state = torch.load(last, weights_only=False)
-        if state["config"] != asdict(config) or state["n_images"] != len(tokens):
-            raise RuntimeError(f"{last} was made with other settings or data; move it away to start afresh")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        result, start_epoch = CaptionResult(**state["result"]), state["epoch"]
-        log(f"resumed after epoch {start_epoch}")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    result, start_epoch = _resume(model, optimizer, work_dir / "last.pt", config, len(tokens), log)
     steps_per_epoch = -(-len(tokens) // config.batch_size)
     total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
     for epoch in range(start_epoch + 1, config.epochs + 1):
@@ -93,16 +98,8 @@ def fit_caption_decoder(
         loss = _epoch(model, optimizer, tokens, captions, config, epoch, (epoch - 1) * steps_per_epoch, total, warmup)
         row = {"epoch": epoch, "loss": round(loss, 4), "seconds": round(time.perf_counter() - t0, 1)}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            hyps = decode_tokens(model, val_tokens)
-            row["val_cider"] = round(caption_scores(dict(enumerate(val_refs)), dict(enumerate(hyps)))["cider"], 4)
-            if row["val_cider"] > result.best_val_cider:
-                result.best_epoch, result.best_val_cider = epoch, row["val_cider"]
-                torch.save(model.state_dict(), work_dir / "best.pt")
-        result.history.append(row)
-        result.seconds += time.perf_counter() - t0
-        log(" ".join(f"{k} {v}" for k, v in row.items()))
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}
-        torch.save({**state, "result": asdict(result), "config": asdict(config), "n_images": len(tokens)}, last)
+            _validate(model, val_tokens, val_refs, 1, result, row, work_dir)
+        _end_epoch(model, optimizer, result, row, t0, config, len(tokens), work_dir, log)
     model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
     return result
 
@@ -131,3 +128,99 @@ def _epoch(model, optimizer, tokens, captions, config: CaptionConfig, epoch: int
         losses.append(loss.item())
         step += 1
     return float(np.mean(losses))
+
+
+def fit_caption_scst(
+    model: CaptionDecoder,
+    tokens: np.ndarray,
+    captions: Sequence[Sequence[str]],
+    val_tokens: np.ndarray,
+    val_refs: Sequence[Sequence[str]],
+    config: ScstConfig,
+    work_dir: str | Path,
+    beam: int = 3,
+    log: Callable[[str], None] = print,
+) -> CaptionResult:
+    """Self-critical sequence training (Rennie et al. 2017, with the mean of the other samples as the baseline, as
+    Luo 2020 does) of a decoder trained by cross-entropy: it optimises CIDEr-D, the score captions are judged by,
+    instead of the references' likelihood. Validation (beam ``beam``) after every epoch; epoch 0 is the starting
+    model, so the best state is never worse on validation than the start. Resumable from ``work_dir/last.pt``."""
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    scorer = CiderD([[tokenize_caption(c) for c in refs] for refs in captions])
+    references = [scorer.references([tokenize_caption(c) for c in refs]) for refs in captions]
+    result, start_epoch = _resume(model, optimizer, work_dir / "last.pt", config, len(tokens), log)
+    if start_epoch == 0:  # the starting model, so the kept state is never worse on validation
+        result.history.append(_validate(model, val_tokens, val_refs, beam, result, {"epoch": 0}, work_dir))
+        log(_line(result.history[-1]))
+    for epoch in range(start_epoch + 1, config.epochs + 1):
+        t0 = time.perf_counter()
+        reward = _scst_epoch(model, optimizer, tokens, scorer, references, config, epoch)
+        row = {"epoch": epoch, "train_reward": round(reward, 4), "seconds": round(time.perf_counter() - t0, 1)}
+        _validate(model, val_tokens, val_refs, beam, result, row, work_dir)
+        _end_epoch(model, optimizer, result, row, t0, config, len(tokens), work_dir, log)
+    model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
+    return result
+
+
+def _resume(model, optimizer, last: Path, config, n_images: int, log) -> tuple[CaptionResult, int]:
+    if not last.is_file():
+        return CaptionResult(), 0
+    state = torch.load(last, weights_only=False)
+    if state["config"] != asdict(config) or state["n_images"] != n_images:
+        raise RuntimeError(f"{last} was made with other settings or data; move it away to start afresh")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    log(f"resumed after epoch {state['epoch']}")
+    return CaptionResult(**state["result"]), state["epoch"]
+
+
+def _validate(model, val_tokens, val_refs, beam: int, result: CaptionResult, row: dict, work_dir: Path) -> dict:
+    """``row`` with the validation CIDEr-D of ``model`` (beam ``beam``); ``work_dir/best.pt`` when the best so far."""
+    hyps = decode_tokens(model, val_tokens, beam=beam)
+    row["val_cider"] = round(caption_scores(dict(enumerate(val_refs)), dict(enumerate(hyps)))["cider"], 4)
+    if row["val_cider"] > result.best_val_cider:
+        result.best_epoch, result.best_val_cider = row["epoch"], row["val_cider"]
+        torch.save(model.state_dict(), work_dir / "best.pt")
+    return row
+
+
+def _end_epoch(model, optimizer, result: CaptionResult, row: dict, t0: float, config, n_images: int, work_dir, log):
+    """Record and log the epoch's ``row``, then write the checkpoint a killed run resumes from."""
+    result.history.append(row)
+    result.seconds += time.perf_counter() - t0
+    log(_line(row))
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": row["epoch"]}
+    state |= {"result": asdict(result), "config": asdict(config), "n_images": n_images}
+    torch.save(state, work_dir / "last.pt")
+
+
+def _line(row: dict) -> str:
+    return " ".join(f"{k} {v}" for k, v in row.items())
+
+
+def _scst_epoch(model, optimizer, tokens, scorer: CiderD, references, config: ScstConfig, epoch: int) -> float:
+    model.eval()  # no dropout: the sampled captions and their log-probabilities come from the same network
+    gen = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+    order = torch.randperm(len(tokens), generator=gen).numpy()
+    rewards = []
+    for start in range(0, len(order), config.batch_size):
+        idx = np.repeat(order[start : start + config.batch_size], config.samples)
+        memory = torch.from_numpy(tokens[idx]).float()
+        ids = model.sample(memory, gen, config.max_len)
+        texts = [model.text(row) for row in ids.tolist()]
+        reward = torch.tensor([scorer.score(tokenize_caption(t), references[i]) for t, i in zip(texts, idx)])
+        grouped = reward.view(-1, config.samples)
+        baseline = (grouped.sum(1, keepdim=True) - grouped) / (config.samples - 1)
+        advantage = (grouped - baseline).flatten()
+        logp = model.logits(memory, ids[:, :-1]).log_softmax(-1).gather(2, ids[:, 1:, None]).squeeze(2)
+        logp = (logp * (ids[:, 1:] != PAD)).sum(1)
+        loss = -(advantage * logp).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        rewards.append(float(reward.mean()))
+    return float(np.mean(rewards))
