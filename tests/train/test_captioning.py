@@ -6,7 +6,14 @@ import torch
 
 from rsvision.core.settings import torch_threads
 from rsvision.models.captioner import CaptionDecoder, build_caption_vocabulary
-from rsvision.train.captioning import CaptionConfig, ScstConfig, decode_tokens, fit_caption_decoder, fit_caption_scst
+from rsvision.train.captioning import (
+    CaptionConfig,
+    CaptionParts,
+    ScstConfig,
+    decode_tokens,
+    fit_caption_decoder,
+    fit_caption_scst,
+)
 
 CAPTIONS = [
     ["many green trees are in a forest"],
@@ -16,14 +23,21 @@ CAPTIONS = [
 ]
 
 
+def tiny_decoder() -> tuple[CaptionDecoder, np.ndarray]:
+    """A one-layer decoder over the four captions' words, and four images' random tokens."""
+    torch.manual_seed(0)
+    vocab = build_caption_vocabulary([c for cs in CAPTIONS for c in cs], min_count=1)
+    model = CaptionDecoder(vocab, width=32, layers=1, heads=2, context=12, dropout=0.0)
+    return model, np.random.default_rng(0).normal(size=(4, 4, model.encoder.num_features)).astype(np.float16)
+
+
 def test_decoder_overfits_four_images(tmp_path):
     with torch_threads(1):
-        torch.manual_seed(0)
-        vocab = build_caption_vocabulary([c for cs in CAPTIONS for c in cs], min_count=1)
-        model = CaptionDecoder(vocab, width=32, layers=1, heads=2, context=12, dropout=0.0)
-        tokens = np.random.default_rng(0).normal(size=(4, 4, model.encoder.num_features)).astype(np.float16)
+        model, tokens = tiny_decoder()
         config = CaptionConfig(epochs=80, batch_size=4, lr=3e-3, warmup_epochs=0, label_smoothing=0.0, eval_every=20)
-        result = fit_caption_decoder(model, tokens, CAPTIONS, tokens, CAPTIONS, config, tmp_path, log=lambda _: None)
+        result = fit_caption_decoder(
+            model, CaptionParts(tokens, CAPTIONS, tokens, CAPTIONS), config, tmp_path, log=lambda _: None
+        )
         assert result.best_val_cider > 5.0
         assert decode_tokens(model, tokens) == [cs[0] for cs in CAPTIONS]
         assert (tmp_path / "last.pt").is_file()
@@ -31,16 +45,12 @@ def test_decoder_overfits_four_images(tmp_path):
 
 def test_self_critical_training_raises_the_sampled_captions_reward(tmp_path):
     with torch_threads(1):
-        torch.manual_seed(0)
-        vocab = build_caption_vocabulary([c for cs in CAPTIONS for c in cs], min_count=1)
-        model = CaptionDecoder(vocab, width=32, layers=1, heads=2, context=12, dropout=0.0)
-        tokens = np.random.default_rng(0).normal(size=(4, 4, model.encoder.num_features)).astype(np.float16)
+        model, tokens = tiny_decoder()
         config = CaptionConfig(epochs=15, batch_size=4, lr=3e-3, warmup_epochs=0, label_smoothing=0.0, eval_every=15)
-        fit_caption_decoder(model, tokens, CAPTIONS, tokens, CAPTIONS, config, tmp_path / "xe", log=lambda _: None)
+        parts = CaptionParts(tokens, CAPTIONS, tokens, CAPTIONS)
+        fit_caption_decoder(model, parts, config, tmp_path / "xe", log=lambda _: None)
         scst = ScstConfig(epochs=40, batch_size=4, samples=4, lr=3e-3, max_len=10)
-        result = fit_caption_scst(
-            model, tokens, CAPTIONS, tokens, CAPTIONS, scst, tmp_path / "scst", log=lambda _: None
-        )
+        result = fit_caption_scst(model, parts, scst, tmp_path / "scst", log=lambda _: None)
         rewards = [row["train_reward"] for row in result.history[1:]]
         assert np.mean(rewards[-5:]) > 1.3 * np.mean(rewards[:5]), rewards
         assert result.history[0]["epoch"] == 0 and result.best_val_cider >= result.history[0]["val_cider"]

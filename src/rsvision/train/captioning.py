@@ -50,6 +50,16 @@ class ScstConfig:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class CaptionParts:
+    """Cached image tokens ``(N, M, F)`` and each image's captions, for training and for validation."""
+
+    tokens: np.ndarray
+    captions: Sequence[Sequence[str]]
+    val_tokens: np.ndarray
+    val_refs: Sequence[Sequence[str]]
+
+
 @dataclass
 class CaptionResult:
     history: list[dict] = field(default_factory=list)
@@ -76,30 +86,28 @@ def decode_tokens(model: CaptionDecoder, tokens: np.ndarray, beam: int = 1, batc
 
 def fit_caption_decoder(
     model: CaptionDecoder,
-    tokens: np.ndarray,
-    captions: Sequence[Sequence[str]],
-    val_tokens: np.ndarray,
-    val_refs: Sequence[Sequence[str]],
+    data: CaptionParts,
     config: CaptionConfig,
     work_dir: str | Path,
     log: Callable[[str], None] = print,
 ) -> CaptionResult:
-    """Train ``model``'s decoder (the encoder stays as it is) on ``tokens[i]`` captioned by ``captions[i]``; the best
-    validation epoch's state is ``work_dir/best.pt``, the last epoch's ``work_dir/last.pt`` (resumed from)."""
+    """Train ``model``'s decoder (the encoder stays as it is) on ``data.tokens[i]`` captioned by ``data.captions[i]``;
+    the best validation epoch's state is ``work_dir/best.pt``, the last epoch's ``work_dir/last.pt`` (resumed from)."""
     work_dir = Path(work_dir)
     params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(decay_groups(params, config.weight_decay), lr=config.lr)
     work_dir.mkdir(parents=True, exist_ok=True)
-    result, start_epoch = _resume(model, optimizer, work_dir / "last.pt", config, len(tokens), log)
-    steps_per_epoch = -(-len(tokens) // config.batch_size)
+    result, start_epoch = _resume(model, optimizer, work_dir / "last.pt", config, len(data.tokens), log)
+    steps_per_epoch = -(-len(data.tokens) // config.batch_size)
     total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
     for epoch in range(start_epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
-        loss = _epoch(model, optimizer, tokens, captions, config, epoch, (epoch - 1) * steps_per_epoch, total, warmup)
+        step = (epoch - 1) * steps_per_epoch
+        loss = _epoch(model, optimizer, data.tokens, data.captions, config, epoch, step, total, warmup)
         row = {"epoch": epoch, "loss": round(loss, 4), "seconds": round(time.perf_counter() - t0, 1)}
         if epoch % config.eval_every == 0 or epoch == config.epochs:
-            _validate(model, val_tokens, val_refs, 1, result, row, work_dir)
-        _end_epoch(model, optimizer, result, row, t0, config, len(tokens), work_dir, log)
+            _validate(model, data, 1, result, row, work_dir)
+        _end_epoch(model, optimizer, result, row, t0, config, len(data.tokens), work_dir, log)
     model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
     return result
 
@@ -132,10 +140,7 @@ def _epoch(model, optimizer, tokens, captions, config: CaptionConfig, epoch: int
 
 def fit_caption_scst(
     model: CaptionDecoder,
-    tokens: np.ndarray,
-    captions: Sequence[Sequence[str]],
-    val_tokens: np.ndarray,
-    val_refs: Sequence[Sequence[str]],
+    data: CaptionParts,
     config: ScstConfig,
     work_dir: str | Path,
     beam: int = 3,
@@ -149,18 +154,19 @@ def fit_caption_scst(
     work_dir.mkdir(parents=True, exist_ok=True)
     params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.Adam(params, lr=config.lr)
-    scorer = CiderD([[tokenize_caption(c) for c in refs] for refs in captions])
-    references = [scorer.references([tokenize_caption(c) for c in refs]) for refs in captions]
-    result, start_epoch = _resume(model, optimizer, work_dir / "last.pt", config, len(tokens), log)
+    tokenised = [[tokenize_caption(c) for c in refs] for refs in data.captions]
+    scorer = CiderD(tokenised)
+    references = [scorer.references(refs) for refs in tokenised]
+    result, start_epoch = _resume(model, optimizer, work_dir / "last.pt", config, len(data.tokens), log)
     if start_epoch == 0:  # the starting model, so the kept state is never worse on validation
-        result.history.append(_validate(model, val_tokens, val_refs, beam, result, {"epoch": 0}, work_dir))
+        result.history.append(_validate(model, data, beam, result, {"epoch": 0}, work_dir))
         log(_line(result.history[-1]))
     for epoch in range(start_epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
-        reward = _scst_epoch(model, optimizer, tokens, scorer, references, config, epoch)
+        reward = _scst_epoch(model, optimizer, data.tokens, scorer, references, config, epoch)
         row = {"epoch": epoch, "train_reward": round(reward, 4), "seconds": round(time.perf_counter() - t0, 1)}
-        _validate(model, val_tokens, val_refs, beam, result, row, work_dir)
-        _end_epoch(model, optimizer, result, row, t0, config, len(tokens), work_dir, log)
+        _validate(model, data, beam, result, row, work_dir)
+        _end_epoch(model, optimizer, result, row, t0, config, len(data.tokens), work_dir, log)
     model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
     return result
 
@@ -177,10 +183,10 @@ def _resume(model, optimizer, last: Path, config, n_images: int, log) -> tuple[C
     return CaptionResult(**state["result"]), state["epoch"]
 
 
-def _validate(model, val_tokens, val_refs, beam: int, result: CaptionResult, row: dict, work_dir: Path) -> dict:
+def _validate(model, data: CaptionParts, beam: int, result: CaptionResult, row: dict, work_dir: Path) -> dict:
     """``row`` with the validation CIDEr-D of ``model`` (beam ``beam``); ``work_dir/best.pt`` when the best so far."""
-    hyps = decode_tokens(model, val_tokens, beam=beam)
-    row["val_cider"] = round(caption_scores(dict(enumerate(val_refs)), dict(enumerate(hyps)))["cider"], 4)
+    hyps = decode_tokens(model, data.val_tokens, beam=beam)
+    row["val_cider"] = round(caption_scores(dict(enumerate(data.val_refs)), dict(enumerate(hyps)))["cider"], 4)
     if row["val_cider"] > result.best_val_cider:
         result.best_epoch, result.best_val_cider = row["epoch"], row["val_cider"]
         torch.save(model.state_dict(), work_dir / "best.pt")

@@ -38,6 +38,7 @@ from rsvision.models.weights import MeasuredMetrics, Task, resolve_weights, save
 from rsvision.tasks.captioning import DecoderCaptioner, RetrievalCaptioner
 from rsvision.train.captioning import (
     CaptionConfig,
+    CaptionParts,
     ScstConfig,
     decode_tokens,
     extract_tokens,
@@ -205,30 +206,14 @@ def train_decoder(recipe: CaptionRecipe, train_all, train_idx, val_idx, captions
         lambda: extract_tokens(model, train_all, init.preprocessing, progress=progress),
     )
     log(f"decoder: vocabulary {len(vocab)}, tokens {tokens.shape}")
-    result = fit_caption_decoder(
-        model,
-        tokens[train_idx],
-        [captions[i] for i in train_idx],
-        tokens[val_idx],
-        [captions[i] for i in val_idx],
-        recipe.config,
-        work_dir,
-        log,
+    parts = CaptionParts(
+        tokens[train_idx], [captions[i] for i in train_idx], tokens[val_idx], [captions[i] for i in val_idx]
     )
+    result = fit_caption_decoder(model, parts, recipe.config, work_dir, log)
     history = result.history
     if recipe.scst is not None:
         log(f"decoder best cross-entropy epoch {result.best_epoch}; self-critical training on CIDEr-D")
-        scst = fit_caption_scst(
-            model,
-            tokens[train_idx],
-            [captions[i] for i in train_idx],
-            tokens[val_idx],
-            [captions[i] for i in val_idx],
-            recipe.scst,
-            work_dir / "scst",
-            beam=BEAM,
-            log=log,
-        )
+        scst = fit_caption_scst(model, parts, recipe.scst, work_dir / "scst", beam=BEAM, log=log)
         history = {"cross_entropy": result.history, "scst": scst.history, "scst_best_epoch": scst.best_epoch}
     hyps = decode_tokens(model, tokens[val_idx], beam=BEAM)
     scores = caption_scores({i: captions[q] for i, q in enumerate(val_idx)}, dict(enumerate(hyps)))
