@@ -3,7 +3,8 @@
 The image encoder (a registry backbone, frozen) runs once per run; its final maps are cached as tokens (float16)
 and the decoder learns on them with teacher forcing and label smoothing, one caption drawn per image per epoch.
 Each ``eval_every`` epochs the validation part is captioned (greedy) and scored by CIDEr-D; the best epoch is kept.
-A checkpoint after every epoch lets a killed run resume.
+A checkpoint after every epoch lets a killed run resume. :func:`fit_caption_scst` can then fine-tune the decoder
+self-critically on CIDEr-D (the built-in recipe measured it and left it off: docs/language.md).
 """
 
 from __future__ import annotations
