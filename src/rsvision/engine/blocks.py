@@ -281,7 +281,9 @@ def run_on_blocks(
         )
         _claim(folder, fingerprint)
         todo = [r for r in ranges if not (folder / f"done-{r[0]:06d}.pkl").exists()]
-        [shared] = client.scatter([predictor], broadcast=True)
+        # hash=False: a key of its own. With the content hash, two scenes run with equal predictors scatter the same
+        # key, and the second scatter can race the release of the first ("lost dependencies" on a busy machine)
+        [shared] = client.scatter([predictor], broadcast=True, hash=False)
         options = {"scene2": scene2, "tile": tile, "overlap": overlap, "batch": batch}
         futures = [
             client.submit(run_block, scene, shared, output, r, str(folder), **options, retries=retries, pure=False)
