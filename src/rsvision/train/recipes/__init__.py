@@ -5,6 +5,7 @@ from rsvision.train.recipes.captioning import rsicd_captioner, rsicd_captioner_s
 from rsvision.train.recipes.dota import dota_obb
 from rsvision.train.recipes.dubai import (
     dubai_landcover,
+    dubai_landcover_colour,
     dubai_landcover_context,
     dubai_landcover_resnet18,
     dubai_landcover_scale,
@@ -44,6 +45,7 @@ RECIPES = {
     "dubai_landcover_resnet18": dubai_landcover_resnet18,
     "dubai_landcover_scale": dubai_landcover_scale,
     "dubai_landcover_seed1": dubai_landcover_seed1,
+    "dubai_landcover_colour": dubai_landcover_colour,
     "dubai_landcover_xval": dubai_landcover_xval,
     "dubai_landcover_xval_colour": dubai_landcover_xval_colour,
     "neon_trees": neon_trees,
@@ -73,6 +75,7 @@ __all__ = [
     "aid_lite0",
     "dota_obb",
     "dubai_landcover",
+    "dubai_landcover_colour",
     "dubai_landcover_context",
     "dubai_landcover_resnet18",
     "dubai_landcover_scale",
