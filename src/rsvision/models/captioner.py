@@ -202,8 +202,7 @@ class CaptionDecoder(nn.Module):
             if not beams or len(done) >= beam:
                 break
         done += beams
-        best = max(done, key=lambda b: b[1] / max(1, len(b[0]) - 1))[0]
-        return " ".join(self.vocab[i] for i in best[1:] if i not in (EOS, PAD))
+        return self.text(max(done, key=lambda b: b[1] / max(1, len(b[0]) - 1))[0])
 
 
 def _feature_extractor(arch: str, in_chans: int) -> nn.Module:

@@ -174,13 +174,12 @@ def _augment(raw: torch.Tensor, prep: Preprocessing, config: SegTrainConfig, gen
     dates differ in light and atmosphere, which is not change) and swapped in half the pairs (binary change is the
     same either way)."""
     vmax = prep.value_range[1]
-    if config.dates == 1:
-        jittered = colour_jitter(raw.clamp(0, vmax), config.jitter, gen, vmax=vmax)
-        return prep.normalise(band_gain(jittered, config.band_jitter, gen, vmax=vmax))
     dates = [
         band_gain(colour_jitter(d.clamp(0, vmax), config.jitter, gen, vmax=vmax), config.band_jitter, gen, vmax=vmax)
         for d in raw.chunk(config.dates, dim=1)
     ]
+    if config.dates == 1:
+        return prep.normalise(dates[0])
     swap = torch.rand(raw.shape[0], generator=gen) < 0.5
     first, second = (
         torch.where(swap[:, None, None, None], dates[1], dates[0]),

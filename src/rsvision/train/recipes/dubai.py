@@ -212,7 +212,7 @@ def measure(
     stem: Path,
     test: bool,
     log,
-    val_part: str = "tiles 1-6, image_part_009",
+    val_part: str,
 ) -> tuple[list, dict]:
     """The card's figures of ``model`` on the validation images and, with ``test``, on tile 7 (read once, after
     every choice) with its pictures named after ``stem``."""

@@ -214,7 +214,7 @@ def measure(
     test_pairs: MaskPairs | None,
     stem: Path,
     log,
-    val_part: str = "8 training cities, rows 75-100%",
+    val_part: str,
 ) -> tuple[list[MeasuredMetrics], dict[str, str]]:
     """The card's figures on the validation rows and, given the test cities' pairs (read once, after every choice),
     on them, with the picture of the first named after ``stem``."""
@@ -256,11 +256,11 @@ def train_change_ensemble(
         joined = join_members(recipe, work_dir, train_change_recipe, log, data=data, progress=progress)
         p = joined.weights.preprocessing
         pair_prep = pair_preprocessing(p.bands, p.mean, p.std, p.scale, p.value_range, p.input_size)
-        dataset, positions = OscdDataset(data), recipe.members[0].positions
-        cities = [s.id for s in dataset if s.id not in TEST_CITIES]
-        val = rows_of(change_pairs(dataset, cities, positions), VAL_PART)
-        test_pairs = change_pairs(dataset, TEST_CITIES, positions) if test else None
-        metrics, notes = measure(joined.module, pair_prep, val, test_pairs, Path(out) / recipe.name, log)
+        dataset, member = OscdDataset(data), recipe.members[0]
+        _, val, _ = training_parts(member, dataset)  # the members' own validation part
+        test_pairs = member.prepare(change_pairs(dataset, TEST_CITIES, member.positions)) if test else None
+        stem = Path(out) / recipe.name
+        metrics, notes = measure(joined.module, pair_prep, val, test_pairs, stem, log, validation_part(member))
         notes = {"test_cities_rule": TEST_RULE, **notes}
         return write_ensemble(joined, out, recipe, log, metrics=metrics, licence=LICENCE, command=text, notes=notes)
 
