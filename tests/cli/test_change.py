@@ -154,6 +154,52 @@ def test_tiled_learned_change_equals_untiled(rgb_pair, tiny_change_model, tmp_pa
     assert (maps[0] != maps[1]).mean() < 0.002  # blended tile edges only
 
 
+def test_a_standardising_model_is_blind_to_the_second_dates_gain(rgb_pair, tiny_change_model, make_raster, tmp_path):
+    from rsvision.models import Preprocessing, save_weights
+    from rsvision.models.resolve import resolve_model
+    from rsvision.workflows.change import change_scenes
+
+    tiny = resolve_model(str(tiny_change_model), "change", "test")
+    prep = Preprocessing(
+        bands=tiny.weights.bands,
+        scale=10000.0,
+        value_range=(0, 65535),
+        mean=[0.5] * 3,
+        std=[0.1] * 3,
+        input_size=96,
+        standardise=True,
+    )
+    w = tiny.weights
+    record = save_weights(
+        tiny.module,
+        tmp_path,
+        "std_change",
+        task="change",
+        architecture=w.architecture,
+        architecture_kwargs=w.architecture_kwargs,
+        preprocessing=prep,
+        classes=list(w.classes),
+        licence="test",
+        command="test",
+    )
+    standardising = resolve_model(str(record.weights_path), "change", "test")
+    before, after, _ = rgb_pair
+    with rasterio.open(after) as ds:
+        darker = make_raster("darker.tif", (ds.read().astype(float) * 0.6 + 30).round().astype(np.uint8))
+    shift = {}
+    for model in (tiny, standardising):
+        maps = []
+        for second in (after, darker):
+            scores = tmp_path / f"{model.weights.name}_{second.stem}_p.tif"
+            change_scenes(before, second, tmp_path / "c.tif", model=model, quiet=True, probabilities=scores)
+            with rasterio.open(scores) as ds:
+                maps.append(ds.read(2).astype(int))
+        assert maps[0].std() > 1  # the model says something, not one value everywhere
+        shift[model.weights.name] = np.abs(maps[0] - maps[1]).mean()  # percent
+    # the same map whatever the second date's gain, where the model without it sees change everywhere
+    assert shift["std_change"] < 1.5 and shift["tiny_change"] > 10, shift
+
+
 def test_a_thirteen_band_model_given_an_rgb_pair(run_cli, capsys, rgb_pair, tmp_path):
     from rsvision.models import Preprocessing, save_weights
     from rsvision.models.registry import build_model
@@ -216,6 +262,26 @@ def test_train_change_writes_a_model_that_runs(run_cli, capsys, shared, tmp_path
     assert card["task"] == "change" and card["architecture"] == "siamese_unet"
     assert card["preprocessing"]["value_range"] == [0, 255] and len(card["preprocessing"]["bands"]) == 3
     assert 0 <= card["metrics"][0]["values"]["f1"] <= 1 and card["command"].startswith("rsvision train change")
+
+
+def test_train_change_standardised_writes_a_model_that_evaluates(run_cli, capsys, shared, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    out = tmp_path / "cd.safetensors"
+    args = ["train", "change", "--data", data, "-o", out, "--encoder", "resnet18", "--epochs", "1", "--steps", "2"]
+    code, _, err = run_cli(capsys, *args, "--size", "64", "--batch", "2", "--threads", "1", "--standardise", "-q")
+    assert code in (0, None), err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["preprocessing"]["standardise"] and card["preprocessing"]["value_range"] == [0, 65535]
+    assert " --standardise " in card["command"]
+    code, _, err = run_cli(capsys, "eval", "change", "--data", data, "-m", out, "--json", tmp_path / "e.json", "-q")
+    assert code in (0, None), err
+    assert 0 <= json.loads((tmp_path / "e.json").read_text())["f1"] <= 1
+
+
+def test_standardise_is_for_change_only(run_cli, capsys, shared, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    args = ["train", "segmentation", "--data", data, "-o", tmp_path / "s.safetensors", "--standardise"]
+    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match="--standardise applies to train change")
 
 
 @pytest.mark.parametrize("sample", ["samples_LEVIR", "samples_DSIFN"])

@@ -8,7 +8,13 @@ import torch.nn.functional as F
 
 from rsvision.core.sensors import reflectance_to_8bit
 from rsvision.errors import BandCountError, NormalisationError
-from rsvision.models.preprocess import Preprocessing
+from rsvision.models.preprocess import (
+    STANDARD_LEVEL,
+    STANDARD_SPREAD,
+    Preprocessing,
+    band_moments,
+    standardise_bands,
+)
 
 PREP = Preprocessing(
     bands=["red", "green", "blue"],
@@ -97,3 +103,22 @@ def test_card_checks_its_own_numbers():
 def test_reflectance_to_8bit():
     dn = np.array([0, 1000, 4000, 9000], dtype=np.uint16)  # reflectance 0, 0.1, 0.4, 0.9
     np.testing.assert_array_equal(reflectance_to_8bit(dn), [0, 64, 255, 255])
+
+
+def test_scene_standardisation_takes_out_each_bands_gain_and_offset():
+    rng = np.random.default_rng(0)
+    image = rng.normal(1000, 200, (3, 16, 16)).astype(np.float32)
+    valid = np.ones((16, 16), bool)
+    valid[:4] = False  # a strip whose values must not count
+    image[:, :4] = 60000
+    shifted = image * np.array([0.5, 2.0, 1.3])[:, None, None] + np.array([100, -300, 7])[:, None, None]
+    one, two = (standardise_bands(x, *band_moments(x, valid)) for x in (image, shifted))
+    np.testing.assert_allclose(one[:, 4:], two[:, 4:], rtol=1e-4)
+    np.testing.assert_allclose(one[:, 4:].mean((1, 2)), STANDARD_LEVEL, rtol=1e-4)
+    np.testing.assert_allclose(one[:, 4:].std((1, 2)), STANDARD_SPREAD, rtol=1e-3)
+    assert one.dtype == np.float32 and one.max() <= 65535 and one.min() >= 0
+
+
+def test_scene_standardisation_needs_valid_pixels():
+    with pytest.raises(ValueError, match="no valid pixels"):
+        band_moments(np.ones((2, 4, 4)), np.zeros((4, 4), bool))

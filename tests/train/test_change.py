@@ -12,6 +12,7 @@ from rsvision.train.change import (
     pair_preprocessing,
     row_part,
     set_threshold,
+    standardise_dates,
 )
 from rsvision.train.segmentation import MaskPairs, predict_mask
 
@@ -64,3 +65,11 @@ def test_threshold_chosen_on_validation_becomes_the_networks_argmax():
     set_threshold(model, chosen)
     called = predict_mask(model, prep, image)
     assert np.mean((called == 1) != (before >= chosen)) < 1e-3  # the bias is stored as float16: a rare tie flips
+
+
+def test_each_date_is_standardised_on_its_own(change_pair_arrays):
+    before, _, _ = change_pair_arrays(3)
+    after = before.astype(np.float32) * 1.7 + 40  # the same ground under another gain and offset
+    out = standardise_dates(np.concatenate([before, after]))
+    assert out.shape == (6, 96, 96) and out.dtype == np.float32
+    np.testing.assert_allclose(out[:3], out[3:], atol=0.5)  # the two dates now agree

@@ -64,7 +64,7 @@ def predict_pair_learned(model, sample, before: np.ndarray, after: np.ndarray) -
     """The (H, W) 0/1 change map of a learned model for one pair of arrays, the bands named by the sample's first
     image (a band folder, a GeoTIFF, a PNG)."""
     from rsvision.tasks.classification import select_bands  # deferred: torch (eval's other tasks start without it)
-    from rsvision.tasks.learned_change import LearnedChange
+    from rsvision.tasks.learned_change import LearnedChange, date_moments
 
     with warnings.catch_warnings():  # only its band names are read here
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -74,9 +74,11 @@ def predict_pair_learned(model, sample, before: np.ndarray, after: np.ndarray) -
     choice = select_bands(weights, scene.bands, None, where, str(np.asarray(before).dtype), scene.sensor)
     names = [b.name for b in scene.bands]
     order = [names.index(n) for n in choice.read] if choice.read else list(range(len(names)))
-    predictor = LearnedChange(weights, model.module, order, choice, dtype=str(np.asarray(before).dtype))
     x, y = np.ma.getdata(before)[None], np.ma.getdata(after)[None]
     mask1, mask2 = np.ma.getmaskarray(before).any(0)[None], np.ma.getmaskarray(after).any(0)[None]
+    moments = date_moments(x, y, ~(mask1 | mask2), order) if weights.preprocessing.standardise else None
+    dtype = str(np.asarray(before).dtype)
+    predictor = LearnedChange(weights, model.module, order, choice, dtype=dtype, moments=moments)
     h, w = x.shape[-2:]
     batch = TileBatch(x, mask1, [Window(0, 0, w, h)], images2=y, masks2=mask2 | mask1)
     return predictor.predict(batch)[0].argmax(0).astype(np.uint8)

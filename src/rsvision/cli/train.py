@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -101,12 +102,20 @@ def train_command(
         "existing folder); reruns resume.",
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
+    standardise: bool = typer.Option(
+        False,
+        "--standardise",
+        help="Change: standardise each band of each date by the scene's own statistics (as the built-in OSCD "
+        "model; inference does the same).",
+    ),
     quiet: bool = QUIET,
 ) -> None:
     """Train a model on a dataset and write its weights with their card (resumes from --work)."""
     set_quiet(quiet)
     if format is not None and task != "detection":
         raise RsvisionError(f"--format applies to train detection, not {task}")
+    if standardise and task != "change":
+        raise RsvisionError(f"--standardise applies to train change, not {task}")
     if task == "detection":
         d = DETECTION
         options = dict(arch=arch or d["arch"], backbone=backbone, init=init, epochs=epochs, size=size or d["crop"])
@@ -134,6 +143,7 @@ def train_command(
             work,
             threads,
             quiet,
+            standardise=standardise,
         )
         return
     if task != "classification":
@@ -194,7 +204,24 @@ def train_command(
 
 
 def _train_dense(
-    task, data, output, split, arch, encoder, init, epochs, crop, batch, steps, lr, seed, val, work, threads, quiet
+    task,
+    data,
+    output,
+    split,
+    arch,
+    encoder,
+    init,
+    epochs,
+    crop,
+    batch,
+    steps,
+    lr,
+    seed,
+    val,
+    work,
+    threads,
+    quiet,
+    standardise=False,
 ) -> None:
     """``rsvision train segmentation`` (a mask dataset, ``val`` of its images held out) or ``train change`` (a
     change dataset, the bottom ``val`` of each pair's rows held out; cross-entropy with change x5 plus Dice, each
@@ -211,11 +238,13 @@ def _train_dense(
     from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter
 
     options = dict(arch=arch, encoder=encoder, init=init, epochs=epochs, size=crop, batch=batch, steps=steps, lr=lr)
-    command = _command(task, data=data, split=split, **options, seed=seed, val=val, work=work_dir, o=output)
+    command = _command(
+        task, data=data, split=split, **options, seed=seed, val=val, standardise=standardise, work=work_dir, o=output
+    )
     config = SegTrainConfig(epochs=epochs, steps=steps, batch_size=batch, crop=crop, lr=lr, seed=seed)
     if task == "change":
         config = replace(config, **CHANGE_TRAINING)
-    train = train_change_model if task == "change" else train_mask_segmenter
+    train = partial(train_change_model, standardise=standardise) if task == "change" else train_mask_segmenter
     with torch_threads(threads):
         record = train(
             dataset,
@@ -277,8 +306,11 @@ def _command(task: str, **options) -> str:
     numbers in their shortest form."""
     argv = ["rsvision", "train", task]
     for name, value in options.items():
-        if value is None:
+        if value is None or value is False:
             continue
-        text = f"{value:g}" if isinstance(value, float) else str(value)
-        argv += [f"-{name}" if len(name) == 1 else f"--{name.replace('_', '-')}", text]
+        flag = f"-{name}" if len(name) == 1 else f"--{name.replace('_', '-')}"
+        if value is True:  # a switch
+            argv.append(flag)
+            continue
+        argv += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join(argv)

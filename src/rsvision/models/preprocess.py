@@ -4,6 +4,10 @@ Raw pixel values are divided by ``scale`` (255 for 8-bit imagery, 10000 for Sent
 the whole image is resized to ``input_size`` (bilinear, antialiased), and each band is standardised
 with ``mean`` / ``std`` (of the scaled values). Inputs whose values contradict ``value_range``
 (already scaled to [0, 1], already standardised, or of another bit depth) are refused.
+
+With ``standardise`` (change models), each band of each date is first brought to one level and spread
+(:data:`STANDARD_LEVEL`, :data:`STANDARD_SPREAD`, raw units) from the scene's own mean and standard deviation
+(:func:`band_moments`, :func:`standardise_bands`), then goes through the steps above.
 """
 
 from __future__ import annotations
@@ -24,8 +28,32 @@ if TYPE_CHECKING:
 # command line's startup (`rsvision models`, argument checks) without paying seconds for torch.
 
 
+# the level and spread each band of a standardised date is put at: raw values that the card's scale, range and
+# statistics then take as they take reflectance in 1/10000
+STANDARD_LEVEL, STANDARD_SPREAD = 5000.0, 1000.0
+
+
+def band_moments(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and standard deviation ``(C,)`` of ``values`` ``(C, H, W)`` or ``(N, C, H, W)`` over the
+    pixels ``valid`` (``(H, W)`` or ``(N, H, W)``)."""
+    values = np.asarray(values, dtype=np.float32)
+    pixels = np.moveaxis(values, -3, 0)[:, np.asarray(valid, bool)]
+    if pixels.shape[1] == 0:
+        raise ValueError("no valid pixels to take band statistics from")
+    return pixels.mean(1), np.maximum(pixels.std(1), 1e-6)
+
+
+def standardise_bands(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``values`` ``(..., C, H, W)`` with each band moved from its ``mean`` and ``std`` to :data:`STANDARD_LEVEL`
+    and :data:`STANDARD_SPREAD`, clipped to ``[0, 65535]`` (float32)."""
+    shape = (-1, 1, 1)
+    z = (np.asarray(values, dtype=np.float32) - np.reshape(mean, shape)) / np.reshape(std, shape)
+    return np.clip(z * STANDARD_SPREAD + STANDARD_LEVEL, 0, 65535).astype(np.float32)
+
+
 class Preprocessing(BaseModel):
-    """Bands by name, raw value range and scale, per-band mean/std of scaled values, input size."""
+    """Bands by name, raw value range and scale, per-band mean/std of scaled values, input size; ``standardise``:
+    each band of each date standardised by the scene's own statistics first (module text)."""
 
     bands: list[str]
     scale: float = Field(gt=0)
@@ -33,6 +61,7 @@ class Preprocessing(BaseModel):
     mean: list[float]
     std: list[float]
     input_size: int = Field(gt=0)
+    standardise: bool = False
 
     @model_validator(mode="after")
     def _lengths(self) -> Preprocessing:

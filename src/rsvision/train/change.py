@@ -16,7 +16,7 @@ import torch
 from rsvision.errors import RsvisionError
 from rsvision.io import open_scene
 from rsvision.metrics import ChangeMetric
-from rsvision.models.preprocess import Preprocessing
+from rsvision.models.preprocess import Preprocessing, band_moments, standardise_bands
 from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.stem import adapt_stem
@@ -70,6 +70,17 @@ def rows_of(pairs: MaskPairs, part: tuple[float, float]) -> MaskPairs:
 # the loss, regularisation and date handling of every change training (recipe and ``rsvision train change``):
 # change x5 in the cross-entropy plus Dice, each date jittered on its own, weight decay 0.05 (docs/change.md)
 CHANGE_TRAINING = {"weight_decay": 0.05, "jitter": 0.2, "class_weights": (1.0, 5.0), "dice": 1.0, "dates": 2}
+
+
+def standardise_dates(image: np.ndarray) -> np.ndarray:
+    """Each band of each date of a stacked pair ``(2C, H, W)`` standardised by its own statistics over the pixels
+    both dates cover (:func:`~rsvision.models.preprocess.standardise_bands`): the season's and the atmosphere's
+    gain and offset between dates and cities taken out before the network sees them, as Daudt et al.'s OSCD code
+    standardises each image. Inference does the same (:class:`~rsvision.tasks.learned_change.LearnedChange`)."""
+    bands = image.shape[0] // 2
+    dates = image[:bands], image[bands:]
+    covered = dates[0].any(0) & dates[1].any(0)
+    return np.concatenate([standardise_bands(d, *band_moments(d, covered)) for d in dates])
 
 
 def pair_preprocessing(bands: Sequence[str], mean, std, scale: float, value_range, input_size: int) -> Preprocessing:
@@ -168,6 +179,7 @@ def train_change_model(
     config: SegTrainConfig | None = None,
     val_fraction: float = 0.25,
     input_size: int = 512,
+    standardise: bool = False,
     work: Path,
     command: str,
     progress: bool = True,
@@ -176,7 +188,8 @@ def train_change_model(
     """Train a change model on every pair of a change dataset (OSCD cities, or triplets): the bottom
     ``val_fraction`` of each pair's rows is the validation part that chooses the epoch and that the card's figures
     are measured on. Bands as the first pair's first image names them; 8-bit images keep 0-255, wider integers are
-    taken as reflectance in 1/10000."""
+    taken as reflectance in 1/10000. ``standardise``: each band of each date standardised on its own
+    (:func:`standardise_dates`; the card records it, so inference does the same)."""
     config = config or SegTrainConfig(crop=128, **CHANGE_TRAINING)
     if not 0 < val_fraction < 1:
         raise RsvisionError(f"the validation fraction must be in (0, 1), got {val_fraction:g}")
@@ -186,11 +199,21 @@ def train_change_model(
     bands = open_scene(dataset[0].image[0]).band_names
     cut = 1 - val_fraction
     pairs = change_pairs(dataset, ids)
+    eight_bit = pairs.images[0].dtype == np.uint8 and not standardise
+    if standardise:
+        pairs.images = [standardise_dates(image) for image in pairs.images]
     train, val = rows_of(pairs, (0.0, cut)), rows_of(pairs, (cut, 1.0))
-    eight_bit = train.images[0].dtype == np.uint8
     scale, value_range = (255.0, (0, 255)) if eight_bit else (10000.0, (0, 65535))
     mean, std = band_statistics([image[: len(bands)] for image in train.images], scale)
-    prep = Preprocessing(bands=bands, scale=scale, value_range=value_range, mean=mean, std=std, input_size=input_size)
+    prep = Preprocessing(
+        bands=bands,
+        scale=scale,
+        value_range=value_range,
+        mean=mean,
+        std=std,
+        input_size=input_size,
+        standardise=standardise,
+    )
     pair_prep = pair_preprocessing(bands, mean, std, scale, value_range, input_size)
     arch_kwargs = dict(arch_kwargs or {})
     log(f"{len(ids)} pairs, bands {', '.join(bands)}; validation: the bottom {val_fraction:.0%} of each")

@@ -35,7 +35,7 @@ from rsvision.models.resolve import LoadedModel
 from rsvision.models.weights import builtin_weights
 from rsvision.tasks.change import UnsupervisedChange, change_method, method_threshold_note, normaliser
 from rsvision.tasks.classification import select_bands
-from rsvision.tasks.learned_change import LearnedChange
+from rsvision.tasks.learned_change import LearnedChange, date_moments
 from rsvision.workflows.polygons import class_polygons, polygon_areas, polygon_means
 from rsvision.workflows.segment import class_counts
 
@@ -298,7 +298,12 @@ def learned_predictor(
         raise BandCountError(f"{error} (bands both dates share){hint}") from None
     names = first.band_names
     order = [names.index(n) for n in choice.read] if choice.read else list(range(len(names)))
-    predictor = LearnedChange(weights, model.module, order, choice, dtype=first.dtype, tile_size=tile, device=device)
+    moments = None
+    if weights.preprocessing.standardise:  # the first pass: each date's band statistics from sample windows
+        moments = date_moments(*sample_windows(pair), order)
+    predictor = LearnedChange(
+        weights, model.module, order, choice, dtype=first.dtype, tile_size=tile, device=device, moments=moments
+    )
     how = f" ({choice.describe(weights)})" if choice.to_8bit else ""
     return pair, predictor, min(64, tile // 4), f"model {weights.name}{how}"
 

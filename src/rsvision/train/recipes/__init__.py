@@ -24,6 +24,7 @@ from rsvision.train.recipes.neon import (
 from rsvision.train.recipes.oscd import (
     oscd_change,
     oscd_change_ensemble,
+    oscd_change_ensemble_rows,
     oscd_change_rgb,
     oscd_change_scratch,
     oscd_change_seed1,
@@ -31,6 +32,9 @@ from rsvision.train.recipes.oscd import (
     oscd_change_xval,
     oscd_change_xval_10bands,
     oscd_change_xval_band_jitter,
+    oscd_change_xval_seed1,
+    oscd_change_xval_standardised,
+    oscd_change_xval_standardised_seed1,
 )
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 from rsvision.train.recipes.vqa import vqa_baseline
@@ -55,6 +59,7 @@ RECIPES = {
     "neon_trees_strips": neon_trees_strips,
     "oscd_change": oscd_change,
     "oscd_change_ensemble": oscd_change_ensemble,
+    "oscd_change_ensemble_rows": oscd_change_ensemble_rows,
     "oscd_change_scratch": oscd_change_scratch,
     "oscd_change_rgb": oscd_change_rgb,
     "oscd_change_seed1": oscd_change_seed1,
@@ -62,6 +67,9 @@ RECIPES = {
     "oscd_change_xval": oscd_change_xval,
     "oscd_change_xval_10bands": oscd_change_xval_10bands,
     "oscd_change_xval_band_jitter": oscd_change_xval_band_jitter,
+    "oscd_change_xval_seed1": oscd_change_xval_seed1,
+    "oscd_change_xval_standardised": oscd_change_xval_standardised,
+    "oscd_change_xval_standardised_seed1": oscd_change_xval_standardised_seed1,
     "rsicd_dual_encoder_minilm": rsicd_dual_encoder_minilm,
     "rsicd_dual_encoder_scratch": rsicd_dual_encoder_scratch,
     "rsicd_captioner": rsicd_captioner,
@@ -90,6 +98,7 @@ __all__ = [
     "neon_trees_strips",
     "oscd_change",
     "oscd_change_ensemble",
+    "oscd_change_ensemble_rows",
     "oscd_change_rgb",
     "oscd_change_scratch",
     "oscd_change_seed1",
@@ -97,6 +106,9 @@ __all__ = [
     "oscd_change_xval",
     "oscd_change_xval_10bands",
     "oscd_change_xval_band_jitter",
+    "oscd_change_xval_seed1",
+    "oscd_change_xval_standardised",
+    "oscd_change_xval_standardised_seed1",
     "rsicd_captioner",
     "rsicd_captioner_scst",
     "rsicd_dual_encoder_minilm",
