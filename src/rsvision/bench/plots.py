@@ -176,6 +176,17 @@ def change_preview(
     return Path(output)
 
 
+def _true_colour(bands: np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` as 8 bits: 8-bit as it is, integer reflectance by the sensor's true colour, float values of
+    no fixed range (a standardised date) stretched between their 2nd and 98th percentiles."""
+    if bands.dtype == np.uint8:
+        return bands
+    if bands.dtype.kind != "f":
+        return reflectance_to_8bit(bands)
+    low, high = np.percentile(bands, (2, 98))
+    return (np.clip((bands - low) / max(high - low, 1e-6), 0, 1) * 255).astype(np.uint8)
+
+
 def plot_change_example(
     pair: np.ndarray,
     truth: np.ndarray,
@@ -186,14 +197,13 @@ def plot_change_example(
     max_size: int = 400,
 ) -> Path:
     """One PNG of before | after | truth | prediction for a stacked pair ``(2C, H, W)`` (bands named ``bands``):
-    the dates in true colour (Sentinel-2 reflectance's B04, B03, B02, or 8-bit red, green, blue), changed pixels
-    white."""
+    the dates in true colour (Sentinel-2 reflectance's B04, B03, B02, or 8-bit red, green, blue; float values, as
+    standardised dates, stretched between their 2nd and 98th percentiles), changed pixels white."""
     c = len(bands)
     names = next((n for n in (["B04", "B03", "B02"], ["red", "green", "blue"]) if set(n) <= set(bands)), None)
     rgb = np.array([bands.index(b) for b in names] if names else [0, 0, 0])
-    to_8bit = (lambda x: x) if pair.dtype == np.uint8 else reflectance_to_8bit
     step = max(1, -(-max(truth.shape) // max_size))
-    dates = [to_8bit(pair[offset + rgb, ::step, ::step]).transpose(1, 2, 0) / 255.0 for offset in (0, c)]
+    dates = [_true_colour(pair[offset + rgb, ::step, ::step]).transpose(1, 2, 0) / 255.0 for offset in (0, c)]
     panels = dates + [np.asarray(m, dtype=float)[::step, ::step] for m in (truth, predicted)]
     h, w = panels[-1].shape
     fig = Figure(figsize=(4 * w / 100 + 0.4, h / 100 + 0.6), dpi=100)
