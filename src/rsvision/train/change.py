@@ -96,6 +96,25 @@ def pair_preprocessing(bands: Sequence[str], mean, std, scale: float, value_rang
     )
 
 
+def change_preprocessing(
+    train: MaskPairs, bands: Sequence[str], eight_bit: bool, input_size: int, standardise: bool = False
+) -> tuple[Preprocessing, Preprocessing]:
+    """The card's preprocessing (one date's bands) and the stacked pair's for training, the band statistics taken
+    over ``train``'s first dates: 8-bit values at 1/255, else reflectance at 1/10000 (standardised dates too)."""
+    scale, value_range = (255.0, (0, 255)) if eight_bit else (10000.0, (0, 65535))
+    mean, std = band_statistics([image[: len(bands)] for image in train.images], scale)
+    card = Preprocessing(
+        bands=list(bands),
+        scale=scale,
+        value_range=value_range,
+        mean=mean,
+        std=std,
+        input_size=input_size,
+        standardise=standardise,
+    )
+    return card, pair_preprocessing(bands, mean, std, scale, value_range, input_size)
+
+
 def score_pairs(model, prep: Preprocessing, pairs: MaskPairs) -> dict:
     """Change keys (``f1``, ``iou``, ``precision``, ``recall`` ...) pooled over every pair, whole images."""
     metric = ChangeMetric()
@@ -203,18 +222,7 @@ def train_change_model(
     if standardise:
         pairs.images = [standardise_dates(image) for image in pairs.images]
     train, val = rows_of(pairs, (0.0, cut)), rows_of(pairs, (cut, 1.0))
-    scale, value_range = (255.0, (0, 255)) if eight_bit else (10000.0, (0, 65535))
-    mean, std = band_statistics([image[: len(bands)] for image in train.images], scale)
-    prep = Preprocessing(
-        bands=bands,
-        scale=scale,
-        value_range=value_range,
-        mean=mean,
-        std=std,
-        input_size=input_size,
-        standardise=standardise,
-    )
-    pair_prep = pair_preprocessing(bands, mean, std, scale, value_range, input_size)
+    prep, pair_prep = change_preprocessing(train, bands, eight_bit, input_size, standardise)
     arch_kwargs = dict(arch_kwargs or {})
     log(f"{len(ids)} pairs, bands {', '.join(bands)}; validation: the bottom {val_fraction:.0%} of each")
     model = initial_change_model(arch, bands, arch_kwargs, init, config.seed)

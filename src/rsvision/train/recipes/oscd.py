@@ -27,13 +27,13 @@ from rsvision.datasets.change import OscdDataset
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import RGB
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
-from rsvision.train.cache import band_statistics
 from rsvision.train.change import (
     CHANGE_TRAINING,
     CLASSES,
     calibrate,
     card_values,
     change_pairs,
+    change_preprocessing,
     initial_change_model,
     pair_preprocessing,
     rows_of,
@@ -173,19 +173,8 @@ def train_change_recipe(
         dataset = OscdDataset(data)
         positions = recipe.positions
         train, val, cities = training_parts(recipe, dataset)
-        scale, value_range = (255.0, (0, 255)) if recipe.eight_bit else (10000.0, (0, 65535))
-        mean, std = band_statistics([image[: len(positions)] for image in train.images], scale)
         bands = list(recipe.bands)
-        prep = Preprocessing(
-            bands=bands,
-            scale=scale,
-            value_range=value_range,
-            mean=mean,
-            std=std,
-            input_size=recipe.input_size,
-            standardise=recipe.standardise,
-        )
-        pair_prep = pair_preprocessing(bands, mean, std, scale, value_range, recipe.input_size)
+        prep, pair_prep = change_preprocessing(train, bands, recipe.eight_bit, recipe.input_size, recipe.standardise)
         log(f"train {', '.join(cities)}, validation {validation_part(recipe)}; bands {', '.join(bands)}")
         model = initial_change_model(recipe.arch, recipe.bands, recipe.arch_kwargs, recipe.init, recipe.config.seed)
         started = time.time()
