@@ -6,6 +6,7 @@ from rsvision.train.recipes.dota import dota_obb
 from rsvision.train.recipes.dubai import (
     dubai_landcover,
     dubai_landcover_colour,
+    dubai_landcover_colour_seed2,
     dubai_landcover_context,
     dubai_landcover_resnet18,
     dubai_landcover_scale,
@@ -50,6 +51,7 @@ RECIPES = {
     "dubai_landcover_scale": dubai_landcover_scale,
     "dubai_landcover_seed1": dubai_landcover_seed1,
     "dubai_landcover_colour": dubai_landcover_colour,
+    "dubai_landcover_colour_seed2": dubai_landcover_colour_seed2,
     "dubai_landcover_xval": dubai_landcover_xval,
     "dubai_landcover_xval_colour": dubai_landcover_xval_colour,
     "neon_trees": neon_trees,
@@ -84,6 +86,7 @@ __all__ = [
     "dota_obb",
     "dubai_landcover",
     "dubai_landcover_colour",
+    "dubai_landcover_colour_seed2",
     "dubai_landcover_context",
     "dubai_landcover_resnet18",
     "dubai_landcover_scale",
