@@ -71,13 +71,13 @@ def predict_pair_learned(model, sample, before: np.ndarray, after: np.ndarray) -
         scene = open_scene(sample.image[0])
     weights = model.weights
     where = str(sample.image[0])
-    choice = select_bands(weights, scene.bands, None, where, str(np.asarray(before).dtype), scene.sensor)
+    dtype = str(np.asarray(before).dtype)
+    choice = select_bands(weights, scene.bands, None, where, dtype, scene.sensor)
     names = [b.name for b in scene.bands]
     order = [names.index(n) for n in choice.read] if choice.read else list(range(len(names)))
     x, y = np.ma.getdata(before)[None], np.ma.getdata(after)[None]
     mask1, mask2 = np.ma.getmaskarray(before).any(0)[None], np.ma.getmaskarray(after).any(0)[None]
     moments = date_moments(x, y, ~(mask1 | mask2), order) if weights.preprocessing.standardise else None
-    dtype = str(np.asarray(before).dtype)
     predictor = LearnedChange(weights, model.module, order, choice, dtype=dtype, moments=moments)
     h, w = x.shape[-2:]
     batch = TileBatch(x, mask1, [Window(0, 0, w, h)], images2=y, masks2=mask2 | mask1)

@@ -218,10 +218,10 @@ def train_change_model(
     bands = open_scene(dataset[0].image[0]).band_names
     cut = 1 - val_fraction
     pairs = change_pairs(dataset, ids)
-    eight_bit = pairs.images[0].dtype == np.uint8 and not standardise
     if standardise:
-        pairs.images = [standardise_dates(image) for image in pairs.images]
+        pairs.images = [standardise_dates(image) for image in pairs.images]  # float32: not 8-bit any more
     train, val = rows_of(pairs, (0.0, cut)), rows_of(pairs, (cut, 1.0))
+    eight_bit = train.images[0].dtype == np.uint8
     prep, pair_prep = change_preprocessing(train, bands, eight_bit, input_size, standardise)
     arch_kwargs = dict(arch_kwargs or {})
     log(f"{len(ids)} pairs, bands {', '.join(bands)}; validation: the bottom {val_fraction:.0%} of each")

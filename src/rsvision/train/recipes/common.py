@@ -8,7 +8,7 @@ import functools
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -63,6 +63,17 @@ def run_notes(recipe, result, threads: int, started: float, part: str = "encoder
         "history": result.history,
         "wall_seconds": round(time.time() - started),
     }
+
+
+def seeded(recipe, seed: int):
+    """``recipe`` under another seed (initial weights, crops and their order): a member for an ensemble, or a check
+    of seed noise; its recipe and weights names end in ``_seed{seed}``."""
+    return replace(
+        recipe,
+        recipe=f"{recipe.recipe}_seed{seed}",
+        name=f"{recipe.name}_seed{seed}",
+        config=replace(recipe.config, seed=seed),
+    )
 
 
 def recipe_entry(train: Callable, recipe, doc: str) -> Callable:

@@ -47,6 +47,7 @@ from rsvision.train.recipes.common import (
     recipe_entry,
     recipe_session,
     run_notes,
+    seeded,
     write_ensemble,
 )
 
@@ -85,9 +86,7 @@ TREES = DetRecipe(
 TREES_REFIT = replace(TREES, recipe="neon_trees_refit", refit=True)
 # a second member for an ensemble with the shipped model: the same settings under another seed (initial head,
 # crops and their order), so that the two err differently; validation decides whether the ensemble ships
-TREES_SEED1 = replace(
-    TREES, recipe="neon_trees_seed1", name="neon_trees_retinanet_seed1", config=replace(TREES.config, seed=1)
-)
+TREES_SEED1 = seeded(TREES, 1)
 
 # the built-in detector: the two members' boxes joined by weighted boxes fusion (rsvision.models.ensemble) at the
 # fusion IoU chosen on the validation strips: 0.5 / 0.55 (ensemble-boxes' default) / 0.6 gave AP50 0.558 / 0.536 /
