@@ -1,6 +1,8 @@
 """Segmentation training crops: scale augmentation resamples what a crop covers, labels stay labels, and runs
 without it keep their random stream (and old checkpoints)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +56,43 @@ def test_scales_are_drawn_within_the_range():
 def test_bad_scale_ranges_are_refused(scales):
     with pytest.raises(RsvisionError, match="scales"):
         SegTrainConfig(scales=scales)
+
+
+def test_dice_of_every_class_is_added_to_the_cross_entropy():
+    """``dice_all``: cross-entropy plus smp's multiclass Dice (unlabeled pixels skipped by both); a perfect
+    prediction has a Dice loss near 0 and a wrong one near 1 in every class."""
+    from rsvision.train.segmentation import segmentation_loss
+
+    target = torch.tensor([[[0, 1], [2, 255]]])
+    right = torch.nn.functional.one_hot(torch.tensor([[[0, 1], [2, 0]]]), 3).permute(0, 3, 1, 2).float() * 20
+    wrong = right.roll(1, dims=1)
+    ce_only, dice = SegTrainConfig(), SegTrainConfig(dice=1.0, dice_all=True)
+    for logits, dice_loss in ((right, 0.0), (wrong, 1.0)):
+        plain = segmentation_loss(logits, target, 255, ce_only)
+        assert segmentation_loss(logits, target, 255, dice) - plain == pytest.approx(dice_loss, abs=1e-3)
+    last_only = SegTrainConfig(dice=1.0)  # the change models' Dice, of the last class alone, is unchanged
+    assert segmentation_loss(wrong, target, 255, last_only) != segmentation_loss(wrong, target, 255, dice)
+
+
+def test_a_checkpoint_from_before_a_new_setting_resumes(tmp_path):
+    """A checkpoint saved before a field existed ran at that field's default: it resumes under the default, and is
+    refused under another value."""
+    from rsvision.models.preprocess import Preprocessing
+    from rsvision.models.registry import RGB, build_model
+    from rsvision.train.segmentation import fit_segmenter
+
+    pairs = MaskPairs([np.zeros((3, 64, 64), np.float32)], [np.zeros((64, 64), np.int64)])
+    prep = Preprocessing(bands=RGB, scale=255.0, value_range=(0, 255), mean=[0.5] * 3, std=[0.2] * 3, input_size=64)
+    model = build_model("unet", 2, RGB, encoder="resnet18", encoder_depth=3, decoder_channels=[16, 8, 8])
+    config = SegTrainConfig(epochs=1, steps=1, batch_size=1, crop=32)
+
+    def fit(config):
+        return fit_segmenter(model, prep, pairs, pairs, ["a", "b"], config, tmp_path, False, lambda _: None)
+
+    first = fit(config)
+    saved = torch.load(tmp_path / "last.pt", weights_only=False)
+    del saved["config"]["dice_all"]  # as a checkpoint made before the field
+    torch.save(saved, tmp_path / "last.pt")
+    assert fit(config).history == first.history  # resumed: nothing left to train
+    with pytest.raises(RsvisionError, match="other settings"):
+        fit(replace(config, dice=1.0, dice_all=True))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from segmentation_models_pytorch.losses import DiceLoss
 from torch import nn
 
 from rsvision.errors import RsvisionError
@@ -49,6 +50,7 @@ class SegTrainConfig:
     seed: int = 0
     class_weights: tuple[float, ...] | None = None  # of the cross-entropy (rare classes up: change is a few %)
     dice: float = 0.0  # weight of the soft Dice loss of the last class (the change class of a change model)
+    dice_all: bool = False  # the Dice loss over every class (smp's multiclass DiceLoss) instead of the last only
     dates: int = 1  # 2: images are two dates stacked along the channels (change models)
     scales: tuple[float, float] | None = None  # crops resampled by a factor drawn log-uniformly in this range
     band_jitter: float = 0.0  # each band's gain drawn in [1 - s, 1 + s] (each date on its own: augment.band_gain)
@@ -64,6 +66,9 @@ class SegTrainConfig:
             lo, hi = self.scales = (float(self.scales[0]), float(self.scales[1]))
             if not 0.25 <= lo <= hi <= 4:
                 raise RsvisionError(f"scales must be a range within 0.25-4, low first, got {self.scales}")
+
+
+CONFIG_DEFAULTS = {f.name: f.default for f in fields(SegTrainConfig)}
 
 
 @dataclass
@@ -158,10 +163,12 @@ def evaluate_pairs(model: nn.Module, prep: Preprocessing, pairs: MaskPairs, clas
 
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, ignore: int, config: SegTrainConfig) -> torch.Tensor:
     """Cross-entropy (``config.class_weights``; ``ignore`` pixels skipped), plus ``config.dice`` times the soft Dice
-    loss of the last class over the batch's labelled pixels."""
+    loss of the last class over the batch's labelled pixels (of every class, averaged, with ``config.dice_all``)."""
     weight = torch.tensor(config.class_weights, dtype=logits.dtype) if config.class_weights else None
     loss = F.cross_entropy(logits, target, weight=weight, ignore_index=ignore)
-    if config.dice:
+    if config.dice and config.dice_all:
+        loss = loss + config.dice * DiceLoss("multiclass", ignore_index=ignore)(logits, target)
+    elif config.dice:
         labelled = target != ignore
         p = torch.softmax(logits, dim=1)[:, -1][labelled]
         t = (target[labelled] == logits.shape[1] - 1).to(p.dtype)
@@ -210,7 +217,7 @@ def fit_segmenter(
     ckpt = work / "last.pt"
     if ckpt.exists():
         saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if {"scales": None, **saved["config"]} != asdict(config):  # checkpoints from before scales resume
+        if {**CONFIG_DEFAULTS, **saved["config"]} != asdict(config):  # a field added since ran at its default
             raise RsvisionError(f"{ckpt} was made with other settings; use another --work folder or remove it")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
