@@ -195,3 +195,27 @@ def test_a_cross_validation_pair_reports_each_members_own_validation(tmp_path):
         ("mumbai (whole cities, not trained on): member oscd_change_mumbai alone", 0.41),
         ("pisa (whole cities, not trained on): member oscd_change_pisa alone", 0.37),
     ]
+
+
+def test_the_captioner_recipe_reads_the_encoder_at_its_input_size(shared, tmp_path):
+    """A smoke run of ``rsicd_captioner_256`` on 40 real images: the decoder's tokens are the encoder's 8 x 8 map
+    at 256 px (4 x 4 at the classifier's own 128 px), and the card written says which captioner won."""
+    from dataclasses import replace
+
+    from rsvision.models.weights import resolve_weights
+    from rsvision.train.captioning import CaptionConfig
+    from rsvision.train.recipes import captioning
+
+    data = shared("AID")
+    shared("captions", "rsicd_precomp")
+    tiny = replace(captioning.CaptionRecipe(input_size=256), config=CaptionConfig(epochs=1))
+    (tmp_path / "out").mkdir()
+    path = captioning.train_captioner_recipe(
+        tiny, out=str(tmp_path / "out"), data=str(data), work=str(tmp_path / "w"), progress=False, test=False, limit=40
+    )
+    log = (tmp_path / "w" / "train.log").read_text()
+    assert ", 64, 1280)" in log and (tmp_path / "w" / "tokens_40_256px.npy").is_file()
+    card = resolve_weights(path)
+    assert card.notes["chosen"] in ("retrieval", "decoder")
+    if card.notes["chosen"] == "decoder":
+        assert card.preprocessing.input_size == 256

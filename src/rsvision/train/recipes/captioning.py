@@ -71,6 +71,8 @@ class CaptionRecipe:
     # (1.578 -> 1.556 / 1.562 over all training images, -> 1.527 / 1.546 / 1.542 over the 3,723 with varied
     # captions; docs/language.md), and the best epoch kept would be the start
     scst: ScstConfig | None = None
+    # the frozen encoder's input side for the decoder (None: the AID classifier's own, 128 px: 4 x 4 memory tokens)
+    input_size: int | None = None
 
 
 def train_captioner_recipe(
@@ -201,11 +203,14 @@ def train_decoder(recipe: CaptionRecipe, train_all, train_idx, val_idx, captions
     vocab = build_caption_vocabulary([c for i in train_idx for c in captions[i]])
     model = CaptionDecoder(vocab, **dict(recipe.decoder))
     load_timm_tensors(model.encoder, init.state_dict())
+    prep = init.preprocessing
+    if recipe.input_size:
+        prep = prep.model_copy(update={"input_size": recipe.input_size})
     ids = [s.id for s in train_all]
     tokens = cached_array(
-        work_dir / f"tokens_{len(ids)}.npy",
-        fingerprint(ids, init.sha256, init.preprocessing.model_dump()),
-        lambda: extract_tokens(model, train_all, init.preprocessing, progress=progress),
+        work_dir / f"tokens_{len(ids)}{f'_{recipe.input_size}px' if recipe.input_size else ''}.npy",
+        fingerprint(ids, init.sha256, prep.model_dump()),
+        lambda: extract_tokens(model, train_all, prep, progress=progress),
     )
     log(f"decoder: vocabulary {len(vocab)}, tokens {tokens.shape}")
     parts = CaptionParts(
@@ -225,7 +230,7 @@ def train_decoder(recipe: CaptionRecipe, train_all, train_idx, val_idx, captions
     hyps = decode_tokens(model, tokens[val_idx], beam=BEAM)
     scores = caption_scores({i: captions[q] for i, q in enumerate(val_idx)}, dict(enumerate(hyps)))
     log(f"decoder: validation CIDEr-D {scores['cider']:.4f} (beam {BEAM})")
-    return model, init.preprocessing, history, scores
+    return model, prep, history, scores
 
 
 def _memory_card(memory: CaptionMemory, embedder) -> dict:
@@ -250,6 +255,11 @@ def _decoder_card(decoder: CaptionDecoder, recipe: CaptionRecipe, prep) -> dict:
 
 rsicd_captioner: Callable = recipe_entry(
     train_captioner_recipe, CaptionRecipe(), "Captioner: retrieval or decoder, chosen on validation CIDEr-D."
+)
+rsicd_captioner_256: Callable = recipe_entry(
+    train_captioner_recipe,
+    CaptionRecipe(recipe="rsicd_captioner_256", input_size=256),
+    "rsicd_captioner with the decoder reading the encoder at 256 px (8 x 8 memory tokens instead of 4 x 4).",
 )
 rsicd_captioner_scst: Callable = recipe_entry(
     train_captioner_recipe,
