@@ -27,7 +27,6 @@ from rsvision.train.recipes.neon import (
 from rsvision.train.recipes.oscd import (
     oscd_change,
     oscd_change_ensemble,
-    oscd_change_ensemble_cities,
     oscd_change_ensemble_rows,
     oscd_change_mumbai,
     oscd_change_mumbai6,
@@ -81,7 +80,6 @@ RECIPES = {
     "oscd_change_xval_seed1": oscd_change_xval_seed1,
     "oscd_change_xval_standardised": oscd_change_xval_standardised,
     "oscd_change_xval_standardised_seed1": oscd_change_xval_standardised_seed1,
-    "oscd_change_ensemble_cities": oscd_change_ensemble_cities,
     "oscd_change_mumbai6": oscd_change_mumbai6,
     "oscd_change_mumbai": oscd_change_mumbai,
     "oscd_change_pisa6": oscd_change_pisa6,
