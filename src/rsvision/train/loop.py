@@ -172,9 +172,10 @@ def _save(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _checked_resume(path: Path, config, n_train: int) -> dict:
+def _checked_resume(path: Path, config, n_train: int | None) -> dict:
     """The checkpoint at ``path``, refused unless made under the same ``config`` (any settings dataclass) and
-    number of training samples: a resumed run must repeat the uninterrupted one."""
+    number of training samples (``None`` for trainers whose checkpoints do not record it): a resumed run must repeat
+    the uninterrupted one."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     saved = json.loads(json.dumps(state.get("config", {})))  # tuples and lists compare alike
     now = json.loads(json.dumps(asdict(config)))

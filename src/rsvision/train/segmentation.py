@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weig
 from rsvision.tasks.segmentation import STRIDE, padded_forward
 from rsvision.train.augment import band_gain, colour_jitter
 from rsvision.train.cache import band_statistics
-from rsvision.train.loop import _progress, _save, holdout_indices, lr_at
+from rsvision.train.loop import _checked_resume, _progress, _save, holdout_indices, lr_at
 
 
 @dataclass
@@ -66,9 +66,6 @@ class SegTrainConfig:
             lo, hi = self.scales = (float(self.scales[0]), float(self.scales[1]))
             if not 0.25 <= lo <= hi <= 4:
                 raise RsvisionError(f"scales must be a range within 0.25-4, low first, got {self.scales}")
-
-
-CONFIG_DEFAULTS = {f.name: f.default for f in fields(SegTrainConfig)}
 
 
 @dataclass
@@ -216,9 +213,7 @@ def fit_segmenter(
     result, start, best_state = SegTrainResult(), 0, None
     ckpt = work / "last.pt"
     if ckpt.exists():
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if {**CONFIG_DEFAULTS, **saved["config"]} != asdict(config):  # a field added since ran at its default
-            raise RsvisionError(f"{ckpt} was made with other settings; use another --work folder or remove it")
+        saved = _checked_resume(ckpt, config, None)  # a setting added since the checkpoint is taken at its default
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         start, best_state = saved["epoch"] + 1, saved["best_state"]
