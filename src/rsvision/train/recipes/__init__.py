@@ -8,6 +8,7 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_colour,
     dubai_landcover_colour_seed2,
     dubai_landcover_context,
+    dubai_landcover_lite2,
     dubai_landcover_resnet18,
     dubai_landcover_scale,
     dubai_landcover_scratch,
@@ -15,6 +16,7 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_xval,
     dubai_landcover_xval_colour,
     dubai_landcover_xval_dice,
+    dubai_landcover_xval_lite2,
 )
 from rsvision.train.recipes.neon import (
     neon_trees,
@@ -60,6 +62,8 @@ RECIPES = {
     "dubai_landcover_xval": dubai_landcover_xval,
     "dubai_landcover_xval_colour": dubai_landcover_xval_colour,
     "dubai_landcover_xval_dice": dubai_landcover_xval_dice,
+    "dubai_landcover_xval_lite2": dubai_landcover_xval_lite2,
+    "dubai_landcover_lite2": dubai_landcover_lite2,
     "neon_trees": neon_trees,
     "neon_trees_ensemble": neon_trees_ensemble,
     "neon_trees_refit": neon_trees_refit,
