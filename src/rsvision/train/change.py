@@ -20,9 +20,16 @@ from rsvision.models.preprocess import Preprocessing, band_moments, standardise_
 from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.stem import adapt_stem
-from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
+from rsvision.models.weights import MeasuredMetrics, Task, Weights, save_weights
 from rsvision.train.cache import band_statistics
-from rsvision.train.segmentation import MaskPairs, SegTrainConfig, fit_segmenter, image_logits, predict_mask
+from rsvision.train.segmentation import (
+    MaskPairs,
+    SegTrainConfig,
+    fit_segmenter,
+    image_logits,
+    predict_mask,
+    start_tensors,
+)
 
 CLASSES = ("no change", "change")
 
@@ -179,11 +186,11 @@ def initial_change_model(
     torch.manual_seed(seed)
     if not init:
         return build_model(arch, len(CLASSES), list(bands), **arch_kwargs)
-    weights = init if isinstance(init, Weights) else resolve_weights(init)
-    model = build_model(arch, len(CLASSES), list(weights.bands), **arch_kwargs)
-    encoder_state_from_classifier(model, weights.state_dict())
-    if list(weights.bands) != list(bands):
-        adapt_stem(model, list(weights.bands), list(bands))
+    tensors, start_bands = start_tensors(init)
+    model = build_model(arch, len(CLASSES), start_bands, **arch_kwargs)
+    encoder_state_from_classifier(model, tensors)
+    if start_bands != list(bands):
+        adapt_stem(model, start_bands, list(bands))
     model.band_names = tuple(bands)
     return model
 

