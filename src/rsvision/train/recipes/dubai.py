@@ -26,7 +26,14 @@ from rsvision.models.registry import build_model
 from rsvision.models.segmentation import encoder_state_from_classifier
 from rsvision.models.weights import Task, save_weights
 from rsvision.train.cache import band_statistics
-from rsvision.train.recipes.common import as_shipped, recipe_entry, recipe_session, run_notes, seeded
+from rsvision.train.recipes.common import (
+    as_shipped,
+    imagenet_encoder,
+    recipe_entry,
+    recipe_session,
+    run_notes,
+    seeded,
+)
 from rsvision.train.segmentation import (
     MaskPairs,
     SegTrainConfig,
@@ -139,13 +146,7 @@ COLOUR_SEED2 = seeded(COLOUR, 2)
 # a larger encoder with a general start: EfficientNet-Lite2 from its ImageNet weights (the AID classifier learnt
 # its filters on AID's 150 px images, far coarser than these tiles); a training step costs 1.15 s against Lite0's
 # 1.03 s (batch 4 at 384 px, 2 threads), as the decoder dominates
-XVAL_LITE2 = replace(
-    XVAL,
-    recipe="dubai_landcover_xval_lite2",
-    name="dubai_landcover_xval_lite2",
-    arch_kwargs={**XVAL.arch_kwargs, "encoder": "tu-efficientnet_lite2"},
-    init="imagenet:efficientnet_lite2",
-)
+XVAL_LITE2 = imagenet_encoder(XVAL, "dubai_landcover_xval_lite2")
 # XVAL_LITE2 beat XVAL on tile 5 (best mIoU 0.636 against 0.618, mean of the last 8 epochs 0.603 against 0.571):
 # the shipped recipe with that encoder and start
 LITE2 = replace(

@@ -43,6 +43,7 @@ from rsvision.train.change import (
 from rsvision.train.recipes.common import (
     EnsembleRecipe,
     as_shipped,
+    imagenet_encoder,
     join_members,
     recipe_entry,
     recipe_session,
@@ -138,13 +139,7 @@ XVAL_STANDARDISED = replace(
 XVAL_STANDARDISED_SEED1 = seeded(XVAL_STANDARDISED, 1)
 # the encoder as EfficientNet-Lite2 from ImageNet, which beat Lite0 from the AID classifier on a held-out Dubai tile
 # (docs/segmentation.md); the AID classifier learnt its filters at 150 px, ImageNet's are a general start
-XVAL_LITE2 = replace(
-    XVAL_STANDARDISED,
-    recipe="oscd_change_xval_lite2",
-    name="oscd_change_xval_lite2",
-    arch_kwargs={**XVAL_STANDARDISED.arch_kwargs, "encoder": "tu-efficientnet_lite2"},
-    init="imagenet:efficientnet_lite2",
-)
+XVAL_LITE2 = imagenet_encoder(XVAL_STANDARDISED, "oscd_change_xval_lite2")
 XVAL_LITE2_SEED1 = seeded(XVAL_LITE2, 1)
 XVAL_SEED1 = seeded(XVAL, 1)
 # does one more training city help on a city never seen? Each held-out city under the six (the other validation
