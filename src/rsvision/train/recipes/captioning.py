@@ -33,8 +33,9 @@ from rsvision.datasets.captions import RsicdDataset
 from rsvision.metrics.captioning import caption_scores, tokenize_caption
 from rsvision.models.captioner import DECODER_ARCH, MEMORY_ARCH, CaptionDecoder, CaptionMemory, build_caption_vocabulary
 from rsvision.models.embedder import DEFAULT_EMBEDDER, load_embedder
+from rsvision.models.resolve import resolve_model
 from rsvision.models.state import load_timm_tensors
-from rsvision.models.weights import MeasuredMetrics, Task, resolve_weights, save_weights
+from rsvision.models.weights import MeasuredMetrics, Task, save_weights
 from rsvision.tasks.captioning import DecoderCaptioner, RetrievalCaptioner
 from rsvision.train.captioning import (
     CaptionConfig,
@@ -197,19 +198,20 @@ def embed_dataset(embedder, dataset, progress: bool, batch_size: int = 256, tta:
 
 
 def train_decoder(recipe: CaptionRecipe, train_all, train_idx, val_idx, captions, work_dir: Path, progress, log):
-    """The transformer decoder over the AID classifier's frozen backbone, trained on the training part."""
-    init = resolve_weights(recipe.init)
+    """The transformer decoder over a frozen backbone (``recipe.init``: the AID classifier's, or any ``-m`` form of
+    a classifier of the decoder's ``image_arch``), trained on the training part."""
+    init = resolve_model(recipe.init, needed_by="the captioner's encoder")
     torch.manual_seed(recipe.config.seed)
     vocab = build_caption_vocabulary([c for i in train_idx for c in captions[i]])
     model = CaptionDecoder(vocab, **dict(recipe.decoder))
-    load_timm_tensors(model.encoder, init.state_dict())
-    prep = init.preprocessing
+    load_timm_tensors(model.encoder, init.module.state_dict())
+    prep = init.weights.preprocessing
     if recipe.input_size:
         prep = prep.model_copy(update={"input_size": recipe.input_size})
     ids = [s.id for s in train_all]
     tokens = cached_array(
         work_dir / f"tokens_{len(ids)}{f'_{recipe.input_size}px' if recipe.input_size else ''}.npy",
-        fingerprint(ids, init.sha256, prep.model_dump()),
+        fingerprint(ids, init.weights.sha256, prep.model_dump()),
         lambda: extract_tokens(model, train_all, prep, progress=progress),
     )
     log(f"decoder: vocabulary {len(vocab)}, tokens {tokens.shape}")
@@ -260,6 +262,19 @@ rsicd_captioner_256: Callable = recipe_entry(
     train_captioner_recipe,
     CaptionRecipe(recipe="rsicd_captioner_256", input_size=256),
     "rsicd_captioner with the decoder reading the encoder at 256 px (8 x 8 memory tokens instead of 4 x 4).",
+)
+# the decoder over EfficientNet-Lite2 with its ImageNet weights (frozen, 224 px: 7 x 7 tokens): the AID classifier
+# was trained on these training images, so its features are sharper on them than on held-out ones; ImageNet's are
+# alike on both
+IMAGENET_TOWER = CaptionRecipe(
+    recipe="rsicd_captioner_imagenet",
+    init="imagenet:efficientnet_lite2",
+    decoder=(*CaptionRecipe().decoder, ("image_arch", "efficientnet_lite2")),
+)
+rsicd_captioner_imagenet: Callable = recipe_entry(
+    train_captioner_recipe,
+    IMAGENET_TOWER,
+    "rsicd_captioner with the decoder over EfficientNet-Lite2 from ImageNet (frozen) instead of the AID classifier.",
 )
 rsicd_captioner_scst: Callable = recipe_entry(
     train_captioner_recipe,
