@@ -357,7 +357,7 @@ def test_train_segmentation_starts_its_encoder_from_imagenet(run_cli, capsys, tm
     bad = tmp_path / "bad.safetensors"
     code, _, err = run_cli(capsys, *common, "-o", bad, "--init", "imagenet:resnet50")
     assert code == 2 and "no offline ImageNet weights for 'resnet50'" in err
-    assert not bad.exists()
+    assert not bad.exists() and not (tmp_path / "bad.work").exists()  # the work folder it made is gone too
 
 
 @pytest.mark.parametrize(

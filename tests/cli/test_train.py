@@ -118,6 +118,9 @@ def test_bad_arguments(trained, tmp_path, capsys, extra, message, run_cli):
     data, _ = trained
     code, _, err = run_cli(capsys, *train_args(data, tmp_path / "x.safetensors", *extra))
     assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "x.safetensors").exists()
+    work = tmp_path / "x.work"  # gone, unless it holds work a rerun reuses (the image cache, made before the bands
+    assert not work.exists() or any(work.iterdir())  # are checked against it)
 
 
 def test_bad_task_output_and_data(trained, tmp_path, capsys, run_cli):

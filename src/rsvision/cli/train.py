@@ -17,7 +17,7 @@ import typer
 
 from rsvision.bench import open_task_dataset
 from rsvision.cli.app import QUIET, app, say, set_quiet
-from rsvision.core.files import check_weights_outputs
+from rsvision.core.files import check_weights_outputs, removed_if_unused, work_folder_of
 from rsvision.core.settings import torch_threads
 from rsvision.errors import RsvisionError
 
@@ -155,13 +155,12 @@ def train_command(
     if not 0.0 <= val < 1.0:
         raise RsvisionError(f"--val must be in [0, 1), got {val:g}")
     dataset = open_task_dataset("classification", data, None, split, split_file)
+    created = not work_folder_of(output, work).exists()
     work_dir = check_weights_outputs(output, work)
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.models import list_models
     from rsvision.train.classifier import train_folder_classifier
 
-    if not init and arch not in list_models() and not arch.startswith("timm:"):
-        raise RsvisionError(f"unknown model {arch!r}; --arch takes {', '.join(list_models())} or timm:<name>")
     arch_kwargs = {"width": width if width is not None else 0.5} if arch in RESNETS and not init else {}
     command = _command(
         task,
@@ -182,7 +181,9 @@ def train_command(
         work=work_dir,
         o=output,
     )
-    with torch_threads(threads):
+    with torch_threads(threads), removed_if_unused(work_dir, created):
+        if not init and arch not in list_models() and not arch.startswith("timm:"):
+            raise RsvisionError(f"unknown model {arch!r}; --arch takes {', '.join(list_models())} or timm:<name>")
         train_folder_classifier(
             dataset,
             output,
@@ -234,6 +235,7 @@ def _train_dense(
     if task == "change" and not arch.startswith("siamese_"):
         raise RsvisionError(f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...), not {arch}")
     dataset = open_task_dataset(task, data, None, split, None)
+    created = not work_folder_of(output, work).exists()
     work_dir = check_weights_outputs(output, work)
     from rsvision.train.change import CHANGE_TRAINING, train_change_model  # deferred: torch
     from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter
@@ -246,7 +248,7 @@ def _train_dense(
     if task == "change":
         config = replace(config, **CHANGE_TRAINING)
     train = partial(train_change_model, standardise=standardise) if task == "change" else train_mask_segmenter
-    with torch_threads(threads):
+    with torch_threads(threads), removed_if_unused(work_dir, created):
         record = train(
             dataset,
             output,
@@ -278,6 +280,7 @@ def _train_detection(data, format, split, split_file, output, options, work, thr
     if crop < 32:
         raise RsvisionError(f"--size (the training crop) must be at least 32, got {crop}")
     dataset = open_task_dataset("detection", data, format, split, split_file)
+    created = not work_folder_of(output, work).exists()
     work_dir = check_weights_outputs(output, work)
     from rsvision.train.detection import DetTrainConfig, train_box_detector  # deferred: torch
 
@@ -285,7 +288,7 @@ def _train_detection(data, format, split, split_file, output, options, work, thr
     config = DetTrainConfig(**{k: options[v] for k, v in fields.items()})
     inputs = dict(data=data, format=format, split=split, split_file=split_file)
     command = _command("detection", **inputs, **options, work=work_dir, o=output)
-    with torch_threads(threads):
+    with torch_threads(threads), removed_if_unused(work_dir, created):
         record = train_box_detector(
             dataset,
             output,

@@ -51,15 +51,34 @@ def check_work_folder(path: str | os.PathLike) -> Path:
     return path
 
 
+def work_folder_of(weights: str | os.PathLike, work: str | os.PathLike | None = None) -> Path:
+    """A training run's work folder: ``work``, default ``NAME.work`` beside the weights ``NAME.safetensors``."""
+    return Path(work) if work else Path(weights).with_name(f"{Path(weights).stem}.work")
+
+
 def check_weights_outputs(weights: str | os.PathLike, work: str | os.PathLike | None = None) -> Path:
-    """The work folder of a training run (``work``, default ``NAME.work`` beside the weights), after checking the
-    weights ``NAME.safetensors``, their card ``NAME.json`` and the work folder can all be written."""
+    """The work folder of a training run (:func:`work_folder_of`), after checking the weights ``NAME.safetensors``,
+    their card ``NAME.json`` and the work folder can all be written."""
     weights = Path(weights)
     if weights.suffix != ".safetensors":
         raise OutputError(f"-o {weights}: weights are written as NAME.safetensors (with NAME.json beside it)")
     check_writable(weights)
     check_writable(weights.with_suffix(".json"))
-    return check_work_folder(work or weights.with_name(f"{weights.stem}.work"))
+    return check_work_folder(work_folder_of(weights, work))
+
+
+@contextlib.contextmanager
+def removed_if_unused(folder: Path, created: bool) -> Iterator[Path]:
+    """Yield a run's work ``folder``; when the block fails and the folder is one this run ``created`` and still
+    empty (a refused start: no checkpoint, no log), remove it, so a refused run leaves nothing behind. A folder
+    holding a checkpoint stays for the next run to resume from."""
+    try:
+        yield folder
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only an empty folder goes
+        raise
 
 
 @contextlib.contextmanager
