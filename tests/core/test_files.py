@@ -2,12 +2,18 @@
 
 import pytest
 
-from rsvision.core.files import removed_if_unused, work_folder_of
+from rsvision.core.files import claim_weights_outputs, removed_if_unused, work_folder_of
 
 
 def test_work_folder_defaults_beside_the_weights(tmp_path):
     assert work_folder_of(tmp_path / "m.safetensors") == tmp_path / "m.work"
     assert work_folder_of(tmp_path / "m.safetensors", tmp_path / "w") == tmp_path / "w"
+
+
+def test_claiming_says_whether_the_work_folder_was_made_here(tmp_path):
+    work, created = claim_weights_outputs(tmp_path / "m.safetensors")
+    assert work == tmp_path / "m.work" and work.is_dir() and created
+    assert claim_weights_outputs(tmp_path / "m.safetensors") == (work, False)
 
 
 def test_a_refused_run_leaves_no_work_folder_it_made(tmp_path):

@@ -17,7 +17,7 @@ import typer
 
 from rsvision.bench import open_task_dataset
 from rsvision.cli.app import QUIET, app, say, set_quiet
-from rsvision.core.files import check_weights_outputs, removed_if_unused, work_folder_of
+from rsvision.core.files import claim_weights_outputs, removed_if_unused
 from rsvision.core.settings import torch_threads
 from rsvision.errors import RsvisionError
 
@@ -155,8 +155,7 @@ def train_command(
     if not 0.0 <= val < 1.0:
         raise RsvisionError(f"--val must be in [0, 1), got {val:g}")
     dataset = open_task_dataset("classification", data, None, split, split_file)
-    created = not work_folder_of(output, work).exists()
-    work_dir = check_weights_outputs(output, work)
+    work_dir, created = claim_weights_outputs(output, work)
     # deferred: torch takes seconds to import, and the checks above answer a mistake without it
     from rsvision.models import list_models
     from rsvision.train.classifier import train_folder_classifier
@@ -235,8 +234,7 @@ def _train_dense(
     if task == "change" and not arch.startswith("siamese_"):
         raise RsvisionError(f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...), not {arch}")
     dataset = open_task_dataset(task, data, None, split, None)
-    created = not work_folder_of(output, work).exists()
-    work_dir = check_weights_outputs(output, work)
+    work_dir, created = claim_weights_outputs(output, work)
     from rsvision.train.change import CHANGE_TRAINING, train_change_model  # deferred: torch
     from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter
 
@@ -280,8 +278,7 @@ def _train_detection(data, format, split, split_file, output, options, work, thr
     if crop < 32:
         raise RsvisionError(f"--size (the training crop) must be at least 32, got {crop}")
     dataset = open_task_dataset("detection", data, format, split, split_file)
-    created = not work_folder_of(output, work).exists()
-    work_dir = check_weights_outputs(output, work)
+    work_dir, created = claim_weights_outputs(output, work)
     from rsvision.train.detection import DetTrainConfig, train_box_detector  # deferred: torch
 
     fields = dict(epochs="epochs", steps="steps", batch_size="batch", crop="size", lr="lr", seed="seed")

@@ -67,6 +67,13 @@ def check_weights_outputs(weights: str | os.PathLike, work: str | os.PathLike | 
     return check_work_folder(work_folder_of(weights, work))
 
 
+def claim_weights_outputs(weights: str | os.PathLike, work: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """:func:`check_weights_outputs`, and whether the work folder was made by this call (what
+    :func:`removed_if_unused` needs to know)."""
+    created = not work_folder_of(weights, work).exists()
+    return check_weights_outputs(weights, work), created
+
+
 @contextlib.contextmanager
 def removed_if_unused(folder: Path, created: bool) -> Iterator[Path]:
     """Yield a run's work ``folder``; when the block fails and the folder is one this run ``created`` and still
