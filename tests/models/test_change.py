@@ -38,6 +38,28 @@ def test_an_odd_channel_count_is_refused():
         model(torch.randn(1, 5, 64, 64))
 
 
+def test_an_upsampled_network_reads_the_pair_at_twice_its_size_and_answers_on_its_pixels():
+    torch.manual_seed(0)
+    model = build_model("siamese_unet", 2, ["red", "green", "blue"], upsample=2, **SMALL).eval()
+    x = torch.randn(1, 6, 64, 64)
+    with torch.no_grad():
+        out = model(x)
+        model.upsample = 1
+        by_hand = torch.nn.functional.avg_pool2d(
+            model(torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear")), 2
+        )
+        plain = model(x)
+    assert out.shape == (1, 2, 64, 64)
+    assert torch.allclose(out, by_hand, atol=1e-5)
+    assert not torch.allclose(out, plain, atol=1e-3)
+
+
+@pytest.mark.parametrize("factor", [0, 1.5])
+def test_an_upsampling_factor_that_is_not_whole_is_refused(factor):
+    with pytest.raises(RsvisionError, match="whole factor"):
+        build_model("siamese_unet", 2, ["red"], upsample=factor, **SMALL)
+
+
 def test_unknown_fusion_is_refused():
     with pytest.raises(RsvisionError, match="unknown fusion"):
         build_model("siamese_unet", 2, ["red"], fusion="sum", **SMALL)

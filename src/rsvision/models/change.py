@@ -8,6 +8,10 @@ count of ONE date, and the encoder's first convolution (the one the band-adaptiv
 Fusion: ``diff`` (the absolute difference of the two feature maps, FC-Siam-diff's rule: symmetric in the dates, no
 extra weights) or ``concat`` (both maps, reduced back to the encoder's width by a 1x1 convolution, FC-Siam-conc's
 rule: it can tell appearance from disappearance).
+``upsample``: the pair is resampled by this factor (bilinear) before the encoder and the logits averaged back onto
+the input's pixels. smp's U-Net drops the encoder's full-resolution level and its finest skip is at half
+resolution, so on 10 m imagery, where a new building is a few pixels, factor 2 gives the decoder a skip at the
+input's own resolution (for four times the work).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from rsvision.errors import RsvisionError
 from rsvision.models.segmentation import ARCHITECTURES, DEFAULT_ENCODER, build_segmenter
@@ -31,11 +36,13 @@ class SiameseChange(nn.Module):
     """``(B, 2C, H, W)`` -> ``(B, num_classes, H, W)`` change logits through ``segmenter``'s encoder (shared),
     the fusion, and ``segmenter``'s decoder and head."""
 
-    def __init__(self, segmenter: nn.Module, fusion: str = "diff"):
+    def __init__(self, segmenter: nn.Module, fusion: str = "diff", upsample: int = 1):
         super().__init__()
         if fusion not in FUSIONS:
             raise RsvisionError(f"unknown fusion {fusion!r}; use {' or '.join(FUSIONS)}")
-        self.fusion = fusion
+        if int(upsample) != upsample or upsample < 1:
+            raise RsvisionError(f"upsample must be a whole factor of 1 or more, got {upsample!r}")
+        self.fusion, self.upsample = fusion, int(upsample)
         self.segmenter = segmenter
         widths = segmenter.encoder.out_channels
         self.reduce = nn.ModuleList(nn.Conv2d(2 * w, w, 1) for w in widths) if fusion == "concat" else None
@@ -48,28 +55,37 @@ class SiameseChange(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] % 2:
             raise RsvisionError(f"a change network takes two dates of equal band count, got {x.shape[1]} channels")
+        if self.upsample > 1:
+            x = F.interpolate(x, scale_factor=self.upsample, mode="bilinear", align_corners=False)
         before, after = x.chunk(2, dim=1)
         both = self.segmenter.encoder(torch.cat([before, after]))  # one pass: the batch norms see both dates
         fused = []
         for level, features in enumerate(both):
             a, b = features.chunk(2)
             fused.append((a - b).abs() if self.reduce is None else self.reduce[level](torch.cat([a, b], 1)))
-        return self.segmenter.segmentation_head(self.segmenter.decoder(fused))
+        logits = self.segmenter.segmentation_head(self.segmenter.decoder(fused))
+        return F.avg_pool2d(logits, self.upsample) if self.upsample > 1 else logits
 
 
 def build_siamese(
-    arch: str, num_classes: int, in_chans: int = 3, encoder: str = DEFAULT_ENCODER, fusion: str = "diff", **kwargs
+    arch: str,
+    num_classes: int,
+    in_chans: int = 3,
+    encoder: str = DEFAULT_ENCODER,
+    fusion: str = "diff",
+    upsample: int = 1,
+    **kwargs,
 ) -> nn.Module:
     """A siamese ``arch`` (an smp architecture of :data:`ARCHITECTURES`) over ``encoder`` for dates of ``in_chans``
     bands each, random weights."""
-    return SiameseChange(build_segmenter(arch, num_classes, in_chans, encoder, **kwargs), fusion)
+    return SiameseChange(build_segmenter(arch, num_classes, in_chans, encoder, **kwargs), fusion, upsample)
 
 
 def _builder(arch: str):
     def build(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
         return build_siamese(arch, num_classes, in_chans, **kwargs)
 
-    build.__doc__ = f"siamese {ARCHITECTURES[arch]} for change (``encoder=``, ``fusion=diff|concat``)."
+    build.__doc__ = f"siamese {ARCHITECTURES[arch]} for change (``encoder=``, ``fusion=diff|concat``, ``upsample=``)."
     return build
 
 

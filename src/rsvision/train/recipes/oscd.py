@@ -142,6 +142,15 @@ XVAL_STANDARDISED_SEED1 = seeded(XVAL_STANDARDISED, 1)
 XVAL_LITE2 = imagenet_encoder(XVAL_STANDARDISED, "oscd_change_xval_lite2")
 XVAL_LITE2_SEED1 = seeded(XVAL_LITE2, 1)
 XVAL_SEED1 = seeded(XVAL, 1)
+# the pair upsampled twice before the encoder (SiameseChange.upsample): smp's U-Net has no skip at the input's
+# resolution, and at 10 m a changed building is a few pixels; FC-Siam-diff keeps a full-resolution level
+XVAL_UP2 = replace(
+    XVAL_STANDARDISED,
+    recipe="oscd_change_xval_up2",
+    name="oscd_change_xval_up2",
+    arch_kwargs={**XVAL_STANDARDISED.arch_kwargs, "upsample": 2},
+)
+XVAL_UP2_SEED1 = seeded(XVAL_UP2, 1)
 # does one more training city help on a city never seen? Each held-out city under the six (the other validation
 # city unused) and under the six + the other city (rule in docs/change.md, fixed before the runs)
 MUMBAI6, MUMBAI, PISA6, PISA = (
@@ -333,6 +342,10 @@ oscd_change_xval_standardised_seed1 = recipe_entry(
     train_change_recipe, XVAL_STANDARDISED_SEED1, "oscd_change_xval_standardised under seed 1."
 )
 oscd_change_xval_seed1 = recipe_entry(train_change_recipe, XVAL_SEED1, "oscd_change_xval under seed 1.")
+oscd_change_xval_up2 = recipe_entry(
+    train_change_recipe, XVAL_UP2, "oscd_change_xval_standardised with the pair upsampled twice before the encoder."
+)
+oscd_change_xval_up2_seed1 = recipe_entry(train_change_recipe, XVAL_UP2_SEED1, "oscd_change_xval_up2 under seed 1.")
 oscd_change_mumbai6 = recipe_entry(
     train_change_recipe, MUMBAI6, "oscd_change_xval_standardised validated on mumbai alone, pisa unused."
 )
