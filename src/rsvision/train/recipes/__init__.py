@@ -22,6 +22,7 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_xval_colour,
     dubai_landcover_xval_dice,
     dubai_landcover_xval_lite2,
+    dubai_landcover_xval_lite2_colour,
 )
 from rsvision.train.recipes.neon import (
     neon_trees,
@@ -50,6 +51,8 @@ from rsvision.train.recipes.oscd import (
     oscd_change_xval_seed1,
     oscd_change_xval_standardised,
     oscd_change_xval_standardised_seed1,
+    oscd_change_xval_up2,
+    oscd_change_xval_up2_seed1,
 )
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 from rsvision.train.recipes.vqa import vqa_baseline
@@ -70,6 +73,7 @@ RECIPES = {
     "dubai_landcover_xval_colour": dubai_landcover_xval_colour,
     "dubai_landcover_xval_dice": dubai_landcover_xval_dice,
     "dubai_landcover_xval_lite2": dubai_landcover_xval_lite2,
+    "dubai_landcover_xval_lite2_colour": dubai_landcover_xval_lite2_colour,
     "dubai_landcover_lite2": dubai_landcover_lite2,
     "neon_trees": neon_trees,
     "neon_trees_ensemble": neon_trees_ensemble,
@@ -88,6 +92,8 @@ RECIPES = {
     "oscd_change_xval_band_jitter": oscd_change_xval_band_jitter,
     "oscd_change_xval_lite2": oscd_change_xval_lite2,
     "oscd_change_xval_lite2_seed1": oscd_change_xval_lite2_seed1,
+    "oscd_change_xval_up2": oscd_change_xval_up2,
+    "oscd_change_xval_up2_seed1": oscd_change_xval_up2_seed1,
     "oscd_change_xval_seed1": oscd_change_xval_seed1,
     "oscd_change_xval_standardised": oscd_change_xval_standardised,
     "oscd_change_xval_standardised_seed1": oscd_change_xval_standardised_seed1,
