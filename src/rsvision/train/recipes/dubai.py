@@ -164,6 +164,9 @@ LITE2 = replace(
     init=XVAL_LITE2.init,
 )
 
+# step B of XVAL_LITE2_COLOUR's rule (docs/segmentation.md): the shipped recipe with both
+LITE2_COLOUR = replace(LITE2, recipe="dubai_landcover_lite2_colour", config=COLOUR.config)
+
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
     torch.manual_seed(recipe.config.seed)
@@ -328,6 +331,9 @@ dubai_landcover_xval_lite2_colour = recipe_entry(
     train_segmentation_recipe,
     XVAL_LITE2_COLOUR,
     "dubai_landcover_xval_lite2 with the colour jitter of dubai_landcover_xval_colour.",
+)
+dubai_landcover_lite2_colour = recipe_entry(
+    train_segmentation_recipe, LITE2_COLOUR, "dubai_landcover_lite2 with the colour jitter of dubai_landcover_colour."
 )
 dubai_landcover_lite2 = recipe_entry(
     train_segmentation_recipe, LITE2, "dubai_landcover_seed1 over EfficientNet-Lite2 started from ImageNet."
