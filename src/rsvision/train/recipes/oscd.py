@@ -143,7 +143,8 @@ XVAL_LITE2 = imagenet_encoder(XVAL_STANDARDISED, "oscd_change_xval_lite2")
 XVAL_LITE2_SEED1 = seeded(XVAL_LITE2, 1)
 XVAL_SEED1 = seeded(XVAL, 1)
 # the pair upsampled twice before the encoder (SiameseChange.upsample): smp's U-Net has no skip at the input's
-# resolution, and at 10 m a changed building is a few pixels; FC-Siam-diff keeps a full-resolution level
+# resolution, and at 10 m a changed building is a few pixels; FC-Siam-diff keeps a full-resolution level. Whole-city
+# F1 0.3535 (seed 0) and 0.323 (seed 1) against 0.345 and 0.362 without: not adopted (docs/change.md)
 XVAL_UP2 = replace(
     XVAL_STANDARDISED,
     recipe="oscd_change_xval_up2",
