@@ -5,12 +5,17 @@ from rsvision.models.captioner import (
     BOS,
     EOS,
     PAD,
+    RANKER_FEATURES,
     SPECIALS,
+    CandidateRanker,
     CaptionDecoder,
     CaptionMemory,
     build_caption_vocabulary,
 )
+from rsvision.models.preprocess import Preprocessing
 from rsvision.models.registry import build_model
+from rsvision.models.resolve import resolve_model
+from rsvision.models.weights import Task, save_weights
 
 
 def test_memory_keeps_captions_and_owners_through_its_state():
@@ -43,3 +48,31 @@ def test_decoder_shapes_and_generation_from_image_tokens():
     captions = model.generate(tokens, beam=2, max_len=5)
     assert len(captions) == 2 and all(set(c.split()) <= {"a", "forest", "desert"} for c in captions)
     assert np.isfinite(logits.detach().numpy()).all()
+
+
+def test_a_memory_with_a_ranker_keeps_it_through_its_card_and_state(tmp_path):
+
+    caps = [["a forest", "green trees"], ["a desert"]]
+    memory = CaptionMemory.from_captions(torch.randn(2, 8), caps, "some_encoder", k=2)
+    weights = np.arange(len(RANKER_FEATURES), dtype=np.float32)
+    memory.ranker = CandidateRanker.from_parts(
+        np.random.randn(3, 8),
+        ["forest", "désert"],
+        (torch.randn(8, 2), torch.randn(2)),
+        (np.zeros(8), np.ones(8)),
+        weights,
+    )
+    query = torch.randn(1, 8)
+    before = memory.ranker.word_probabilities(query)
+    prep = Preprocessing(
+        bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3, std=[0.25] * 3, input_size=32
+    )
+    card = {"task": Task.CAPTIONING, "architecture": "caption_memory", "classes": [], "licence": "-", "command": "-"}
+    save_weights(memory, tmp_path, "m", architecture_kwargs=memory.card_kwargs(), preprocessing=prep, **card)
+    loaded = resolve_model(str(tmp_path / "m.safetensors")).module
+    assert loaded.ranker is not None and loaded.ranker.words == ["forest", "désert"]
+    assert torch.equal(loaded.ranker.word_probabilities(query), before)  # nothing rounded on the way
+    assert loaded.ranker.weights.tolist() == weights.tolist()
+    assert CaptionMemory(**{**memory.card_kwargs()}).ranker is not None
+    plain = CaptionMemory.from_captions(torch.randn(2, 8), caps, "some_encoder")
+    assert plain.ranker is None and "ranker_words" not in plain.card_kwargs()

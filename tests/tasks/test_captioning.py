@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
-from rsvision.models.captioner import CaptionMemory
-from rsvision.tasks.captioning import NgramConsensus, RetrievalCaptioner
+from rsvision.models.captioner import RANKER_FEATURES, CaptionMemory
+from rsvision.tasks.captioning import CandidateFeatures, NgramConsensus, RetrievalCaptioner, neighbour_candidates
 
 
 def test_consensus_picks_the_caption_the_others_agree_with():
@@ -54,3 +55,22 @@ def test_a_memory_embedded_with_tta_embeds_its_queries_so():
         embedder = _Embedder()
         (caption,) = RetrievalCaptioner(embedder, memory).caption_images([np.zeros((3, 8, 8), np.uint8)])
         assert caption.text == "a dense forest" and embedder.calls == [tta]
+
+
+def test_candidate_features_say_what_each_candidate_is():
+    pool = ["a dense forest", "a dense forest", "many green trees in a dense forest", "a plane at the airport"]
+    keys = torch.nn.functional.normalize(torch.tensor([[1.0, 0, 0], [0.9, 0.1, 0], [0.8, 0.2, 0.1]]), dim=1)
+    memory = CaptionMemory.from_captions(keys, [pool[:2], pool[2:3], pool[3:]], "x", k=3)
+    text = np.eye(4, 3, dtype=np.float32)
+    features = CandidateFeatures(memory, NgramConsensus(memory.captions), text, ["forest", "plane", "trees"])
+    sims = keys.numpy() @ np.array([1.0, 0.0, 0.0], np.float32)
+    candidates, weights, rank = neighbour_candidates(memory, sims, 3)
+    assert candidates == [0, 1, 2, 3] and rank.tolist() == [0, 0, 1, 2]
+    word_p = np.array([0.9, 0.05, 0.5], np.float32)  # the image shows a forest and trees, no plane
+    x = features.features(candidates, weights, rank, np.array([1.0, 0, 0], np.float32), word_p)
+    assert x.shape == (4, len(RANKER_FEATURES))
+    column = {name: x[:, i] for i, name in enumerate(RANKER_FEATURES)}
+    assert column["repeats"].tolist() == pytest.approx([np.log(2), np.log(2), 0, 0])
+    assert column["length"].argmax() == 2  # the longest caption, against the candidates' median
+    assert column["word_recall"].argmax() == 2 and column["word_precision"].argmin() == 3
+    assert column["image_text"].argmax() == 0 and abs(column["agreement"].mean()) < 1e-5  # standardised

@@ -5,6 +5,9 @@ training images by a named dual encoder (float16) and their captions as UTF-8 by
 safetensors carry the whole memory offline. Captions are chosen from it by
 :class:`rsvision.tasks.captioning.RetrievalCaptioner` (the embedder is loaded by name, not copied).
 
+A memory may also carry a :class:`CandidateRanker` (``ranker``): what a learned scorer of its candidate captions
+needs (each caption's text embedding, a word probe over image embeddings, the scorer's weights).
+
 ``caption_decoder`` is an image encoder from the registry (its pooled feature map as memory tokens) and a small
 transformer decoder over a closed vocabulary, decoded greedily or with a beam.
 """
@@ -16,6 +19,7 @@ from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,12 +31,77 @@ MEMORY_ARCH = "caption_memory"
 DECODER_ARCH = "caption_decoder"
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
+# what CandidateRanker.weights weigh, per candidate caption (rsvision.tasks.captioning.candidate_features)
+RANKER_FEATURES = (
+    "agreement",
+    "similarity",
+    "rank",
+    "image_text",
+    "repeats",
+    "length",
+    "length_squared",
+    "semantic",
+    "word_precision",
+    "word_recall",
+)
+
+
+class CandidateRanker(nn.Module):
+    """A learned scorer of a caption memory's candidates: a linear score (``weights``) over RANKER_FEATURES.
+    ``caption_embeddings``: each memory caption's text embedding by the memory's dual encoder (float16, unit
+    length); ``probe_*``: a multi-label linear probe from a standardised image embedding to "this word occurs in the
+    image's captions", one output per word of ``words`` (UTF-8 bytes cut at ``word_offsets``)."""
+
+    def __init__(self, n_captions: int, embed_dim: int, n_words: int, n_word_bytes: int):
+        super().__init__()
+        self.register_buffer("caption_embeddings", torch.zeros(n_captions, embed_dim, dtype=torch.float16))
+        # float16 as save_weights stores kernels: what is validated in memory is what loads
+        self.register_buffer("probe_weight", torch.zeros(embed_dim, n_words, dtype=torch.float16))
+        self.register_buffer("probe_bias", torch.zeros(n_words))
+        self.register_buffer("probe_mean", torch.zeros(embed_dim))
+        self.register_buffer("probe_std", torch.ones(embed_dim))
+        self.register_buffer("word_bytes", torch.zeros(n_word_bytes, dtype=torch.uint8))
+        self.register_buffer("word_offsets", torch.zeros(n_words + 1, dtype=torch.int64))
+        self.register_buffer("weights", torch.zeros(len(RANKER_FEATURES)))
+
+    @classmethod
+    def from_parts(
+        cls, caption_embeddings, words: Sequence[str], probe: tuple, standardise: tuple, weights
+    ) -> CandidateRanker:
+        """A ranker of ``caption_embeddings`` ((N, D)), the probe ``(weight (D, V), bias (V,))`` over ``words``
+        applied to ``(embedding - mean) / std`` (``standardise``), and the scorer's ``weights``."""
+        encoded = [w.encode() for w in words]
+        offsets = torch.tensor([0, *map(len, encoded)], dtype=torch.int64).cumsum(0)
+        ranker = cls(len(caption_embeddings), caption_embeddings.shape[1], len(words), int(offsets[-1]))
+        ranker.caption_embeddings.copy_(torch.as_tensor(caption_embeddings).half())
+        for buffer, value in zip(
+            (ranker.probe_weight, ranker.probe_bias, ranker.probe_mean, ranker.probe_std, ranker.weights),
+            (*probe, *standardise, weights),
+        ):
+            buffer.copy_(torch.as_tensor(np.asarray(value), dtype=torch.float32))
+        ranker.word_bytes.copy_(torch.frombuffer(bytearray(b"".join(encoded)), dtype=torch.uint8))
+        ranker.word_offsets.copy_(offsets)
+        return ranker
+
+    @cached_property
+    def words(self) -> list[str]:
+        raw = self.word_bytes.numpy().tobytes()
+        return [raw[a:b].decode() for a, b in pairwise(self.word_offsets.tolist())]
+
+    def word_probabilities(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, D) image embeddings -> (B, V) probabilities of each word occurring in their captions."""
+        x = (embeddings.float() - self.probe_mean) / self.probe_std
+        return torch.sigmoid(x @ self.probe_weight.float() + self.probe_bias)
+
+    def card_kwargs(self) -> dict[str, int]:
+        return {"ranker_words": len(self.probe_bias), "ranker_word_bytes": len(self.word_bytes)}
 
 
 class CaptionMemory(nn.Module):
     """Training images' embeddings (``image_embeddings``, (N, D) float16) by the dual encoder ``embedder`` and
     their captions (``caption_bytes`` joined, cut at ``caption_offsets``; ``caption_owner`` names each one's image).
-    ``tta``: the embeddings are each image's mean over its 8 flips and quarter turns, and queries are embedded so."""
+    ``tta``: the embeddings are each image's mean over its 8 flips and quarter turns, and queries are embedded so.
+    ``ranker``: a :class:`CandidateRanker` of its captions, or None (candidates chosen by n-gram consensus)."""
 
     def __init__(
         self,
@@ -44,9 +113,12 @@ class CaptionMemory(nn.Module):
         k: int = 40,
         embedder_sha256: str | None = None,
         tta: bool = False,
+        ranker_words: int = 0,
+        ranker_word_bytes: int = 0,
     ):
         super().__init__()
         self.embedder, self.k, self.embedder_sha256, self.tta = embedder, k, embedder_sha256, tta
+        self.ranker = CandidateRanker(n_captions, embed_dim, ranker_words, ranker_word_bytes) if ranker_words else None
         self.register_buffer("image_embeddings", torch.zeros(n_images, embed_dim, dtype=torch.float16))
         self.register_buffer("caption_bytes", torch.zeros(n_bytes, dtype=torch.uint8))
         self.register_buffer("caption_offsets", torch.zeros(n_captions + 1, dtype=torch.int64))
@@ -91,6 +163,7 @@ class CaptionMemory(nn.Module):
             "embedder": self.embedder,
             "k": self.k,
             "tta": self.tta,
+            **(self.ranker.card_kwargs() if self.ranker is not None else {}),
         }
 
 

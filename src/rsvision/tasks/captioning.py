@@ -5,6 +5,9 @@ The retrieval captioner follows Devlin et al. (2015, "Exploring nearest neighbor
 captioning"): of the captions of the ``k`` training images nearest to the query (cosine of the dual encoder's
 image embeddings), it returns the one that agrees most with the others, agreement being the cosine of n-gram
 (1-4) tf-idf vectors, as CIDEr measures it, each neighbour's captions weighted by that neighbour's similarity.
+A memory with a :class:`~rsvision.models.captioner.CandidateRanker` instead returns the candidate its learned
+linear scorer rates highest, over :class:`CandidateFeatures` (that consensus among them, and what the query image
+shows: its image-text similarity, and a word probe's evidence for each candidate's words).
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class NgramConsensus:
 
     def pick(self, candidates: Sequence[int], weights: np.ndarray) -> int:
         """The candidate (pool index) whose similarity-weighted agreement with the other candidates is highest."""
+        return int(candidates[int(np.argmax(self.agreement(candidates, weights)))])
+
+    def agreement(self, candidates: Sequence[int], weights: np.ndarray) -> np.ndarray:
+        """Each candidate's agreement with the others (pool indices; their weights)."""
         grams: dict[tuple, int] = {}
         entries = [
             (r, grams.setdefault(g, len(grams)), (1 + math.log(c)) * self.idf[g])
@@ -62,8 +69,67 @@ class NgramConsensus:
             rows, cols, values = zip(*entries)
             v[list(rows), list(cols)] = values
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        agreement = (v @ v.T) @ weights - weights  # leave each candidate's agreement with itself out
-        return int(candidates[int(np.argmax(agreement))])
+        return (v @ v.T) @ weights - weights  # leave each candidate's agreement with itself out
+
+
+class CandidateFeatures:
+    """Per-candidate features of a memory's captions for a :class:`CandidateRanker` (RANKER_FEATURES, in order),
+    each standardised within the query where it is a score. Built once per memory; training and inference share it,
+    so the scorer weighs at inference what it was fitted on."""
+
+    def __init__(self, memory: CaptionMemory, consensus: NgramConsensus, caption_embeddings: np.ndarray, words):
+        self.memory, self.consensus = memory, consensus
+        self.text = caption_embeddings.astype(np.float32)
+        self.text /= np.maximum(np.linalg.norm(self.text, axis=1, keepdims=True), 1e-12)
+        tokens = [tokenize_caption(c) for c in memory.captions]
+        self.normalised = [" ".join(t) for t in tokens]
+        self.length = np.array([len(t) for t in tokens], np.float32)
+        column = {w: j for j, w in enumerate(words)}
+        self.word_columns = [sorted({column[w] for w in t if w in column}) for t in tokens]
+
+    def features(
+        self, candidates: list[int], weights: np.ndarray, rank: np.ndarray, query: np.ndarray, word_p: np.ndarray
+    ) -> np.ndarray:
+        """(len(candidates), len(RANKER_FEATURES)) for a query of image embedding ``query`` whose words' probabilities
+        are ``word_p``."""
+        text = self.text[candidates]
+        normalised = [self.normalised[c] for c in candidates]
+        repeats = Counter(normalised)
+        length = self.length[candidates]
+        deviation = (length - np.median(length)) / 5.0
+        log_p = np.log(np.clip(word_p, 1e-6, None))
+        columns = [self.word_columns[c] for c in candidates]
+        return np.stack(
+            [
+                standardised(self.consensus.agreement(candidates, weights)),
+                standardised(weights),
+                rank / float(rank.max() + 1),
+                standardised(text @ query),
+                np.log([repeats[n] for n in normalised]),
+                deviation,
+                deviation**2,
+                standardised((text @ text.T) @ weights - weights),
+                standardised(np.array([log_p[c].mean() if c else log_p.min() for c in columns])),
+                standardised(np.array([word_p[c].sum() for c in columns]) / max(float(word_p.sum()), 1e-12)),
+            ],
+            1,
+        ).astype(np.float32)
+
+
+def neighbour_candidates(memory: CaptionMemory, sims: np.ndarray, k: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The captions of the ``k`` memory images most similar (``sims``, one per memory image), each caption's
+    neighbour weight (its image's similarity, 0 if negative) and neighbour rank."""
+    near = np.argsort(-sims)[:k]
+    sizes = [len(memory.captions_of_image[j]) for j in near]
+    candidates = [c for j in near for c in memory.captions_of_image[j]]
+    weights = np.repeat(np.maximum(sims[near], 0.0), sizes).astype(np.float32)
+    return candidates, weights, np.repeat(np.arange(len(near)), sizes)
+
+
+def standardised(values: np.ndarray) -> np.ndarray:
+    """``values`` less their mean, over their standard deviation (+1e-6: a constant column stays 0)."""
+    values = np.asarray(values, np.float32)
+    return (values - values.mean()) / (values.std() + 1e-6)
 
 
 class RetrievalCaptioner:
@@ -74,17 +140,30 @@ class RetrievalCaptioner:
         self.k = min(k or memory.k, len(memory.image_embeddings))
         self.consensus = NgramConsensus(memory.captions)
         self.keys = memory.image_embeddings.float().numpy()
+        ranker = memory.ranker
+        self.features = (
+            None
+            if ranker is None
+            else CandidateFeatures(memory, self.consensus, ranker.caption_embeddings.float().numpy(), ranker.words)
+        )
 
     def caption_embeddings(self, embeddings: np.ndarray) -> list[Caption]:
-        """One caption per (L2-normalised) image embedding."""
+        """One caption per (L2-normalised) image embedding: the candidate the memory's ranker scores highest, or
+        (without one) the one the n-gram consensus picks."""
         sims = embeddings @ self.keys.T
+        if self.features is not None:
+            with torch.inference_mode():
+                word_p = self.memory.ranker.word_probabilities(torch.from_numpy(embeddings)).numpy()
+            weights = self.memory.ranker.weights.numpy()
         out = []
-        for row in sims:
+        for q, row in enumerate(sims):
+            candidates, per_caption, rank = neighbour_candidates(self.memory, row, self.k)
+            if self.features is None:
+                best = self.consensus.pick(candidates, per_caption)
+            else:
+                scores = self.features.features(candidates, per_caption, rank, embeddings[q], word_p[q]) @ weights
+                best = candidates[int(np.argmax(scores))]
             near = np.argsort(-row)[: self.k]
-            weights = np.maximum(row[near], 0.0)
-            candidates = [c for j in near for c in self.memory.captions_of_image[j]]
-            per_caption = np.repeat(weights, [len(self.memory.captions_of_image[j]) for j in near])
-            best = self.consensus.pick(candidates, per_caption.astype(np.float32))
             out.append(Caption(self.memory.captions[best], tuple(near.tolist()), tuple(row[near].round(4).tolist())))
         return out
 

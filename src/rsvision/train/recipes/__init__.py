@@ -23,6 +23,8 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_xval_dice,
     dubai_landcover_xval_lite2,
     dubai_landcover_xval_lite2_colour,
+    dubai_landcover_xval_lite2_seed2,
+    dubai_landcover_xval_seed2,
 )
 from rsvision.train.recipes.neon import (
     neon_trees,
@@ -74,6 +76,8 @@ RECIPES = {
     "dubai_landcover_xval_dice": dubai_landcover_xval_dice,
     "dubai_landcover_xval_lite2": dubai_landcover_xval_lite2,
     "dubai_landcover_xval_lite2_colour": dubai_landcover_xval_lite2_colour,
+    "dubai_landcover_xval_seed2": dubai_landcover_xval_seed2,
+    "dubai_landcover_xval_lite2_seed2": dubai_landcover_xval_lite2_seed2,
     "dubai_landcover_lite2": dubai_landcover_lite2,
     "neon_trees": neon_trees,
     "neon_trees_ensemble": neon_trees_ensemble,

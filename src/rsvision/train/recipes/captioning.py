@@ -4,6 +4,9 @@ its images that chose the dual encoder's epoch, so the dual encoder never traine
 - retrieval: the shipped dual encoder's nearest training images, their captions re-ranked by n-gram consensus
   (``k``, whether an image's repeated captions count once, and whether images are embedded as the mean of their 8
   flips and quarter turns, chosen on validation; the shipped memory holds every rsicd-train image);
+- retrieval + ranker: the same candidates, chosen by a learned scorer (``rsvision.train.caption_ranker``: n-gram
+  consensus, image-text similarity and a word probe's evidence from the image, fitted on the training part's own
+  images as queries);
 - decoder: the AID classifier's EfficientNet-Lite0 (frozen) read by a 2-layer transformer decoder trained here.
 
 Validation scores only the images of that part with two or more distinct captions (REPRESENTATIVE_MIN_DISTINCT).
@@ -37,6 +40,7 @@ from rsvision.models.resolve import resolve_model
 from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
 from rsvision.tasks.captioning import DecoderCaptioner, RetrievalCaptioner
+from rsvision.train.caption_ranker import RankerConfig, fit_candidate_ranker, ranker_of
 from rsvision.train.captioning import (
     CaptionConfig,
     CaptionParts,
@@ -97,15 +101,17 @@ def train_captioner_recipe(
         val_idx = representative(val_all, captions)
         log(f"rsicd-train: {len(train_idx)} train + {len(val_all)} validation images, {len(val_idx)} of them scored")
         embeddings, settings = choose_memory(train_all, train_idx, val_idx, captions, work_dir, progress, log)
+        best = max(settings, key=lambda key: settings[key]["cider"])
+        ranked, probe, ranker_weights = rank_candidates(best, embeddings[best[2]], train_idx, val_idx, captions, log)
         decoder, prep, history, dec_scores = train_decoder(
             recipe, train_all, train_idx, val_idx, captions, work_dir, progress, log
         )
-        best = max(settings, key=lambda key: settings[key]["cider"])
-        retrieval_wins = settings[best]["cider"] >= dec_scores["cider"]
+        kinds = {"retrieval": settings[best], "retrieval + ranker": ranked, "decoder": dec_scores}
+        chosen = max(kinds, key=lambda kind: kinds[kind]["cider"])  # ties go to the first (the simplest)
         log(
-            f"validation CIDEr-D: retrieval (k {best[0]}, repeats once: {best[1]}, D4 TTA: {best[2]}) "
-            f"{settings[best]['cider']:.4f}, decoder {dec_scores['cider']:.4f}: shipping the "
-            f"{'retrieval' if retrieval_wins else 'decoder'} captioner"
+            f"validation CIDEr-D (retrieval: k {best[0]}, repeats once {best[1]}, D4 TTA {best[2]}): "
+            + ", ".join(f"{kind} {v['cider']:.4f}" for kind, v in kinds.items())
+            + f": shipping the {chosen} captioner"
         )
         part = (
             f"rsicd-train validation part ({VAL_FRACTION:.0%} of images, seed 0; its {len(val_idx)} images with "
@@ -114,12 +120,17 @@ def train_captioner_recipe(
         metrics = [
             MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, retrieval k={k}, repeats once={d}, tta={t}", values=v)
             for (k, d, t), v in settings.items()
-        ] + [MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, decoder (beam 3)", values=dec_scores)]
+        ] + [
+            MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, retrieval k={best[0]} + ranker", values=ranked),
+            MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, decoder (beam 3)", values=dec_scores),
+        ]
         embedder = load_embedder(DEFAULT_EMBEDDER)
-        if retrieval_wins:
+        if chosen != "decoder":
             kept = [once(c) if best[1] else c for c in captions]
             memory = torch.from_numpy(embeddings[best[2]])
             full = CaptionMemory.from_captions(memory, kept, DEFAULT_EMBEDDER, best[0], tta=best[2])
+            if chosen == "retrieval + ranker":  # the probe and weights fitted on the training part, as validated
+                full.ranker = ranker_of(embedder.embed_texts(full.captions), probe, ranker_weights)
             model, card = full, _memory_card(full, embedder)
             captioner = RetrievalCaptioner(embedder, full)
         else:
@@ -130,7 +141,7 @@ def train_captioner_recipe(
             log("rsicd-test: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
             metrics.append(MeasuredMetrics(dataset="AID+RSICD", split="rsicd-test" + smoke(limit), values=values))
         notes = {
-            "chosen": "retrieval" if retrieval_wins else "decoder",
+            "chosen": chosen,
             "decoder_history": history,
             "decoder_config": asdict(recipe.config),
             "scst_config": asdict(recipe.scst) if recipe.scst else None,
@@ -173,6 +184,26 @@ def choose_memory(train_all, train_idx, val_idx, captions, work_dir: Path, progr
                 f"BLEU-4 {got['bleu4']:.4f}"
             )
     return embeddings, scores
+
+
+def rank_candidates(setting: tuple, embeddings: np.ndarray, train_idx, val_idx, captions, log) -> tuple:
+    """The validation scores of the retrieval captioner of ``setting`` (k, repeats once, tta) whose candidates a
+    ranker fitted on the training part chooses; that ranker's word probe and weights."""
+    k, dedupe, tta = setting
+    kept = [once(captions[i]) if dedupe else captions[i] for i in train_idx]
+    memory = CaptionMemory.from_captions(torch.from_numpy(embeddings[train_idx]), kept, DEFAULT_EMBEDDER, k, tta=tta)
+    embedder = load_embedder(DEFAULT_EMBEDDER)
+    queries = representative(train_idx, captions)
+    text = embedder.embed_texts(memory.captions)
+    memory.ranker, probe = fit_candidate_ranker(
+        memory, train_idx, embeddings, captions, queries, text, k, RankerConfig(), log
+    )
+    hyps = {
+        i: c.text for i, c in enumerate(RetrievalCaptioner(embedder, memory).caption_embeddings(embeddings[val_idx]))
+    }
+    scores = caption_scores({i: captions[q] for i, q in enumerate(val_idx)}, hyps)
+    log(f"retrieval k {k} + ranker: validation CIDEr-D {scores['cider']:.4f}, BLEU-4 {scores['bleu4']:.4f}")
+    return scores, probe, memory.ranker.weights.numpy()
 
 
 def representative(val_idx: np.ndarray, captions: list[list[str]]) -> np.ndarray:
