@@ -197,7 +197,8 @@ def test_the_captioner_recipe_reads_the_encoder_at_its_input_size(shared, tmp_pa
     log = (tmp_path / "w" / "train.log").read_text()
     assert ", 64, 1280)" in log and (tmp_path / "w" / "tokens_40_256px.npy").is_file()
     card = resolve_weights(path)
-    assert card.notes["chosen"] in ("retrieval", "decoder")
+    assert card.notes["chosen"] in ("retrieval", "retrieval + ranker", "decoder")
+    assert "+ ranker" in log  # the ranker is fitted and measured beside the other two
     if card.notes["chosen"] == "decoder":
         assert card.preprocessing.input_size == 256
 

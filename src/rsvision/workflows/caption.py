@@ -4,7 +4,7 @@ caption per region plus one for the whole scene built from them.
 
 A scene larger than 1.5 regions on a side is read region by region (GDAL decimates each window to the model's input
 size, so memory stays bounded); each region gets its own caption and footprint, and the scene's caption is the
-region caption that agrees most with the others (the same n-gram consensus the retrieval captioner ranks with), so
+region caption that agrees most with the others (the n-gram consensus the retrieval captioner's ranker starts from), so
 it describes what most of the scene shows.
 """
 
