@@ -73,6 +73,6 @@ def test_a_memory_with_a_ranker_keeps_it_through_its_card_and_state(tmp_path):
     assert loaded.ranker is not None and loaded.ranker.words == ["forest", "désert"]
     assert torch.equal(loaded.ranker.word_probabilities(query), before)  # nothing rounded on the way
     assert loaded.ranker.weights.tolist() == weights.tolist()
-    assert CaptionMemory(**{**memory.card_kwargs()}).ranker is not None
+    assert CaptionMemory(**memory.card_kwargs()).ranker is not None
     plain = CaptionMemory.from_captions(torch.randn(2, 8), caps, "some_encoder")
     assert plain.ranker is None and "ranker_words" not in plain.card_kwargs()

@@ -62,10 +62,10 @@ def test_candidate_features_say_what_each_candidate_is():
     keys = torch.nn.functional.normalize(torch.tensor([[1.0, 0, 0], [0.9, 0.1, 0], [0.8, 0.2, 0.1]]), dim=1)
     memory = CaptionMemory.from_captions(keys, [pool[:2], pool[2:3], pool[3:]], "x", k=3)
     text = np.eye(4, 3, dtype=np.float32)
-    features = CandidateFeatures(memory, NgramConsensus(memory.captions), text, ["forest", "plane", "trees"])
+    features = CandidateFeatures(NgramConsensus(memory.captions), text, ["forest", "plane", "trees"])
     sims = keys.numpy() @ np.array([1.0, 0.0, 0.0], np.float32)
-    candidates, weights, rank = neighbour_candidates(memory, sims, 3)
-    assert candidates == [0, 1, 2, 3] and rank.tolist() == [0, 0, 1, 2]
+    near, candidates, weights, rank = neighbour_candidates(memory, sims, 3)
+    assert near.tolist() == [0, 1, 2] and candidates == [0, 1, 2, 3] and rank.tolist() == [0, 0, 1, 2]
     word_p = np.array([0.9, 0.05, 0.5], np.float32)  # the image shows a forest and trees, no plane
     x = features.features(candidates, weights, rank, np.array([1.0, 0, 0], np.float32), word_p)
     assert x.shape == (4, len(RANKER_FEATURES))

@@ -48,7 +48,8 @@ class NgramConsensus:
 
     def __init__(self, captions: Sequence[str], n: int = 4):
         self.n = n
-        self.counts = [ngram_counts(tokenize_caption(c), n) for c in captions]
+        self.tokens = [tokenize_caption(c) for c in captions]
+        self.counts = [ngram_counts(t, n) for t in self.tokens]
         df = Counter(g for counts in self.counts for g in counts)
         self.idf = {g: math.log(len(captions) / d) for g, d in df.items()}
 
@@ -77,11 +78,12 @@ class CandidateFeatures:
     each standardised within the query where it is a score. Built once per memory; training and inference share it,
     so the scorer weighs at inference what it was fitted on."""
 
-    def __init__(self, memory: CaptionMemory, consensus: NgramConsensus, caption_embeddings: np.ndarray, words):
-        self.memory, self.consensus = memory, consensus
+    def __init__(self, consensus: NgramConsensus, caption_embeddings: np.ndarray, words):
+        """``consensus``: over the memory's captions (their tokens are reused); ``caption_embeddings``: theirs."""
+        self.consensus = consensus
         self.text = caption_embeddings.astype(np.float32)
         self.text /= np.maximum(np.linalg.norm(self.text, axis=1, keepdims=True), 1e-12)
-        tokens = [tokenize_caption(c) for c in memory.captions]
+        tokens = consensus.tokens
         self.normalised = [" ".join(t) for t in tokens]
         self.length = np.array([len(t) for t in tokens], np.float32)
         column = {w: j for j, w in enumerate(words)}
@@ -116,14 +118,14 @@ class CandidateFeatures:
         ).astype(np.float32)
 
 
-def neighbour_candidates(memory: CaptionMemory, sims: np.ndarray, k: int) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """The captions of the ``k`` memory images most similar (``sims``, one per memory image), each caption's
-    neighbour weight (its image's similarity, 0 if negative) and neighbour rank."""
+def neighbour_candidates(memory: CaptionMemory, sims: np.ndarray, k: int) -> tuple:
+    """The ``k`` memory images most similar (``sims``, one per memory image), most similar first; their captions,
+    each caption's neighbour weight (its image's similarity, 0 if negative) and neighbour rank."""
     near = np.argsort(-sims)[:k]
     sizes = [len(memory.captions_of_image[j]) for j in near]
     candidates = [c for j in near for c in memory.captions_of_image[j]]
     weights = np.repeat(np.maximum(sims[near], 0.0), sizes).astype(np.float32)
-    return candidates, weights, np.repeat(np.arange(len(near)), sizes)
+    return near, candidates, weights, np.repeat(np.arange(len(near)), sizes)
 
 
 def standardised(values: np.ndarray) -> np.ndarray:
@@ -144,7 +146,7 @@ class RetrievalCaptioner:
         self.features = (
             None
             if ranker is None
-            else CandidateFeatures(memory, self.consensus, ranker.caption_embeddings.float().numpy(), ranker.words)
+            else CandidateFeatures(self.consensus, ranker.caption_embeddings.float().numpy(), ranker.words)
         )
 
     def caption_embeddings(self, embeddings: np.ndarray) -> list[Caption]:
@@ -157,13 +159,12 @@ class RetrievalCaptioner:
             weights = self.memory.ranker.weights.numpy()
         out = []
         for q, row in enumerate(sims):
-            candidates, per_caption, rank = neighbour_candidates(self.memory, row, self.k)
+            near, candidates, per_caption, rank = neighbour_candidates(self.memory, row, self.k)
             if self.features is None:
                 best = self.consensus.pick(candidates, per_caption)
             else:
                 scores = self.features.features(candidates, per_caption, rank, embeddings[q], word_p[q]) @ weights
                 best = candidates[int(np.argmax(scores))]
-            near = np.argsort(-row)[: self.k]
             out.append(Caption(self.memory.captions[best], tuple(near.tolist()), tuple(row[near].round(4).tolist())))
         return out
 

@@ -44,11 +44,6 @@ class WordProbe:
     probe: tuple[torch.Tensor, torch.Tensor]
     standardise: tuple[np.ndarray, np.ndarray]
 
-    def probabilities(self, embeddings: np.ndarray, probe: tuple | None = None) -> np.ndarray:
-        weight, bias = probe or self.probe
-        x = torch.from_numpy(((embeddings - self.standardise[0]) / self.standardise[1]).astype(np.float32))
-        return torch.sigmoid(x @ weight + bias).numpy()
-
 
 def probe_vocabulary(references: Sequence[Sequence[str]], min_images: int) -> list[str]:
     """The words of at least ``min_images`` images' references (one list of captions per image; a twentieth of
@@ -91,6 +86,12 @@ def fit_probe(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[torch.Tensor, to
     return weight.detach(), bias.detach()
 
 
+def probe_probabilities(x: np.ndarray, probe: tuple[torch.Tensor, torch.Tensor]) -> np.ndarray:
+    """(N, V) word probabilities of standardised embeddings ``x`` under ``probe`` (weight, bias)."""
+    weight, bias = probe
+    return torch.sigmoid(torch.from_numpy(x) @ weight + bias).numpy()
+
+
 def fit_word_probe(
     embeddings: np.ndarray, references: Sequence[Sequence[str]], config: RankerConfig, log: Callable
 ) -> tuple[WordProbe, np.ndarray]:
@@ -99,23 +100,18 @@ def fit_word_probe(
     words = probe_vocabulary(references, config.min_images)
     y = word_targets(references, words)
     mean, std = embeddings.mean(0), embeddings.std(0) + 1e-6
-    probe = WordProbe(words, (torch.zeros(0), torch.zeros(0)), (mean, std))
     x = ((embeddings - mean) / std).astype(np.float32)
     folds = np.arange(len(x)) % config.folds
     np.random.default_rng(config.seed).shuffle(folds)
     losses = {}
     for l2 in config.probe_l2s:
-        p = probe.probabilities(embeddings[folds == 0], fit_probe(x[folds != 0], y[folds != 0], l2)).clip(
-            1e-6, 1 - 1e-6
-        )
+        p = probe_probabilities(x[folds == 0], fit_probe(x[folds != 0], y[folds != 0], l2)).clip(1e-6, 1 - 1e-6)
         losses[l2] = float(-(y[folds == 0] * np.log(p) + (1 - y[folds == 0]) * np.log(1 - p)).mean())
     l2 = min(losses, key=losses.get)
     log(f"word probe: {len(words)} words, held-out fold log-loss by L2 {losses}: L2 {l2}")
     out_of_fold = np.zeros_like(y)
     for f in range(config.folds):
-        out_of_fold[folds == f] = probe.probabilities(
-            embeddings[folds == f], fit_probe(x[folds != f], y[folds != f], l2)
-        )
+        out_of_fold[folds == f] = probe_probabilities(x[folds == f], fit_probe(x[folds != f], y[folds != f], l2))
     return WordProbe(words, fit_probe(x, y, l2), (mean, std)), out_of_fold
 
 
@@ -159,7 +155,7 @@ def query_features(
         sims = keys @ embeddings[q]
         if exclude.get(int(q)) is not None:
             sims[exclude[int(q)]] = -np.inf
-        candidates, weights, rank = neighbour_candidates(memory, sims, k)
+        _, candidates, weights, rank = neighbour_candidates(memory, sims, k)
         out.append((candidates, features.features(candidates, weights, rank, embeddings[q], word_p[q])))
     return out
 
@@ -181,15 +177,15 @@ def fit_candidate_ranker(
     the ranker of another memory."""
     probe, out_of_fold = fit_word_probe(embeddings[memory_images], [references[i] for i in memory_images], config, log)
     word_p = dict(zip(memory_images.tolist(), out_of_fold))
-    features = CandidateFeatures(memory, NgramConsensus(memory.captions), caption_embeddings, probe.words)
+    consensus = NgramConsensus(memory.captions)
+    features = CandidateFeatures(consensus, caption_embeddings, probe.words)
     row_of = {int(img): r for r, img in enumerate(memory_images)}
     rows = query_features(memory, features, embeddings, queries, word_p, k, row_of)
     scorer = CiderD([[tokenize_caption(c) for c in references[i]] for i in memory_images])
-    tokens = [tokenize_caption(c) for c in memory.captions]
     targets = []
     for q, (candidates, _) in zip(queries, rows):
         refs = scorer.references([tokenize_caption(c) for c in references[q]])
-        targets.append(np.array([scorer.score(tokens[c], refs) for c in candidates], np.float32))
+        targets.append(np.array([scorer.score(consensus.tokens[c], refs) for c in candidates], np.float32))
     held = set(
         np.random.default_rng(config.seed)
         .choice(len(rows), int(len(rows) * config.hold_fraction), replace=False)
