@@ -49,14 +49,22 @@ def test_pairs_stack_both_dates_and_split_by_rows(change_pair_arrays):
         change_pairs(data, ["nope"])
 
 
-def test_threshold_chosen_on_validation_becomes_the_networks_argmax():
+SMALL_NETWORKS = {
+    "siamese_unet": {"encoder": "resnet18", "decoder_channels": [8] * 5},
+    "fc_siam_diff": {"widths": (8, 8, 8, 8)},
+}
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL_NETWORKS))
+def test_threshold_chosen_on_validation_becomes_the_networks_argmax(arch):
     torch.manual_seed(0)
-    model = build_model("siamese_unet", 2, ["red", "green", "blue"], encoder="resnet18", decoder_channels=[8] * 5)
+    model = build_model(arch, 2, ["red", "green", "blue"], **SMALL_NETWORKS[arch])
     prep = pair_preprocessing(["red", "green", "blue"], [0.0] * 3, [1.0] * 3, 1.0, (-10, 10), 64)
     rng = np.random.default_rng(0)
     image = rng.normal(size=(6, 64, 64)).astype(np.float32)
     with torch.no_grad():  # spread the untrained network's probabilities over (0, 1)
-        model.segmenter.segmentation_head[0].weight *= 50
+        head = model.segmenter.segmentation_head[0] if arch == "siamese_unet" else model.segmentation_head
+        head.weight *= 50
     before = change_probability(model, prep, image)
     truth = (before >= 0.7).astype(np.int64)  # a mask that only the threshold 0.7 reproduces
     assert 0.05 < truth.mean() < 0.5

@@ -232,3 +232,20 @@ def test_the_captioner_recipe_takes_an_imagenet_tower(shared, tmp_path):
     if card.notes["chosen"] == "decoder":
         assert card.architecture_kwargs["image_arch"] == "efficientnet_lite2"
         assert card.preprocessing.mean == pytest.approx(list(IMAGENET_MEAN)) and card.preprocessing.input_size == 224
+
+
+def test_the_fc_siam_diff_recipe_differs_from_the_standardised_one_in_its_network_alone():
+    """Daudt et al.'s network from scratch, 40 epochs; the data, validation cities, loss and crops as shipped."""
+    from dataclasses import replace
+
+    from rsvision.models.change import FCSiamDiff
+    from rsvision.train.change import initial_change_model
+    from rsvision.train.recipes import oscd
+
+    recipe = oscd.XVAL_FCSIAM
+    model = initial_change_model(recipe.arch, recipe.bands, recipe.arch_kwargs, recipe.init, recipe.config.seed)
+    assert isinstance(model, FCSiamDiff) and model.down[0][0].in_channels == 13
+    base = oscd.XVAL_STANDARDISED
+    same = replace(recipe, recipe=base.recipe, name=base.name, arch=base.arch, arch_kwargs=base.arch_kwargs)
+    assert replace(same, init=base.init, config=replace(recipe.config, epochs=base.config.epochs)) == base
+    assert oscd.XVAL_FCSIAM_SEED1.config.seed == 1 and recipe.config.epochs == 40

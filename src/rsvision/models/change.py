@@ -12,11 +12,17 @@ rule: it can tell appearance from disappearance).
 the input's pixels. smp's U-Net drops the encoder's full-resolution level and its finest skip is at half
 resolution, so on 10 m imagery, where a new building is a few pixels, factor 2 gives the decoder a skip at the
 input's own resolution (for four times the work).
+
+:class:`FCSiamDiff` is Daudt et al.'s own FC-Siam-diff (ICIP 2018), the field's OSCD baseline, written out here
+because no maintained library ships it (torchgeo's ``FCSiamDiff`` is smp's U-Net with a ResNet encoder): four
+levels of 3x3 convolutions (16, 32, 64, 128 channels) with batch norm, ReLU and dropout, a skip at every level
+including the input's own resolution, 1.35 M parameters, trained from scratch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -67,6 +73,64 @@ class SiameseChange(nn.Module):
         return F.avg_pool2d(logits, self.upsample) if self.upsample > 1 else logits
 
 
+def _convs(widths: Sequence[int], dropout: float) -> nn.Sequential:
+    """3x3 convolutions from ``widths[0]`` through each later width, each with batch norm, ReLU and dropout."""
+    layers: list[nn.Module] = []
+    for a, b in pairwise(widths):
+        layers += [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU(inplace=True), nn.Dropout2d(dropout)]
+    return nn.Sequential(*layers)
+
+
+class FCSiamDiff(nn.Module):
+    """Daudt et al.'s FC-Siam-diff: ``(B, 2C, H, W)`` -> ``(B, num_classes, H, W)``. One encoder for both dates
+    (levels of 2, 2, 3, 3 convolutions, max-pooled between); the decoder starts from the second date's deepest
+    pooled features, and at each level upsamples (transposed convolution) and reads the absolute difference of the
+    two dates' features there. Sides must be multiples of 16 (:func:`~rsvision.tasks.segmentation.padded_forward`
+    pads to 32)."""
+
+    def __init__(self, num_classes: int, in_chans: int, widths: Sequence[int] = (16, 32, 64, 128), dropout=0.2):
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.down = nn.ModuleList(
+            [
+                _convs([in_chans, w1, w1], dropout),
+                _convs([w1, w2, w2], dropout),
+                _convs([w2, w3, w3, w3], dropout),
+                _convs([w3, w4, w4, w4], dropout),
+            ]
+        )
+        self.up = nn.ModuleList(nn.ConvTranspose2d(w, w, 3, stride=2, padding=1, output_padding=1) for w in widths)
+        self.decode = nn.ModuleList(
+            [
+                _convs([2 * w1, w1], dropout),
+                _convs([2 * w2, w2, w1], dropout),
+                _convs([2 * w3, w3, w3, w2], dropout),
+                _convs([2 * w4, w4, w4, w3], dropout),
+            ]
+        )
+        self.segmentation_head = nn.Conv2d(w1, num_classes, 3, padding=1)  # the bias a threshold is set in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] % 2:
+            raise RsvisionError(f"a change network takes two dates of equal band count, got {x.shape[1]} channels")
+        h = torch.cat(x.chunk(2, dim=1))  # both dates in one pass: the batch norms see both
+        skips = []
+        for stage in self.down:
+            h = stage(h)
+            skips.append(h)
+            h = F.max_pool2d(h, 2)
+        h = h.chunk(2)[1]
+        for level in reversed(range(len(self.down))):
+            before, after = skips[level].chunk(2)
+            h = self.decode[level](torch.cat([self.up[level](h), (before - after).abs()], 1))
+        return self.segmentation_head(h)
+
+
+def build_fc_siam_diff(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
+    """Daudt et al.'s FC-Siam-diff (:class:`FCSiamDiff`; ``widths=``, ``dropout=``), random weights."""
+    return FCSiamDiff(num_classes, in_chans, **kwargs)
+
+
 def build_siamese(
     arch: str,
     num_classes: int,
@@ -89,7 +153,7 @@ def _builder(arch: str):
     return build
 
 
-CHANGE_BUILDERS = {f"siamese_{arch}": _builder(arch) for arch in ARCHITECTURES}
+CHANGE_BUILDERS = {f"siamese_{arch}": _builder(arch) for arch in ARCHITECTURES} | {"fc_siam_diff": build_fc_siam_diff}
 
 
 def default_change_model(band_names: Sequence[str], dtype: str, sensor: str | None) -> str | None:
