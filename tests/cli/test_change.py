@@ -349,3 +349,30 @@ def test_eval_change_generated_layouts(run_cli, capsys, tmp_path, make_change_la
     result = json.loads(out)
     assert result["n_images"] == 4 and len(result["per_sample"]) == 4 and "test/00001" in result["per_sample"]
     assert result["f1"] > 0.5, result["f1"]  # the planted rectangles are found
+
+
+def test_train_change_takes_daudts_network_from_scratch(run_cli, capsys, shared, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    out = tmp_path / "fc.safetensors"
+    args = ["train", "change", "--data", data, "-o", out, "--arch", "fc_siam_diff", "--epochs", "1", "--steps", "2"]
+    code, _, err = run_cli(capsys, *args, "--size", "64", "--batch", "2", "--threads", "1", "-q")
+    assert code in (0, None), err
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["architecture"] == "fc_siam_diff" and card["architecture_kwargs"] == {}
+    assert "--encoder" not in card["command"] and "--arch fc_siam_diff" in card["command"]
+    code, _, err = run_cli(capsys, "eval", "change", "--data", data, "-m", out, "--json", tmp_path / "e.json", "-q")
+    assert code in (0, None), err
+
+
+@pytest.mark.parametrize(
+    ("task", "extra", "match"),
+    [
+        ("change", ["--arch", "fc_siam_diff", "--init", "aid_efficientnet_lite0"], "has none to start"),
+        ("change", ["--arch", "unet"], "or fc_siam_diff, not unet"),
+        ("segmentation", ["--arch", "fc_siam_diff"], "is a change network"),
+    ],
+)
+def test_a_network_that_does_not_fit_the_task_is_refused(run_cli, capsys, shared, tmp_path, task, extra, match):
+    data = shared("change_samples", "samples_LEVIR")
+    args = ["train", task, "--data", data, "-o", tmp_path / "x.safetensors", *extra]
+    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match=match)

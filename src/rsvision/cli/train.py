@@ -30,6 +30,7 @@ DENSE = {
 DETECTORS = ("retinanet", "fasterrcnn", "fcos", "rotated_fcos")  # rsvision.models.detection's, without torch
 BACKBONES = (*RESNETS, "mobilenet_v3_large")  # besides timm:<name>
 # defaults of detection: the built-in tree detector's (a CPU-sized pyramid of 128 channels)
+FC_SIAM_DIFF = "fc_siam_diff"  # change: Daudt et al.'s network, whole, from scratch (no --encoder, no --init)
 DETECTION = {"arch": "retinanet", "backbone": "timm:efficientnet_lite0", "crop": 384, "batch": 4, "val": 0.15}
 
 
@@ -56,7 +57,8 @@ def train_command(
         None,
         "--arch",
         help="A builder name or timm:<name> (default resnet18); segmentation: unet, fpn ... (unet); detection: "
-        "retinanet, fasterrcnn, fcos, or rotated_fcos for oriented boxes (retinanet).",
+        "retinanet, fasterrcnn, fcos, or rotated_fcos for oriented boxes (retinanet); change: siamese_unet, "
+        "siamese_fpn ... (siamese_unet), or fc_siam_diff (Daudt et al.'s, from scratch).",
     ),
     backbone: str = typer.Option(
         DETECTION["backbone"], "--backbone", help="Detection: timm:<name>, resnet18/34/50 or mobilenet_v3_large."
@@ -231,8 +233,15 @@ def _train_dense(
         raise RsvisionError(f"--val must be in (0, 1) for {task} (the best epoch is chosen on it), got {val:g}")
     if crop % 32:
         raise RsvisionError(f"--size (the training crop) must be a multiple of 32, got {crop}")
-    if task == "change" and not arch.startswith("siamese_"):
-        raise RsvisionError(f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...), not {arch}")
+    if task == "change" and not (arch.startswith("siamese_") or arch == FC_SIAM_DIFF):
+        raise RsvisionError(
+            f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...) or {FC_SIAM_DIFF}, not {arch}"
+        )
+    if arch == FC_SIAM_DIFF and init:
+        raise RsvisionError(f"--init starts an encoder; {FC_SIAM_DIFF} has none to start (it trains from scratch)")
+    if task == "segmentation" and (arch.startswith("siamese_") or arch == FC_SIAM_DIFF):
+        raise RsvisionError(f"--arch {arch} is a change network: train it with rsvision train change")
+    encoder = None if arch == FC_SIAM_DIFF else encoder
     dataset = open_task_dataset(task, data, None, split, None)
     work_dir, created = claim_weights_outputs(output, work)
     from rsvision.train.change import CHANGE_TRAINING, train_change_model  # deferred: torch
@@ -251,7 +260,7 @@ def _train_dense(
             dataset,
             output,
             arch=arch,
-            arch_kwargs={"encoder": encoder},
+            arch_kwargs={} if arch == FC_SIAM_DIFF else {"encoder": encoder},
             init=init,
             config=config,
             val_fraction=val,
