@@ -249,3 +249,18 @@ def test_the_fc_siam_diff_recipe_differs_from_the_standardised_one_in_its_networ
     same = replace(recipe, recipe=base.recipe, name=base.name, arch=base.arch, arch_kwargs=base.arch_kwargs)
     assert replace(same, init=base.init, config=replace(recipe.config, epochs=base.config.epochs)) == base
     assert oscd.XVAL_FCSIAM_SEED1.config.seed == 1 and recipe.config.epochs == 40
+
+
+def test_the_scale_recipes_differ_from_their_twins_in_the_crops_resampling_alone():
+    """Scale augmentation (crops resampled by 0.5-2x) is the only change against the seed-2 tile-5 Lite2 run and
+    against the shipped recipe, so each comparison measures it."""
+    from dataclasses import replace
+
+    from rsvision.train.recipes import dubai
+
+    pairs = ((dubai.XVAL_LITE2_SCALE_SEED2, dubai.XVAL_LITE2_SEED2), (dubai.LITE2_SCALE, dubai.LITE2))
+    for recipe, twin in pairs:
+        assert recipe.config.scales == (0.5, 2.0) and twin.config.scales is None
+        assert replace(recipe, recipe=twin.recipe, name=twin.name, config=twin.config) == twin
+        assert replace(recipe.config, scales=None) == twin.config
+    assert dubai.LITE2_SCALE.name == "dubai_landcover_unet"  # the shipped model's name: its run replaces it
