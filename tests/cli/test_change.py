@@ -252,16 +252,24 @@ def test_eval_change_runs_a_model(run_cli, capsys, shared, tiny_change_model, tm
     assert all(0 <= result[k] <= 1 for k in KEYS if k != "kappa")
 
 
-def test_train_change_writes_a_model_that_runs(run_cli, capsys, shared, tmp_path):
+@pytest.mark.parametrize(
+    ("network", "architecture"),
+    [(["--encoder", "resnet18"], "siamese_unet"), (["--arch", "fc_siam_diff"], "fc_siam_diff")],
+)
+def test_train_change_writes_a_model_that_runs(run_cli, capsys, shared, tmp_path, network, architecture):
+    """The siamese U-Net over an encoder, or Daudt et al.'s FC-Siam-diff whole (no encoder to name)."""
     data = shared("change_samples", "samples_LEVIR")
     out = tmp_path / "cd.safetensors"
-    args = ["train", "change", "--data", data, "-o", out, "--encoder", "resnet18", "--epochs", "1", "--steps", "2"]
+    args = ["train", "change", "--data", data, "-o", out, *network, "--epochs", "1", "--steps", "2"]
     code, _, err = run_cli(capsys, *args, "--size", "64", "--batch", "2", "--threads", "1", "-q")
     assert code in (0, None), err
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["task"] == "change" and card["architecture"] == "siamese_unet"
+    assert card["task"] == "change" and card["architecture"] == architecture
+    assert ("--encoder" in card["command"]) == ("encoder" in card["architecture_kwargs"]) == (network[0] == "--encoder")
     assert card["preprocessing"]["value_range"] == [0, 255] and len(card["preprocessing"]["bands"]) == 3
     assert 0 <= card["metrics"][0]["values"]["f1"] <= 1 and card["command"].startswith("rsvision train change")
+    code, _, err = run_cli(capsys, "eval", "change", "--data", data, "-m", out, "--json", tmp_path / "e.json", "-q")
+    assert code in (0, None), err
 
 
 def test_train_change_standardised_writes_a_model_that_evaluates(run_cli, capsys, shared, tmp_path):
@@ -349,19 +357,6 @@ def test_eval_change_generated_layouts(run_cli, capsys, tmp_path, make_change_la
     result = json.loads(out)
     assert result["n_images"] == 4 and len(result["per_sample"]) == 4 and "test/00001" in result["per_sample"]
     assert result["f1"] > 0.5, result["f1"]  # the planted rectangles are found
-
-
-def test_train_change_takes_daudts_network_from_scratch(run_cli, capsys, shared, tmp_path):
-    data = shared("change_samples", "samples_LEVIR")
-    out = tmp_path / "fc.safetensors"
-    args = ["train", "change", "--data", data, "-o", out, "--arch", "fc_siam_diff", "--epochs", "1", "--steps", "2"]
-    code, _, err = run_cli(capsys, *args, "--size", "64", "--batch", "2", "--threads", "1", "-q")
-    assert code in (0, None), err
-    card = json.loads(out.with_suffix(".json").read_text())
-    assert card["architecture"] == "fc_siam_diff" and card["architecture_kwargs"] == {}
-    assert "--encoder" not in card["command"] and "--arch fc_siam_diff" in card["command"]
-    code, _, err = run_cli(capsys, "eval", "change", "--data", data, "-m", out, "--json", tmp_path / "e.json", "-q")
-    assert code in (0, None), err
 
 
 @pytest.mark.parametrize(
