@@ -29,8 +29,8 @@ DENSE = {
 }
 DETECTORS = ("retinanet", "fasterrcnn", "fcos", "rotated_fcos")  # rsvision.models.detection's, without torch
 BACKBONES = (*RESNETS, "mobilenet_v3_large")  # besides timm:<name>
-# defaults of detection: the built-in tree detector's (a CPU-sized pyramid of 128 channels)
 FC_SIAM_DIFF = "fc_siam_diff"  # change: Daudt et al.'s network, whole, from scratch (no --encoder, no --init)
+# defaults of detection: the built-in tree detector's (a CPU-sized pyramid of 128 channels)
 DETECTION = {"arch": "retinanet", "backbone": "timm:efficientnet_lite0", "crop": 384, "batch": 4, "val": 0.15}
 
 
@@ -233,21 +233,22 @@ def _train_dense(
         raise RsvisionError(f"--val must be in (0, 1) for {task} (the best epoch is chosen on it), got {val:g}")
     if crop % 32:
         raise RsvisionError(f"--size (the training crop) must be a multiple of 32, got {crop}")
-    if task == "change" and not (arch.startswith("siamese_") or arch == FC_SIAM_DIFF):
+    change_network = arch.startswith("siamese_") or arch == FC_SIAM_DIFF
+    if task == "change" and not change_network:
         raise RsvisionError(
             f"--arch for change is a siamese network (siamese_unet, siamese_fpn ...) or {FC_SIAM_DIFF}, not {arch}"
         )
+    if task == "segmentation" and change_network:
+        raise RsvisionError(f"--arch {arch} is a change network: train it with rsvision train change")
     if arch == FC_SIAM_DIFF and init:
         raise RsvisionError(f"--init starts an encoder; {FC_SIAM_DIFF} has none to start (it trains from scratch)")
-    if task == "segmentation" and (arch.startswith("siamese_") or arch == FC_SIAM_DIFF):
-        raise RsvisionError(f"--arch {arch} is a change network: train it with rsvision train change")
-    encoder = None if arch == FC_SIAM_DIFF else encoder
+    arch_kwargs = {} if arch == FC_SIAM_DIFF else {"encoder": encoder}
     dataset = open_task_dataset(task, data, None, split, None)
     work_dir, created = claim_weights_outputs(output, work)
     from rsvision.train.change import CHANGE_TRAINING, train_change_model  # deferred: torch
     from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter
 
-    options = dict(arch=arch, encoder=encoder, init=init, epochs=epochs, size=crop, batch=batch, steps=steps, lr=lr)
+    options = dict(arch=arch, **arch_kwargs, init=init, epochs=epochs, size=crop, batch=batch, steps=steps, lr=lr)
     command = _command(
         task, data=data, split=split, **options, seed=seed, val=val, standardise=standardise, work=work_dir, o=output
     )
@@ -260,7 +261,7 @@ def _train_dense(
             dataset,
             output,
             arch=arch,
-            arch_kwargs={} if arch == FC_SIAM_DIFF else {"encoder": encoder},
+            arch_kwargs=arch_kwargs,
             init=init,
             config=config,
             val_fraction=val,

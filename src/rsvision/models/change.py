@@ -38,6 +38,12 @@ BUILTIN_CHANGE_MODEL = "oscd_change_siamese"  # Sentinel-2's 13 bands
 RGB_CHANGE_MODEL = "oscd_change_siamese_rgb"  # red, green, blue in 8 bits (Sentinel-2 made 8-bit true colour)
 
 
+def _check_pair(x: torch.Tensor) -> None:
+    """Refuse a stack that cannot be two dates of equal band count."""
+    if x.shape[1] % 2:
+        raise RsvisionError(f"a change network takes two dates of equal band count, got {x.shape[1]} channels")
+
+
 class SiameseChange(nn.Module):
     """``(B, 2C, H, W)`` -> ``(B, num_classes, H, W)`` change logits through ``segmenter``'s encoder (shared),
     the fusion, and ``segmenter``'s decoder and head."""
@@ -59,8 +65,7 @@ class SiameseChange(nn.Module):
         return self.segmenter.encoder
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] % 2:
-            raise RsvisionError(f"a change network takes two dates of equal band count, got {x.shape[1]} channels")
+        _check_pair(x)
         if self.upsample > 1:
             x = F.interpolate(x, scale_factor=self.upsample, mode="bilinear", align_corners=False)
         before, after = x.chunk(2, dim=1)
@@ -111,8 +116,7 @@ class FCSiamDiff(nn.Module):
         self.segmentation_head = nn.Conv2d(w1, num_classes, 3, padding=1)  # the bias a threshold is set in
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] % 2:
-            raise RsvisionError(f"a change network takes two dates of equal band count, got {x.shape[1]} channels")
+        _check_pair(x)
         h = torch.cat(x.chunk(2, dim=1))  # both dates in one pass: the batch norms see both
         skips = []
         for stage in self.down:
