@@ -131,6 +131,7 @@ def test_a_failed_job_run_again_redoes_only_the_missing_blocks(scene, tmp_path, 
     assert not out.exists()
     folder = tmp_path / ".out.tif.blocks"
     assert len(list(folder.glob("done-*.pkl"))) == 3  # the block holding row 5 failed; the other three are kept
+    assert not list(folder.glob("block-*"))  # the failed attempt's open parts closed and removed, not left to GC
     result = run_on_blocks(scene, FailsOnRow(), out, client=client, blocks=4, tile=64, overlap=24)
     assert result.resumed_at == len(plan) - 3 * plan.n_cols  # tile rows 4-6 (the third block) run again
     assert "3 done before" in result.summary

@@ -21,6 +21,7 @@ job run again redoes only the blocks not done; it is removed once the outputs ar
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import shutil
@@ -147,6 +148,23 @@ def _setup(scene, predictor, output, scene2, tile: int | None, overlap: int, fol
     return scene, second, plan, group
 
 
+def _run_rows(scene, second, predictor, plan, group, leaves, rows, batch: int, threads: int) -> _BlockSink:
+    """Predict tile rows ``[a, b)`` (and the rows that warm up a blend before ``a``) into the block's sinks."""
+    a, b = rows
+    for leaf in leaves:
+        if isinstance(leaf, VectorSink):
+            leaf.collector = _RowRecorder()
+    start = warm_up_row(plan, a) if any(hasattr(s, "merger") for s in group.sinks) else a
+    reader = TileReader(scene, plan, predictor.bands, second, batch=batch, workers=1)
+    progress = RunProgress(len(plan), scene.width * scene.height, Path(scene.path).name, quiet=True)
+    kind, sink = output_kind_for(predictor), _BlockSink(group, a)
+    state = _Run(scene, predictor, kind, plan, reader, sink, progress, None, 0.0, first_row=start, stop_row=b)
+    cache_mb = _block_cache_mb(scene, second, predictor.bands, plan, group)
+    with bounded_block_cache(cache_mb), torch_threads(threads, inference=True):
+        _loop(state)
+    return sink
+
+
 def run_block(
     scene: Scene | str | PathLike,
     predictor: Predictor,
@@ -168,23 +186,22 @@ def run_block(
     t0 = time.perf_counter()
     scene, second, plan, group = _setup(scene, predictor, output, scene2, tile, overlap, own)
     leaves = _leaves(group)
-    for leaf in leaves:
-        if hasattr(leaf, "writer"):
-            leaf.writer.open_block()
-        if isinstance(leaf, VectorSink):
-            leaf.collector = _RowRecorder()
-    start = warm_up_row(plan, a) if any(hasattr(s, "merger") for s in group.sinks) else a
-    reader = TileReader(scene, plan, predictor.bands, second, batch=batch, workers=1)
-    progress = RunProgress(len(plan), scene.width * scene.height, Path(scene.path).name, quiet=True)
-    kind, sink = output_kind_for(predictor), _BlockSink(group, a)
-    state = _Run(scene, predictor, kind, plan, reader, sink, progress, None, 0.0, first_row=start, stop_row=b)
-    cache_mb = _block_cache_mb(scene, second, predictor.bands, plan, group)
-    with bounded_block_cache(cache_mb), torch_threads(threads, inference=True):
-        _loop(state)
-    for leaf in leaves:
-        if hasattr(leaf, "writer"):
-            leaf.writer.suspend()
-            _move_parts(leaf.writer.staging_file, _JobStaging(folder).staging_for(leaf.writer.path))
+    writers = [leaf.writer for leaf in leaves if hasattr(leaf, "writer")]
+    try:
+        for writer in writers:
+            writer.open_block()
+        sink = _run_rows(scene, second, predictor, plan, group, leaves, rows, batch, threads)
+    except BaseException:
+        # close the open parts now, in this thread: left to the traceback, the garbage collector would close them
+        # later on whichever thread it runs, with the GIL held while GDAL finishes a compressed write, the lock
+        # order that hung a test run (docs/engine.md)
+        for writer in writers:
+            writer.abort()
+        shutil.rmtree(own, ignore_errors=True)
+        raise
+    for writer in writers:
+        writer.suspend()
+        _move_parts(writer.staging_file, _JobStaging(folder).staging_for(writer.path))
     recorded = [leaf.collector.rows for leaf in leaves if isinstance(leaf, VectorSink)]
     _atomic_pickle(folder / f"rows-{a:06d}.pkl", recorded)
     shutil.rmtree(own)
@@ -284,6 +301,9 @@ def run_on_blocks(
         # hash=False: a key of its own. With the content hash, two scenes run with equal predictors scatter the same
         # key, and the second scatter can race the release of the first ("lost dependencies" on a busy machine)
         [shared] = client.scatter([predictor], broadcast=True, hash=False)
+        # a caller's garbage holding GDAL handles freed now, not by the collector on this thread while the workers of
+        # an in-process cluster open and read files: a close there holds the GIL inside GDAL (docs/engine.md)
+        gc.collect()
         options = {"scene2": scene2, "tile": tile, "overlap": overlap, "batch": batch}
         futures = [
             client.submit(run_block, scene, shared, output, r, str(folder), **options, retries=retries, pure=False)

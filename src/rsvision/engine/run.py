@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import sys
 import time
@@ -279,43 +280,45 @@ def _loop(state: _Run) -> None:
     last_checkpoint, interval = time.monotonic(), state.checkpoint_seconds
     sink, plan, progress, ckpt, timeline = state.sink, state.plan, state.progress, state.checkpoint, state.timeline
     trim = _HeapTrimmer()
-    batches = state.reader.batches(state.first_row, state.stop_row)
-    while True:
-        with timeline.phase("read_wait"):
-            read = next(batches, None)
-        if read is None:
-            break
-        valid = [i for i, t in enumerate(read.tiles) if not t.empty]
-        state.skipped += len(read.tiles) - len(valid)
-        outputs = []
-        if valid:
-            tile_batch = _batch(read, valid, state.scene.transform)
-            with timeline.phase("predict"):
-                predicted = state.predictor.predict(tile_batch)
-            outputs = state.output.split(predicted, tile_batch, plan)
-            del predicted
-        with timeline.phase("merge"):
-            it = iter(outputs)
-            for t in read.tiles:
-                if t.col == 0:
-                    sink.begin_row(t.row)
-                sink.add(t, None if t.empty else next(it))
-            del outputs, it
-        progress.advance(len(read.tiles))
-        if not read.ends_row:
-            continue
-        row = read.tiles[0].row
-        timeline.sample_cache()
-        with timeline.phase("write"):
-            sink.end_row(row)
-        trim()
-        if ckpt and row + 1 < plan.n_rows and time.monotonic() - last_checkpoint >= interval:
-            started = time.monotonic()
-            with timeline.phase("checkpoint"):
-                arrays = sink.checkpoint()
-                ckpt.save({"next_row": row + 1, "tiles_done": progress.done, "skipped": state.skipped}, arrays)
-            timeline.checkpoints += 1
-            last_checkpoint = time.monotonic()
-            # what crosses a tile row grows with the scene's width: space checkpoints so they take at most 2%
-            interval = max(state.checkpoint_seconds, CHECKPOINT_SHARE * (last_checkpoint - started))
+    # closed when the loop ends or fails, not when the garbage collector frees the failed frame: the read-ahead
+    # threads and the GDAL handles they opened go now, in this thread
+    with contextlib.closing(state.reader.batches(state.first_row, state.stop_row)) as batches:
+        while True:
+            with timeline.phase("read_wait"):
+                read = next(batches, None)
+            if read is None:
+                break
+            valid = [i for i, t in enumerate(read.tiles) if not t.empty]
+            state.skipped += len(read.tiles) - len(valid)
+            outputs = []
+            if valid:
+                tile_batch = _batch(read, valid, state.scene.transform)
+                with timeline.phase("predict"):
+                    predicted = state.predictor.predict(tile_batch)
+                outputs = state.output.split(predicted, tile_batch, plan)
+                del predicted
+            with timeline.phase("merge"):
+                it = iter(outputs)
+                for t in read.tiles:
+                    if t.col == 0:
+                        sink.begin_row(t.row)
+                    sink.add(t, None if t.empty else next(it))
+                del outputs, it
+            progress.advance(len(read.tiles))
+            if not read.ends_row:
+                continue
+            row = read.tiles[0].row
+            timeline.sample_cache()
+            with timeline.phase("write"):
+                sink.end_row(row)
+            trim()
+            if ckpt and row + 1 < plan.n_rows and time.monotonic() - last_checkpoint >= interval:
+                started = time.monotonic()
+                with timeline.phase("checkpoint"):
+                    arrays = sink.checkpoint()
+                    ckpt.save({"next_row": row + 1, "tiles_done": progress.done, "skipped": state.skipped}, arrays)
+                timeline.checkpoints += 1
+                last_checkpoint = time.monotonic()
+                # what crosses a tile row grows with the scene's width: space checkpoints so they take at most 2%
+                interval = max(state.checkpoint_seconds, CHECKPOINT_SHARE * (last_checkpoint - started))
     timeline.read_threads_s = state.reader.seconds
