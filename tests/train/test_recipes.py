@@ -251,16 +251,26 @@ def test_the_fc_siam_diff_recipe_differs_from_the_standardised_one_in_its_networ
     assert oscd.XVAL_FCSIAM_SEED1.config.seed == 1 and recipe.config.epochs == 40
 
 
-def test_the_scale_recipes_differ_from_their_twins_in_the_crops_resampling_alone():
-    """Scale augmentation (crops resampled by 0.5-2x) is the only change against the seed-2 tile-5 Lite2 run and
-    against the shipped recipe, so each comparison measures it."""
+@pytest.mark.parametrize(
+    "candidate, twin, setting, value",
+    [
+        ("XVAL_LITE2_SCALE_SEED2", "XVAL_LITE2_SEED2", "scales", (0.5, 2.0)),
+        ("LITE2_SCALE", "LITE2", "scales", (0.5, 2.0)),
+        ("XVAL_LITE2_SWA_SEED2", "XVAL_LITE2_SEED2", "average_last", 8),
+        ("LITE2_SWA", "LITE2", "average_last", 12),
+    ],
+)
+def test_a_land_cover_candidate_differs_from_its_twin_in_one_setting(candidate, twin, setting, value):
+    """Scale augmentation (crops resampled by 0.5-2x) and weight averaging (SWA over the last third of the epochs)
+    are each the only change against the seed-2 tile-5 Lite2 run and against the shipped recipe, so each comparison
+    measures it; a full candidate keeps the shipped model's name, as its run would replace it."""
     from dataclasses import replace
 
     from rsvision.train.recipes import dubai
 
-    pairs = ((dubai.XVAL_LITE2_SCALE_SEED2, dubai.XVAL_LITE2_SEED2), (dubai.LITE2_SCALE, dubai.LITE2))
-    for recipe, twin in pairs:
-        assert recipe.config.scales == (0.5, 2.0) and twin.config.scales is None
-        assert replace(recipe, recipe=twin.recipe, name=twin.name, config=twin.config) == twin
-        assert replace(recipe.config, scales=None) == twin.config
-    assert dubai.LITE2_SCALE.name == "dubai_landcover_unet"  # the shipped model's name: its run replaces it
+    recipe, twin = getattr(dubai, candidate), getattr(dubai, twin)
+    assert getattr(recipe.config, setting) == value != getattr(twin.config, setting)
+    assert replace(recipe, recipe=twin.recipe, name=twin.name, config=twin.config) == twin
+    assert replace(recipe.config, **{setting: getattr(twin.config, setting)}) == twin.config
+    if twin is dubai.LITE2:
+        assert recipe.name == "dubai_landcover_unet"  # the shipped model's name: its run replaces it

@@ -96,3 +96,44 @@ def test_a_checkpoint_from_before_a_new_setting_resumes(tmp_path):
     assert fit(config).history == first.history  # resumed: nothing left to train
     with pytest.raises(RsvisionError, match="other settings"):
         fit(replace(config, dice=1.0, dice_all=True))
+
+
+def test_average_last_ends_with_the_mean_of_the_last_epochs_weights(tmp_path):
+    """SWA: the run's weights are the mean of those after each of its last N epochs, its batch norms recomputed for
+    them (not any epoch's), and a finished run resumed gives the same model."""
+    from rsvision.models.preprocess import Preprocessing
+    from rsvision.models.registry import RGB, build_model
+    from rsvision.train.segmentation import fit_segmenter
+
+    labels = (np.arange(64)[None].repeat(64, 0) >= 32).astype(np.int64)
+    pairs = MaskPairs([np.stack([labels * 200.0] * 3).astype(np.float32)], [labels])
+    prep = Preprocessing(bands=RGB, scale=255.0, value_range=(0, 255), mean=[0.5] * 3, std=[0.2] * 3, input_size=64)
+    config = SegTrainConfig(epochs=3, steps=2, batch_size=2, crop=32, average_last=2)
+
+    def fit():
+        torch.manual_seed(0)
+        model = build_model("unet", 2, RGB, encoder="resnet18", encoder_depth=3, decoder_channels=[16, 8, 8])
+        states = []
+
+        def log(line):
+            if line.startswith("epoch"):
+                states.append({k: v.clone() for k, v in model.state_dict().items()})
+
+        result = fit_segmenter(model, prep, pairs, pairs, ["a", "b"], config, tmp_path, False, log)
+        return model, states, result
+
+    model, states, result = fit()
+    assert len(states) == 3 and result.averaged_miou is not None
+    final = model.state_dict()
+    for name, _ in model.named_parameters():
+        assert torch.allclose(final[name], (states[1][name] + states[2][name]) / 2, atol=1e-6), name
+    norms = [k for k in final if k.endswith("running_mean") and not torch.equal(states[1][k], states[2][k])]
+    assert norms and not any(torch.equal(final[k], states[2][k]) for k in norms)  # those the forward pass uses
+    resumed, states_again, _ = fit()
+    assert not states_again  # nothing left to train
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in final.items())
+
+
+def test_average_last_beyond_the_epochs_is_refused():
+    with pytest.raises(RsvisionError, match="average_last"):
+        SegTrainConfig(epochs=4, average_last=5)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from segmentation_models_pytorch.losses import DiceLoss
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from rsvision.errors import RsvisionError
 from rsvision.io.images import read_image
@@ -55,10 +56,15 @@ class SegTrainConfig:
     dates: int = 1  # 2: images are two dates stacked along the channels (change models)
     scales: tuple[float, float] | None = None  # crops resampled by a factor drawn log-uniformly in this range
     band_jitter: float = 0.0  # each band's gain drawn in [1 - s, 1 + s] (each date on its own: augment.band_gain)
+    # > 0: the run ends with the equal average of the weights after each of its last N epochs, batch norms
+    # recomputed over an epoch of training crops (SWA, Izmailov et al. 2018), instead of the best validation epoch
+    average_last: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.steps < 1 or self.batch_size < 1 or self.crop % STRIDE:
             raise RsvisionError(f"epochs, steps and batch_size must be >= 1 and crop a multiple of {STRIDE}")
+        if not 0 <= self.average_last <= self.epochs:
+            raise RsvisionError(f"average_last must be 0-{self.epochs} (the epochs), got {self.average_last}")
         if self.dates not in (1, 2):
             raise RsvisionError(f"dates must be 1 or 2, got {self.dates}")
         if self.class_weights is not None:
@@ -93,6 +99,7 @@ class SegTrainResult:
     best_epoch: int = 0
     best_miou: float = -1.0
     seconds: float = 0.0
+    averaged_miou: float | None = None  # the averaged weights' validation mIoU (``average_last``)
 
 
 def sample_batch(
@@ -212,6 +219,7 @@ def fit_segmenter(
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     total, warmup = config.epochs * config.steps, round(config.warmup_epochs * config.steps)
     result, start, best_state = SegTrainResult(), 0, None
+    averaged = AveragedModel(model) if config.average_last else None
     ckpt = work / "last.pt"
     if ckpt.exists():
         saved = _checked_resume(ckpt, config, None)  # a setting added since the checkpoint is taken at its default
@@ -219,6 +227,8 @@ def fit_segmenter(
         optimizer.load_state_dict(saved["optimizer"])
         start, best_state = saved["epoch"] + 1, saved["best_state"]
         result = SegTrainResult(saved["history"], saved["best_epoch"], saved["best_miou"], saved["seconds"])
+        if averaged is not None:
+            averaged.load_state_dict(saved["averaged"])
     ignore = -100 if train.ignore_index is None else train.ignore_index
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
@@ -249,6 +259,8 @@ def fit_segmenter(
         if scores["miou"] > result.best_miou:
             result.best_epoch, result.best_miou = epoch + 1, scores["miou"]
             best_state = copy.deepcopy(model.state_dict())
+        if averaged is not None and epoch >= config.epochs - config.average_last:
+            averaged.update_parameters(model)
         log(
             f"epoch {epoch + 1}/{config.epochs}: loss {row['loss']:.4f}, val mIoU {row['val_miou']:.4f}, "
             f"OA {row['val_overall_accuracy']:.4f} ({row['seconds']} s)"
@@ -264,13 +276,30 @@ def fit_segmenter(
                 "best_epoch": result.best_epoch,
                 "best_miou": result.best_miou,
                 "seconds": result.seconds,
+                "averaged": None if averaged is None else averaged.state_dict(),
             },
             ckpt,
         )
-    if best_state is not None:
+    if averaged is not None:
+        _use_average(model, averaged, prep, train, config)
+        result.averaged_miou = evaluate_pairs(model, prep, val, classes)["miou"]
+        log(f"weights of the last {config.average_last} epochs averaged: val mIoU {result.averaged_miou:.4f}")
+    elif best_state is not None:
         model.load_state_dict(best_state)
     model.eval()  # batch norms on their running statistics, also when a finished run is resumed without an epoch
     return result
+
+
+def _use_average(
+    model: nn.Module, averaged: AveragedModel, prep: Preprocessing, train: MaskPairs, config: SegTrainConfig
+) -> None:
+    """Put the averaged weights in ``model`` and recompute its batch norms' statistics over one epoch of training
+    crops (the averaged weights' own activations; the running statistics of any one epoch do not fit them)."""
+    gen = torch.Generator().manual_seed(config.seed * 100_003 + config.epochs)  # the crops of an epoch after the last
+    crops = (_augment(sample_batch(train, config, gen)[0], prep, config, gen) for _ in range(config.steps))
+    with torch.no_grad():
+        update_bn(crops, averaged.module)
+    model.load_state_dict(averaged.module.state_dict())
 
 
 def model_classes(dataset) -> list[str]:

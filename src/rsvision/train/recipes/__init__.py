@@ -15,6 +15,7 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_context,
     dubai_landcover_lite2,
     dubai_landcover_lite2_scale,
+    dubai_landcover_lite2_swa,
     dubai_landcover_resnet18,
     dubai_landcover_scale,
     dubai_landcover_scratch,
@@ -26,6 +27,7 @@ from rsvision.train.recipes.dubai import (
     dubai_landcover_xval_lite2_colour,
     dubai_landcover_xval_lite2_scale_seed2,
     dubai_landcover_xval_lite2_seed2,
+    dubai_landcover_xval_lite2_swa_seed2,
     dubai_landcover_xval_seed2,
 )
 from rsvision.train.recipes.neon import (
@@ -84,6 +86,8 @@ RECIPES = {
     "dubai_landcover_xval_lite2_seed2": dubai_landcover_xval_lite2_seed2,
     "dubai_landcover_xval_lite2_scale_seed2": dubai_landcover_xval_lite2_scale_seed2,
     "dubai_landcover_lite2_scale": dubai_landcover_lite2_scale,
+    "dubai_landcover_xval_lite2_swa_seed2": dubai_landcover_xval_lite2_swa_seed2,
+    "dubai_landcover_lite2_swa": dubai_landcover_lite2_swa,
     "dubai_landcover_lite2": dubai_landcover_lite2,
     "neon_trees": neon_trees,
     "neon_trees_ensemble": neon_trees_ensemble,

@@ -62,6 +62,7 @@ def run_notes(recipe, result, threads: int, started: float, part: str = "encoder
         "config": asdict(recipe.config),
         "history": result.history,
         "wall_seconds": round(time.time() - started),
+        **({"averaged_val_miou": result.averaged_miou} if getattr(result, "averaged_miou", None) is not None else {}),
     }
 
 

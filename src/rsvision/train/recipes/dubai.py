@@ -185,6 +185,18 @@ XVAL_LITE2_SCALE_SEED2 = seeded(
 LITE2_SCALE = replace(
     LITE2, recipe="dubai_landcover_lite2_scale", config=replace(LITE2.config, scales=SCALE.config.scales)
 )
+# the weights of the last third of the epochs averaged (SWA) instead of the best validation epoch: every validation
+# curve here swings 0.02-0.06 mIoU from epoch to epoch, so the best epoch is partly luck (docs/segmentation.md)
+XVAL_LITE2_SWA_SEED2 = seeded(
+    replace(
+        XVAL_LITE2,
+        recipe="dubai_landcover_xval_lite2_swa",
+        name="dubai_landcover_xval_lite2_swa",
+        config=replace(XVAL_LITE2.config, average_last=8),
+    ),
+    2,
+)
+LITE2_SWA = replace(LITE2, recipe="dubai_landcover_lite2_swa", config=replace(LITE2.config, average_last=12))
 
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
@@ -221,7 +233,7 @@ def train_segmentation_recipe(
         started = time.time()
         result = fit_segmenter(model, prep, train, val, classes, recipe.config, work_dir, progress, log)
         log(f"best validation mIoU {result.best_miou:.4f} at epoch {result.best_epoch} ({result.seconds:.0f} s)")
-        as_shipped(model)
+        as_shipped(model)  # the model holds the averaged weights when the recipe averages, else the best epoch's
         metrics, pictures = measure(
             model, prep, dataset, val, data, Path(out) / recipe.name, test, log, validation_part(recipe)
         )
@@ -359,6 +371,16 @@ dubai_landcover_xval_lite2_scale_seed2 = recipe_entry(
 )
 dubai_landcover_lite2_scale = recipe_entry(
     train_segmentation_recipe, LITE2_SCALE, "dubai_landcover_lite2 with crops resampled by 0.5-2x (scale augmentation)."
+)
+dubai_landcover_xval_lite2_swa_seed2 = recipe_entry(
+    train_segmentation_recipe,
+    XVAL_LITE2_SWA_SEED2,
+    "dubai_landcover_xval_lite2_seed2 ending with the weights of its last 8 epochs averaged (SWA).",
+)
+dubai_landcover_lite2_swa = recipe_entry(
+    train_segmentation_recipe,
+    LITE2_SWA,
+    "dubai_landcover_lite2 ending with the weights of its last 12 epochs averaged (SWA).",
 )
 dubai_landcover_xval_lite2_colour = recipe_entry(
     train_segmentation_recipe,
