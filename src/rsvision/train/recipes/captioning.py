@@ -102,7 +102,15 @@ def train_captioner_recipe(
         log(f"rsicd-train: {len(train_idx)} train + {len(val_all)} validation images, {len(val_idx)} of them scored")
         embeddings, settings = choose_memory(train_all, train_idx, val_idx, captions, work_dir, progress, log)
         best = max(settings, key=lambda key: settings[key]["cider"])
-        ranked, probe, ranker_weights = rank_candidates(best, embeddings[best[2]], train_idx, val_idx, captions, log)
+        embedder = load_embedder(DEFAULT_EMBEDDER)
+        kept = [once(c) if best[1] else c for c in captions]
+        full = CaptionMemory.from_captions(
+            torch.from_numpy(embeddings[best[2]]), kept, DEFAULT_EMBEDDER, best[0], tta=best[2]
+        )
+        full_text = embedder.embed_texts(full.captions)  # once: the training part's rows are taken from it
+        ranked, probe, ranker_weights = rank_candidates(
+            best, embeddings[best[2]], train_idx, val_idx, captions, (full, full_text), embedder, log
+        )
         decoder, prep, history, dec_scores = train_decoder(
             recipe, train_all, train_idx, val_idx, captions, work_dir, progress, log
         )
@@ -124,13 +132,9 @@ def train_captioner_recipe(
             MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, retrieval k={best[0]} + ranker", values=ranked),
             MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, decoder (beam 3)", values=dec_scores),
         ]
-        embedder = load_embedder(DEFAULT_EMBEDDER)
         if chosen != "decoder":
-            kept = [once(c) if best[1] else c for c in captions]
-            memory = torch.from_numpy(embeddings[best[2]])
-            full = CaptionMemory.from_captions(memory, kept, DEFAULT_EMBEDDER, best[0], tta=best[2])
             if chosen == "retrieval + ranker":  # the probe and weights fitted on the training part, as validated
-                full.ranker = ranker_of(embedder.embed_texts(full.captions), probe, ranker_weights)
+                full.ranker = ranker_of(full_text, probe, ranker_weights)
             model, card = full, _memory_card(full, embedder)
             captioner = RetrievalCaptioner(embedder, full)
         else:
@@ -186,15 +190,18 @@ def choose_memory(train_all, train_idx, val_idx, captions, work_dir: Path, progr
     return embeddings, scores
 
 
-def rank_candidates(setting: tuple, embeddings: np.ndarray, train_idx, val_idx, captions, log) -> tuple:
+def rank_candidates(
+    setting: tuple, embeddings: np.ndarray, train_idx, val_idx, captions, full: tuple, embedder, log
+) -> tuple:
     """The validation scores of the retrieval captioner of ``setting`` (k, repeats once, tta) whose candidates a
-    ranker fitted on the training part chooses; that ranker's word probe and weights."""
+    ranker fitted on the training part chooses; that ranker's word probe and weights. ``full``: the memory of every
+    rsicd-train image under ``setting`` and its captions' text embeddings, of which the training part's are rows."""
     k, dedupe, tta = setting
+    full_memory, full_text = full
     kept = [once(captions[i]) if dedupe else captions[i] for i in train_idx]
     memory = CaptionMemory.from_captions(torch.from_numpy(embeddings[train_idx]), kept, DEFAULT_EMBEDDER, k, tta=tta)
-    embedder = load_embedder(DEFAULT_EMBEDDER)
     queries = representative(train_idx, captions)
-    text = embedder.embed_texts(memory.captions)
+    text = full_text[np.concatenate([full_memory.captions_of_image[i] for i in train_idx])]
     memory.ranker, probe = fit_candidate_ranker(
         memory, train_idx, embeddings, captions, queries, text, k, RankerConfig(), log
     )
