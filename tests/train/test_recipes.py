@@ -258,6 +258,8 @@ def test_the_fc_siam_diff_recipe_differs_from_the_standardised_one_in_its_networ
         ("LITE2_SCALE", "LITE2", "scales", (0.5, 2.0)),
         ("XVAL_LITE2_SWA_SEED2", "XVAL_LITE2_SEED2", "average_last", 8),
         ("LITE2_SWA", "LITE2", "average_last", 12),
+        ("XVAL_LITE2_BALANCED_SEED2", "XVAL_LITE2_SEED2", "class_balanced", True),
+        ("LITE2_BALANCED", "LITE2", "class_balanced", True),
     ],
 )
 def test_a_land_cover_candidate_differs_from_its_twin_in_one_setting(candidate, twin, setting, value):

@@ -137,3 +137,20 @@ def test_average_last_ends_with_the_mean_of_the_last_epochs_weights(tmp_path):
 def test_average_last_beyond_the_epochs_is_refused():
     with pytest.raises(RsvisionError, match="average_last"):
         SegTrainConfig(epochs=4, average_last=5)
+
+
+def test_class_balanced_crops_hold_a_rare_class_as_often_as_a_common_one():
+    """A 4 x 4 patch of class 1 in a 256-pixel image of class 0: crops drawn anywhere rarely hold it; class-balanced
+    crops hold it whenever class 1 is drawn (half the time), and every crop holds its drawn class."""
+    labels = np.zeros((256, 256), np.int64)
+    labels[200:204, 30:34] = 1
+    pairs = MaskPairs([np.zeros((3, 256, 256), np.float32)], [labels])
+    config = SegTrainConfig(batch_size=64, crop=32)
+
+    def share(config):
+        _, y = sample_batch(pairs, config, torch.Generator().manual_seed(0))
+        return float((y == 1).flatten(1).any(1).float().mean())
+
+    assert share(config) < 0.15
+    assert 0.35 < share(replace(config, class_balanced=True)) < 0.65
+    assert pairs.class_pixels.tolist() == [[256 * 256 - 16, 16]]

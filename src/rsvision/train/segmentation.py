@@ -13,6 +13,7 @@ import copy
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,9 @@ class SegTrainConfig:
     # > 0: the run ends with the equal average of the weights after each of its last N epochs, batch norms
     # recomputed over an epoch of training crops (SWA, Izmailov et al. 2018), instead of the best validation epoch
     average_last: int = 0
+    # True: each crop holds a pixel of a class drawn uniformly among the classes present (rare-class sampling, Hoyer
+    # et al. 2022, at T -> infinity), the image drawn in proportion to its pixels of that class; False: crops anywhere
+    class_balanced: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.steps < 1 or self.batch_size < 1 or self.crop % STRIDE:
@@ -92,6 +96,15 @@ class MaskPairs:
     def __len__(self) -> int:
         return len(self.images)
 
+    @cached_property
+    def class_pixels(self) -> np.ndarray:
+        """(images, classes) the pixels of each class in each mask (ignored pixels not counted)."""
+        n = max(int(m.max()) for m in self.masks) + 1
+        counts = np.stack([np.bincount(m.ravel(), minlength=n) for m in self.masks])
+        if self.ignore_index is not None and self.ignore_index < n:
+            counts[:, self.ignore_index] = 0
+        return counts
+
 
 @dataclass
 class SegTrainResult:
@@ -111,16 +124,12 @@ def sample_batch(
     antialiased, labels nearest), ``f`` drawn log-uniformly: objects seen at other sizes than the training images'
     (no factor is drawn without it, so such runs keep their random stream)."""
     s = config.crop
-    sizes = torch.tensor([m.size for m in pairs.masks], dtype=torch.float64)
-    picks = torch.multinomial(sizes / sizes.sum(), config.batch_size, replacement=True, generator=generator)
     ignore = -100 if pairs.ignore_index is None else pairs.ignore_index
     xs, ys = [], []
-    for i in picks.tolist():
+    for i, c in _crop_images(pairs, config, generator):
         image, mask = pairs.images[i], pairs.masks[i]
-        h, w = mask.shape
         r = s if config.scales is None else max(STRIDE, round(s / _scale_factor(config.scales, generator)))
-        y0 = int(torch.randint(0, max(1, h - r + 1), (1,), generator=generator))
-        x0 = int(torch.randint(0, max(1, w - r + 1), (1,), generator=generator))
+        y0, x0 = _crop_corner(mask, r, c, generator)
         x = torch.zeros((image.shape[0], r, r), dtype=torch.float32)
         y = torch.full((r, r), ignore, dtype=torch.long)
         part = image[:, y0 : y0 + r, x0 : x0 + r]
@@ -133,6 +142,33 @@ def sample_batch(
         xs.append(d4_transform(x, k))
         ys.append(d4_transform(y[None], k)[0])
     return torch.stack(xs), torch.stack(ys)
+
+
+def _crop_images(pairs: MaskPairs, config: SegTrainConfig, generator: torch.Generator) -> list[tuple[int, int | None]]:
+    """Each crop's image, and the class it must hold (None: any): images in proportion to their pixels, or with
+    ``config.class_balanced`` a class drawn uniformly, then an image in proportion to its pixels of it."""
+    if not config.class_balanced:
+        sizes = torch.tensor([m.size for m in pairs.masks], dtype=torch.float64)
+        picks = torch.multinomial(sizes / sizes.sum(), config.batch_size, replacement=True, generator=generator)
+        return [(i, None) for i in picks.tolist()]
+    counts = torch.from_numpy(pairs.class_pixels).double()
+    present = torch.nonzero(counts.sum(0) > 0).flatten()
+    classes = present[torch.randint(0, len(present), (config.batch_size,), generator=generator)].tolist()
+    return [(int(torch.multinomial(counts[:, c], 1, generator=generator)), c) for c in classes]
+
+
+def _crop_corner(mask: np.ndarray, r: int, c: int | None, generator: torch.Generator) -> tuple[int, int]:
+    """The top-left corner of an ``r``-pixel crop of ``mask``: anywhere, or (``c``) around a random pixel of class
+    ``c``, which the crop then holds."""
+    h, w = mask.shape
+    if c is None:
+        y0 = int(torch.randint(0, max(1, h - r + 1), (1,), generator=generator))
+        x0 = int(torch.randint(0, max(1, w - r + 1), (1,), generator=generator))
+        return y0, x0
+    ys, xs = np.nonzero(mask == c)
+    k = int(torch.randint(0, len(ys), (1,), generator=generator))
+    dy, dx = (int(v) for v in torch.randint(0, r, (2,), generator=generator))
+    return min(max(0, int(ys[k]) - dy), max(0, h - r)), min(max(0, int(xs[k]) - dx), max(0, w - r))
 
 
 def _scale_factor(scales: tuple[float, float], generator: torch.Generator) -> float:
