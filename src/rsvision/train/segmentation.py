@@ -118,7 +118,8 @@ class SegTrainResult:
 def sample_batch(
     pairs: MaskPairs, config: SegTrainConfig, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` random crops (images drawn in proportion to their pixels; an image smaller than the crop is
+    """``batch_size`` random crops (images drawn in proportion to their pixels, or with ``config.class_balanced``
+    around a class drawn uniformly: :func:`_crop_images`; an image smaller than the crop is
     padded, with ignored labels), each under one random D4 element: raw ``(B, C, S, S)`` float and ``(B, S, S)``
     long labels. With ``config.scales`` each crop covers ``S / f`` pixels resampled to ``S`` (images bilinear and
     antialiased, labels nearest), ``f`` drawn log-uniformly: objects seen at other sizes than the training images'
