@@ -263,9 +263,9 @@ def test_the_fc_siam_diff_recipe_differs_from_the_standardised_one_in_its_networ
     ],
 )
 def test_a_land_cover_candidate_differs_from_its_twin_in_one_setting(candidate, twin, setting, value):
-    """Scale augmentation (crops resampled by 0.5-2x) and weight averaging (SWA over the last third of the epochs)
-    are each the only change against the seed-2 tile-5 Lite2 run and against the shipped recipe, so each comparison
-    measures it; a full candidate keeps the shipped model's name, as its run would replace it."""
+    """Scale augmentation (crops resampled by 0.5-2x), weight averaging (SWA over the last third of the epochs) and
+    class-balanced crops are each the only change against the seed-2 tile-5 Lite2 run and against the shipped recipe,
+    so each comparison measures it; a full candidate keeps the shipped model's name, as its run would replace it."""
     from dataclasses import replace
 
     from rsvision.train.recipes import dubai
