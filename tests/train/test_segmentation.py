@@ -153,3 +153,35 @@ def test_class_balanced_crops_hold_a_rare_class_as_often_as_a_common_one():
     assert share(config) < 0.15
     assert 0.35 < share(replace(config, class_balanced=True)) < 0.65
     assert pairs.class_pixels.tolist() == [[256 * 256 - 16, 16]]
+
+
+def test_encoder_lr_moves_the_encoder_at_its_share_of_the_rate(tmp_path):
+    """One AdamW step (its first moves each weight by about the rate): with ``encoder_lr=0.1`` the encoder's
+    weights move a tenth as far as with one rate for all, the decoder's as far."""
+    labels = (np.arange(64)[None].repeat(64, 0) >= 32).astype(np.int64)
+    pairs = MaskPairs([np.stack([labels * 200.0] * 3).astype(np.float32)], [labels])
+
+    def moved(share: float, tmp) -> tuple[float, float]:
+        torch.manual_seed(0)
+        model = _tiny_unet()
+        before = {k: v.clone() for k, v in model.named_parameters()}
+        config = SegTrainConfig(epochs=1, steps=1, batch_size=2, crop=32, warmup_epochs=0, encoder_lr=share)
+        fit_segmenter(model, PREP, pairs, pairs, ["a", "b"], config, tmp, False, lambda _: None)
+        after = dict(model.named_parameters())
+        step = {k: float((after[k].detach() - before[k]).abs().max()) for k in before}
+        return max(v for k, v in step.items() if k.startswith("encoder.")), max(
+            v for k, v in step.items() if not k.startswith("encoder.")
+        )
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "slow").mkdir()
+    encoder_one, decoder_one = moved(1.0, tmp_path / "one")
+    encoder_slow, decoder_slow = moved(0.1, tmp_path / "slow")
+    assert encoder_slow == pytest.approx(0.1 * encoder_one, rel=0.05)
+    assert decoder_slow == pytest.approx(decoder_one, rel=1e-4)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5])
+def test_encoder_lr_outside_its_range_is_refused(share):
+    with pytest.raises(RsvisionError, match="encoder_lr"):
+        SegTrainConfig(encoder_lr=share)

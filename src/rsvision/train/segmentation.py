@@ -63,10 +63,15 @@ class SegTrainConfig:
     # True: each crop holds a pixel of a class drawn uniformly among the classes present (rare-class sampling, Hoyer
     # et al. 2022, at T -> infinity), the image drawn in proportion to its pixels of that class; False: crops anywhere
     class_balanced: bool = False
+    # the encoder's learning rate as a share of ``lr`` (1: one rate for all; a pretrained encoder is often
+    # fine-tuned ten times slower than its new decoder so that a small training set moves its filters less)
+    encoder_lr: float = 1.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.steps < 1 or self.batch_size < 1 or self.crop % STRIDE:
             raise RsvisionError(f"epochs, steps and batch_size must be >= 1 and crop a multiple of {STRIDE}")
+        if not 0 < self.encoder_lr <= 1:
+            raise RsvisionError(f"encoder_lr must be a share of lr in (0, 1], got {self.encoder_lr}")
         if not 0 <= self.average_last <= self.epochs:
             raise RsvisionError(f"average_last must be 0-{self.epochs} (the epochs), got {self.average_last}")
         if self.dates not in (1, 2):
@@ -237,6 +242,23 @@ def _augment(raw: torch.Tensor, prep: Preprocessing, config: SegTrainConfig, gen
     return prep.normalise(torch.cat([first, second], 1))
 
 
+def _param_groups(model: nn.Module, config: SegTrainConfig) -> list[dict]:
+    """AdamW's groups: kernels with weight decay, biases and norms without (no decay on 1-d parameters); with
+    ``config.encoder_lr < 1`` the encoder's two apart, at that share of the rate (``lr_share``)."""
+    encoder = getattr(model, "encoder", None) if config.encoder_lr != 1 else None
+    slow = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+    groups = []
+    for share, keep in ((config.encoder_lr, lambda p: id(p) in slow), (1.0, lambda p: id(p) not in slow)):
+        params = [p for p in model.parameters() if p.requires_grad and keep(p)]
+        decay, plain = [p for p in params if p.ndim > 1], [p for p in params if p.ndim <= 1]
+        if decay or plain:
+            groups += [
+                {"params": decay, "weight_decay": config.weight_decay, "lr_share": share},
+                {"params": plain, "weight_decay": 0.0, "lr_share": share},
+            ]
+    return groups
+
+
 def fit_segmenter(
     model: nn.Module,
     prep: Preprocessing,
@@ -250,10 +272,7 @@ def fit_segmenter(
 ) -> SegTrainResult:
     """Train ``model`` (in place; it ends holding the best epoch's weights) and return the history. ``work`` is
     an existing folder for the checkpoint; ``log`` gets one line per epoch."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]  # no decay on biases and norms
-    plain = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     total, warmup = config.epochs * config.steps, round(config.warmup_epochs * config.steps)
     result, start, best_state = SegTrainResult(), 0, None
     averaged = AveragedModel(model) if config.average_last else None
@@ -275,7 +294,9 @@ def fit_segmenter(
         with _progress(progress, f"epoch {epoch + 1}/{config.epochs}", config.steps) as advance:
             for step in range(config.steps):
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(epoch * config.steps + step, total, warmup, config.lr)
+                    group["lr"] = lr_at(epoch * config.steps + step, total, warmup, config.lr) * group.get(
+                        "lr_share", 1.0
+                    )
                 raw, y = sample_batch(train, config, gen)
                 loss = segmentation_loss(model(_augment(raw, prep, config, gen)), y, ignore, config)
                 optimizer.zero_grad(set_to_none=True)
