@@ -200,6 +200,8 @@ XVAL_LITE2_BALANCED_SEED2, LITE2_BALANCED = _tried("balanced", lambda c: replace
 # the ImageNet encoder fine-tuned at a tenth of the decoder's rate: 45 training images may pull its general filters
 # towards the training tiles (docs/segmentation.md)
 XVAL_LITE2_ENCLR_SEED2, LITE2_ENCLR = _tried("enclr", lambda c: replace(c, encoder_lr=0.1))
+# more context per crop for tile 7's large images: 512 px crops, two a batch (about the pixels of 384 px x 4)
+XVAL_LITE2_CROP512_SEED2, LITE2_CROP512 = _tried("crop512", lambda c: replace(c, crop=512, batch_size=2))
 
 
 def initial_segmenter(recipe: SegRecipe, classes: int) -> torch.nn.Module:
@@ -397,6 +399,14 @@ dubai_landcover_xval_lite2_enclr_seed2 = recipe_entry(
     train_segmentation_recipe,
     XVAL_LITE2_ENCLR_SEED2,
     "dubai_landcover_xval_lite2_seed2 with the encoder at a tenth of the learning rate.",
+)
+dubai_landcover_xval_lite2_crop512_seed2 = recipe_entry(
+    train_segmentation_recipe,
+    XVAL_LITE2_CROP512_SEED2,
+    "dubai_landcover_xval_lite2_seed2 with 512 px crops, two a batch.",
+)
+dubai_landcover_lite2_crop512 = recipe_entry(
+    train_segmentation_recipe, LITE2_CROP512, "dubai_landcover_lite2 with 512 px crops, two a batch."
 )
 dubai_landcover_lite2_enclr = recipe_entry(
     train_segmentation_recipe, LITE2_ENCLR, "dubai_landcover_lite2 with the encoder at a tenth of the learning rate."
