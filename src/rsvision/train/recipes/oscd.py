@@ -174,6 +174,14 @@ XVAL_ENCLR = replace(
     config=replace(XVAL_STANDARDISED.config, encoder_lr=0.1),
 )
 XVAL_ENCLR_SEED1 = seeded(XVAL_ENCLR, 1)
+# crops resampled by 0.5-2x (scale augmentation): cities differ in the size and density of what changes
+XVAL_SCALE = replace(
+    XVAL_STANDARDISED,
+    recipe="oscd_change_xval_scale",
+    name="oscd_change_xval_scale",
+    config=replace(XVAL_STANDARDISED.config, scales=(0.5, 2.0)),
+)
+XVAL_SCALE_SEED1 = seeded(XVAL_SCALE, 1)
 # does one more training city help on a city never seen? Each held-out city under the six (the other validation
 # city unused) and under the six + the other city (rule in docs/change.md, fixed before the runs)
 MUMBAI6, MUMBAI, PISA6, PISA = (
@@ -380,6 +388,12 @@ oscd_change_xval_enclr = recipe_entry(
 )
 oscd_change_xval_enclr_seed1 = recipe_entry(
     train_change_recipe, XVAL_ENCLR_SEED1, "oscd_change_xval_enclr under seed 1."
+)
+oscd_change_xval_scale = recipe_entry(
+    train_change_recipe, XVAL_SCALE, "oscd_change_xval_standardised with crops resampled by 0.5-2x."
+)
+oscd_change_xval_scale_seed1 = recipe_entry(
+    train_change_recipe, XVAL_SCALE_SEED1, "oscd_change_xval_scale under seed 1."
 )
 oscd_change_mumbai6 = recipe_entry(
     train_change_recipe, MUMBAI6, "oscd_change_xval_standardised validated on mumbai alone, pisa unused."
