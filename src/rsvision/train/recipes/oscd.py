@@ -165,23 +165,24 @@ XVAL_FCSIAM = replace(
     config=replace(XVAL_STANDARDISED.config, epochs=40),
 )
 XVAL_FCSIAM_SEED1 = seeded(XVAL_FCSIAM, 1)
+
+
+def _xval_with(setting: str, **changes) -> tuple[ChangeRecipe, ChangeRecipe]:
+    """The standardised whole-city recipe with ``changes`` of its training config, under seeds 0 and 1."""
+    recipe = replace(
+        XVAL_STANDARDISED,
+        recipe=f"oscd_change_xval_{setting}",
+        name=f"oscd_change_xval_{setting}",
+        config=replace(XVAL_STANDARDISED.config, **changes),
+    )
+    return recipe, seeded(recipe, 1)
+
+
 # the pretrained encoder fine-tuned at a tenth of the decoder's rate: the first run fitted its training rows (F1 0.60)
 # and failed the validation rows (0.19), so six cities may pull the encoder's filters too far (docs/change.md)
-XVAL_ENCLR = replace(
-    XVAL_STANDARDISED,
-    recipe="oscd_change_xval_enclr",
-    name="oscd_change_xval_enclr",
-    config=replace(XVAL_STANDARDISED.config, encoder_lr=0.1),
-)
-XVAL_ENCLR_SEED1 = seeded(XVAL_ENCLR, 1)
+XVAL_ENCLR, XVAL_ENCLR_SEED1 = _xval_with("enclr", encoder_lr=0.1)
 # crops resampled by 0.5-2x (scale augmentation): cities differ in the size and density of what changes
-XVAL_SCALE = replace(
-    XVAL_STANDARDISED,
-    recipe="oscd_change_xval_scale",
-    name="oscd_change_xval_scale",
-    config=replace(XVAL_STANDARDISED.config, scales=(0.5, 2.0)),
-)
-XVAL_SCALE_SEED1 = seeded(XVAL_SCALE, 1)
+XVAL_SCALE, XVAL_SCALE_SEED1 = _xval_with("scale", scales=(0.5, 2.0))
 # does one more training city help on a city never seen? Each held-out city under the six (the other validation
 # city unused) and under the six + the other city (rule in docs/change.md, fixed before the runs)
 MUMBAI6, MUMBAI, PISA6, PISA = (
