@@ -181,6 +181,13 @@ def test_encoder_lr_moves_the_encoder_at_its_share_of_the_rate(tmp_path):
     assert decoder_slow == pytest.approx(decoder_one, rel=1e-4)
 
 
+def test_encoder_lr_on_a_network_without_an_encoder_is_refused(tmp_path):
+    pairs = MaskPairs([np.zeros((3, 32, 32), np.float32)], [np.zeros((32, 32), np.int64)])
+    config = SegTrainConfig(epochs=1, steps=1, batch_size=1, crop=32, encoder_lr=0.1)
+    with pytest.raises(RsvisionError, match="encoder_lr applies to a network with an encoder; Conv2d has none"):
+        fit_segmenter(torch.nn.Conv2d(3, 2, 1), PREP, pairs, pairs, ["a", "b"], config, tmp_path, False, print)
+
+
 @pytest.mark.parametrize("share", [0.0, 1.5])
 def test_encoder_lr_outside_its_range_is_refused(share):
     with pytest.raises(RsvisionError, match="encoder_lr"):

@@ -39,7 +39,7 @@ from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import MeasuredMetrics, Task, Weights, resolve_weights, save_weights
 from rsvision.train.augment import colour_jitter
 from rsvision.train.cache import band_statistics
-from rsvision.train.loop import _progress, _save, as_shipped, holdout_indices, lr_at
+from rsvision.train.loop import _progress, _save, as_shipped, decay_groups, holdout_indices, lr_at
 
 
 @dataclass
@@ -254,10 +254,8 @@ def _validation_ap50(model: nn.Module, prep: Preprocessing, val: BoxSamples, cla
 
 
 def _optimizer(model: nn.Module, config: DetTrainConfig) -> torch.optim.Optimizer:
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]  # no decay on biases and norms
-    plain = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(decay_groups(trainable, config.weight_decay), lr=config.lr)
 
 
 def _train_epoch(model, optimizer, prep, train: BoxSamples, config: DetTrainConfig, epoch: int, progress) -> float:

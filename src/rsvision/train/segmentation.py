@@ -35,7 +35,7 @@ from rsvision.models.weights import MeasuredMetrics, Task, Weights, save_weights
 from rsvision.tasks.segmentation import STRIDE, padded_forward
 from rsvision.train.augment import band_gain, colour_jitter
 from rsvision.train.cache import band_statistics
-from rsvision.train.loop import _checked_resume, _progress, _save, holdout_indices, lr_at
+from rsvision.train.loop import _checked_resume, _progress, _save, decay_groups, holdout_indices, lr_at
 
 
 @dataclass
@@ -243,20 +243,20 @@ def _augment(raw: torch.Tensor, prep: Preprocessing, config: SegTrainConfig, gen
 
 
 def _param_groups(model: nn.Module, config: SegTrainConfig) -> list[dict]:
-    """AdamW's groups: kernels with weight decay, biases and norms without (no decay on 1-d parameters); with
-    ``config.encoder_lr < 1`` the encoder's two apart, at that share of the rate (``lr_share``)."""
-    encoder = getattr(model, "encoder", None) if config.encoder_lr != 1 else None
-    slow = {id(p) for p in encoder.parameters()} if encoder is not None else set()
-    groups = []
-    for share, keep in ((config.encoder_lr, lambda p: id(p) in slow), (1.0, lambda p: id(p) not in slow)):
-        params = [p for p in model.parameters() if p.requires_grad and keep(p)]
-        decay, plain = [p for p in params if p.ndim > 1], [p for p in params if p.ndim <= 1]
-        if decay or plain:
-            groups += [
-                {"params": decay, "weight_decay": config.weight_decay, "lr_share": share},
-                {"params": plain, "weight_decay": 0.0, "lr_share": share},
-            ]
-    return groups
+    """AdamW's groups (:func:`~rsvision.train.loop.decay_groups`); with ``config.encoder_lr < 1`` the encoder's
+    apart, at that share of the rate (``lr_ratio``, as the dual encoder's tuned stages). A network without an
+    encoder is refused then, rather than trained at one rate."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if config.encoder_lr == 1:
+        return decay_groups(trainable, config.weight_decay)
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:
+        raise RsvisionError(f"encoder_lr applies to a network with an encoder; {type(model).__name__} has none")
+    slow = {id(p) for p in encoder.parameters()}
+    return [
+        *decay_groups([p for p in trainable if id(p) in slow], config.weight_decay, lr_ratio=config.encoder_lr),
+        *decay_groups([p for p in trainable if id(p) not in slow], config.weight_decay),
+    ]
 
 
 def fit_segmenter(
@@ -293,10 +293,9 @@ def fit_segmenter(
         losses = []
         with _progress(progress, f"epoch {epoch + 1}/{config.epochs}", config.steps) as advance:
             for step in range(config.steps):
+                rate = lr_at(epoch * config.steps + step, total, warmup, config.lr)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(epoch * config.steps + step, total, warmup, config.lr) * group.get(
-                        "lr_share", 1.0
-                    )
+                    group["lr"] = rate * group.get("lr_ratio", 1.0)
                 raw, y = sample_batch(train, config, gen)
                 loss = segmentation_loss(model(_augment(raw, prep, config, gen)), y, ignore, config)
                 optimizer.zero_grad(set_to_none=True)
