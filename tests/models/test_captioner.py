@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rsvision.models.captioner import (
@@ -9,6 +10,7 @@ from rsvision.models.captioner import (
     SPECIALS,
     CandidateRanker,
     CaptionDecoder,
+    CaptionFusion,
     CaptionMemory,
     build_caption_vocabulary,
 )
@@ -76,3 +78,45 @@ def test_a_memory_with_a_ranker_keeps_it_through_its_card_and_state(tmp_path):
     assert CaptionMemory(**memory.card_kwargs()).ranker is not None
     plain = CaptionMemory.from_captions(torch.randn(2, 8), caps, "some_encoder")
     assert plain.ranker is None and "ranker_words" not in plain.card_kwargs()
+
+
+def test_a_decoder_reads_retrieved_captions_beside_the_image():
+    vocab = [*SPECIALS, "a", "forest", "desert"]
+    plain = CaptionDecoder(vocab, width=16, layers=1, heads=2, context=8)
+    assert not any(k.startswith("retrieved") for k in plain.state_dict())  # older cards load unchanged
+    model = CaptionDecoder(vocab, width=16, layers=1, heads=2, context=8, retrieved=2, retrieved_len=4).eval()
+    retrieved = model.retrieved_ids([["a forest", "a desert far away"], []])
+    assert retrieved.shape == (2, 2, 4)
+    assert retrieved[0, 0].tolist() == [vocab.index("a"), vocab.index("forest"), EOS, PAD]
+    assert retrieved[0, 1].tolist() == [vocab.index("a"), vocab.index("desert"), 3, 3]  # unknown words, cut
+    assert (retrieved[1] == PAD).all()
+    tokens = model.image_tokens(torch.randn(2, 3, 64, 64))
+    memory, mask = model.memory(tokens, retrieved)
+    assert memory.shape == (2, 4 + 2 * 4, 16) and mask[1, 4:].all() and not mask[:, :4].any()
+    logits = model.logits(tokens, model.encode_ids(["a forest", "a desert"])[:, :3], retrieved)
+    assert logits.shape == (2, 3, len(vocab)) and torch.isfinite(logits).all()
+    assert len(model.generate(tokens, beam=2, max_len=4, retrieved=retrieved)) == 2
+    with pytest.raises(ValueError, match="retrieved captions"):
+        model.logits(tokens, model.encode_ids(["a forest"] * 2)[:, :3])
+
+
+def test_a_fusion_keeps_its_decoder_and_memory_through_its_card(tmp_path):
+    vocab = [*SPECIALS, "a", "forest", "desert"]
+    kwargs = {"vocab": vocab, "width": 16, "layers": 1, "heads": 2, "context": 8, "retrieved": 2, "retrieved_len": 4}
+    decoder = CaptionDecoder(**kwargs)
+    memory = CaptionMemory.from_captions(torch.randn(2, 8), [["a forest"], ["a desert"]], "some_encoder", k=2)
+    memory.embedder_sha256 = "abc"
+    fusion = CaptionFusion.of(decoder, kwargs, memory)
+    prep = Preprocessing(
+        bands=["red", "green", "blue"], scale=255, value_range=(0, 255), mean=[0.4] * 3, std=[0.25] * 3, input_size=32
+    )
+    card = {"task": Task.CAPTIONING, "architecture": "caption_fusion", "classes": [], "licence": "-", "command": "-"}
+    save_weights(fusion, tmp_path, "f", architecture_kwargs=fusion.card_kwargs(), preprocessing=prep, **card)
+    loaded = resolve_model(str(tmp_path / "f.safetensors")).module
+    assert isinstance(loaded, CaptionFusion) and loaded.memory.captions == ["a forest", "a desert"]
+    assert loaded.memory.embedder_sha256 == "abc" and loaded.decoder.retrieved == 2
+    ids = decoder.retrieved_ids([["a forest"]])
+    tokens = torch.randn(1, 4, decoder.encoder.num_features)
+    x = decoder.encode_ids(["a desert"])[:, :3]
+    expected = decoder.eval().logits(tokens, x, ids)
+    assert torch.allclose(loaded.decoder.eval().logits(tokens, x, ids), expected, atol=1e-2)  # float16 on disk

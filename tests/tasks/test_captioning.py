@@ -2,8 +2,25 @@ import numpy as np
 import pytest
 import torch
 
-from rsvision.models.captioner import RANKER_FEATURES, CaptionMemory
-from rsvision.tasks.captioning import CandidateFeatures, NgramConsensus, RetrievalCaptioner, neighbour_candidates
+from rsvision.errors import WeightsError
+from rsvision.models.captioner import (
+    RANKER_FEATURES,
+    CaptionDecoder,
+    CaptionFusion,
+    CaptionMemory,
+    build_caption_vocabulary,
+)
+from rsvision.models.embedder import DEFAULT_EMBEDDER, load_embedder
+from rsvision.models.weights import Task, save_weights
+from rsvision.tasks.captioning import (
+    CandidateFeatures,
+    FusionCaptioner,
+    NgramConsensus,
+    RetrievalCaptioner,
+    consensus_top,
+    load_captioner,
+    neighbour_candidates,
+)
 
 
 def test_consensus_picks_the_caption_the_others_agree_with():
@@ -74,3 +91,50 @@ def test_candidate_features_say_what_each_candidate_is():
     assert column["length"].argmax() == 2  # the longest caption, against the candidates' median
     assert column["word_recall"].argmax() == 2 and column["word_precision"].argmin() == 3
     assert column["image_text"].argmax() == 0 and abs(column["agreement"].mean()) < 1e-5  # standardised
+
+
+def test_consensus_top_gives_distinct_captions_best_first_and_leaves_out_what_it_is_told():
+    keys = torch.nn.functional.normalize(torch.tensor([[1.0, 0, 0], [0.9, 0.1, 0], [0.8, 0.2, 0]]), dim=1)
+    caps = [
+        ["many green trees are in a forest", "many green trees are in a forest ."],
+        ["many green trees are in a dense forest"],
+        ["a plane is parked at the airport"],
+    ]
+    memory = CaptionMemory.from_captions(keys, caps, "x", k=3)
+    consensus = NgramConsensus(memory.captions)
+    sims = keys.numpy() @ np.array([1.0, 0.0, 0.0], np.float32)
+    near, texts = consensus_top(memory, consensus, sims, 3, 5)
+    assert near.tolist() == [0, 1, 2] and len(texts) == 3  # the repeat (after tokenising) counted once
+    assert "plane" in texts[-1] and "forest" in texts[0]
+    sims[0] = -np.inf
+    near, texts = consensus_top(memory, consensus, sims, 2, 1)
+    assert near.tolist() == [1, 2] and len(texts) == 1
+
+
+def test_a_saved_fusion_captions_through_load_captioner(tmp_path):
+    embedder = load_embedder(DEFAULT_EMBEDDER)
+    images = np.random.default_rng(0).integers(0, 255, (3, 3, 64, 64), dtype=np.uint8)
+    keys = torch.from_numpy(embedder.embed_images(list(images), tta=True))
+    caps = [["a dense forest"], ["a plane at the airport"], ["boats in a harbour"]]
+    memory = CaptionMemory.from_captions(keys, caps, DEFAULT_EMBEDDER, k=2, tta=True)
+    memory.embedder_sha256 = embedder.weights.sha256
+    vocab = build_caption_vocabulary([c for cs in caps for c in cs], min_count=1)
+    kwargs = {"vocab": vocab, "width": 16, "layers": 1, "heads": 2, "context": 8, "retrieved": 2}
+    fusion = CaptionFusion.of(CaptionDecoder(**kwargs), kwargs, memory)
+    card = {"task": Task.CAPTIONING, "architecture": "caption_fusion", "classes": [], "licence": "-", "command": "-"}
+    save_weights(
+        fusion, tmp_path, "f", architecture_kwargs=fusion.card_kwargs(), preprocessing=embedder.preprocessing, **card
+    )
+    captioner = load_captioner(str(tmp_path / "f.safetensors"))
+    assert isinstance(captioner, FusionCaptioner) and captioner.k == 2
+    (found,) = captioner.retrieve(embedder.embed_images([images[1]], tta=True))
+    assert found[0][0] == 1 and caps[1][0] in found[2]  # the image's own memory entry comes first
+    (caption,) = captioner.caption_images([images[1]])
+    assert caption.neighbours[0] == 1 and set(caption.text.split()) <= set(vocab)
+    memory.embedder_sha256 = "0" * 64  # a memory embedded by another dual encoder is refused
+    fusion = CaptionFusion.of(CaptionDecoder(**kwargs), kwargs, memory)
+    save_weights(
+        fusion, tmp_path, "g", architecture_kwargs=fusion.card_kwargs(), preprocessing=embedder.preprocessing, **card
+    )
+    with pytest.raises(WeightsError, match="another"):
+        load_captioner(str(tmp_path / "g.safetensors"))

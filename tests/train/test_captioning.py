@@ -55,3 +55,21 @@ def test_self_critical_training_raises_the_sampled_captions_reward(tmp_path):
         assert np.mean(rewards[-5:]) > 1.3 * np.mean(rewards[:5]), rewards
         assert result.history[0]["epoch"] == 0 and result.best_val_cider >= result.history[0]["val_cider"]
         assert (tmp_path / "scst" / "last.pt").is_file()
+
+
+def test_a_fusion_decoder_learns_to_read_the_retrieved_captions(tmp_path):
+    """Four images with the same tokens, each with its own caption retrieved for it: only the retrieved captions
+    tell the images apart, so saying each one's caption means they are read (and a swapped retrieval is followed)."""
+    with torch_threads(1):
+        torch.manual_seed(0)
+        vocab = build_caption_vocabulary([c for cs in CAPTIONS for c in cs], min_count=1)
+        model = CaptionDecoder(vocab, width=32, layers=1, heads=2, context=12, dropout=0.0, retrieved=1)
+        tokens = np.zeros((4, 4, model.encoder.num_features), np.float16)
+        retrieved = model.retrieved_ids(CAPTIONS)
+        config = CaptionConfig(epochs=80, batch_size=4, lr=3e-3, warmup_epochs=0, label_smoothing=0.0, eval_every=20)
+        parts = CaptionParts(tokens, CAPTIONS, tokens, CAPTIONS, retrieved, retrieved)
+        result = fit_caption_decoder(model, parts, config, tmp_path, log=lambda _: None)
+        assert result.best_val_cider > 5.0
+        assert decode_tokens(model, tokens, retrieved=retrieved) == [cs[0] for cs in CAPTIONS]
+        swapped = retrieved[[1, 0, 3, 2]]
+        assert decode_tokens(model, tokens, retrieved=swapped) == [CAPTIONS[i][0] for i in (1, 0, 3, 2)]

@@ -3,6 +3,7 @@ training log is closed when the run ends (training and publishing replaced by st
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -276,3 +277,37 @@ def test_a_land_cover_candidate_differs_from_its_twin_in_one_setting(candidate, 
     assert replace(recipe.config, **{setting: getattr(twin.config, setting)}) == twin.config
     if twin is dubai.LITE2:
         assert recipe.name == "dubai_landcover_unet"  # the shipped model's name: its run replaces it
+
+
+def test_the_fusion_recipe_validates_gap_matched_and_writes_a_fusion(shared, tmp_path):
+    """A smoke run of ``rsicd_captioner_fusion`` on 60 real images: the validation queries' near-copies leave the
+    training part, the consensus and the fusion are measured on them, and the card written is a fusion whose memory
+    holds every training image."""
+    from dataclasses import replace
+
+    from rsvision.models.weights import resolve_weights
+    from rsvision.train.captioning import CaptionConfig
+    from rsvision.train.recipes import caption_fusion
+
+    data = shared("AID")
+    shared("captions", "rsicd_precomp")
+    recipe = replace(caption_fusion.FusionRecipe(), config=CaptionConfig(epochs=1))
+    (tmp_path / "out").mkdir()
+    path = caption_fusion.train_fusion_recipe(
+        recipe, out=str(tmp_path / "out"), data=str(data), work=str(tmp_path / "w"), progress=False, limit=60
+    )
+    log = (tmp_path / "w" / "train.log").read_text()
+    assert "gap-matched validation:" in log and "consensus k 80, D4 TTA True" in log and "fusion " in log
+    card = resolve_weights(path)
+    assert card.architecture == "caption_fusion" and card.architecture_kwargs["memory"]["n_images"] == 60
+    assert card.architecture_kwargs["decoder"]["retrieved"] == 5
+    assert path.stem in ("rsicd_captioner", "rsicd_captioner_fusion")
+
+
+def test_near_copies_are_the_same_class_within_the_gap():
+    from rsvision.train.recipes.caption_fusion import aid_numbers, near_copies
+
+    names = aid_numbers(["a/airport_1.jpg", "airport_3.jpg", "airport_9.jpg", "beach_2.jpg", "00001.jpg"])
+    assert names[0].tolist() == ["airport", "airport", "airport", "beach", ""] and names[1][-1] == -1
+    assert near_copies(names, np.array([0]), np.array([3])).tolist() == [True, True, False, False, False]
+    assert near_copies(names, np.array([0]), np.array([1])).tolist() == [True, False, False, False, False]

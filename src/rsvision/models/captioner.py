@@ -9,7 +9,9 @@ A memory may also carry a :class:`CandidateRanker` (``ranker``): what a learned 
 needs (each caption's text embedding, a word probe over image embeddings, the scorer's weights).
 
 ``caption_decoder`` is an image encoder from the registry (its pooled feature map as memory tokens) and a small
-transformer decoder over a closed vocabulary, decoded greedily or with a beam.
+transformer decoder over a closed vocabulary, decoded greedily or with a beam. Built with ``retrieved=R`` it also
+attends to the words of R captions retrieved for the image; ``caption_fusion`` holds such a decoder and the memory
+it retrieves from (retrieval-augmented generation: :class:`rsvision.tasks.captioning.FusionCaptioner`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from rsvision.models.language import build_vocabulary, words
 
 MEMORY_ARCH = "caption_memory"
 DECODER_ARCH = "caption_decoder"
+FUSION_ARCH = "caption_fusion"
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
 # what CandidateRanker.weights weigh, per candidate caption (rsvision.tasks.captioning.candidate_features)
@@ -191,9 +194,12 @@ class CaptionDecoder(nn.Module):
         heads: int = 4,
         context: int = 32,
         dropout: float = 0.1,
+        retrieved: int = 0,
+        retrieved_len: int = 20,
     ):
         super().__init__()
         self.vocab, self.context = list(vocab), context
+        self.retrieved, self.retrieved_len = retrieved, retrieved_len
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.encoder = _feature_extractor(image_arch, in_chans)
         self.memory_proj = nn.Sequential(nn.LazyLinear(width), nn.LayerNorm(width))
@@ -203,6 +209,14 @@ class CaptionDecoder(nn.Module):
         self.decoder = nn.TransformerDecoder(layer, layers)
         self.out = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, len(self.vocab)))
         nn.init.normal_(self.position, std=0.02)
+        if retrieved:  # retrieved captions' words beside the image tokens: a slot and a position per word
+            self.retrieved_position = nn.Parameter(torch.randn(retrieved_len, width) * 0.02)
+            self.retrieved_slot = nn.Parameter(torch.randn(retrieved, width) * 0.02)
+            encoder_layer = nn.TransformerEncoderLayer(
+                width, heads, 4 * width, dropout, batch_first=True, norm_first=True
+            )
+            self.retrieved_encoder = nn.TransformerEncoder(encoder_layer, 1, enable_nested_tensor=False)
+            self.retrieved_norm = nn.LayerNorm(width)
         with torch.no_grad():  # materialise the lazy projection so a card's tensors load into it
             self.memory_proj(torch.zeros(1, 1, self.encoder.num_features))
 
@@ -218,19 +232,59 @@ class CaptionDecoder(nn.Module):
             out[i, : len(ids)] = torch.tensor(ids)
         return out
 
-    def logits(self, tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """(B, T, V) next-word logits of ``ids`` (B, T) given image ``tokens`` (B, M, F)."""
+    def retrieved_ids(self, captions: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Each image's retrieved captions (up to ``retrieved``) -> (B, retrieved, retrieved_len) ids: words <eos>,
+        cut to the length, padded; a missing caption all padding."""
+        out = torch.full((len(captions), self.retrieved, self.retrieved_len), PAD, dtype=torch.long)
+        for i, texts in enumerate(captions):
+            for j, text in enumerate(texts[: self.retrieved]):
+                ids = [*(self.index.get(w, UNK) for w in words(text)), EOS][: self.retrieved_len]
+                out[i, j, : len(ids)] = torch.tensor(ids)
+        return out
+
+    def memory(self, tokens: torch.Tensor, retrieved: torch.Tensor | None = None) -> tuple:
+        """What the decoder attends to: image ``tokens`` (B, M, F) projected, then (with ``retrieved`` ids, see
+        :meth:`retrieved_ids`) the retrieved captions' words read by one encoder layer; and its padding mask."""
         memory = self.memory_proj(tokens)
+        mask = torch.zeros(memory.shape[:2], dtype=torch.bool, device=memory.device)
+        if not self.retrieved:
+            return memory, mask
+        if retrieved is None:
+            raise ValueError("this decoder reads retrieved captions beside the image: pass their ids")
+        words_in = self.token_embedding(retrieved) + self.retrieved_position + self.retrieved_slot[:, None]
+        padding = (retrieved == PAD).flatten(1)
+        words_in = self.retrieved_encoder(
+            words_in.flatten(1, 2), src_key_padding_mask=padding & ~padding.all(1, keepdim=True)
+        )
+        return torch.cat([memory, self.retrieved_norm(words_in)], 1), torch.cat([mask, padding], 1)
+
+    def logits(self, tokens: torch.Tensor, ids: torch.Tensor, retrieved: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, V) next-word logits of ``ids`` (B, T) given image ``tokens`` (B, M, F) and, for a decoder that
+        reads them, ``retrieved`` caption ids."""
+        return self.logits_of(self.memory(tokens, retrieved), ids)
+
+    def logits_of(self, memory: tuple, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T, V) next-word logits of ``ids`` given what :meth:`memory` returned (computed once per image)."""
+        memory, mask = memory
         t = ids.shape[1]
         x = self.token_embedding(ids) + self.position[:t]
         causal = torch.triu(torch.ones(t, t, dtype=torch.bool, device=ids.device), diagonal=1)
-        y = self.decoder(x, memory, tgt_mask=causal, tgt_key_padding_mask=ids == PAD)
+        y = self.decoder(x, memory, tgt_mask=causal, tgt_key_padding_mask=ids == PAD, memory_key_padding_mask=mask)
         return self.out(y)
 
     @torch.no_grad()
-    def generate(self, tokens: torch.Tensor, beam: int = 3, max_len: int | None = None) -> list[str]:
+    def generate(
+        self, tokens: torch.Tensor, beam: int = 3, max_len: int | None = None, retrieved: torch.Tensor | None = None
+    ) -> list[str]:
         """Captions of image ``tokens`` (B, M, F) by beam search (``beam=1``: greedy), length-normalised."""
-        return [self._beam(tokens[i : i + 1], beam, max_len or self.context - 1) for i in range(len(tokens))]
+        return [
+            self._beam(
+                self.memory(tokens[i : i + 1], None if retrieved is None else retrieved[i : i + 1]),
+                beam,
+                max_len or self.context - 1,
+            )
+            for i in range(len(tokens))
+        ]
 
     @torch.no_grad()
     def sample(self, tokens: torch.Tensor, generator: torch.Generator, max_len: int | None = None) -> torch.Tensor:
@@ -258,12 +312,14 @@ class CaptionDecoder(nn.Module):
                 out.append(self.vocab[i])
         return " ".join(out)
 
-    def _beam(self, tokens: torch.Tensor, beam: int, max_len: int) -> str:
+    def _beam(self, memory: tuple, beam: int, max_len: int) -> str:
+        """One image's caption by beam search over what :meth:`memory` returned for it."""
         beams = [([BOS], 0.0)]
         done: list[tuple[list[int], float]] = []
         for _ in range(max_len):
             ids = torch.tensor([b[0] for b in beams])
-            logp = self.logits(tokens.expand(len(beams), -1, -1), ids)[:, -1].log_softmax(-1)
+            expanded = tuple(m.expand(len(beams), *m.shape[1:]) for m in memory)
+            logp = self.logits_of(expanded, ids)[:, -1].log_softmax(-1)
             logp[:, [PAD, BOS, UNK]] = float("-inf")
             scores = torch.tensor([b[1] for b in beams])[:, None] + logp
             top = scores.flatten().topk(beam)
@@ -291,4 +347,39 @@ def build_caption_decoder(num_classes: int = 0, in_chans: int = 3, **kwargs: Any
     return CaptionDecoder(in_chans=in_chans, **kwargs)
 
 
-CAPTION_BUILDERS = {MEMORY_ARCH: build_caption_memory, DECODER_ARCH: build_caption_decoder}
+class CaptionFusion(nn.Module):
+    """A retrieval-augmented captioner's parts in one file: a :class:`CaptionMemory` searched with its dual encoder,
+    and a :class:`CaptionDecoder` that reads the image's tokens beside the captions retrieved for it
+    (:class:`rsvision.tasks.captioning.FusionCaptioner` joins them)."""
+
+    def __init__(self, decoder: dict[str, Any], memory: dict[str, Any], in_chans: int = 3):
+        super().__init__()
+        self.decoder = CaptionDecoder(in_chans=in_chans, **decoder)
+        self.memory = CaptionMemory(**memory)
+        self.decoder_kwargs, self.memory_kwargs = dict(decoder), dict(memory)
+
+    @classmethod
+    def of(cls, decoder: CaptionDecoder, decoder_kwargs: dict[str, Any], memory: CaptionMemory) -> CaptionFusion:
+        """The fusion of a trained ``decoder`` (built with ``decoder_kwargs``) and ``memory``."""
+        fusion = cls(decoder_kwargs, memory.card_kwargs())
+        fusion.decoder.load_state_dict(decoder.state_dict())
+        fusion.memory.load_state_dict(memory.state_dict())
+        fusion.memory.embedder_sha256 = memory.embedder_sha256
+        return fusion
+
+    def card_kwargs(self) -> dict[str, Any]:
+        memory = {**self.memory_kwargs, "embedder_sha256": self.memory.embedder_sha256}
+        return {"decoder": self.decoder_kwargs, "memory": memory}
+
+
+def build_caption_fusion(num_classes: int = 0, in_chans: int = 3, **kwargs: Any) -> CaptionFusion:
+    if num_classes:
+        raise WeightsError(f"a caption fusion has no classes (got {num_classes})")
+    return CaptionFusion(in_chans=in_chans, **kwargs)
+
+
+CAPTION_BUILDERS = {
+    MEMORY_ARCH: build_caption_memory,
+    DECODER_ARCH: build_caption_decoder,
+    FUSION_ARCH: build_caption_fusion,
+}

@@ -5,8 +5,8 @@ encoder-decoders of :mod:`rsvision.models.segmentation` (``unet``, ``fpn`` ... w
 change versions of :mod:`rsvision.models.change` (``siamese_unet`` ...), or the detectors of
 :mod:`rsvision.models.detection` (``fasterrcnn``, ``retinanet``, ``fcos``, ``rotated_fcos`` with ``backbone=``), or
 the image-text ``dual_encoder`` of :mod:`rsvision.models.dual_encoder`, or the captioners of
-:mod:`rsvision.models.captioner` (``caption_memory``, ``caption_decoder``), or an ``ensemble`` of trained members
-(:mod:`rsvision.models.ensemble`).
+:mod:`rsvision.models.captioner` (``caption_memory``, ``caption_decoder``, ``caption_fusion``), or an ``ensemble``
+of trained members (:mod:`rsvision.models.ensemble`).
 A model is built for named bands; ``source_bands`` (with ``source_state``) adapts a model trained
 on other bands through the band-adaptive stem. :func:`build_from_weights` builds the network a ``Weights``
 card describes, with its verified tensors.

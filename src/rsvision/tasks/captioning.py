@@ -22,7 +22,7 @@ import torch
 
 from rsvision.errors import WeightsError
 from rsvision.metrics.captioning import ngram_counts, tokenize_caption
-from rsvision.models.captioner import CaptionDecoder, CaptionMemory
+from rsvision.models.captioner import CaptionDecoder, CaptionFusion, CaptionMemory
 from rsvision.models.embedder import Embedder, load_embedder
 from rsvision.models.preprocess import preprocess_chunk
 from rsvision.models.resolve import resolve_model
@@ -128,6 +128,21 @@ def neighbour_candidates(memory: CaptionMemory, sims: np.ndarray, k: int) -> tup
     return near, candidates, weights, np.repeat(np.arange(len(near)), sizes)
 
 
+def consensus_top(
+    memory: CaptionMemory, consensus: NgramConsensus, sims: np.ndarray, k: int, n: int
+) -> tuple[np.ndarray, list[str]]:
+    """The ``k`` memory images most similar (``sims``; -inf leaves an image out) and, of their captions, the ``n``
+    distinct ones (after tokenising) the n-gram consensus ranks highest, best first: what a fusion decoder reads."""
+    near, candidates, weights, _ = neighbour_candidates(memory, sims, k)
+    agreement = consensus.agreement(candidates, weights)
+    texts: dict[str, str] = {}
+    for i in np.argsort(-agreement, kind="stable"):
+        texts.setdefault(" ".join(consensus.tokens[candidates[i]]), memory.captions[candidates[i]])
+        if len(texts) == n:
+            break
+    return near, list(texts.values())
+
+
 def standardised(values: np.ndarray) -> np.ndarray:
     """``values`` less their mean, over their standard deviation (+1e-6: a constant column stays 0)."""
     values = np.asarray(values, np.float32)
@@ -197,9 +212,51 @@ class DecoderCaptioner:
         return out
 
 
+class FusionCaptioner:
+    """Captions written by a decoder that reads the image beside the captions a memory retrieves for it
+    (retrieval-augmented generation, as SmallCap, Ramos et al. 2023): the ``k`` nearest memory images by the dual
+    encoder, their captions' top ``decoder.retrieved`` by n-gram consensus, then beam search."""
+
+    def __init__(self, embedder: Embedder, fusion: CaptionFusion, preprocessing, beam: int = 3, name: str = "fusion"):
+        self.embedder, self.fusion, self.decoder_preprocessing = embedder, fusion.eval(), preprocessing
+        self.memory, self.decoder = fusion.memory, fusion.decoder
+        self.beam, self.name, self.k = beam, name, min(fusion.memory.k, len(fusion.memory.image_embeddings))
+        self.consensus = NgramConsensus(self.memory.captions)
+        self.keys = self.memory.image_embeddings.float().numpy()
+
+    def retrieve(self, embeddings: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
+        """For each (L2-normalised) image embedding: its nearest memory images, their similarities, and the
+        captions the decoder reads."""
+        out = []
+        for row in embeddings @ self.keys.T:
+            near, texts = consensus_top(self.memory, self.consensus, row, self.k, self.decoder.retrieved)
+            out.append((near, row[near], texts))
+        return out
+
+    def caption_images(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 32) -> list[Caption]:
+        out = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            found = self.retrieve(self.embedder.embed_images(chunk, tta=self.memory.tta))
+            x = preprocess_chunk(self.decoder_preprocessing, chunk, start)
+            with torch.inference_mode():
+                tokens = self.decoder.image_tokens(x)
+                retrieved = self.decoder.retrieved_ids([texts for _, _, texts in found])
+                texts = self.decoder.generate(tokens, beam=self.beam, retrieved=retrieved)
+            out += [
+                Caption(t, tuple(near.tolist()), tuple(sims.round(4).tolist()))
+                for t, (near, sims, _) in zip(texts, found)
+            ]
+        return out
+
+    @property
+    def preprocessing(self):
+        return self.embedder.preprocessing
+
+
 def load_captioner(
     model: str | None = None, needed_by: str = "caption", device: str = "cpu"
-) -> RetrievalCaptioner | DecoderCaptioner:
+) -> RetrievalCaptioner | DecoderCaptioner | FusionCaptioner:
     """The captioner ``-m MODEL`` names (the built-in one when None); a retrieval memory comes with the dual encoder
     its card names, refused when that encoder is not the one that embedded the memory."""
     if model is None and DEFAULT_CAPTIONER not in builtin_weights():
@@ -209,7 +266,8 @@ def load_captioner(
     loaded = resolve_model(model or DEFAULT_CAPTIONER, Task.CAPTIONING, needed_by)
     if isinstance(loaded.module, CaptionDecoder):
         return DecoderCaptioner(loaded.module, loaded.weights.preprocessing, device, name=loaded.weights.name)
-    memory: CaptionMemory = loaded.module
+    fusion = loaded.module if isinstance(loaded.module, CaptionFusion) else None
+    memory: CaptionMemory = loaded.module if fusion is None else fusion.memory
     embedder = load_embedder(memory.embedder, needed_by=needed_by, device=device)
     if memory.embedder_sha256 and embedder.weights is not None and embedder.weights.sha256 != memory.embedder_sha256:
         raise WeightsError(
@@ -217,4 +275,6 @@ def load_captioner(
             f"(sha256 {embedder.weights.sha256[:12]}... vs {memory.embedder_sha256[:12]}...); "
             f"rebuild it with `{TRAIN_HINT}`"
         )
+    if fusion is not None:
+        return FusionCaptioner(embedder, fusion, loaded.weights.preprocessing, name=loaded.weights.name)
     return RetrievalCaptioner(embedder, memory, name=loaded.weights.name)

@@ -53,12 +53,15 @@ class ScstConfig:
 
 @dataclass(frozen=True)
 class CaptionParts:
-    """Cached image tokens ``(N, M, F)`` and each image's captions, for training and for validation."""
+    """Cached image tokens ``(N, M, F)`` and each image's captions, for training and for validation; for a decoder
+    that reads retrieved captions, their ids per image (``CaptionDecoder.retrieved_ids``)."""
 
     tokens: np.ndarray
     captions: Sequence[Sequence[str]]
     val_tokens: np.ndarray
     val_refs: Sequence[Sequence[str]]
+    retrieved: torch.Tensor | None = None
+    val_retrieved: torch.Tensor | None = None
 
 
 @dataclass
@@ -77,11 +80,18 @@ def extract_tokens(
     return images_through(lambda x: model.image_tokens(x).half(), dataset, prep, batch_size, progress).numpy()
 
 
-def decode_tokens(model: CaptionDecoder, tokens: np.ndarray, beam: int = 1, batch_size: int = 256) -> list[str]:
+def decode_tokens(
+    model: CaptionDecoder,
+    tokens: np.ndarray,
+    beam: int = 1,
+    batch_size: int = 256,
+    retrieved: torch.Tensor | None = None,
+) -> list[str]:
     model.eval()
     out: list[str] = []
     for start in range(0, len(tokens), batch_size):
-        out += model.generate(torch.from_numpy(tokens[start : start + batch_size]).float(), beam=beam)
+        part = None if retrieved is None else retrieved[start : start + batch_size]
+        out += model.generate(torch.from_numpy(tokens[start : start + batch_size]).float(), beam=beam, retrieved=part)
     return out
 
 
@@ -93,7 +103,8 @@ def fit_caption_decoder(
     log: Callable[[str], None] = print,
 ) -> CaptionResult:
     """Train ``model``'s decoder (the encoder stays as it is) on ``data.tokens[i]`` captioned by ``data.captions[i]``;
-    the best validation epoch's state is ``work_dir/best.pt``, the last epoch's ``work_dir/last.pt`` (resumed from)."""
+    the best validation epoch's state is ``work_dir/best.pt``, the last epoch's ``work_dir/last.pt`` (resumed from).
+    Without validation images the last epoch's state is kept."""
     work_dir = Path(work_dir)
     params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(decay_groups(params, config.weight_decay), lr=config.lr)
@@ -104,29 +115,33 @@ def fit_caption_decoder(
     for epoch in range(start_epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
         step = (epoch - 1) * steps_per_epoch
-        loss = _epoch(model, optimizer, data.tokens, data.captions, config, epoch, step, total, warmup)
+        loss = _epoch(model, optimizer, data, config, epoch, step, total, warmup)
         row = {"epoch": epoch, "loss": round(loss, 4), "seconds": round(time.perf_counter() - t0, 1)}
-        if epoch % config.eval_every == 0 or epoch == config.epochs:
+        if len(data.val_tokens) and (epoch % config.eval_every == 0 or epoch == config.epochs):
             _validate(model, data, 1, result, row, work_dir)
         _end_epoch(model, optimizer, result, row, t0, config, len(data.tokens), work_dir, log)
-    model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
+    if len(data.val_tokens):
+        model.load_state_dict(torch.load(work_dir / "best.pt", weights_only=True))
+    else:
+        result.best_epoch = config.epochs
     return result
 
 
-def _epoch(model, optimizer, tokens, captions, config: CaptionConfig, epoch: int, step: int, total: int, warmup: int):
+def _epoch(model, optimizer, data: CaptionParts, config: CaptionConfig, epoch: int, step: int, total: int, warmup):
     model.train()
     model.encoder.eval()
     gen = np.random.default_rng([config.seed, epoch])
-    order = gen.permutation(len(tokens))
+    order = gen.permutation(len(data.tokens))
     losses = []
     for start in range(0, len(order), config.batch_size):
         idx = order[start : start + config.batch_size]
-        texts = [captions[i][gen.integers(len(captions[i]))] for i in idx]
+        texts = [data.captions[i][gen.integers(len(data.captions[i]))] for i in idx]
         ids = model.encode_ids(texts)
         ids = ids[:, : int((ids != PAD).sum(1).max())]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, warmup, config.lr)
-        logits = model.logits(torch.from_numpy(tokens[idx]).float(), ids[:, :-1])
+        retrieved = None if data.retrieved is None else data.retrieved[idx]
+        logits = model.logits(torch.from_numpy(data.tokens[idx]).float(), ids[:, :-1], retrieved)
         loss = F.cross_entropy(
             logits.flatten(0, 1), ids[:, 1:].flatten(), ignore_index=PAD, label_smoothing=config.label_smoothing
         )
@@ -186,7 +201,7 @@ def _resume(model, optimizer, last: Path, config, n_images: int, log) -> tuple[C
 
 def _validate(model, data: CaptionParts, beam: int, result: CaptionResult, row: dict, work_dir: Path) -> dict:
     """``row`` with the validation CIDEr-D of ``model`` (beam ``beam``); ``work_dir/best.pt`` when the best so far."""
-    hyps = decode_tokens(model, data.val_tokens, beam=beam)
+    hyps = decode_tokens(model, data.val_tokens, beam=beam, retrieved=data.val_retrieved)
     row["val_cider"] = round(caption_scores(dict(enumerate(data.val_refs)), dict(enumerate(hyps)))["cider"], 4)
     if row["val_cider"] > result.best_val_cider:
         result.best_epoch, result.best_val_cider = row["epoch"], row["val_cider"]
