@@ -44,7 +44,15 @@ from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
 from rsvision.tasks.captioning import FusionCaptioner, NgramConsensus, RetrievalCaptioner, consensus_top
 from rsvision.train.captioning import CaptionConfig, CaptionParts, decode_tokens, extract_tokens, fit_caption_decoder
-from rsvision.train.recipes.captioning import BEAM, ENCODER, LICENCE, NAME, embed_dataset, once, representative
+from rsvision.train.recipes.captioning import (
+    BEAM,
+    ENCODER,
+    LICENCE,
+    NAME,
+    memory_embeddings,
+    once,
+    representative,
+)
 from rsvision.train.recipes.common import recipe_entry, recipe_session
 from rsvision.train.recipes.rsicd import VAL_FRACTION, limited, scores_of, smoke
 from rsvision.train.retrieval import cached_array, fingerprint, split_images
@@ -191,22 +199,6 @@ def near_copies(names, images: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     for i, gap in zip(images, gaps):
         mask |= (classes == classes[i]) & (np.abs(numbers - numbers[i]) < gap)
     return mask
-
-
-def memory_embeddings(train_all, work_dir: Path, progress: bool, log) -> dict[bool, np.ndarray]:
-    """Every rsicd-train image's embedding by the shipped dual encoder, plain and over its D4 views (cached, the
-    same files as the rsicd_captioner recipe's)."""
-    embedder = load_embedder(DEFAULT_EMBEDDER)
-    ids = [s.id for s in train_all]
-    out = {}
-    for tta in (False, True):
-        out[tta] = cached_array(
-            work_dir / f"embeddings{'_tta' if tta else ''}_{len(ids)}.npy",
-            fingerprint(ids, embedder.weights.sha256, *(["tta"] if tta else [])),
-            lambda tta=tta: embed_dataset(embedder, train_all, progress, tta=tta),
-        )
-    log(f"embeddings of {len(ids)} images (plain and D4)")
-    return out
 
 
 def memory_of(embeddings: np.ndarray, images: np.ndarray, captions, k: int) -> CaptionMemory:

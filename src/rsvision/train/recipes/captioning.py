@@ -163,16 +163,7 @@ def choose_memory(train_all, train_idx, val_idx, captions, work_dir: Path, progr
     (cached: ``{False: ..., True: ...}``), and the validation scores of a memory of the training part for each
     ``(k, repeats once, tta)``."""
     embedder = load_embedder(DEFAULT_EMBEDDER)
-    ids = [s.id for s in train_all]
-    embeddings = {}
-    for tta in (False, True):
-        t0 = time.perf_counter()
-        embeddings[tta] = cached_array(
-            work_dir / f"embeddings{'_tta' if tta else ''}_{len(ids)}.npy",
-            fingerprint(ids, embedder.weights.sha256, *(["tta"] if tta else [])),
-            lambda tta=tta: embed_dataset(embedder, train_all, progress, tta=tta),
-        )
-        log(f"embeddings of {len(ids)} images{' (D4 TTA)' if tta else ''}: {time.perf_counter() - t0:.1f} s")
+    embeddings = memory_embeddings(train_all, work_dir, progress, log)
     refs = {i: captions[q] for i, q in enumerate(val_idx)}
     scores = {}
     for tta, dedupe in ((False, False), (False, True), (True, False), (True, True)):
@@ -188,6 +179,23 @@ def choose_memory(train_all, train_idx, val_idx, captions, work_dir: Path, progr
                 f"BLEU-4 {got['bleu4']:.4f}"
             )
     return embeddings, scores
+
+
+def memory_embeddings(train_all, work_dir: Path, progress: bool, log) -> dict[bool, np.ndarray]:
+    """Every rsicd-train image's embedding by the shipped dual encoder, plain and as the mean of its D4 views
+    (``{False: ..., True: ...}``), cached in ``work_dir``."""
+    embedder = load_embedder(DEFAULT_EMBEDDER)
+    ids = [s.id for s in train_all]
+    embeddings = {}
+    for tta in (False, True):
+        t0 = time.perf_counter()
+        embeddings[tta] = cached_array(
+            work_dir / f"embeddings{'_tta' if tta else ''}_{len(ids)}.npy",
+            fingerprint(ids, embedder.weights.sha256, *(["tta"] if tta else [])),
+            lambda tta=tta: embed_dataset(embedder, train_all, progress, tta=tta),
+        )
+        log(f"embeddings of {len(ids)} images{' (D4 TTA)' if tta else ''}: {time.perf_counter() - t0:.1f} s")
+    return embeddings
 
 
 def rank_candidates(
