@@ -127,7 +127,7 @@ def test_a_saved_fusion_captions_through_load_captioner(tmp_path):
     )
     captioner = load_captioner(str(tmp_path / "f.safetensors"))
     assert isinstance(captioner, FusionCaptioner) and captioner.k == 2
-    (found,) = captioner.retrieve(embedder.embed_images([images[1]], tta=True))
+    (found,) = captioner.retriever.retrieve(embedder.embed_images([images[1]], tta=True))
     assert found[0][0] == 1 and caps[1][0] in found[2]  # the image's own memory entry comes first
     (caption,) = captioner.caption_images([images[1]])
     assert caption.neighbours[0] == 1 and set(caption.text.split()) <= set(vocab)

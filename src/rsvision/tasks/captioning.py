@@ -212,32 +212,45 @@ class DecoderCaptioner:
         return out
 
 
+class CaptionRetriever:
+    """The captions a fusion decoder reads for an image: of the ``memory.k`` memory images nearest to its embedding,
+    their ``n`` distinct captions the n-gram consensus ranks highest (:func:`consensus_top`)."""
+
+    def __init__(self, memory: CaptionMemory, n: int):
+        self.memory, self.n = memory, n
+        self.k = min(memory.k, len(memory.image_embeddings))
+        self.consensus = NgramConsensus(memory.captions)
+        self.keys = memory.image_embeddings.float().numpy()
+
+    def retrieve(self, embeddings: np.ndarray, left_out=None) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
+        """For each (L2-normalised) image embedding: its nearest memory images, their similarities, and the captions
+        the decoder reads. ``left_out(i)``: a mask of the memory images row ``i`` may not retrieve (None: all may)."""
+        out = []
+        for i, embedding in enumerate(embeddings):
+            sims = self.keys @ embedding
+            if left_out is not None:
+                sims[left_out(i)] = -np.inf
+            near, texts = consensus_top(self.memory, self.consensus, sims, self.k, self.n)
+            out.append((near, sims[near], texts))
+        return out
+
+
 class FusionCaptioner:
     """Captions written by a decoder that reads the image beside the captions a memory retrieves for it
     (retrieval-augmented generation, as SmallCap, Ramos et al. 2023): the ``k`` nearest memory images by the dual
     encoder, their captions' top ``decoder.retrieved`` by n-gram consensus, then beam search."""
 
     def __init__(self, embedder: Embedder, fusion: CaptionFusion, preprocessing, beam: int = 3, name: str = "fusion"):
-        self.embedder, self.fusion, self.decoder_preprocessing = embedder, fusion.eval(), preprocessing
-        self.memory, self.decoder = fusion.memory, fusion.decoder
-        self.beam, self.name, self.k = beam, name, min(fusion.memory.k, len(fusion.memory.image_embeddings))
-        self.consensus = NgramConsensus(self.memory.captions)
-        self.keys = self.memory.image_embeddings.float().numpy()
-
-    def retrieve(self, embeddings: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, list[str]]]:
-        """For each (L2-normalised) image embedding: its nearest memory images, their similarities, and the
-        captions the decoder reads."""
-        out = []
-        for row in embeddings @ self.keys.T:
-            near, texts = consensus_top(self.memory, self.consensus, row, self.k, self.decoder.retrieved)
-            out.append((near, row[near], texts))
-        return out
+        self.embedder, self.decoder_preprocessing = embedder, preprocessing
+        self.memory, self.decoder = fusion.memory, fusion.eval().decoder
+        self.retriever = CaptionRetriever(fusion.memory, fusion.decoder.retrieved)
+        self.beam, self.name, self.k = beam, name, self.retriever.k
 
     def caption_images(self, images: np.ndarray | Sequence[np.ndarray], batch_size: int = 32) -> list[Caption]:
         out = []
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            found = self.retrieve(self.embedder.embed_images(chunk, tta=self.memory.tta))
+            found = self.retriever.retrieve(self.embedder.embed_images(chunk, tta=self.memory.tta))
             x = preprocess_chunk(self.decoder_preprocessing, chunk, start)
             with torch.inference_mode():
                 tokens = self.decoder.image_tokens(x)

@@ -42,7 +42,7 @@ from rsvision.models.embedder import DEFAULT_EMBEDDER, load_embedder
 from rsvision.models.resolve import resolve_model
 from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
-from rsvision.tasks.captioning import FusionCaptioner, NgramConsensus, RetrievalCaptioner, consensus_top
+from rsvision.tasks.captioning import CaptionRetriever, FusionCaptioner, RetrievalCaptioner
 from rsvision.train.captioning import CaptionConfig, CaptionParts, decode_tokens, extract_tokens, fit_caption_decoder
 from rsvision.train.recipes.captioning import (
     BEAM,
@@ -112,15 +112,15 @@ def train_fusion_recipe(
         baseline = consensus_scores(embeddings, kept, queries, captions, refs, log)
         best = max(baseline, key=lambda key: baseline[key]["cider"])
         decoder, prep, _, tokens = decoder_parts(recipe, train_all, kept, captions, work_dir, progress)
-        memory = memory_of(embeddings[True], kept, captions, recipe.k)
+        retriever = CaptionRetriever(memory_of(embeddings[True], kept, captions, recipe.k), decoder.retrieved)
         train_gaps = np.random.default_rng(recipe.gap_seed + 1).choice(gaps, len(train_all))
         parts = CaptionParts(
             tokens[kept],
             [captions[i] for i in kept],
             tokens[queries],
             [captions[q] for q in queries],
-            retrieval(decoder, memory, kept, embeddings[True], kept, names, train_gaps),
-            retrieval(decoder, memory, kept, embeddings[True], queries, names, None),
+            retrieval(decoder, retriever, kept, embeddings[True], kept, names, train_gaps),
+            retrieval(decoder, retriever, kept, embeddings[True], queries, names, None),
         )
         result = fit_caption_decoder(decoder, parts, recipe.config, work_dir / "validation", log)
         hyps = decode_tokens(decoder, parts.val_tokens, beam=BEAM, retrieved=parts.val_retrieved)
@@ -201,20 +201,17 @@ def near_copies(names, images: np.ndarray, gaps: np.ndarray) -> np.ndarray:
     return mask
 
 
-def memory_of(embeddings: np.ndarray, images: np.ndarray, captions, k: int) -> CaptionMemory:
-    """A D4 memory of ``images``, each image's repeated captions once."""
+def memory_of(embeddings: np.ndarray, images: np.ndarray, captions, k: int, tta: bool = True) -> CaptionMemory:
+    """A memory of ``images`` (``embeddings``: D4 ones when ``tta``), each image's repeated captions once."""
     kept = [once(captions[i]) for i in images]
-    return CaptionMemory.from_captions(torch.from_numpy(embeddings[images]), kept, DEFAULT_EMBEDDER, k, tta=True)
+    return CaptionMemory.from_captions(torch.from_numpy(embeddings[images]), kept, DEFAULT_EMBEDDER, k, tta=tta)
 
 
 def consensus_scores(embeddings, kept, queries, captions, refs, log) -> dict[tuple, dict]:
     """The n-gram consensus over a memory of ``kept`` (repeats once), per (k, D4 TTA), on the queries."""
     scores = {}
     for tta in (False, True):
-        memory = CaptionMemory.from_captions(
-            torch.from_numpy(embeddings[tta][kept]), [once(captions[i]) for i in kept], DEFAULT_EMBEDDER
-        )
-        captioner = RetrievalCaptioner(None, memory)
+        captioner = RetrievalCaptioner(None, memory_of(embeddings[tta], kept, captions, max(CONSENSUS_K), tta))
         for k in CONSENSUS_K:
             captioner.k = k
             hyps = {i: c.text for i, c in enumerate(captioner.caption_embeddings(embeddings[tta][queries]))}
@@ -227,10 +224,7 @@ def decoder_parts(recipe: FusionRecipe, train_all, images, captions, work_dir: P
     """A fresh fusion decoder (vocabulary of ``images``' captions, its frozen encoder from ``recipe.init``), the
     encoder's preprocessing, the decoder's kwargs and every image's cached tokens."""
     init = resolve_model(recipe.init, needed_by="the captioner's encoder")
-    torch.manual_seed(recipe.config.seed)
-    kwargs = {"vocab": build_caption_vocabulary([c for i in images for c in captions[i]]), **dict(recipe.decoder)}
-    decoder = CaptionDecoder(**kwargs)
-    load_timm_tensors(decoder.encoder, init.module.state_dict())
+    decoder, kwargs = new_decoder(recipe, init, [c for i in images for c in captions[i]])
     prep = init.weights.preprocessing
     ids = [s.id for s in train_all]
     tokens = cached_array(
@@ -241,20 +235,30 @@ def decoder_parts(recipe: FusionRecipe, train_all, images, captions, work_dir: P
     return decoder, prep, kwargs, tokens
 
 
-def retrieval(decoder, memory, memory_images, embeddings, images, names, gaps) -> torch.Tensor:
+def new_decoder(recipe: FusionRecipe, init, captions: list[str]) -> tuple[CaptionDecoder, dict]:
+    """A fusion decoder over the vocabulary of ``captions``, seeded, its frozen encoder from ``init`` (a resolved
+    model); and the kwargs that build it."""
+    torch.manual_seed(recipe.config.seed)
+    kwargs = {"vocab": build_caption_vocabulary(captions), **dict(recipe.decoder)}
+    decoder = CaptionDecoder(**kwargs)
+    load_timm_tensors(decoder.encoder, init.module.state_dict())
+    return decoder, kwargs
+
+
+def retrieval(decoder, retriever: CaptionRetriever, memory_images, embeddings, images, names, gaps) -> torch.Tensor:
     """The retrieved caption ids the decoder reads for each of ``images``: with ``gaps``, leaving out the image
     itself and its class's images fewer than its gap away (``gaps`` indexed by dataset image)."""
-    consensus = NgramConsensus(memory.captions)
-    keys = memory.image_embeddings.float().numpy()
     classes, numbers = names
-    texts = []
-    for i in images:
-        sims = keys @ embeddings[i]
-        if gaps is not None:
-            own = classes[memory_images] == classes[i]
-            sims[own & (np.abs(numbers[memory_images] - numbers[i]) < max(int(gaps[i]), 1))] = -np.inf
-        texts.append(consensus_top(memory, consensus, sims, memory.k, decoder.retrieved)[1])
-    return decoder.retrieved_ids(texts)
+    left_out = None
+    if gaps is not None:
+
+        def left_out(row: int) -> np.ndarray:
+            i = images[row]
+            close = np.abs(numbers[memory_images] - numbers[i]) < max(int(gaps[i]), 1)
+            return (classes[memory_images] == classes[i]) & close
+
+    found = retriever.retrieve(embeddings[images], left_out)
+    return decoder.retrieved_ids([texts for _, _, texts in found])
 
 
 def final_fusion(recipe, train_all, train_idx, captions, cached, names, train_gaps, epochs, work_dir, log):
@@ -262,20 +266,20 @@ def final_fusion(recipe, train_all, train_idx, captions, cached, names, train_ga
     its retrieval gap-matched over a memory of every rsicd-train image; that memory. ``cached``: every image's D4
     embedding and encoder tokens."""
     embeddings, tokens = cached
-    kwargs = {"vocab": build_caption_vocabulary([c for i in train_idx for c in captions[i]]), **dict(recipe.decoder)}
     everything = np.arange(len(train_all))
     memory = memory_of(embeddings, everything, captions, recipe.k)
     memory.embedder_sha256 = load_embedder(DEFAULT_EMBEDDER).weights.sha256
-    torch.manual_seed(recipe.config.seed)
-    decoder = CaptionDecoder(**kwargs)
-    load_timm_tensors(decoder.encoder, resolve_model(recipe.init).module.state_dict())
+    init = resolve_model(recipe.init, needed_by="the captioner's encoder")
+    decoder, kwargs = new_decoder(recipe, init, [c for i in train_idx for c in captions[i]])
     none = np.zeros((0, *tokens.shape[1:]), tokens.dtype)
     parts = CaptionParts(
         tokens[train_idx],
         [captions[i] for i in train_idx],
         none,
         [],
-        retrieval(decoder, memory, everything, embeddings, train_idx, names, train_gaps),
+        retrieval(
+            decoder, CaptionRetriever(memory, decoder.retrieved), everything, embeddings, train_idx, names, train_gaps
+        ),
     )
     log(f"the shipped decoder: {len(train_idx)} training images, {epochs} epochs, memory of {len(everything)} images")
     fit_caption_decoder(decoder, parts, replace(recipe.config, epochs=epochs), work_dir / "final", log)
