@@ -261,6 +261,7 @@ def test_the_fc_siam_diff_recipe_differs_from_the_standardised_one_in_its_networ
         ("LITE2_SWA", "LITE2", "average_last", 12),
         ("XVAL_LITE2_BALANCED_SEED2", "XVAL_LITE2_SEED2", "class_balanced", True),
         ("LITE2_BALANCED", "LITE2", "class_balanced", True),
+        ("LITE2_SCALE_LONG", "LITE2_SCALE", "epochs", 54),
     ],
 )
 def test_a_land_cover_candidate_differs_from_its_twin_in_one_setting(candidate, twin, setting, value):
@@ -275,7 +276,7 @@ def test_a_land_cover_candidate_differs_from_its_twin_in_one_setting(candidate, 
     assert getattr(recipe.config, setting) == value != getattr(twin.config, setting)
     assert replace(recipe, recipe=twin.recipe, name=twin.name, config=twin.config) == twin
     assert replace(recipe.config, **{setting: getattr(twin.config, setting)}) == twin.config
-    if twin is dubai.LITE2:
+    if twin.name == dubai.LITE2.name:
         assert recipe.name == "dubai_landcover_unet"  # the shipped model's name: its run replaces it
 
 
@@ -311,3 +312,18 @@ def test_near_copies_are_the_same_class_within_the_gap():
     assert names[0].tolist() == ["airport", "airport", "airport", "beach", ""] and names[1][-1] == -1
     assert near_copies(names, np.array([0]), np.array([3])).tolist() == [True, True, False, False, False]
     assert near_copies(names, np.array([0]), np.array([1])).tolist() == [True, False, False, False, False]
+
+
+def test_the_balanced_change_recipe_differs_from_the_standardised_one_in_its_crops_alone():
+    """Crops drawn around a class drawn uniformly is the only change against the shipped members' recipe."""
+    from dataclasses import replace
+
+    from rsvision.train.recipes import oscd
+
+    for recipe, twin in (
+        (oscd.XVAL_BALANCED, oscd.XVAL_STANDARDISED),
+        (oscd.XVAL_BALANCED_SEED1, oscd.XVAL_STANDARDISED_SEED1),
+    ):
+        assert recipe.config.class_balanced and not twin.config.class_balanced
+        assert replace(recipe, recipe=twin.recipe, name=twin.name, config=twin.config) == twin
+        assert replace(recipe.config, class_balanced=False) == twin.config
