@@ -4,6 +4,7 @@ figures that choose between models and inference settings without reading tile 7
 
     .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet -m A.safetensors+B.safetensors
     .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet --modes plain,tta,tta-scales
+    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet --modes tta --scales 0.5,0.75,1
 
 Prints one line per model and mode (mIoU, per-class IoU, seconds), then one JSON line of them all.
 """
@@ -28,15 +29,19 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/dubai_segmentation")
     parser.add_argument("-m", "--model", action="append", required=True, help="any -m form; repeat for several")
     parser.add_argument("--modes", default="plain,tta,tta-scales", help=f"of {', '.join(MODES)}")
+    parser.add_argument("--scales", action="append", default=[], help="also --tta over these scales; repeatable")
     args = parser.parse_args()
+    modes = {name: MODES[name] for name in args.modes.split(",")}
+    for scales in args.scales:
+        modes[f"tta-scales {scales}"] = {"tta": True, "scales": tuple(float(f) for f in scales.split(","))}
     dataset = open_dataset(args.data, "color-mask", split=",".join(TRAIN_TILES), colors=DUBAI_COLORS)
     val = dataset.subset([i for i, s in enumerate(dataset) if s.id.endswith(VAL_IMAGE)])
     rows = []
     for spec in args.model:
         loaded = resolve_model(spec)
-        for mode in args.modes.split(","):
+        for mode, options in modes.items():
             started = time.perf_counter()
-            scores = evaluate_segmenter(loaded, val, **MODES[mode])
+            scores = evaluate_segmenter(loaded, val, **options)
             ious = {c: round(v["iou"], 4) for c, v in scores["per_class"].items()}
             row = {"model": spec, "mode": mode, "miou": round(scores["miou"], 4), "iou": ious}
             rows.append({**row, "seconds": round(time.perf_counter() - started, 1)})
