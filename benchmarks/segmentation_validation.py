@@ -16,8 +16,10 @@ import json
 import time
 
 from rsvision.bench.model_eval import evaluate_segmenter
+from rsvision.cli.app import parse_scales
 from rsvision.datasets.masks import DUBAI_COLORS
 from rsvision.datasets.registry import open_dataset
+from rsvision.errors import RsvisionError
 from rsvision.models.resolve import resolve_model
 from rsvision.train.recipes.dubai import TRAIN_TILES, VAL_IMAGE
 
@@ -32,8 +34,11 @@ def main() -> None:
     parser.add_argument("--scales", action="append", default=[], help="also --tta over these scales; repeatable")
     args = parser.parse_args()
     modes = {name: MODES[name] for name in args.modes.split(",")}
-    for scales in args.scales:
-        modes[f"tta-scales {scales}"] = {"tta": True, "scales": tuple(float(f) for f in scales.split(","))}
+    for text in args.scales:  # parsed as `eval segmentation --scales` parses them
+        try:
+            modes[f"tta-scales {text}"] = {"tta": True, "scales": parse_scales(text)}
+        except RsvisionError as error:
+            parser.error(str(error))
     dataset = open_dataset(args.data, "color-mask", split=",".join(TRAIN_TILES), colors=DUBAI_COLORS)
     val = dataset.subset([i for i, s in enumerate(dataset) if s.id.endswith(VAL_IMAGE)])
     rows = []
