@@ -2,6 +2,7 @@
 self-critical training raises the CIDEr-D of the captions it samples."""
 
 import numpy as np
+import pytest
 import torch
 
 from rsvision.core.settings import torch_threads
@@ -73,3 +74,28 @@ def test_a_fusion_decoder_learns_to_read_the_retrieved_captions(tmp_path):
         assert decode_tokens(model, tokens, retrieved=retrieved) == [cs[0] for cs in CAPTIONS]
         swapped = retrieved[[1, 0, 3, 2]]
         assert decode_tokens(model, tokens, retrieved=swapped) == [CAPTIONS[i][0] for i in (1, 0, 3, 2)]
+
+
+def test_end_to_end_training_moves_the_encoder_and_overfits_four_images(tmp_path):
+    """With an encoder learning rate the encoder reads cached images each step and learns with the decoder; four
+    plain-coloured images (alike under every flip and turn) get their captions."""
+    with torch_threads(1):
+        model, _ = tiny_decoder()
+        colours = np.array([[1, -1, 0], [-1, 1, 0], [0, -1, 1], [1, 1, -1]], np.float16)
+        images = np.broadcast_to(colours[:, :, None, None], (4, 3, 64, 64)).copy()
+        before = model.encoder.conv_stem.weight.detach().clone()
+        config = CaptionConfig(
+            epochs=60, batch_size=4, lr=3e-3, warmup_epochs=0, label_smoothing=0.0, eval_every=20, encoder_lr=1e-3
+        )
+        result = fit_caption_decoder(model, CaptionParts(images, CAPTIONS, images, CAPTIONS), config, tmp_path)
+        assert not torch.equal(model.encoder.conv_stem.weight, before)
+        assert result.best_val_cider > 5.0
+        assert decode_tokens(model, images) == [cs[0] for cs in CAPTIONS]
+
+
+def test_an_encoder_rate_without_images_is_refused(tmp_path):
+    model, tokens = tiny_decoder()
+    with pytest.raises(ValueError, match="cached images"):
+        fit_caption_decoder(
+            model, CaptionParts(tokens, CAPTIONS, tokens, CAPTIONS), CaptionConfig(encoder_lr=1e-4), tmp_path
+        )

@@ -1,6 +1,7 @@
 """Recipes as commands: the output folder is asked for by name, torch threads are set only for the run, and the
 training log is closed when the run ends (training and publishing replaced by stand-ins: only the frame is tested)."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -289,10 +290,11 @@ def test_a_candidate_differs_from_its_twin_in_one_setting(candidate, twin, setti
         assert recipe.name == "dubai_landcover_unet"  # the shipped model's name: its run replaces it
 
 
-def test_the_fusion_recipe_validates_gap_matched_and_writes_a_fusion(shared, tmp_path):
-    """A smoke run of ``rsicd_captioner_fusion`` on 60 real images: the validation queries' near-copies leave the
-    training part, the consensus and the fusion are measured on them, and the card written is a fusion whose memory
-    holds every training image."""
+@pytest.mark.parametrize("encoder_lr", [0.0, 1e-4])
+def test_the_fusion_recipe_validates_gap_matched_and_writes_a_fusion(shared, tmp_path, encoder_lr):
+    """A smoke run of ``rsicd_captioner_fusion`` (and with its encoder trained end to end) on 60 real images: the
+    validation queries' near-copies leave the training part, the consensus and the fusion are measured on them, and
+    the card written is a fusion whose memory holds every training image when it ships, else the kept ones."""
     from dataclasses import replace
 
     from rsvision.models.weights import resolve_weights
@@ -301,17 +303,19 @@ def test_the_fusion_recipe_validates_gap_matched_and_writes_a_fusion(shared, tmp
 
     data = shared("AID")
     shared("captions", "rsicd_precomp")
-    recipe = replace(caption_fusion.FusionRecipe(), config=CaptionConfig(epochs=1))
+    recipe = replace(caption_fusion.FusionRecipe(), config=CaptionConfig(epochs=1, encoder_lr=encoder_lr))
     (tmp_path / "out").mkdir()
     path = caption_fusion.train_fusion_recipe(
         recipe, out=str(tmp_path / "out"), data=str(data), work=str(tmp_path / "w"), progress=False, limit=60
     )
     log = (tmp_path / "w" / "train.log").read_text()
     assert "gap-matched validation:" in log and "consensus k 80, D4 TTA True" in log and "fusion " in log
+    kept = int(re.search(r"(\d+) of \d+ training images kept", log).group(1))
+    assert (tmp_path / "w" / ("images_60.npy" if encoder_lr else "tokens_60.npy")).is_file()
     card = resolve_weights(path)
-    assert card.architecture == "caption_fusion" and card.architecture_kwargs["memory"]["n_images"] == 60
-    assert card.architecture_kwargs["decoder"]["retrieved"] == 5
-    assert path.stem in ("rsicd_captioner", "rsicd_captioner_fusion")
+    assert card.architecture == "caption_fusion" and card.architecture_kwargs["decoder"]["retrieved"] == 5
+    memory = card.architecture_kwargs["memory"]["n_images"]
+    assert (path.stem, memory) in (("rsicd_captioner", 60), ("rsicd_captioner_fusion", kept)), (path.stem, memory)
 
 
 def test_near_copies_are_the_same_class_within_the_gap():

@@ -2,6 +2,8 @@
 
 The image encoder (a registry backbone, frozen) runs once per run; its final maps are cached as tokens (float16)
 and the decoder learns on them with teacher forcing and label smoothing, one caption drawn per image per epoch.
+With ``CaptionConfig.encoder_lr`` above 0 the encoder learns too (end to end): the cache then holds the normalised
+images themselves (float16, at the encoder's input size), each drawn in one of its 8 flips and quarter turns.
 Each ``eval_every`` epochs the validation part is captioned (greedy) and scored by CIDEr-D; the best epoch is kept.
 A checkpoint after every epoch lets a killed run resume. :func:`fit_caption_scst` can then fine-tune the decoder
 self-critically on CIDEr-D (the built-in recipe measured it and left it off: docs/language.md).
@@ -36,6 +38,7 @@ class CaptionConfig:
     label_smoothing: float = 0.1
     eval_every: int = 2
     seed: int = 0
+    encoder_lr: float = 0.0  # 0: the encoder frozen (cached tokens); above 0 it trains at this rate (cached images)
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,9 @@ class ScstConfig:
 
 @dataclass(frozen=True)
 class CaptionParts:
-    """Cached image tokens ``(N, M, F)`` and each image's captions, for training and for validation; for a decoder
-    that reads retrieved captions, their ids per image (``CaptionDecoder.retrieved_ids``)."""
+    """Cached image tokens ``(N, M, F)`` (or, to train the encoder too, normalised images ``(N, C, H, W)``: see
+    :func:`extract_images`) and each image's captions, for training and for validation; for a decoder that reads
+    retrieved captions, their ids per image (``CaptionDecoder.retrieved_ids``)."""
 
     tokens: np.ndarray
     captions: Sequence[Sequence[str]]
@@ -80,6 +84,17 @@ def extract_tokens(
     return images_through(lambda x: model.image_tokens(x).half(), dataset, prep, batch_size, progress).numpy()
 
 
+def extract_images(dataset: Dataset, prep: Preprocessing, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """(N, C, S, S) float16 images preprocessed as the card says: what an end-to-end run's encoder reads."""
+    return images_through(lambda x: x.half(), dataset, prep, batch_size, progress, title="images").numpy()
+
+
+def image_tokens(model: CaptionDecoder, cached: np.ndarray) -> torch.Tensor:
+    """Encoder tokens (B, M, F) of a cached batch: tokens as they are, images read by the encoder."""
+    batch = torch.from_numpy(cached).float()
+    return model.image_tokens(batch) if batch.ndim == 4 else batch
+
+
 def decode_tokens(
     model: CaptionDecoder,
     tokens: np.ndarray,
@@ -91,7 +106,9 @@ def decode_tokens(
     out: list[str] = []
     for start in range(0, len(tokens), batch_size):
         part = None if retrieved is None else retrieved[start : start + batch_size]
-        out += model.generate(torch.from_numpy(tokens[start : start + batch_size]).float(), beam=beam, retrieved=part)
+        with torch.no_grad():
+            batch = image_tokens(model, tokens[start : start + batch_size])
+        out += model.generate(batch, beam=beam, retrieved=part)
     return out
 
 
@@ -102,12 +119,14 @@ def fit_caption_decoder(
     work_dir: str | Path,
     log: Callable[[str], None] = print,
 ) -> CaptionResult:
-    """Train ``model``'s decoder (the encoder stays as it is) on ``data.tokens[i]`` captioned by ``data.captions[i]``;
-    the best validation epoch's state is ``work_dir/best.pt``, the last epoch's ``work_dir/last.pt`` (resumed from).
-    Without validation images the last epoch's state is kept."""
+    """Train ``model``'s decoder (the encoder stays as it is unless ``config.encoder_lr``, when ``data`` holds images)
+    on ``data.tokens[i]`` captioned by ``data.captions[i]``; the best validation epoch's state is
+    ``work_dir/best.pt``, the last epoch's ``work_dir/last.pt`` (resumed from). Without validation images the last
+    epoch's state is kept."""
     work_dir = Path(work_dir)
-    params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    optimizer = torch.optim.AdamW(decay_groups(params, config.weight_decay), lr=config.lr)
+    if (data.tokens.ndim == 4) != (config.encoder_lr > 0):
+        raise ValueError("an encoder learning rate needs cached images (extract_images), and cached images need one")
+    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     work_dir.mkdir(parents=True, exist_ok=True)
     result, start_epoch = _resume(model, optimizer, work_dir / "last.pt", config, len(data.tokens), log)
     steps_per_epoch = -(-len(data.tokens) // config.batch_size)
@@ -127,9 +146,27 @@ def fit_caption_decoder(
     return result
 
 
+def _param_groups(model: CaptionDecoder, config: CaptionConfig) -> list[dict]:
+    """The decoder's parameters at ``config.lr``, and with ``config.encoder_lr`` the encoder's at that rate."""
+    decoder = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    groups = decay_groups(decoder, config.weight_decay, base_lr=config.lr)
+    if config.encoder_lr:
+        groups += decay_groups(model.encoder.parameters(), config.weight_decay, base_lr=config.encoder_lr)
+    return groups
+
+
+def _d4(images: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+    """Each image in one of its 8 flips and quarter turns, drawn by ``gen``."""
+    out = np.empty_like(images)
+    for i, (turns, flip) in enumerate(zip(gen.integers(4, size=len(images)), gen.integers(2, size=len(images)))):
+        image = np.rot90(images[i], turns, axes=(1, 2))
+        out[i] = image[:, :, ::-1] if flip else image
+    return out
+
+
 def _epoch(model, optimizer, data: CaptionParts, config: CaptionConfig, epoch: int, step: int, total: int, warmup):
     model.train()
-    model.encoder.eval()
+    model.encoder.train(config.encoder_lr > 0)
     gen = np.random.default_rng([config.seed, epoch])
     order = gen.permutation(len(data.tokens))
     losses = []
@@ -139,9 +176,10 @@ def _epoch(model, optimizer, data: CaptionParts, config: CaptionConfig, epoch: i
         ids = model.encode_ids(texts)
         ids = ids[:, : int((ids != PAD).sum(1).max())]
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, total, warmup, config.lr)
+            group["lr"] = lr_at(step, total, warmup, group["base_lr"])
         retrieved = None if data.retrieved is None else data.retrieved[idx]
-        logits = model.logits(torch.from_numpy(data.tokens[idx]).float(), ids[:, :-1], retrieved)
+        cached = _d4(data.tokens[idx], gen) if config.encoder_lr else data.tokens[idx]
+        logits = model.logits(image_tokens(model, cached), ids[:, :-1], retrieved)
         loss = F.cross_entropy(
             logits.flatten(0, 1), ids[:, 1:].flatten(), ignore_index=PAD, label_smoothing=config.label_smoothing
         )

@@ -1,7 +1,7 @@
 """Recipes that rebuild each shipped weight with one command: ``python -m rsvision.train.recipes NAME``."""
 
 from rsvision.train.recipes.aid import aid_classifier, aid_lite0
-from rsvision.train.recipes.caption_fusion import rsicd_captioner_fusion
+from rsvision.train.recipes.caption_fusion import rsicd_captioner_fusion, rsicd_captioner_fusion_e2e
 from rsvision.train.recipes.captioning import (
     rsicd_captioner,
     rsicd_captioner_256,
@@ -153,6 +153,7 @@ RECIPES = {
     "rsicd_captioner_imagenet": rsicd_captioner_imagenet,
     "rsicd_captioner_scst": rsicd_captioner_scst,
     "rsicd_captioner_fusion": rsicd_captioner_fusion,
+    "rsicd_captioner_fusion_e2e": rsicd_captioner_fusion_e2e,
     "vqa_baseline": vqa_baseline,
 }
 

@@ -13,7 +13,9 @@ write from captions as far from the image as a test image's are, not to copy a n
 
 If the fusion beats the consensus's best setting (k 20, 40, 80, with and without D4 TTA) by more than MARGIN there,
 the shipped model is built: the decoder retrained on the whole training part (its epochs: the validation run's
-best), its memory every rsicd-train image, and rsicd-test is read once. Rebuild: ``python -m rsvision.train.recipes
+best), its memory every rsicd-train image, and rsicd-test is read once; otherwise the measured model itself (the
+decoder trained on the kept part, its memory the kept images) is written under the recipe's name. With
+``CaptionConfig.encoder_lr`` the encoder learns with the decoder (recipe ``rsicd_captioner_fusion_e2e``). Rebuild: ``python -m rsvision.train.recipes
 rsicd_captioner_fusion --data ../shared/data/AID --out src/rsvision/models/weights``.
 """
 
@@ -43,7 +45,14 @@ from rsvision.models.resolve import resolve_model
 from rsvision.models.state import load_timm_tensors
 from rsvision.models.weights import MeasuredMetrics, Task, save_weights
 from rsvision.tasks.captioning import CaptionRetriever, FusionCaptioner, RetrievalCaptioner
-from rsvision.train.captioning import CaptionConfig, CaptionParts, decode_tokens, extract_tokens, fit_caption_decoder
+from rsvision.train.captioning import (
+    CaptionConfig,
+    CaptionParts,
+    decode_tokens,
+    extract_images,
+    extract_tokens,
+    fit_caption_decoder,
+)
 from rsvision.train.recipes.captioning import (
     BEAM,
     ENCODER,
@@ -111,8 +120,9 @@ def train_fusion_recipe(
         refs = {i: captions[q] for i, q in enumerate(queries)}
         baseline = consensus_scores(embeddings, kept, queries, captions, refs, log)
         best = max(baseline, key=lambda key: baseline[key]["cider"])
-        decoder, prep, _, tokens = decoder_parts(recipe, train_all, kept, captions, work_dir, progress)
-        retriever = CaptionRetriever(memory_of(embeddings[True], kept, captions, recipe.k), decoder.retrieved)
+        decoder, prep, kwargs, tokens = decoder_parts(recipe, train_all, kept, captions, work_dir, progress)
+        kept_memory = memory_of(embeddings[True], kept, captions, recipe.k)
+        retriever = CaptionRetriever(kept_memory, decoder.retrieved)
         train_gaps = np.random.default_rng(recipe.gap_seed + 1).choice(gaps, len(train_all))
         parts = CaptionParts(
             tokens[kept],
@@ -132,18 +142,13 @@ def train_fusion_recipe(
             f"fusion {fused['cider']:.4f} (best epoch {result.best_epoch}, beam {BEAM}): lead {lead:+.4f}, "
             + ("ships" if ships else f"not more than {MARGIN}: written as {recipe.recipe}, not shipped")
         )
-        fusion = final_fusion(
-            recipe,
-            train_all,
-            train_idx,
-            captions,
-            (embeddings[True], tokens),
-            names,
-            train_gaps,
-            result.best_epoch,
-            work_dir,
-            log,
-        )
+        if ships:
+            cached = (embeddings[True], tokens)
+            args = (train_all, train_idx, captions, cached, names, train_gaps, result.best_epoch, work_dir, log)
+            fusion = final_fusion(recipe, *args)
+        else:  # what was measured: the decoder trained on the kept part, its memory the kept images
+            kept_memory.embedder_sha256 = load_embedder(DEFAULT_EMBEDDER).weights.sha256
+            fusion = CaptionFusion.of(decoder, kwargs, kept_memory)
         part = f"rsicd-train validation, gap-matched ({len(queries)} images, {len(kept)} training images kept)"
         metrics = [
             MeasuredMetrics(dataset="AID+RSICD", split=f"{part}, consensus k={k}, tta={t}", values=v)
@@ -221,17 +226,18 @@ def consensus_scores(embeddings, kept, queries, captions, refs, log) -> dict[tup
 
 
 def decoder_parts(recipe: FusionRecipe, train_all, images, captions, work_dir: Path, progress: bool) -> tuple:
-    """A fresh fusion decoder (vocabulary of ``images``' captions, its frozen encoder from ``recipe.init``), the
-    encoder's preprocessing, the decoder's kwargs and every image's cached tokens."""
+    """A fresh fusion decoder (vocabulary of ``images``' captions, its encoder from ``recipe.init``), the encoder's
+    preprocessing, the decoder's kwargs and every image's cached tokens (with an encoder learning rate, the
+    normalised images the encoder reads)."""
     init = resolve_model(recipe.init, needed_by="the captioner's encoder")
     decoder, kwargs = new_decoder(recipe, init, [c for i in images for c in captions[i]])
     prep = init.weights.preprocessing
     ids = [s.id for s in train_all]
-    tokens = cached_array(
-        work_dir / f"tokens_{len(ids)}.npy",
-        fingerprint(ids, init.weights.sha256, prep.model_dump()),
-        lambda: extract_tokens(decoder, train_all, prep, progress=progress),
-    )
+    if recipe.config.encoder_lr:
+        path, extract = f"images_{len(ids)}.npy", lambda: extract_images(train_all, prep, progress=progress)
+    else:
+        path, extract = f"tokens_{len(ids)}.npy", lambda: extract_tokens(decoder, train_all, prep, progress=progress)
+    tokens = cached_array(work_dir / path, fingerprint(ids, init.weights.sha256, prep.model_dump()), extract)
     return decoder, prep, kwargs, tokens
 
 
@@ -290,4 +296,10 @@ rsicd_captioner_fusion: Callable = recipe_entry(
     train_fusion_recipe,
     FusionRecipe(),
     "Captioner: a decoder fusing the image with retrieved captions, judged on gap-matched validation.",
+)
+
+rsicd_captioner_fusion_e2e: Callable = recipe_entry(
+    train_fusion_recipe,
+    FusionRecipe(recipe="rsicd_captioner_fusion_e2e", config=CaptionConfig(epochs=12, encoder_lr=1e-4)),
+    "Captioner: the fusion decoder with its encoder trained end to end (a fifth of the decoder's rate).",
 )
