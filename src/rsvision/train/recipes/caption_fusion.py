@@ -15,8 +15,9 @@ If the fusion beats the consensus's best setting (k 20, 40, 80, with and without
 the shipped model is built: the decoder retrained on the whole training part (its epochs: the validation run's
 best), its memory every rsicd-train image, and rsicd-test is read once; otherwise the measured model itself (the
 decoder trained on the kept part, its memory the kept images) is written under the recipe's name. With
-``CaptionConfig.encoder_lr`` the encoder learns with the decoder (recipe ``rsicd_captioner_fusion_e2e``). Rebuild: ``python -m rsvision.train.recipes
-rsicd_captioner_fusion --data ../shared/data/AID --out src/rsvision/models/weights``.
+``CaptionConfig.encoder_lr`` the encoder learns with the decoder (recipe ``rsicd_captioner_fusion_e2e``).
+Rebuild: ``python -m rsvision.train.recipes rsicd_captioner_fusion --data ../shared/data/AID --out
+src/rsvision/models/weights``.
 """
 
 from __future__ import annotations
