@@ -146,10 +146,14 @@ def fit_caption_decoder(
     return result
 
 
+def _decoder_params(model: CaptionDecoder) -> list[torch.nn.Parameter]:
+    """Every parameter but the image encoder's."""
+    return [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+
+
 def _param_groups(model: CaptionDecoder, config: CaptionConfig) -> list[dict]:
     """The decoder's parameters at ``config.lr``, and with ``config.encoder_lr`` the encoder's at that rate."""
-    decoder = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    groups = decay_groups(decoder, config.weight_decay, base_lr=config.lr)
+    groups = decay_groups(_decoder_params(model), config.weight_decay, base_lr=config.lr)
     if config.encoder_lr:
         groups += decay_groups(model.encoder.parameters(), config.weight_decay, base_lr=config.encoder_lr)
     return groups
@@ -206,8 +210,7 @@ def fit_caption_scst(
     model, so the best state is never worse on validation than the start. Resumable from ``work_dir/last.pt``."""
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    params = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = torch.optim.Adam(_decoder_params(model), lr=config.lr)
     tokenised = [[tokenize_caption(c) for c in refs] for refs in data.captions]
     scorer = CiderD(tokenised)
     references = [scorer.references(refs) for refs in tokenised]
@@ -267,8 +270,10 @@ def _scst_epoch(model, optimizer, tokens, scorer: CiderD, references, config: Sc
     order = torch.randperm(len(tokens), generator=gen).numpy()
     rewards = []
     for start in range(0, len(order), config.batch_size):
-        idx = np.repeat(order[start : start + config.batch_size], config.samples)
-        memory = torch.from_numpy(tokens[idx]).float()
+        images = order[start : start + config.batch_size]
+        idx = np.repeat(images, config.samples)
+        with torch.no_grad():  # the encoder stays as it is: tokens as cached, or cached images read by it (once each)
+            memory = image_tokens(model, tokens[images]).repeat_interleave(config.samples, 0)
         ids = model.sample(memory, gen, config.max_len)
         texts = [model.text(row) for row in ids.tolist()]
         reward = torch.tensor([scorer.score(tokenize_caption(t), references[i]) for t, i in zip(texts, idx)])
