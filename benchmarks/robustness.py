@@ -3,7 +3,7 @@
 - ``aid_mean_drop``: the built-in classifier (``aid_efficientnet_lite0``) on AID's ``rsicd-test`` images
   (``--aid-limit`` of them, evenly spread, all by default), overall accuracy clean and under each of the 14
   corruptions at ``--severity`` (3), the mean relative drop; ``aid_seconds`` the whole table's time.
-- ``landcover_mean_drop``: the built-in land-cover model (``dubai_landcover_unet``) on Dubai tile 7, mIoU, the same.
+- ``landcover_mean_drop``: the built-in land-cover model (``dubai_landcover_fpn``) on Dubai tile 7, mIoU, the same.
 
 The same tables as ``rsvision eval robustness classification --data ../shared/data/AID --split rsicd-test
 --severities 3`` and ``rsvision eval robustness segmentation --data ../shared/data/dubai_segmentation --split "Tile 7"

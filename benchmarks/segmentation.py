@@ -26,7 +26,7 @@ import rasterio
 from affine import Affine
 from PIL import Image
 
-BUILTIN = "dubai_landcover_unet"
+BUILTIN = "dubai_landcover_fpn"
 BASELINE = "runs/dubai_cmp/dubai_landcover_unet_resnet18.safetensors"
 SCENES = Path("/tmp/rsvision-bench-segmentation")
 

@@ -2,9 +2,9 @@
 ``image_part_009``), plain and with test-time augmentation, as ``rsvision eval segmentation`` scores images: the
 figures that choose between models and inference settings without reading tile 7.
 
-    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet -m A.safetensors+B.safetensors
-    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet --modes plain,tta,tta-scales
-    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_unet --modes tta --scales 0.5,0.75,1
+    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_fpn -m A.safetensors+B.safetensors
+    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_fpn --modes plain,tta,tta-scales
+    .venv/bin/python benchmarks/segmentation_validation.py -m dubai_landcover_fpn --modes tta --scales 0.5,0.75,1
 
 Prints one line per model and mode (mIoU, per-class IoU, seconds), then one JSON line of them all.
 """

@@ -16,7 +16,7 @@ from rsvision.models.weights import builtin_weights
 
 DUBAI = Path(__file__).parents[2] / "src/rsvision/samples/data/dubai/image_part_001.jpg"
 needs_models = pytest.mark.skipif(
-    not {"dubai_landcover_unet", "neon_trees_retinanet", "vqa_baseline"} <= set(builtin_weights()),
+    not {"dubai_landcover_fpn", "neon_trees_retinanet", "vqa_baseline"} <= set(builtin_weights()),
     reason="the shipped land-cover, tree and VQA models are needed",
 )
 
@@ -78,7 +78,7 @@ def test_ask_answers_with_evidence(run_cli, capsys, dubai_crop):
     result = json.loads(out)
     assert code == 0 and set(result) == {"question", "type", "answer", "evidence"}
     assert result["type"] == "comparison" and result["answer"] in ("yes", "no")
-    assert {e["model"] for e in result["evidence"]} == {"dubai_landcover_unet"}
+    assert {e["model"] for e in result["evidence"]} == {"dubai_landcover_fpn"}
     code, out, _ = run_cli(capsys, "ask", dubai_crop, "what share of the image is buildings?", "-q")
     assert code == 0 and out.strip().endswith("%")
 

@@ -67,7 +67,7 @@ def encoder_state_from_classifier(model: nn.Module, classifier_state: Mapping[st
     return load_timm_tensors(model.encoder.model, classifier_state)
 
 
-DEFAULT_SEGMENTER = "dubai_landcover_unet"
+DEFAULT_SEGMENTER = "dubai_landcover_fpn"
 
 
 def segmenter_spec(model: str | None) -> str:
