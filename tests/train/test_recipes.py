@@ -274,6 +274,20 @@ def test_the_fc_siam_diff_recipe_differs_from_the_standardised_one_in_its_networ
     assert oscd.XVAL_FCSIAM_SEED1.config.seed == 1 and recipe.config.epochs == 40
 
 
+def test_the_fpn_change_recipe_differs_from_the_standardised_one_in_its_decoder_alone():
+    """Rule 27's candidates: smp's FPN in the siamese model; the encoder, its start and the rest as the twin's."""
+    from dataclasses import replace
+
+    from rsvision.train.change import initial_change_model
+    from rsvision.train.recipes import oscd
+
+    for recipe, twin in ((oscd.XVAL_FPN, oscd.XVAL_STANDARDISED), (oscd.XVAL_FPN_SEED1, oscd.XVAL_STANDARDISED_SEED1)):
+        same = replace(recipe, recipe=twin.recipe, name=twin.name, arch=twin.arch, arch_kwargs=twin.arch_kwargs)
+        assert same == twin and recipe.arch == "siamese_fpn"
+    model = initial_change_model(recipe.arch, recipe.bands, recipe.arch_kwargs, None, 0)
+    assert type(model.segmenter).__name__ == "FPN" and model(torch.zeros(1, 26, 64, 64)).shape == (1, 2, 64, 64)
+
+
 @pytest.mark.parametrize(
     "candidate, twin, setting, value",
     [
