@@ -288,6 +288,20 @@ def test_the_fpn_change_recipe_differs_from_the_standardised_one_in_its_decoder_
     assert type(model.segmenter).__name__ == "FPN" and model(torch.zeros(1, 26, 64, 64)).shape == (1, 2, 64, 64)
 
 
+def test_the_wide_change_recipe_differs_from_the_standardised_one_in_its_decoder_width_alone():
+    """Rule 28's candidates: the U-Net's decoder at smp's default width, everything else as the twin's."""
+    from dataclasses import replace
+
+    from rsvision.train.recipes import oscd
+
+    for recipe, twin in (
+        (oscd.XVAL_WIDE, oscd.XVAL_STANDARDISED),
+        (oscd.XVAL_WIDE_SEED1, oscd.XVAL_STANDARDISED_SEED1),
+    ):
+        assert recipe.arch_kwargs["decoder_channels"] == [256, 128, 64, 32, 16] != twin.arch_kwargs["decoder_channels"]
+        assert replace(recipe, recipe=twin.recipe, name=twin.name, arch_kwargs=twin.arch_kwargs) == twin
+
+
 @pytest.mark.parametrize(
     "candidate, twin, setting, value",
     [

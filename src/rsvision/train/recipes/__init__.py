@@ -79,6 +79,8 @@ from rsvision.train.recipes.oscd import (
     oscd_change_xval_standardised_seed1,
     oscd_change_xval_up2,
     oscd_change_xval_up2_seed1,
+    oscd_change_xval_wide,
+    oscd_change_xval_wide_seed1,
 )
 from rsvision.train.recipes.rsicd import rsicd_dual_encoder_minilm, rsicd_dual_encoder_scratch
 from rsvision.train.recipes.vqa import vqa_baseline
@@ -146,6 +148,8 @@ RECIPES = {
     "oscd_change_xval_seed1": oscd_change_xval_seed1,
     "oscd_change_xval_fpn": oscd_change_xval_fpn,
     "oscd_change_xval_fpn_seed1": oscd_change_xval_fpn_seed1,
+    "oscd_change_xval_wide": oscd_change_xval_wide,
+    "oscd_change_xval_wide_seed1": oscd_change_xval_wide_seed1,
     "oscd_change_xval_standardised": oscd_change_xval_standardised,
     "oscd_change_xval_standardised_seed1": oscd_change_xval_standardised_seed1,
     "oscd_change_mumbai6": oscd_change_mumbai6,

@@ -175,6 +175,15 @@ XVAL_FPN = replace(
     arch_kwargs={"encoder": XVAL_STANDARDISED.arch_kwargs["encoder"]},
 )
 XVAL_FPN_SEED1 = seeded(XVAL_FPN, 1)
+# the U-Net's decoder at smp's default width (256, 128, 64, 32, 16) instead of (128, 64, 32, 16, 16): full resolution
+# kept (FPN's quarter-resolution head lost 10 m change) with more channels where the decoder decides (rule 28)
+XVAL_WIDE = replace(
+    XVAL_STANDARDISED,
+    recipe="oscd_change_xval_wide",
+    name="oscd_change_xval_wide",
+    arch_kwargs={**XVAL_STANDARDISED.arch_kwargs, "decoder_channels": [256, 128, 64, 32, 16]},
+)
+XVAL_WIDE_SEED1 = seeded(XVAL_WIDE, 1)
 
 
 def _xval_with(setting: str, **changes) -> tuple[ChangeRecipe, ChangeRecipe]:
@@ -378,6 +387,10 @@ oscd_change_xval_fpn = recipe_entry(
     train_change_recipe, XVAL_FPN, "oscd_change_xval_standardised with smp's FPN decoder instead of the U-Net."
 )
 oscd_change_xval_fpn_seed1 = recipe_entry(train_change_recipe, XVAL_FPN_SEED1, "oscd_change_xval_fpn under seed 1.")
+oscd_change_xval_wide = recipe_entry(
+    train_change_recipe, XVAL_WIDE, "oscd_change_xval_standardised with the U-Net's decoder at smp's default width."
+)
+oscd_change_xval_wide_seed1 = recipe_entry(train_change_recipe, XVAL_WIDE_SEED1, "oscd_change_xval_wide under seed 1.")
 oscd_change_xval_standardised = recipe_entry(
     train_change_recipe, XVAL_STANDARDISED, "oscd_change_xval with each band of each date standardised on its own."
 )
