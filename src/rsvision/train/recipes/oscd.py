@@ -142,59 +142,41 @@ XVAL_STANDARDISED_SEED1 = seeded(XVAL_STANDARDISED, 1)
 XVAL_LITE2 = imagenet_encoder(XVAL_STANDARDISED, "oscd_change_xval_lite2")
 XVAL_LITE2_SEED1 = seeded(XVAL_LITE2, 1)
 XVAL_SEED1 = seeded(XVAL, 1)
-# the pair upsampled twice before the encoder (SiameseChange.upsample): smp's U-Net has no skip at the input's
-# resolution, and at 10 m a changed building is a few pixels; FC-Siam-diff keeps a full-resolution level. Whole-city
-# F1 0.3535 (seed 0) and 0.323 (seed 1) against 0.345 and 0.362 without: not adopted (docs/change.md)
-XVAL_UP2 = replace(
-    XVAL_STANDARDISED,
-    recipe="oscd_change_xval_up2",
-    name="oscd_change_xval_up2",
-    arch_kwargs={**XVAL_STANDARDISED.arch_kwargs, "upsample": 2},
-)
-XVAL_UP2_SEED1 = seeded(XVAL_UP2, 1)
-# Daudt et al.'s FC-Siam-diff itself (1.35 M parameters, from scratch, a skip at full resolution): does the field's
-# small OSCD baseline generalise across cities better than the pretrained U-Net? 40 epochs, as a network from scratch
-# needs more steps (the validation picks the epoch); rule in docs/change.md, written before the runs
-XVAL_FCSIAM = replace(
-    XVAL_STANDARDISED,
-    recipe="oscd_change_xval_fcsiam",
-    name="oscd_change_xval_fcsiam",
-    arch="fc_siam_diff",
-    arch_kwargs={},
-    init=None,
-    config=replace(XVAL_STANDARDISED.config, epochs=40),
-)
-XVAL_FCSIAM_SEED1 = seeded(XVAL_FCSIAM, 1)
-# smp's FPN decoder instead of the U-Net's: on the Dubai land cover it beat the U-Net over the same encoder by 0.044
-# mIoU on validation and 0.027 on tile 7 (rule 25, docs/segmentation.md); the same swap for change (rule 27)
-XVAL_FPN = replace(
-    XVAL_STANDARDISED,
-    recipe="oscd_change_xval_fpn",
-    name="oscd_change_xval_fpn",
-    arch="siamese_fpn",
-    arch_kwargs={"encoder": XVAL_STANDARDISED.arch_kwargs["encoder"]},
-)
-XVAL_FPN_SEED1 = seeded(XVAL_FPN, 1)
-# the U-Net's decoder at smp's default width (256, 128, 64, 32, 16) instead of (128, 64, 32, 16, 16): full resolution
-# kept (FPN's quarter-resolution head lost 10 m change) with more channels where the decoder decides (rule 28)
-XVAL_WIDE = replace(
-    XVAL_STANDARDISED,
-    recipe="oscd_change_xval_wide",
-    name="oscd_change_xval_wide",
-    arch_kwargs={**XVAL_STANDARDISED.arch_kwargs, "decoder_channels": [256, 128, 64, 32, 16]},
-)
-XVAL_WIDE_SEED1 = seeded(XVAL_WIDE, 1)
 
 
-def _xval_with(setting: str, **changes) -> tuple[ChangeRecipe, ChangeRecipe]:
-    """The standardised whole-city recipe with ``changes`` of its training config, under seeds 0 and 1."""
+def _xval_with(setting: str, network: dict | None = None, **changes) -> tuple[ChangeRecipe, ChangeRecipe]:
+    """The standardised whole-city recipe with ``network``'s fields (``arch``, ``arch_kwargs``, ``init``) and
+    ``changes`` of its training config, under seeds 0 and 1."""
     recipe = replace(
         XVAL_STANDARDISED,
         recipe=f"oscd_change_xval_{setting}",
         name=f"oscd_change_xval_{setting}",
         config=replace(XVAL_STANDARDISED.config, **changes),
+        **(network or {}),
     )
     return recipe, seeded(recipe, 1)
+
+
+# the pair upsampled twice before the encoder (SiameseChange.upsample): smp's U-Net has no skip at the input's
+# resolution, and at 10 m a changed building is a few pixels; FC-Siam-diff keeps a full-resolution level. Whole-city
+# F1 0.3535 (seed 0) and 0.323 (seed 1) against 0.345 and 0.362 without: not adopted (docs/change.md)
+XVAL_UP2, XVAL_UP2_SEED1 = _xval_with("up2", {"arch_kwargs": {**XVAL_STANDARDISED.arch_kwargs, "upsample": 2}})
+# Daudt et al.'s FC-Siam-diff itself (1.35 M parameters, from scratch, a skip at full resolution): does the field's
+# small OSCD baseline generalise across cities better than the pretrained U-Net? 40 epochs, as a network from scratch
+# needs more steps (the validation picks the epoch); rule in docs/change.md, written before the runs
+XVAL_FCSIAM, XVAL_FCSIAM_SEED1 = _xval_with(
+    "fcsiam", {"arch": "fc_siam_diff", "arch_kwargs": {}, "init": None}, epochs=40
+)
+# smp's FPN decoder instead of the U-Net's: on the Dubai land cover it beat the U-Net over the same encoder by 0.044
+# mIoU on validation and 0.027 on tile 7 (rule 25, docs/segmentation.md); the same swap for change (rule 27)
+XVAL_FPN, XVAL_FPN_SEED1 = _xval_with(
+    "fpn", {"arch": "siamese_fpn", "arch_kwargs": {"encoder": XVAL_STANDARDISED.arch_kwargs["encoder"]}}
+)
+# the U-Net's decoder at smp's default width (256, 128, 64, 32, 16) instead of (128, 64, 32, 16, 16): full resolution
+# kept (FPN's quarter-resolution head lost 10 m change) with more channels where the decoder decides (rule 28)
+XVAL_WIDE, XVAL_WIDE_SEED1 = _xval_with(
+    "wide", {"arch_kwargs": {**XVAL_STANDARDISED.arch_kwargs, "decoder_channels": [256, 128, 64, 32, 16]}}
+)
 
 
 # the pretrained encoder fine-tuned at a tenth of the decoder's rate: the first run fitted its training rows (F1 0.60)
