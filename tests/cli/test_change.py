@@ -286,10 +286,17 @@ def test_train_change_standardised_writes_a_model_that_evaluates(run_cli, capsys
     assert 0 <= json.loads((tmp_path / "e.json").read_text())["f1"] <= 1
 
 
-def test_standardise_is_for_change_only(run_cli, capsys, shared, tmp_path):
+@pytest.mark.parametrize("flag", ["--standardise", "--coregister"])
+def test_standardise_and_coregister_are_for_change_only(run_cli, capsys, shared, tmp_path, flag):
     data = shared("change_samples", "samples_LEVIR")
-    args = ["train", "segmentation", "--data", data, "-o", tmp_path / "s.safetensors", "--standardise"]
-    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match="--standardise applies to train change")
+    args = ["train", "segmentation", "--data", data, "-o", tmp_path / "s.safetensors", flag]
+    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match=f"{flag} applies to train change")
+
+
+def test_train_coregister_on_chips_is_refused(run_cli, capsys, shared, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    args = ["train", "change", "--data", data, "-o", tmp_path / "c.safetensors", "--coregister"]
+    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match="--coregister applies to OSCD pairs")
 
 
 @pytest.mark.parametrize("sample", ["samples_LEVIR", "samples_DSIFN"])
@@ -339,6 +346,12 @@ def test_eval_labels_of_another_size(run_cli, capsys, shared, tmp_path):
         tmp_path / "m.json",
         match="label is 128 x 128",
     )
+
+
+def test_eval_coregister_on_chips_is_refused(run_cli, capsys, shared, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    args = ["eval", "change", "--data", data, "--format", "triplets", "--method", "cva", "--coregister"]
+    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match="--coregister applies to OSCD pairs")
 
 
 def test_eval_change_without_a_model_that_fits(run_cli, capsys, shared, tmp_path, monkeypatch):

@@ -302,6 +302,20 @@ def test_the_wide_change_recipe_differs_from_the_standardised_one_in_its_decoder
         assert replace(recipe, recipe=twin.recipe, name=twin.name, arch_kwargs=twin.arch_kwargs) == twin
 
 
+def test_the_coregistered_change_recipe_differs_from_the_standardised_one_in_coregistration_alone():
+    """Rule 29's candidates: each pair co-registered by its pixels, everything else as the twin's."""
+    from dataclasses import replace
+
+    from rsvision.train.recipes import oscd
+
+    for recipe, twin in (
+        (oscd.XVAL_COREG, oscd.XVAL_STANDARDISED),
+        (oscd.XVAL_COREG_SEED1, oscd.XVAL_STANDARDISED_SEED1),
+    ):
+        assert recipe.coregister and not twin.coregister
+        assert replace(recipe, recipe=twin.recipe, name=twin.name, coregister=False) == twin
+
+
 @pytest.mark.parametrize(
     "candidate, twin, setting, value",
     [

@@ -14,7 +14,7 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from rsvision.core.sensors import get_sensor
 from rsvision.errors import BandNotFoundError, DisjointScenesError
-from rsvision.workflows.change import change_scenes, pair_bands
+from rsvision.workflows.change import change_scenes, pair_bands, pair_scenes
 
 T1 = Affine(10, 0, 500000, 0, -10, 4000000)  # EPSG:32633, 10 m
 H = W = 160
@@ -163,3 +163,40 @@ def test_sentinel2_pairs_with_landsat_on_common_bands():
     ]  # fmt: skip
     full = pair_bands(s2, s2)
     assert full == [(i, i) for i in range(13)]
+
+
+def _sensed(scene: np.ndarray, dy: int, dx: int, factor: int = 10) -> np.ndarray:
+    """A 10 m image of a 1 m ``scene`` seen ``(dy, dx)`` metres off: each pixel the mean of its 10 x 10 metres."""
+    h, w = (scene.shape[1] - 40) // factor, (scene.shape[2] - 40) // factor
+    part = scene[:, 20 + dy : 20 + dy + h * factor, 20 + dx : 20 + dx + w * factor]
+    return part.reshape(scene.shape[0], h, factor, w, factor).mean((2, 4)).astype(np.float32)
+
+
+def test_coregistration_takes_a_misregistered_date_off_the_edges(tmp_path):
+    """Fields and buildings at 1 m seen by two dates 7 m apart on one 10 m grid, a block built in between: the
+    shift is measured, the dates' difference away from the change falls, and the change is still found."""
+    rng = np.random.default_rng(3)
+    scene = np.full((4, 1640, 1640), 1000.0)
+    for _ in range(500):
+        y, x = rng.integers(0, 1580, 2)
+        h, w = rng.integers(15, 60, 2)
+        scene[:, y : y + h, x : x + w] += rng.normal(0, 300, (4, 1, 1))
+    before = _sensed(scene, 0, 0)
+    scene[:, 820:1020, 720:920] += 900.0  # built between the dates
+    after = _sensed(scene, 5, -5) + rng.normal(0, 5, before.shape).astype(np.float32)
+    paths = _write(tmp_path / "b.tif", before, "EPSG:32633", T1), _write(tmp_path / "a.tif", after, "EPSG:32633", T1)
+    truth = np.zeros(before.shape[1:], bool)
+    truth[80:100, 70:90] = True
+    difference = {}
+    for coregister in (False, True):
+        pair = pair_scenes(*paths, coregister=coregister)
+        assert (pair.shift is not None) == coregister
+        difference[coregister] = np.abs(pair.before.read().data - pair.after.read().data).mean(0)[~truth].mean()
+    # seen 5 m down and 5 m left, the second date is read from half a pixel right and up
+    assert (pair.shift.dx, pair.shift.dy) == pytest.approx((0.5, -0.5), abs=0.1)
+    assert difference[True] < 0.8 * difference[False]
+    result = change_scenes(*paths, tmp_path / "c.tif", coregister=True, quiet=True)
+    assert "second date co-registered by (+0.5" in result.note
+    with rasterio.open(tmp_path / "c.tif") as ds:
+        found = ds.read(1) == 1
+    assert (found & truth).sum() / truth.sum() > 0.9

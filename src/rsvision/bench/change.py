@@ -17,6 +17,7 @@ from rasterio.windows import Window
 
 from rsvision.core.progress import progress_bar
 from rsvision.datasets import Dataset
+from rsvision.datasets.change import set_coregistration
 from rsvision.errors import AnnotationError, NotGeoreferencedWarning
 from rsvision.io import open_scene
 from rsvision.metrics import ChangeMetric
@@ -43,19 +44,29 @@ def predict_pair(before: np.ndarray, after: np.ndarray, method: str, normalise: 
 
 
 def evaluate_change_method(
-    dataset: Dataset, method: str, normalise: str | None = None, *, progress: bool = False
+    dataset: Dataset,
+    method: str,
+    normalise: str | None = None,
+    *,
+    progress: bool = False,
+    coregister: bool | None = None,
 ) -> dict[str, Any]:
     """The change keys (``f1``, ``iou``, ``precision``, ``recall``, ``kappa`` ...) of ``method`` pooled over every
     pair of ``dataset``, plus ``per_sample`` (each pair's keys) and ``n_images``. A label of another size than its
-    images is refused."""
+    images is refused. ``coregister``: OSCD pairs moved onto their first date by their pixels (off by default)."""
+    set_coregistration(dataset, coregister, False)
     out = _score_pairs(dataset, lambda sample, x, y: predict_pair(x, y, method, normalise), method, progress)
     return {**out, "method": method}
 
 
-def evaluate_change_model(model, dataset: Dataset, *, progress: bool = False) -> dict[str, Any]:
+def evaluate_change_model(
+    model, dataset: Dataset, *, progress: bool = False, coregister: bool | None = None
+) -> dict[str, Any]:
     """The same keys for a learned change model (a ``LoadedModel``), each pair whole through the predictor the
-    engine streams over scenes; its bands found in each pair as ``rsvision change`` finds them."""
+    engine streams over scenes; its bands found in each pair as ``rsvision change`` finds them. ``coregister``:
+    None co-registers OSCD pairs where the model's card says it was trained on co-registered pairs."""
     name = model.weights.name
+    set_coregistration(dataset, coregister, model.weights.preprocessing.coregister)
     out = _score_pairs(dataset, lambda sample, x, y: predict_pair_learned(model, sample, x, y), name, progress)
     return {**out, "model": name}
 

@@ -57,13 +57,17 @@ def evaluate_model(
     batch_size: int = 64,
     progress: bool = False,
     zero_shot: bool = False,
+    coregister: bool | None = None,
 ) -> dict[str, Any]:
     """Run ``model`` (``-m``: a built-in name, a weights file or ``KIND:ARCH:PATH``, see
     :func:`rsvision.models.resolve.resolve_model`; the task's default model when None) on the dataset at ``data``
     and return the task's metric dict. A model of another task is refused before any image is read.
     ``zero_shot`` (classification): ``model`` is a dual encoder, classifying into the dataset's class names.
-    ``scales`` (segmentation): multi-scale inference factors."""
+    ``scales`` (segmentation): multi-scale inference factors. ``coregister`` (change): see
+    :func:`rsvision.bench.change.evaluate_change_model`."""
     check_task(task)
+    if coregister is not None and task != "change":
+        raise EvaluationError(f"eval {task}: --coregister applies to change alone")
     if scales is not None and task != "segmentation":
         raise EvaluationError(f"eval {task}: --scales applies to segmentation alone")
     if zero_shot and task != "classification":
@@ -89,7 +93,15 @@ def evaluate_model(
     if len(dataset) == 0:
         raise EvaluationError(f"{dataset.root}: the dataset holds no samples to score")
     evaluate = task_evaluator(
-        task, model, dataset, tta=tta, scales=scales, batch_size=batch_size, progress=progress, zero_shot=zero_shot
+        task,
+        model,
+        dataset,
+        tta=tta,
+        scales=scales,
+        batch_size=batch_size,
+        progress=progress,
+        zero_shot=zero_shot,
+        coregister=coregister,
     )
     return evaluate(dataset)
 
@@ -104,6 +116,7 @@ def task_evaluator(
     batch_size: int = 64,
     progress: bool = False,
     zero_shot: bool = False,
+    coregister: bool | None = None,
 ) -> Callable[[Dataset], dict[str, Any]]:
     """The model of a classification, segmentation, change or detection evaluation, loaded once (``dataset``: the
     one it will score, read for the change model's bands), as a function scoring a dataset: ``eval robustness``
@@ -123,7 +136,7 @@ def task_evaluator(
                 "give -m MODEL, or --method cva|irmad|pcakmeans"
             )
         loaded = resolve_model(model, Task.CHANGE, f"eval {task}")
-        return lambda data: evaluate_change_model(loaded, data, progress=progress)
+        return lambda data: evaluate_change_model(loaded, data, progress=progress, coregister=coregister)
     if task == "detection":
         from rsvision.models.detection import detector_spec  # deferred: torch (see the note at the top)
         from rsvision.models.resolve import resolve_model

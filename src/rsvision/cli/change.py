@@ -1,5 +1,5 @@
 """`rsvision change BEFORE AFTER -o OUT.tif [-m MODEL | --method cva|irmad|pcakmeans] [--probabilities P.tif]
-[--vector OUT.gpkg] [--preview OUT.png] [--bands B02,B03] [--normalise histogram|irmad]`."""
+[--vector OUT.gpkg] [--preview OUT.png] [--bands B02,B03] [--normalise histogram|irmad] [--coregister]`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ def change_command(
     ),
     normalise: str = typer.Option(
         "none", "--normalise", help="Relative radiometric normalisation of the second date: none, histogram, irmad."
+    ),
+    coregister: bool | None = typer.Option(
+        None,
+        "--coregister/--no-coregister",
+        help="Move the second date onto the first by the sub-pixel shift its pixels show (default: as the model was"
+        " trained; off for --method).",
     ),
     tile: int = typer.Option(512, "--tile", min=32, help="Tile size in pixels."),
     batch: int = typer.Option(4, "--batch", min=1, help="Tiles per batch."),
@@ -88,6 +94,7 @@ def change_command(
             preview=preview,
             bands=[b.strip() for b in bands.split(",")] if bands else None,
             normalise=None if normalise == "none" else normalise,
+            coregister=coregister,
             tile=tile,
             batch=batch,
             device=pick_device(device),

@@ -169,6 +169,12 @@ def eval_command(
     tta: bool = typer.Option(
         False, "--tta", help="Classification, retrieval, segmentation: average each image's flips and quarter turns."
     ),
+    coregister: bool | None = typer.Option(
+        None,
+        "--coregister/--no-coregister",
+        help="eval change on OSCD: move each second date onto the first by the sub-pixel shift its pixels show "
+        "(default: as the model was trained; off for --method).",
+    ),
     zero_shot: bool = typer.Option(
         False,
         "--zero-shot",
@@ -225,7 +231,7 @@ def eval_command(
         if task != "change" or predictions is not None or model is not None:
             raise EvaluationError("--method applies to eval change alone, without -m or --predictions")
         dataset = open_task_dataset(task, data, format, split, split_file)
-        result = evaluate_change_method(dataset, method, progress=progress)
+        result = evaluate_change_method(dataset, method, progress=progress, coregister=coregister)
         title = f"change: method {method} on {data}"
     elif predictions is not None and model is not None:
         raise EvaluationError(
@@ -246,6 +252,7 @@ def eval_command(
             batch_size=batch,
             progress=progress,
             zero_shot=zero_shot,
+            coregister=coregister,
         )
         how = f"{' zero-shot' if zero_shot else ''}{' with D4 TTA' if tta else ''}"
         how += f" at scales {scales}" if scales else ""

@@ -19,6 +19,7 @@ from rsvision.bench import open_task_dataset
 from rsvision.cli.app import QUIET, app, say, set_quiet
 from rsvision.core.files import claim_weights_outputs, removed_if_unused
 from rsvision.core.settings import torch_threads
+from rsvision.datasets.change import set_coregistration
 from rsvision.errors import RsvisionError
 
 RESNETS = ("resnet18", "resnet34", "resnet50")
@@ -111,14 +112,21 @@ def train_command(
         help="Change: standardise each band of each date by the scene's own statistics (as the built-in OSCD "
         "model; inference does the same).",
     ),
+    coregister: bool = typer.Option(
+        False,
+        "--coregister",
+        help="Change, OSCD pairs: move each second date onto the first by the sub-pixel shift its pixels show "
+        "(inference does the same).",
+    ),
     quiet: bool = QUIET,
 ) -> None:
     """Train a model on a dataset and write its weights with their card (resumes from --work)."""
     set_quiet(quiet)
     if format is not None and task != "detection":
         raise RsvisionError(f"--format applies to train detection, not {task}")
-    if standardise and task != "change":
-        raise RsvisionError(f"--standardise applies to train change, not {task}")
+    for flag, given in (("--standardise", standardise), ("--coregister", coregister)):
+        if given and task != "change":
+            raise RsvisionError(f"{flag} applies to train change, not {task}")
     if task == "detection":
         d = DETECTION
         options = dict(arch=arch or d["arch"], backbone=backbone, init=init, epochs=epochs, size=size or d["crop"])
@@ -147,6 +155,7 @@ def train_command(
             threads,
             quiet,
             standardise=standardise,
+            coregister=coregister,
         )
         return
     if task != "classification":
@@ -225,6 +234,7 @@ def _train_dense(
     threads,
     quiet,
     standardise=False,
+    coregister=False,
 ) -> None:
     """``rsvision train segmentation`` (a mask dataset, ``val`` of its images held out) or ``train change`` (a
     change dataset, the bottom ``val`` of each pair's rows held out; cross-entropy with change x5 plus Dice, each
@@ -244,18 +254,29 @@ def _train_dense(
         raise RsvisionError(f"--init starts an encoder; {FC_SIAM_DIFF} has none to start (it trains from scratch)")
     arch_kwargs = {} if arch == FC_SIAM_DIFF else {"encoder": encoder}
     dataset = open_task_dataset(task, data, None, split, None)
+    set_coregistration(dataset, coregister, False)
     work_dir, created = claim_weights_outputs(output, work)
     from rsvision.train.change import CHANGE_TRAINING, train_change_model  # deferred: torch
     from rsvision.train.segmentation import SegTrainConfig, train_mask_segmenter
 
     options = dict(arch=arch, **arch_kwargs, init=init, epochs=epochs, size=crop, batch=batch, steps=steps, lr=lr)
     command = _command(
-        task, data=data, split=split, **options, seed=seed, val=val, standardise=standardise, work=work_dir, o=output
+        task,
+        data=data,
+        split=split,
+        **options,
+        seed=seed,
+        val=val,
+        standardise=standardise,
+        coregister=coregister,
+        work=work_dir,
+        o=output,
     )
     config = SegTrainConfig(epochs=epochs, steps=steps, batch_size=batch, crop=crop, lr=lr, seed=seed)
     if task == "change":
         config = replace(config, **CHANGE_TRAINING)
-    train = partial(train_change_model, standardise=standardise) if task == "change" else train_mask_segmenter
+    change = partial(train_change_model, standardise=standardise, coregister=coregister)
+    train = change if task == "change" else train_mask_segmenter
     with torch_threads(threads), removed_if_unused(work_dir, created):
         record = train(
             dataset,

@@ -18,8 +18,9 @@ each date's land cover (:meth:`SecondDataset.load_semantic`) and the from-to cla
 OSCD: ``images/<city>/imgs_1|imgs_2/*_B??.tif`` band files and ``labels/<city>/cm/<city>-cm.tif``, whose
 values are 1 = no change, 2 = change (``label_values``), without georeference, pixel-aligned with the
 older date's 10 m grid. ``load_image(sample, 0)`` reads the older date as a band stack on its 10 m grid
-and ``load_image(sample, 1)`` puts the newer date on that grid by georeference (rsvision.io); both are
-masked arrays (masked where there is no data).
+and ``load_image(sample, 1)`` puts the newer date on that grid by georeference (rsvision.io), and with
+``coregister`` also moves it by the sub-pixel shift its pixels show (:mod:`rsvision.io.coregister`; the raw OSCD
+pairs are misregistered by up to about a pixel); both are masked arrays (masked where there is no data).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from rsvision.datasets.base import (
     require_dir,
     warn,
 )
-from rsvision.errors import AnnotationError, InputNotFoundError
+from rsvision.errors import AnnotationError, InputNotFoundError, RsvisionError
 from rsvision.io import align, open_scene
+from rsvision.io.coregister import Shift, coregister
 from rsvision.io.images import read_image
 
 _A = ("A", "Image1", "im1", "t1", "T1")
@@ -226,6 +228,7 @@ class OscdDataset(Dataset):
         cities: Sequence[str] | None = None,
         labels: str | os.PathLike | None = None,
         label_values: tuple[int, int] = (1, 2),
+        coregister: bool = False,
     ):
         root = require_dir(root, "OSCD folder")
         images_root = root / "images" if (root / "images").is_dir() else root
@@ -246,6 +249,8 @@ class OscdDataset(Dataset):
         if not cities:
             raise AnnotationError(f"{root}: no OSCD cities (expected images/<city>/imgs_1 and imgs_2)")
         self.label_values = tuple(label_values)
+        self.coregister = coregister
+        self.shifts: dict[str, Shift | None] = {}  # each city's co-registration, once its second date is read
         samples = []
         for city in cities:
             folder = images_root / city
@@ -268,7 +273,12 @@ class OscdDataset(Dataset):
         before = open_scene(sample.image[0])
         if which == 0:
             return before.read()
-        return align(open_scene(sample.image[1]), to=before).read()
+        after = align(open_scene(sample.image[1]), to=before)
+        if self.coregister:
+            x, y = before.read(), after.read()
+            valid = ~(np.ma.getmaskarray(x).any(0) | np.ma.getmaskarray(y).any(0))
+            after, self.shifts[sample.id] = coregister(before, after, np.ma.getdata(x), np.ma.getdata(y), valid)
+        return after.read()
 
     def load_mask(self, sample: Sample) -> np.ndarray:
         path = sample.targets.get("mask")
@@ -292,6 +302,19 @@ class OscdDataset(Dataset):
                 f" {shape[1]} x {shape[0]}"
             )
         return (arr == yes).astype(np.uint8)
+
+
+def set_coregistration(dataset: Dataset, asked: bool | None, default: bool) -> None:
+    """Whether ``dataset`` (an OSCD one) co-registers its pairs: as ``asked``, else ``default``. Triplets are chips
+    read as their images, with no georeference to move: asking for it there is an error."""
+    if not isinstance(dataset, OscdDataset):
+        if asked:
+            raise RsvisionError(
+                f"{dataset.root}: --coregister applies to OSCD pairs (georeferenced band folders), not to "
+                f"{dataset.format} chips"
+            )
+        return
+    dataset.coregister = default if asked is None else asked
 
 
 def _grid_shape(folder: Path) -> tuple[int, int] | None:

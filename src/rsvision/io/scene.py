@@ -81,6 +81,7 @@ class _Source:
     index: int
     warp: bool  # True: read through a WarpedVRT onto the scene grid
     resampling: Resampling | None = None  # this band's own (nearest for classes); None: the scene's
+    shift: tuple[float, float] | None = None  # (dx, dy) scene pixels: read from there (co-registration)
 
 
 def _resampling(value: str | Resampling) -> Resampling:
@@ -224,7 +225,7 @@ class Scene:
         handles = getattr(self._local, "handles", None)
         if handles is None:
             handles = self._local.handles = {}
-        key = (source.path, source.warp, source.resampling)
+        key = (source.path, source.warp, source.resampling, source.shift)
         ds = handles.get(key)
         if ds is None:
             ds = _open(source.path)
@@ -241,9 +242,11 @@ class Scene:
     def _warp(self, source: _Source, ds):
         """``ds`` read onto the scene grid; through its GCPs when it has no geotransform (Sentinel-1 GRD)."""
         g, rs = self.grid, self.resampling if source.resampling is None else source.resampling
+        # a shifted source is sampled (dx, dy) pixels away and its pixels kept on the scene grid
+        transform = g.transform @ Affine.translation(*source.shift) if source.shift else g.transform
         if has_gcps_only(ds):
-            return _open(gcp_warped_vrt(source.path, ds, g.crs, g.transform, g.width, g.height, rs))
-        options = dict(crs=g.crs, transform=g.transform, width=g.width, height=g.height, resampling=rs)
+            return _open(gcp_warped_vrt(source.path, ds, g.crs, transform, g.width, g.height, rs))
+        options = dict(crs=g.crs, transform=transform, width=g.width, height=g.height, resampling=rs)
         nodata = ds.nodata if ds.nodata is not None else self.nodata  # a product's fill DN: its files declare none
         if nodata is not None:
             options["src_nodata"] = options["nodata"] = nodata
@@ -336,12 +339,12 @@ class Scene:
         h, w = data.shape[1:]
         mask = None
         # One read call per file: a single multi-band file is read in one go.
-        groups: dict[tuple[str, bool, Resampling | None], list[tuple[int, int]]] = {}
+        groups: dict[tuple[str, bool, Resampling | None, tuple | None], list[tuple[int, int]]] = {}
         for out_i, pos in enumerate(positions):
             src = self._sources[pos]
-            groups.setdefault((src.path, src.warp, src.resampling), []).append((out_i, src.index))
-        for (path, warp, own), items in groups.items():
-            ds, valid = self._dataset(_Source(path, 0, warp, own))
+            groups.setdefault((src.path, src.warp, src.resampling, src.shift), []).append((out_i, src.index))
+        for (path, warp, own, shift), items in groups.items():
+            ds, valid = self._dataset(_Source(path, 0, warp, own, shift))
             band_rs = rs if own is None else own  # nearest is 0: falsy
             indexes = [idx for _, idx in items]
             outs = [o for o, _ in items]
@@ -438,6 +441,17 @@ class Scene:
         sources = [replace(s, warp=True) for s in self._sources]
         rs = _resampling(resampling) if resampling is not None else self.resampling
         return self._view(_sources=sources, grid=grid, resampling=rs, overviews=[])
+
+    def shifted(self, dx: float, dy: float) -> Scene:
+        """The same grid, each pixel read from ``(dx, dy)`` pixels away (resampled by the scene's resampling):
+        a second date moved onto the first by :func:`rsvision.io.coregister.coregister`."""
+        if self.crs is None:
+            raise GridMismatchError(f"cannot shift {self.path}: it has no georeference (CRS and transform)")
+        sources = []
+        for s in self._sources:
+            before = s.shift or (0.0, 0.0)
+            sources.append(replace(s, warp=True, shift=(before[0] + dx, before[1] + dy)))
+        return self._view(_sources=sources, overviews=[])
 
 
 def _warn_no_georeference(path: str) -> None:

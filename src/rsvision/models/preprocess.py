@@ -53,7 +53,8 @@ def standardise_bands(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> 
 
 class Preprocessing(BaseModel):
     """Bands by name, raw value range and scale, per-band mean/std of scaled values, input size; ``standardise``:
-    each band of each date standardised by the scene's own statistics first (module text)."""
+    each band of each date standardised by the scene's own statistics first (module text); ``coregister``: a change
+    model trained on pairs co-registered by their pixels (:mod:`rsvision.io.coregister`), which inference repeats."""
 
     bands: list[str]
     scale: float = Field(gt=0)
@@ -62,6 +63,7 @@ class Preprocessing(BaseModel):
     std: list[float]
     input_size: int = Field(gt=0)
     standardise: bool = False
+    coregister: bool = False
 
     @model_validator(mode="after")
     def _lengths(self) -> Preprocessing:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rsvision.datasets.change import set_coregistration
 from rsvision.errors import RsvisionError
 from rsvision.io import open_scene
 from rsvision.metrics import ChangeMetric
@@ -104,7 +105,12 @@ def pair_preprocessing(bands: Sequence[str], mean, std, scale: float, value_rang
 
 
 def change_preprocessing(
-    train: MaskPairs, bands: Sequence[str], eight_bit: bool, input_size: int, standardise: bool = False
+    train: MaskPairs,
+    bands: Sequence[str],
+    eight_bit: bool,
+    input_size: int,
+    standardise: bool = False,
+    coregister: bool = False,
 ) -> tuple[Preprocessing, Preprocessing]:
     """The card's preprocessing (one date's bands) and the stacked pair's for training, the band statistics taken
     over ``train``'s first dates: 8-bit values at 1/255, else reflectance at 1/10000 (standardised dates too)."""
@@ -118,6 +124,7 @@ def change_preprocessing(
         std=std,
         input_size=input_size,
         standardise=standardise,
+        coregister=coregister,
     )
     return card, pair_preprocessing(bands, mean, std, scale, value_range, input_size)
 
@@ -206,6 +213,7 @@ def train_change_model(
     val_fraction: float = 0.25,
     input_size: int = 512,
     standardise: bool = False,
+    coregister: bool = False,
     work: Path,
     command: str,
     progress: bool = True,
@@ -215,8 +223,10 @@ def train_change_model(
     ``val_fraction`` of each pair's rows is the validation part that chooses the epoch and that the card's figures
     are measured on. Bands as the first pair's first image names them; 8-bit images keep 0-255, wider integers are
     taken as reflectance in 1/10000. ``standardise``: each band of each date standardised on its own
-    (:func:`standardise_dates`; the card records it, so inference does the same)."""
+    (:func:`standardise_dates`; the card records it, so inference does the same). ``coregister``: each OSCD pair's
+    second date moved onto the first by its pixels (:mod:`rsvision.io.coregister`); the card records it likewise."""
     config = config or SegTrainConfig(crop=128, **CHANGE_TRAINING)
+    set_coregistration(dataset, coregister, False)
     if not 0 < val_fraction < 1:
         raise RsvisionError(f"the validation fraction must be in (0, 1), got {val_fraction:g}")
     ids = [s.id for s in dataset]
@@ -229,7 +239,7 @@ def train_change_model(
         pairs.images = [standardise_dates(image) for image in pairs.images]  # float32: not 8-bit any more
     train, val = rows_of(pairs, (0.0, cut)), rows_of(pairs, (cut, 1.0))
     eight_bit = train.images[0].dtype == np.uint8
-    prep, pair_prep = change_preprocessing(train, bands, eight_bit, input_size, standardise)
+    prep, pair_prep = change_preprocessing(train, bands, eight_bit, input_size, standardise, coregister)
     arch_kwargs = dict(arch_kwargs or {})
     log(f"{len(ids)} pairs, bands {', '.join(bands)}; validation: the bottom {val_fraction:.0%} of each")
     model = initial_change_model(arch, bands, arch_kwargs, init, config.seed)

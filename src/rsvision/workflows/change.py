@@ -29,6 +29,8 @@ from rsvision.core.settings import bounded_block_cache
 from rsvision.engine import Probabilities, RunResult, run
 from rsvision.errors import BandCountError, BandNotFoundError, RsvisionError
 from rsvision.io import Grid, Scene, align, open_scene, write_vectors
+from rsvision.io.coregister import Shift
+from rsvision.io.coregister import coregister as coregister_scene
 from rsvision.io.writers import check_scene_outputs
 from rsvision.models.change import RGB_CHANGE_MODEL
 from rsvision.models.resolve import LoadedModel
@@ -66,6 +68,7 @@ class ScenePair:
     before: Scene
     after: Scene
     bands: list[tuple[str, str]]
+    shift: Shift | None = None  # the second date's co-registration, where it was asked for and measured
 
 
 def pair_bands(first: Sequence[Band], second: Sequence[Band], wanted: Sequence[str] | None = None) -> list[tuple]:
@@ -115,10 +118,15 @@ def _intersection(before: Scene, after: Scene) -> Scene:
 
 
 def pair_scenes(
-    before: Scene | str | os.PathLike, after: Scene | str | os.PathLike, bands: Sequence[str] | None = None
+    before: Scene | str | os.PathLike,
+    after: Scene | str | os.PathLike,
+    bands: Sequence[str] | None = None,
+    coregister: bool = False,
 ) -> ScenePair:
     """The two dates on the first one's grid over their intersection, with their paired bands. A disjoint pair
-    (``DisjointScenesError``) or one without common bands (``BandNotFoundError``) is refused."""
+    (``DisjointScenesError``) or one without common bands (``BandNotFoundError``) is refused. ``coregister``: the
+    second date also moved by the sub-pixel shift its pixels show against the first's (:mod:`rsvision.io.coregister`,
+    measured on the first pass's sample windows)."""
     before = open_scene(before) if isinstance(before, (str, os.PathLike)) else before
     after = open_scene(after) if isinstance(after, (str, os.PathLike)) else after
     align(after, to=before)  # refuses a disjoint pair before anything is cut
@@ -133,7 +141,10 @@ def pair_scenes(
         )
     first = before.select_bands([i for i, _ in pairs])
     second = aligned.select_bands([j for _, j in pairs])
-    return ScenePair(first, second, [(before.bands[i].name, after.bands[j].name) for i, j in pairs])
+    pair = ScenePair(first, second, [(before.bands[i].name, after.bands[j].name) for i, j in pairs])
+    if coregister:
+        pair.after, pair.shift = coregister_scene(first, second, *sample_windows(pair))
+    return pair
 
 
 def sample_windows(
@@ -202,6 +213,7 @@ def change_scenes(
     preview: str | os.PathLike | None = None,
     bands: Sequence[str] | None = None,
     normalise: str | None = None,
+    coregister: bool | None = None,
     tile: int = 512,
     batch: int = 4,
     sample_windows_n: int = 16,
@@ -220,7 +232,9 @@ def change_scenes(
     ``no change`` and ``change``; 50 is the decision); ``vector``: change polygons with ``area`` (m^2; pixels
     without a georeference) and ``probability`` (mean change probability, 0-1); ``preview``: a PNG before | after |
     change; ``bands``: compare only these bands of the first date (methods); ``normalise``: ``histogram`` or
-    ``irmad`` relative radiometric normalisation of the second date (methods; off by default).
+    ``irmad`` relative radiometric normalisation of the second date (methods; off by default); ``coregister``: move
+    the second date onto the first by the sub-pixel shift its pixels show (None: as the model's card says, off for
+    the methods).
 
     ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
@@ -229,9 +243,9 @@ def change_scenes(
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")
     if model is not None:
-        pair, predictor, overlap, note = learned_predictor(before, after, model, tile, device)
+        pair, predictor, overlap, note = learned_predictor(before, after, model, tile, device, coregister)
     else:
-        pair = pair_scenes(before, after, bands)
+        pair = pair_scenes(before, after, bands, bool(coregister))
         x, y, valid = sample_windows(pair, sample_windows_n, sample_size, seed)
         predictor = fit_change(x, y, valid, method, normalise, tile)
         del x, y, valid
@@ -262,6 +276,8 @@ def change_scenes(
         result.summary if probabilities is not None or scores is None else result.summary.replace(f", {scores}", "")
     )
     note = f"{note}; bands " + ", ".join(a if a == b else f"{a}~{b}" for a, b in pair.bands)
+    if pair.shift is not None:
+        note += f"; second date co-registered by {pair.shift}"
     return ChangeResult(
         output,
         Path(probabilities) if probabilities is not None else None,
@@ -282,11 +298,15 @@ def learned_predictor(
     model: LoadedModel,
     tile: int = 512,
     device: str = "cpu",
+    coregister: bool | None = None,
 ) -> tuple[ScenePair, LearnedChange, int, str]:
     """The pair, the model's pair predictor, the tiles' overlap and a note. The model's bands are found among the
     pair's common bands as a classifier finds them in a scene (by name, or by wavelength for common names); a pair
-    without them is refused with the bands the model needs, and a hint at the RGB model."""
-    pair = pair_scenes(before, after)
+    without them is refused with the bands the model needs, and a hint at the RGB model. ``coregister``: None
+    takes the card's ``preprocessing.coregister``."""
+    if coregister is None:
+        coregister = model.weights.preprocessing.coregister
+    pair = pair_scenes(before, after, coregister=coregister)
     weights, first = model.weights, pair.before
     try:
         choice = select_bands(weights, first.bands, None, f"{first.path}", first.dtype, first.sensor)
