@@ -336,7 +336,8 @@ def train_change_ensemble(
         joined = join_members(recipe, work_dir, train_change_recipe, log, data=data, progress=progress)
         p = joined.weights.preprocessing
         pair_prep = pair_preprocessing(p.bands, p.mean, p.std, p.scale, p.value_range, p.input_size)
-        dataset, member = OscdDataset(data), recipe.members[0]
+        member = recipe.members[0]
+        dataset = OscdDataset(data, coregister=member.coregister)
         _, val, _ = training_parts(member, dataset)  # the members' own validation part
         test_pairs = member.prepare(change_pairs(dataset, TEST_CITIES, member.positions)) if test else None
         stem = Path(out) / recipe.name
