@@ -200,3 +200,11 @@ def test_coregistration_takes_a_misregistered_date_off_the_edges(tmp_path):
     with rasterio.open(tmp_path / "c.tif") as ds:
         found = ds.read(1) == 1
     assert (found & truth).sum() / truth.sum() > 0.9
+
+
+def test_coregistration_without_structure_says_so(tmp_path):
+    flat = np.full((4, 64, 64), 700, np.float32)
+    paths = _write(tmp_path / "b.tif", flat, "EPSG:32633", T1), _write(tmp_path / "a.tif", flat + 9, "EPSG:32633", T1)
+    pair = pair_scenes(*paths, coregister=True)
+    assert pair.shift is None and "not co-registered" in pair.coregistration
+    assert pair_scenes(*paths).coregistration == ""

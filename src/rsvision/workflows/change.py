@@ -69,6 +69,7 @@ class ScenePair:
     after: Scene
     bands: list[tuple[str, str]]
     shift: Shift | None = None  # the second date's co-registration, where it was asked for and measured
+    coregistration: str = ""  # what co-registration did, where it was asked for (for the note)
 
 
 def pair_bands(first: Sequence[Band], second: Sequence[Band], wanted: Sequence[str] | None = None) -> list[tuple]:
@@ -144,6 +145,11 @@ def pair_scenes(
     pair = ScenePair(first, second, [(before.bands[i].name, after.bands[j].name) for i, j in pairs])
     if coregister:
         pair.after, pair.shift = coregister_scene(first, second, *sample_windows(pair))
+        pair.coregistration = (
+            f"second date co-registered by {pair.shift}"
+            if pair.shift is not None
+            else "second date not co-registered: the dates share too little structure to measure a shift"
+        )
     return pair
 
 
@@ -276,8 +282,8 @@ def change_scenes(
         result.summary if probabilities is not None or scores is None else result.summary.replace(f", {scores}", "")
     )
     note = f"{note}; bands " + ", ".join(a if a == b else f"{a}~{b}" for a, b in pair.bands)
-    if pair.shift is not None:
-        note += f"; second date co-registered by {pair.shift}"
+    if pair.coregistration:
+        note += f"; {pair.coregistration}"
     return ChangeResult(
         output,
         Path(probabilities) if probabilities is not None else None,
