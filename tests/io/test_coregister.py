@@ -50,7 +50,7 @@ def test_a_planted_shift_is_measured_and_taken_out(shifted_pair):
     shift = estimate_shift(x, y, valid)
     assert shift is not None and shift.windows == 1
     assert (shift.dx, shift.dy) == pytest.approx(SHIFT, abs=0.1)
-    moved, measured = coregister(before, after, x, y, valid)
+    moved, measured = coregister(after, x, y, valid)
     assert measured == shift
     z = moved.read().data
     assert moved.grid == before.grid

@@ -45,7 +45,7 @@ from rsvision.datasets.base import (
 )
 from rsvision.errors import AnnotationError, InputNotFoundError, RsvisionError
 from rsvision.io import align, open_scene
-from rsvision.io.coregister import Shift, coregister
+from rsvision.io.coregister import Shift, coregister, finest_bands
 from rsvision.io.images import read_image
 
 _A = ("A", "Image1", "im1", "t1", "T1")
@@ -274,10 +274,11 @@ class OscdDataset(Dataset):
         if which == 0:
             return before.read()
         after = align(open_scene(sample.image[1]), to=before)
-        if self.coregister:
-            x, y = before.read(), after.read()
+        if self.coregister:  # measured on the finest bands alone: only they are read
+            fine = finest_bands(before.bands)
+            x, y = before.read(bands=fine), after.read(bands=fine)
             valid = ~(np.ma.getmaskarray(x).any(0) | np.ma.getmaskarray(y).any(0))
-            after, self.shifts[sample.id] = coregister(before, after, np.ma.getdata(x), np.ma.getdata(y), valid)
+            after, self.shifts[sample.id] = coregister(after, np.ma.getdata(x), np.ma.getdata(y), valid)
         return after.read()
 
     def load_mask(self, sample: Sample) -> np.ndarray:

@@ -34,11 +34,10 @@ MIN_VALID = 0.5  # of a window's pixels valid in both dates
 @dataclass(frozen=True)
 class Shift:
     """Read the second date ``(dx, dy)`` pixels away (x to the right, y down) to lay it on the first;
-    ``response``: the correlation at the peak (0-1), ``windows``: how many sample windows measured it."""
+    ``windows``: how many sample windows measured it."""
 
     dx: float
     dy: float
-    response: float
     windows: int
 
     def __str__(self) -> str:
@@ -64,7 +63,7 @@ def estimate_shift(before: np.ndarray, after: np.ndarray, valid: np.ndarray) -> 
     if not shifts:
         return None
     dx, dy, response = (np.array(v, dtype=np.float64) for v in zip(*shifts))
-    shift = Shift(_weighted_median(dx, response), _weighted_median(dy, response), float(response.max()), len(shifts))
+    shift = Shift(_weighted_median(dx, response), _weighted_median(dy, response), len(shifts))
     if abs(shift.dx) > MAX_SHIFT or abs(shift.dy) > MAX_SHIFT:
         return None
     return shift
@@ -88,9 +87,10 @@ def _window_shift(x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> tuple[float, 
 
 def _standard_image(bands: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """The mean of the bands, each standardised over the valid pixels; invalid pixels 0."""
-    values = bands.astype(np.float64)[:, ok]
+    bands = bands.astype(np.float64)
+    values = bands[:, ok]
     spread = values.std(1)
-    z = (bands.astype(np.float64) - values.mean(1)[:, None, None]) / np.where(spread > 0, spread, np.inf)[:, None, None]
+    z = (bands - values.mean(1)[:, None, None]) / np.where(spread > 0, spread, np.inf)[:, None, None]
     return np.where(ok, z.mean(0), 0.0)
 
 
@@ -100,12 +100,12 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
-def coregister(before: Scene, after: Scene, before_pixels, after_pixels, valid) -> tuple[Scene, Shift | None]:
-    """``after`` (on ``before``'s grid, bands paired) moved onto ``before`` by the shift its pixels show (sample
-    windows ``before_pixels``, ``after_pixels`` and ``valid``, as :func:`estimate_shift` takes them), measured on
-    the finest bands; unchanged, with None, where no shift can be measured."""
-    fine = finest_bands(before.bands)
-    shift = estimate_shift(np.asarray(before_pixels)[..., fine, :, :], np.asarray(after_pixels)[..., fine, :, :], valid)
+def coregister(after: Scene, before_pixels, after_pixels, valid) -> tuple[Scene, Shift | None]:
+    """``after`` (on the first date's grid, bands paired) moved onto the first date by the shift its pixels show:
+    the first and second dates' pixels of their finest bands (:func:`finest_bands`; whole or sample windows, as
+    :func:`estimate_shift` takes them) and where both are ``valid``. Unchanged, with None, where no shift can be
+    measured."""
+    shift = estimate_shift(before_pixels, after_pixels, valid)
     if shift is None:
         return after, None
     return after.shifted(shift.dx, shift.dy), shift

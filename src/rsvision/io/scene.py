@@ -449,8 +449,8 @@ class Scene:
             raise GridMismatchError(f"cannot shift {self.path}: it has no georeference (CRS and transform)")
         sources = []
         for s in self._sources:
-            before = s.shift or (0.0, 0.0)
-            sources.append(replace(s, warp=True, shift=(before[0] + dx, before[1] + dy)))
+            already = s.shift or (0.0, 0.0)
+            sources.append(replace(s, warp=True, shift=(already[0] + dx, already[1] + dy)))
         return self._view(_sources=sources, overviews=[])
 
 

@@ -29,7 +29,7 @@ from rsvision.core.settings import bounded_block_cache
 from rsvision.engine import Probabilities, RunResult, run
 from rsvision.errors import BandCountError, BandNotFoundError, RsvisionError
 from rsvision.io import Grid, Scene, align, open_scene, write_vectors
-from rsvision.io.coregister import Shift
+from rsvision.io.coregister import Shift, finest_bands
 from rsvision.io.coregister import coregister as coregister_scene
 from rsvision.io.writers import check_scene_outputs
 from rsvision.models.change import RGB_CHANGE_MODEL
@@ -143,8 +143,10 @@ def pair_scenes(
     first = before.select_bands([i for i, _ in pairs])
     second = aligned.select_bands([j for _, j in pairs])
     pair = ScenePair(first, second, [(before.bands[i].name, after.bands[j].name) for i, j in pairs])
-    if coregister:
-        pair.after, pair.shift = coregister_scene(first, second, *sample_windows(pair))
+    if coregister:  # measured on the finest bands alone: only they are read
+        fine = finest_bands(first.bands)
+        sample = sample_windows(ScenePair(first.select_bands(fine), second.select_bands(fine), []))
+        pair.after, pair.shift = coregister_scene(second, *sample)
         pair.coregistration = (
             f"second date co-registered by {pair.shift}"
             if pair.shift is not None

@@ -145,15 +145,15 @@ XVAL_LITE2_SEED1 = seeded(XVAL_LITE2, 1)
 XVAL_SEED1 = seeded(XVAL, 1)
 
 
-def _xval_with(setting: str, network: dict | None = None, **changes) -> tuple[ChangeRecipe, ChangeRecipe]:
-    """The standardised whole-city recipe with ``network``'s fields (``arch``, ``arch_kwargs``, ``init``) and
-    ``changes`` of its training config, under seeds 0 and 1."""
+def _xval_with(setting: str, fields: dict | None = None, **changes) -> tuple[ChangeRecipe, ChangeRecipe]:
+    """The standardised whole-city recipe with ``fields`` of the recipe (the network's ``arch``, ``arch_kwargs``,
+    ``init``; ``coregister`` ...) and ``changes`` of its training config, under seeds 0 and 1."""
     recipe = replace(
         XVAL_STANDARDISED,
         recipe=f"oscd_change_xval_{setting}",
         name=f"oscd_change_xval_{setting}",
         config=replace(XVAL_STANDARDISED.config, **changes),
-        **(network or {}),
+        **(fields or {}),
     )
     return recipe, seeded(recipe, 1)
 
@@ -191,8 +191,7 @@ XVAL_BALANCED, XVAL_BALANCED_SEED1 = _xval_with("balanced", class_balanced=True)
 # each pair co-registered by its pixels before training, validation and inference: the raw OSCD pairs here are
 # misregistered by up to about a pixel (abudhabi, beihai, pisa, saclay_e, bordeaux), which the field's
 # co-registered imgs_*_rect are not, and at 10 m a shifted edge reads as change (rule 29)
-XVAL_COREG = replace(XVAL_STANDARDISED, recipe="oscd_change_xval_coreg", name="oscd_change_xval_coreg", coregister=True)
-XVAL_COREG_SEED1 = seeded(XVAL_COREG, 1)
+XVAL_COREG, XVAL_COREG_SEED1 = _xval_with("coreg", {"coregister": True})
 # does one more training city help on a city never seen? Each held-out city under the six (the other validation
 # city unused) and under the six + the other city (rule in docs/change.md, fixed before the runs)
 MUMBAI6, MUMBAI, PISA6, PISA = (
