@@ -386,3 +386,19 @@ def test_a_network_that_does_not_fit_the_task_is_refused(run_cli, capsys, shared
     data = shared("change_samples", "samples_LEVIR")
     args = ["train", task, "--data", data, "-o", tmp_path / "x.safetensors", *extra]
     _one_line_exit_2(run_cli, capsys, tmp_path, *args, match=match)
+
+
+def test_tta_with_a_method_is_refused(run_cli, capsys, pair, tmp_path):
+    args = ["change", *pair, "-o", tmp_path / "c.tif", "--method", "cva", "--tta"]
+    _one_line_exit_2(run_cli, capsys, tmp_path, *args, match="--tta applies to a learned change model")
+
+
+def test_eval_change_with_tta(run_cli, capsys, shared, tiny_change_model, tmp_path):
+    data = shared("change_samples", "samples_LEVIR")
+    out = tmp_path / "m.json"
+    code, _, err = run_cli(
+        capsys, "eval", "change", "--data", data, "-m", tiny_change_model, "--tta", "--json", out, "-q"
+    )
+    assert code in (0, None), err
+    result = json.loads(out.read_text())
+    assert result["tta"] is True and result["n_images"] == 5

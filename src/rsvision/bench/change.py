@@ -60,20 +60,21 @@ def evaluate_change_method(
 
 
 def evaluate_change_model(
-    model, dataset: Dataset, *, progress: bool = False, coregister: bool | None = None
+    model, dataset: Dataset, *, progress: bool = False, coregister: bool | None = None, tta: bool = False
 ) -> dict[str, Any]:
     """The same keys for a learned change model (a ``LoadedModel``), each pair whole through the predictor the
     engine streams over scenes; its bands found in each pair as ``rsvision change`` finds them. ``coregister``:
-    None co-registers OSCD pairs where the model's card says it was trained on co-registered pairs."""
+    None co-registers OSCD pairs where the model's card says it was trained on co-registered pairs; ``tta``: each
+    pair's probabilities averaged over its flips and quarter turns."""
     name = model.weights.name
     set_coregistration(dataset, coregister, model.weights.preprocessing.coregister)
-    out = _score_pairs(dataset, lambda sample, x, y: predict_pair_learned(model, sample, x, y), name, progress)
-    return {**out, "model": name}
+    out = _score_pairs(dataset, lambda sample, x, y: predict_pair_learned(model, sample, x, y, tta), name, progress)
+    return {**out, "model": name, "tta": tta}
 
 
-def predict_pair_learned(model, sample, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+def predict_pair_learned(model, sample, before: np.ndarray, after: np.ndarray, tta: bool = False) -> np.ndarray:
     """The (H, W) 0/1 change map of a learned model for one pair of arrays, the bands named by the sample's first
-    image (a band folder, a GeoTIFF, a PNG)."""
+    image (a band folder, a GeoTIFF, a PNG); with ``tta`` averaged over the pair's D4 views."""
     from rsvision.tasks.classification import select_bands  # deferred: torch (eval's other tasks start without it)
     from rsvision.tasks.learned_change import LearnedChange, date_moments
 
@@ -89,7 +90,7 @@ def predict_pair_learned(model, sample, before: np.ndarray, after: np.ndarray) -
     x, y = np.ma.getdata(before)[None], np.ma.getdata(after)[None]
     mask1, mask2 = np.ma.getmaskarray(before).any(0)[None], np.ma.getmaskarray(after).any(0)[None]
     moments = date_moments(x, y, ~(mask1 | mask2), order) if weights.preprocessing.standardise else None
-    predictor = LearnedChange(weights, model.module, order, choice, dtype=dtype, moments=moments)
+    predictor = LearnedChange(weights, model.module, order, choice, dtype=dtype, moments=moments, tta=tta)
     h, w = x.shape[-2:]
     batch = TileBatch(x, mask1, [Window(0, 0, w, h)], images2=y, masks2=mask2 | mask1)
     return predictor.predict(batch)[0].argmax(0).astype(np.uint8)

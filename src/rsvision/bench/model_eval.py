@@ -136,7 +136,7 @@ def task_evaluator(
                 "give -m MODEL, or --method cva|irmad|pcakmeans"
             )
         loaded = resolve_model(model, Task.CHANGE, f"eval {task}")
-        return lambda data: evaluate_change_model(loaded, data, progress=progress, coregister=coregister)
+        return lambda data: evaluate_change_model(loaded, data, progress=progress, coregister=coregister, tta=tta)
     if task == "detection":
         from rsvision.models.detection import detector_spec  # deferred: torch (see the note at the top)
         from rsvision.models.resolve import resolve_model

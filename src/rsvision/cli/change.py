@@ -1,5 +1,5 @@
 """`rsvision change BEFORE AFTER -o OUT.tif [-m MODEL | --method cva|irmad|pcakmeans] [--probabilities P.tif]
-[--vector OUT.gpkg] [--preview OUT.png] [--bands B02,B03] [--normalise histogram|irmad] [--coregister]`."""
+[--vector OUT.gpkg] [--preview OUT.png] [--bands B02,B03] [--normalise histogram|irmad] [--coregister] [--tta]`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def change_command(
         help="Move the second date onto the first by the sub-pixel shift its pixels show (default: as the model was"
         " trained; off for --method).",
     ),
+    tta: bool = typer.Option(
+        False, "--tta", help="A model's change probability averaged over each tile pair's flips and quarter turns (x8)."
+    ),
     tile: int = typer.Option(512, "--tile", min=32, help="Tile size in pixels."),
     batch: int = typer.Option(4, "--batch", min=1, help="Tiles per batch."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all available)."),
@@ -62,6 +65,8 @@ def change_command(
         raise RsvisionError("give -m MODEL (learned) or --method (unsupervised), not both")
     if method is not None and method not in METHODS:
         raise RsvisionError(f"unknown --method {method!r}; use one of {', '.join(METHODS)}")
+    if tta and method is not None:
+        raise RsvisionError("--tta applies to a learned change model, not to --method")
     if normalise not in NORMALISATIONS:
         raise RsvisionError(f"unknown --normalise {normalise!r}; use one of {', '.join(NORMALISATIONS)}")
     for scene in (before, after):
@@ -95,6 +100,7 @@ def change_command(
             bands=[b.strip() for b in bands.split(",")] if bands else None,
             normalise=None if normalise == "none" else normalise,
             coregister=coregister,
+            tta=tta,
             tile=tile,
             batch=batch,
             device=pick_device(device),

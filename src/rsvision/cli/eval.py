@@ -167,7 +167,9 @@ def eval_command(
         None, "--method", help="eval change: an unsupervised method instead of a model (cva, irmad, pcakmeans)."
     ),
     tta: bool = typer.Option(
-        False, "--tta", help="Classification, retrieval, segmentation: average each image's flips and quarter turns."
+        False,
+        "--tta",
+        help="Classification, retrieval, segmentation, change: average each image's flips and quarter turns.",
     ),
     coregister: bool | None = typer.Option(
         None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rsvision.models.preprocess import band_moments, standardise_bands
+from rsvision.models.tta import d4_dense_mean
 from rsvision.models.weights import Weights
 from rsvision.tasks.base import ChangePredictor, TileBatch
 from rsvision.tasks.change import CLASSES, COLOURS
@@ -20,7 +21,9 @@ class LearnedChange(ChangePredictor):
     same bands in the same order, :func:`rsvision.workflows.change.pair_scenes`); ``bands.to_8bit``: Sentinel-2
     reflectance for a model of 8-bit true colour. Pixels the second date does not cover come out as no change.
     ``moments``: for a card that standardises (``preprocessing.standardise``), each date's per-band mean and
-    standard deviation in the card's band order, from the scene (:func:`date_moments`)."""
+    standard deviation in the card's band order, from the scene (:func:`date_moments`). ``tta``: each tile pair's
+    probabilities averaged over its flips and quarter turns (both dates under the same view, turned back; 8 times
+    the work)."""
 
     num_outputs = 2
     class_names = CLASSES
@@ -37,10 +40,12 @@ class LearnedChange(ChangePredictor):
         tile_size: int | None = None,
         device: str = "cpu",
         moments: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        tta: bool = False,
     ):
         if weights.preprocessing.standardise and moments is None:
             raise ValueError(f"{weights.name} standardises each date: give the scene's band moments")
         self.weights, self.order, self.to_8bit, self.device = weights, list(order), bands.to_8bit, device
+        self.tta = tta
         self.moments = moments if weights.preprocessing.standardise else None
         self.model_bands = None  # ``order`` has put the card's bands in its order already
         self.module = module.eval().to(device)
@@ -59,14 +64,23 @@ class LearnedChange(ChangePredictor):
             if self.moments is not None:
                 dates = [standardise_bands(d, *m) for d, m in zip(dates, self.moments)]
             dates = [card_input(self, d, where) for d in dates]
-            probabilities = torch.softmax(padded_forward(self.module, torch.cat(dates, 1)), dim=1).cpu().numpy()
+            pair = torch.cat(dates, 1)
+            probabilities = (
+                d4_dense_mean(self._probabilities, pair) if self.tta else self._probabilities(pair)
+            ).numpy()
         if batch.masks2 is not None:
             probabilities[:, 0][batch.masks2], probabilities[:, 1][batch.masks2] = 1.0, 0.0
         return probabilities
 
+    def _probabilities(self, pair):
+        import torch
+
+        return torch.softmax(padded_forward(self.module, pair), dim=1).cpu()
+
     def fingerprint(self) -> str:
         moments = [[v.tolist() for v in m] for m in self.moments] if self.moments is not None else None
-        return card_fingerprint(self, self.weights, self.order, self.to_8bit, self.dtype, self.tile_size, moments)
+        settings = (self.order, self.to_8bit, self.dtype, self.tile_size, moments, self.tta)
+        return card_fingerprint(self, self.weights, *settings)
 
 
 def date_moments(

@@ -222,6 +222,7 @@ def change_scenes(
     bands: Sequence[str] | None = None,
     normalise: str | None = None,
     coregister: bool | None = None,
+    tta: bool = False,
     tile: int = 512,
     batch: int = 4,
     sample_windows_n: int = 16,
@@ -242,7 +243,7 @@ def change_scenes(
     change; ``bands``: compare only these bands of the first date (methods); ``normalise``: ``histogram`` or
     ``irmad`` relative radiometric normalisation of the second date (methods; off by default); ``coregister``: move
     the second date onto the first by the sub-pixel shift its pixels show (None: as the model's card says, off for
-    the methods).
+    the methods); ``tta``: a model's probabilities averaged over each tile pair's flips and quarter turns.
 
     ``runner``: the engine call (:func:`~rsvision.engine.run` by default; ``rsvision batch`` gives
     :func:`~rsvision.engine.blocks.run_on_blocks` for a huge scene).
@@ -251,7 +252,9 @@ def change_scenes(
     if probabilities is not None:
         check_scene_outputs(probabilities, kind="probabilities")
     if model is not None:
-        pair, predictor, overlap, note = learned_predictor(before, after, model, tile, device, coregister)
+        pair, predictor, overlap, note = learned_predictor(before, after, model, tile, device, coregister, tta)
+    elif tta:
+        raise RsvisionError("--tta applies to a learned change model (-m), not to the unsupervised methods")
     else:
         pair = pair_scenes(before, after, bands, bool(coregister))
         x, y, valid = sample_windows(pair, sample_windows_n, sample_size, seed)
@@ -307,11 +310,12 @@ def learned_predictor(
     tile: int = 512,
     device: str = "cpu",
     coregister: bool | None = None,
+    tta: bool = False,
 ) -> tuple[ScenePair, LearnedChange, int, str]:
     """The pair, the model's pair predictor, the tiles' overlap and a note. The model's bands are found among the
     pair's common bands as a classifier finds them in a scene (by name, or by wavelength for common names); a pair
     without them is refused with the bands the model needs, and a hint at the RGB model. ``coregister``: None
-    takes the card's ``preprocessing.coregister``."""
+    takes the card's ``preprocessing.coregister``; ``tta``: D4 views of each tile pair averaged."""
     if coregister is None:
         coregister = model.weights.preprocessing.coregister
     pair = pair_scenes(before, after, coregister=coregister)
@@ -330,9 +334,10 @@ def learned_predictor(
     if weights.preprocessing.standardise:  # the first pass: each date's band statistics from sample windows
         moments = date_moments(*sample_windows(pair), order)
     predictor = LearnedChange(
-        weights, model.module, order, choice, dtype=first.dtype, tile_size=tile, device=device, moments=moments
+        weights, model.module, order, choice, dtype=first.dtype, tile_size=tile, device=device, moments=moments, tta=tta
     )
     how = f" ({choice.describe(weights)})" if choice.to_8bit else ""
+    how += " with D4 TTA" if tta else ""
     return pair, predictor, min(64, tile // 4), f"model {weights.name}{how}"
 
 

@@ -138,6 +138,9 @@ XVAL_STANDARDISED = replace(
     XVAL, recipe="oscd_change_xval_standardised", name="oscd_change_xval_standardised", standardise=True
 )
 XVAL_STANDARDISED_SEED1 = seeded(XVAL_STANDARDISED, 1)
+# two more members for a wider ensemble (rule 30, session 27: docs/change.md)
+XVAL_STANDARDISED_SEED2 = seeded(XVAL_STANDARDISED, 2)
+XVAL_STANDARDISED_SEED3 = seeded(XVAL_STANDARDISED, 3)
 # the encoder as EfficientNet-Lite2 from ImageNet, which beat Lite0 from the AID classifier on a held-out Dubai tile
 # (docs/segmentation.md); the AID classifier learnt its filters at 150 px, ImageNet's are a general start
 XVAL_LITE2 = imagenet_encoder(XVAL_STANDARDISED, "oscd_change_xval_lite2")
@@ -394,6 +397,12 @@ oscd_change_xval_lite2_seed1 = recipe_entry(
 )
 oscd_change_xval_standardised_seed1 = recipe_entry(
     train_change_recipe, XVAL_STANDARDISED_SEED1, "oscd_change_xval_standardised under seed 1."
+)
+oscd_change_xval_standardised_seed2 = recipe_entry(
+    train_change_recipe, XVAL_STANDARDISED_SEED2, "oscd_change_xval_standardised under seed 2."
+)
+oscd_change_xval_standardised_seed3 = recipe_entry(
+    train_change_recipe, XVAL_STANDARDISED_SEED3, "oscd_change_xval_standardised under seed 3."
 )
 oscd_change_xval_seed1 = recipe_entry(train_change_recipe, XVAL_SEED1, "oscd_change_xval under seed 1.")
 oscd_change_xval_coreg = recipe_entry(
