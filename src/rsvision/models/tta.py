@@ -36,8 +36,11 @@ def dense_views(height: int, width: int) -> tuple[int, ...]:
     return tuple(range(8)) if height == width else (0, 2, 4, 6)
 
 
-def d4_dense_mean(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def d4_dense_mean(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, every_view: bool = False
+) -> torch.Tensor:
     """Test-time augmentation of a dense output (per-pixel probabilities): ``fn`` of each shape-keeping D4 view of
-    the (N, C, H, W) batch, turned back onto the input's pixels, averaged."""
-    views = dense_views(*x.shape[-2:])
+    the (N, C, H, W) batch, turned back onto the input's pixels, averaged. ``every_view``: all 8 views whatever the
+    shape (a fully convolutional ``fn`` takes a turned W x H view as well)."""
+    views = range(8) if every_view else dense_views(*x.shape[-2:])
     return torch.stack([d4_inverse(fn(d4_transform(x, k)), k) for k in views]).mean(0)

@@ -22,8 +22,8 @@ class LearnedChange(ChangePredictor):
     reflectance for a model of 8-bit true colour. Pixels the second date does not cover come out as no change.
     ``moments``: for a card that standardises (``preprocessing.standardise``), each date's per-band mean and
     standard deviation in the card's band order, from the scene (:func:`date_moments`). ``tta``: each tile pair's
-    probabilities averaged over its flips and quarter turns (both dates under the same view, turned back; 8 times
-    the work)."""
+    probabilities averaged over its 8 flips and quarter turns (both dates under the same view, turned back; a
+    non-square pair too, which the network takes turned; 8 times the work)."""
 
     num_outputs = 2
     class_names = CLASSES
@@ -66,7 +66,7 @@ class LearnedChange(ChangePredictor):
             dates = [card_input(self, d, where) for d in dates]
             pair = torch.cat(dates, 1)
             probabilities = (
-                d4_dense_mean(self._probabilities, pair) if self.tta else self._probabilities(pair)
+                d4_dense_mean(self._probabilities, pair, every_view=True) if self.tta else self._probabilities(pair)
             ).numpy()
         if batch.masks2 is not None:
             probabilities[:, 0][batch.masks2], probabilities[:, 1][batch.masks2] = 1.0, 0.0
