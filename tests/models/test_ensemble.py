@@ -22,7 +22,7 @@ UNET = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 8, 8
 RETINANET = {"backbone": "resnet18", "channels": 32}
 
 
-def _save(folder, name, arch, kwargs, seed, task=Task.SEGMENTATION, classes=("water", "land")):
+def _save(folder, name, arch, kwargs, seed, task=Task.SEGMENTATION, classes=("water", "land"), prep=PREP):
     torch.manual_seed(seed)
     net = build_model(arch, len(classes), **kwargs)
     with torch.no_grad():  # untrained members barely differ: give them opinions of their own
@@ -38,7 +38,7 @@ def _save(folder, name, arch, kwargs, seed, task=Task.SEGMENTATION, classes=("wa
         task=task,
         architecture=arch,
         architecture_kwargs=kwargs,
-        preprocessing=PREP,
+        preprocessing=prep,
         classes=list(classes),
         licence="test",
         command="test",
@@ -131,6 +131,17 @@ def test_members_that_cannot_form_one_model_are_refused(tmp_path):
         combine([oriented, oriented])
     with pytest.raises(WeightsError, match="detectors with detectors only"):
         combine([build_model("retinanet", 2, **RETINANET), build_model("unet", 2, **UNET)])
+
+
+def test_band_statistics_join_when_equal_to_float_noise_only(tmp_path):
+    """The same training images' mean summed on another machine differs in the ninth digit: such members join;
+    members standardised by truly other statistics do not."""
+    a = _save(tmp_path, "a", "unet", UNET, 0)
+    noise = _save(tmp_path, "n", "unet", UNET, 1, prep=PREP.model_copy(update={"mean": [0.5 + 1e-10] * 3}))
+    other = _save(tmp_path, "o", "unet", UNET, 1, prep=PREP.model_copy(update={"mean": [0.5 + 1e-3] * 3}))
+    assert isinstance(resolve_model(f"{a}+{noise}").module, ProbabilityEnsemble)
+    with pytest.raises(WeightsError, match="their preprocessing differ"):
+        resolve_model(f"{a}+{other}")
 
 
 class Fixed(nn.Module):
