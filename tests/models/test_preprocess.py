@@ -122,3 +122,10 @@ def test_scene_standardisation_takes_out_each_bands_gain_and_offset():
 def test_scene_standardisation_needs_valid_pixels():
     with pytest.raises(ValueError, match="no valid pixels"):
         band_moments(np.ones((2, 4, 4)), np.zeros((4, 4), bool))
+
+
+def test_same_as_forgives_float_noise_in_band_statistics_only():
+    noise = PREP.model_copy(update={"std": [s * (1 + 1e-9) for s in PREP.std]})
+    assert PREP.same_as(noise) and noise.same_as(PREP)
+    assert not PREP.same_as(PREP.model_copy(update={"std": [s * 1.001 for s in PREP.std]}))
+    assert not PREP.same_as(PREP.model_copy(update={"input_size": PREP.input_size + 1}))

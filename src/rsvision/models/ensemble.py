@@ -125,18 +125,8 @@ def check_joinable(cards: Sequence[Weights]) -> None:
         for field, what in (("task", "tasks"), ("classes", "classes")):
             if getattr(card, field) != getattr(first, field):
                 raise WeightsError(f"cannot join {first.name} and {card.name}: their {what} differ")
-        if not same_preprocessing(card.preprocessing, first.preprocessing):
+        if not card.preprocessing.same_as(first.preprocessing):
             raise WeightsError(f"cannot join {first.name} and {card.name}: their preprocessing differ")
-
-
-def same_preprocessing(a, b) -> bool:
-    """Equal preprocessing, band statistics equal to float noise: the same training images' mean and standard
-    deviation summed on another machine differ in the ninth digit."""
-    x, y = a.model_dump(), b.model_dump()
-    stats = ("mean", "std")
-    if {k: v for k, v in x.items() if k not in stats} != {k: v for k, v in y.items() if k not in stats}:
-        return False
-    return all(np.allclose(x[k], y[k], rtol=1e-6, atol=0) for k in stats)
 
 
 def _tasks() -> str:

@@ -75,6 +75,14 @@ class Preprocessing(BaseModel):
         return self
 
     # ------------------------------------------------------------------ checks
+    def same_as(self, other: Preprocessing) -> bool:
+        """Equal, band statistics equal to float noise: the same training images' mean and standard deviation
+        summed on another machine differ in the ninth digit."""
+        stats = {"mean", "std"}
+        if self.model_dump(exclude=stats) != other.model_dump(exclude=stats):
+            return False
+        return all(np.allclose(getattr(self, k), getattr(other, k), rtol=1e-6, atol=0) for k in stats)
+
     def check_normalisation(
         self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None, scale: float | None = None
     ) -> None:
