@@ -192,3 +192,40 @@ def test_encoder_lr_on_a_network_without_an_encoder_is_refused(tmp_path):
 def test_encoder_lr_outside_its_range_is_refused(share):
     with pytest.raises(RsvisionError, match="encoder_lr"):
         SegTrainConfig(encoder_lr=share)
+
+
+def _change_pair() -> MaskPairs:
+    """A two-date image (2 x 2 bands) of 256 x 256 with one 8 x 8 change patch: value 50 in both dates there, 0
+    elsewhere, so every pasted pixel can be told from the receiver's own."""
+    image = np.zeros((4, 256, 256), np.float32)
+    labels = np.zeros((256, 256), np.int64)
+    labels[100:108, 60:68] = 1
+    image[:, 100:108, 60:68] = 50.0
+    return MaskPairs([image], [labels])
+
+
+def test_change_paste_puts_the_change_pixels_into_both_dates_labelled_change():
+    """With ``change_paste=1`` every crop holds change (the donor crop is drawn around a change pixel), and exactly
+    the pixels labelled change are 50 in all four bands: the donor's values went into both dates where its label
+    went, and nothing else was touched."""
+    config = SegTrainConfig(batch_size=16, crop=32, dates=2, change_paste=1.0)
+    x, y = sample_batch(_change_pair(), config, torch.Generator().manual_seed(0))
+    for image, labels in zip(x, y):
+        assert 0 < int((labels == 1).sum()) <= 128
+        assert torch.equal(image == 50.0, (labels == 1)[None].expand_as(image))
+
+
+def test_without_change_paste_crops_keep_their_random_stream():
+    """``change_paste=0`` draws nothing more: the crops are those of a config that never heard of it."""
+    pair, config = _change_pair(), SegTrainConfig(batch_size=16, crop=32, dates=2)
+    before = sample_batch(pair, config, torch.Generator().manual_seed(3))
+    after = sample_batch(pair, replace(config, change_paste=0.0), torch.Generator().manual_seed(3))
+    pasted = sample_batch(pair, replace(config, change_paste=1.0), torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert int((pasted[1] == 1).sum()) > int((before[1] == 1).sum())
+
+
+@pytest.mark.parametrize("chance, dates", [(1.5, 2), (-0.1, 2), (0.5, 1)])
+def test_change_paste_outside_a_chance_or_for_one_date_is_refused(chance, dates):
+    with pytest.raises(RsvisionError, match="change_paste"):
+        SegTrainConfig(change_paste=chance, dates=dates)

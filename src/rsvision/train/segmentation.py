@@ -66,6 +66,10 @@ class SegTrainConfig:
     # the encoder's learning rate as a share of ``lr`` (1: one rate for all; a pretrained encoder is often
     # fine-tuned ten times slower than its new decoder so that a small training set moves its filters less)
     encoder_lr: float = 1.0
+    # change models (``dates`` 2): the chance that a crop gets the change pixels of another crop, drawn around a
+    # change pixel of any training image, pasted into both of its dates at the same place (copy-paste, Ghiasi et al.
+    # 2021): the few change regions of a handful of cities seen against every background
+    change_paste: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.steps < 1 or self.batch_size < 1 or self.crop % STRIDE:
@@ -76,6 +80,8 @@ class SegTrainConfig:
             raise RsvisionError(f"average_last must be 0-{self.epochs} (the epochs), got {self.average_last}")
         if self.dates not in (1, 2):
             raise RsvisionError(f"dates must be 1 or 2, got {self.dates}")
+        if not 0 <= self.change_paste <= 1 or (self.change_paste and self.dates != 2):
+            raise RsvisionError(f"change_paste is a chance (0-1) for two-date runs, got {self.change_paste}")
         if self.class_weights is not None:
             self.class_weights = tuple(float(w) for w in self.class_weights)
         if self.scales is not None:
@@ -145,9 +151,38 @@ def sample_batch(
             x = F.interpolate(x[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)[0]
             y = F.interpolate(y[None, None].float(), size=(s, s), mode="nearest")[0, 0].long()
         k = int(torch.randint(0, 8, (1,), generator=generator))
-        xs.append(d4_transform(x, k))
-        ys.append(d4_transform(y[None], k)[0])
+        x, y = d4_transform(x, k), d4_transform(y[None], k)[0]
+        if config.change_paste and float(torch.rand((), generator=generator)) < config.change_paste:
+            x, y = _paste_change(x, y, pairs, s, generator)
+        xs.append(x)
+        ys.append(y)
     return torch.stack(xs), torch.stack(ys)
+
+
+def _paste_change(
+    x: torch.Tensor, y: torch.Tensor, pairs: MaskPairs, s: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` (both dates) and ``y`` with the change pixels (the last class) of a donor crop pasted in at the same
+    place: the donor image drawn in proportion to its change pixels, the crop around one of them, under its own
+    random D4 element. Both dates take the donor's values, so the seam is in both and is no change."""
+    change = pairs.class_pixels.shape[1] - 1
+    weights = torch.from_numpy(pairs.class_pixels[:, change]).double()
+    if change < 1 or weights.sum() == 0:
+        return x, y
+    i = int(torch.multinomial(weights, 1, generator=generator))
+    image, mask = pairs.images[i], pairs.masks[i]
+    y0, x0 = _crop_corner(mask, s, change, generator)
+    part = torch.from_numpy(np.ascontiguousarray(image[:, y0 : y0 + s, x0 : x0 + s], dtype=np.float32))
+    label = torch.from_numpy(mask[y0 : y0 + s, x0 : x0 + s].astype(np.int64))
+    k = int(torch.randint(0, 8, (1,), generator=generator))
+    part, label = d4_transform(part, k), d4_transform(label[None], k)[0]
+    h, w = label.shape
+    where = torch.zeros_like(y, dtype=torch.bool)
+    where[:h, :w] = label == change
+    x, y = x.clone(), y.clone()
+    x[:, :h, :w] = torch.where(where[:h, :w], part, x[:, :h, :w])
+    y[where] = change
+    return x, y
 
 
 def _crop_images(pairs: MaskPairs, config: SegTrainConfig, generator: torch.Generator) -> list[tuple[int, int | None]]:

@@ -191,6 +191,9 @@ XVAL_SCALE, XVAL_SCALE_SEED1 = _xval_with("scale", scales=(0.5, 2.0))
 # crops drawn around a class drawn uniformly (half of them then hold change): change is 0.3-3.8 % of a city's pixels,
 # so crops drawn anywhere mostly hold none, and Daudt et al. oversample change patches
 XVAL_BALANCED, XVAL_BALANCED_SEED1 = _xval_with("balanced", class_balanced=True)
+# half the crops get another crop's change pixels pasted into both dates (copy-paste): six cities' few change regions
+# seen against every background, so the network learns the change rather than where it sits (rule 31)
+XVAL_PASTE, XVAL_PASTE_SEED1 = _xval_with("paste", change_paste=0.5)
 # each pair co-registered by its pixels before training, validation and inference: the raw OSCD pairs here are
 # misregistered by up to about a pixel (abudhabi, beihai, pisa, saclay_e, bordeaux), which the field's
 # co-registered imgs_*_rect are not, and at 10 m a shifted edge reads as change (rule 29)
@@ -438,6 +441,12 @@ oscd_change_xval_balanced = recipe_entry(
 )
 oscd_change_xval_balanced_seed1 = recipe_entry(
     train_change_recipe, XVAL_BALANCED_SEED1, "oscd_change_xval_balanced under seed 1."
+)
+oscd_change_xval_paste = recipe_entry(
+    train_change_recipe, XVAL_PASTE, "oscd_change_xval_standardised with change pixels pasted into half the crops."
+)
+oscd_change_xval_paste_seed1 = recipe_entry(
+    train_change_recipe, XVAL_PASTE_SEED1, "oscd_change_xval_paste under seed 1."
 )
 oscd_change_mumbai6 = recipe_entry(
     train_change_recipe, MUMBAI6, "oscd_change_xval_standardised validated on mumbai alone, pisa unused."
