@@ -194,6 +194,10 @@ XVAL_BALANCED, XVAL_BALANCED_SEED1 = _xval_with("balanced", class_balanced=True)
 # half the crops get another crop's change pixels pasted into both dates (copy-paste): six cities' few change regions
 # seen against every background, so the network learns the change rather than where it sits (rule 31)
 XVAL_PASTE, XVAL_PASTE_SEED1 = _xval_with("paste", change_paste=0.5)
+# the run ends with the mean of the weights after each of epochs 5-20 (validation is on its plateau from epochs 3-5
+# on) instead of the best validation epoch: averaging along the trajectory finds flatter minima, which carry across
+# domains (Cha et al. 2021, SWAD), and each city is a domain here (rule 32)
+XVAL_SWA, XVAL_SWA_SEED1 = _xval_with("swa", average_last=16)
 # each pair co-registered by its pixels before training, validation and inference: the raw OSCD pairs here are
 # misregistered by up to about a pixel (abudhabi, beihai, pisa, saclay_e, bordeaux), which the field's
 # co-registered imgs_*_rect are not, and at 10 m a shifted edge reads as change (rule 29)
@@ -448,6 +452,10 @@ oscd_change_xval_paste = recipe_entry(
 oscd_change_xval_paste_seed1 = recipe_entry(
     train_change_recipe, XVAL_PASTE_SEED1, "oscd_change_xval_paste under seed 1."
 )
+oscd_change_xval_swa = recipe_entry(
+    train_change_recipe, XVAL_SWA, "oscd_change_xval_standardised ending with the mean weights of epochs 5-20."
+)
+oscd_change_xval_swa_seed1 = recipe_entry(train_change_recipe, XVAL_SWA_SEED1, "oscd_change_xval_swa under seed 1.")
 oscd_change_mumbai6 = recipe_entry(
     train_change_recipe, MUMBAI6, "oscd_change_xval_standardised validated on mumbai alone, pisa unused."
 )
