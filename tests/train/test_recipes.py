@@ -329,14 +329,18 @@ def test_the_coregistered_change_recipe_differs_from_the_standardised_one_in_cor
         ("LITE2_SCALE_LONG_SEED2", "LITE2_SCALE_LONG", "seed", 2),
         ("oscd.XVAL_BALANCED", "oscd.XVAL_STANDARDISED", "class_balanced", True),
         ("oscd.XVAL_BALANCED_SEED1", "oscd.XVAL_STANDARDISED_SEED1", "class_balanced", True),
+        ("oscd.XVAL_PASTE", "oscd.XVAL_STANDARDISED", "change_paste", 0.5),
+        ("oscd.XVAL_PASTE_SEED1", "oscd.XVAL_STANDARDISED_SEED1", "change_paste", 0.5),
+        ("oscd.XVAL_SWA", "oscd.XVAL_STANDARDISED", "average_last", 16),
+        ("oscd.XVAL_SWA_SEED1", "oscd.XVAL_STANDARDISED_SEED1", "average_last", 16),
     ],
 )
 def test_a_candidate_differs_from_its_twin_in_one_setting(candidate, twin, setting, value):
-    """Scale augmentation (crops resampled by 0.5-2x), weight averaging (SWA over the last third of the epochs),
-    class-balanced crops and a longer schedule are each the only change against the twin a rule compares with (the
-    seed-2 tile-5 Lite2 run, the shipped land-cover recipe, the standardised change members), so each comparison
-    measures it; a full land-cover candidate keeps the shipped model's name, as its run would replace it (a second
-    seed, a member to join with it, does not)."""
+    """Scale augmentation (crops resampled by 0.5-2x), weight averaging (SWA over the last third of the epochs; for
+    change over epochs 5-20), class-balanced crops, pasted change and a longer schedule are each the only change
+    against the twin a rule compares with (the seed-2 tile-5 Lite2 run, the shipped land-cover recipe, the
+    standardised change members), so each comparison measures it; a full land-cover candidate keeps the shipped
+    model's name, as its run would replace it (a second seed, a member to join with it, does not)."""
     from dataclasses import replace
 
     from rsvision.train.recipes import dubai, oscd
