@@ -190,15 +190,13 @@ def initial_change_model(
 ) -> torch.nn.Module:
     """A siamese network for ``bands``; with ``init`` (a classifier of the encoder's timm model, trained on RGB),
     its encoder from the classifier, the first convolution then spread over ``bands`` by wavelength."""
-    if not init:
-        torch.manual_seed(seed)
-        return build_model(arch, len(CLASSES), list(bands), **arch_kwargs)
     # the start is loaded before seeding: loading builds the classifier, whose random initialisation would otherwise
-    # draw from the seeded stream and move this network's (its decoder's) draws; from session 15 to 29 it did, and the
-    # recipes' seeds stopped repeating the runs that built the shipped members
-    tensors, start_bands = start_tensors(init)
+    # draw from the seeded stream and move this network's own (its decoder's) draws (docs/change.md)
+    tensors, start_bands = start_tensors(init) if init else (None, list(bands))
     torch.manual_seed(seed)
     model = build_model(arch, len(CLASSES), start_bands, **arch_kwargs)
+    if tensors is None:
+        return model
     encoder_state_from_classifier(model, tensors)
     if start_bands != list(bands):
         adapt_stem(model, start_bands, list(bands))

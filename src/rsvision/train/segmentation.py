@@ -141,48 +141,52 @@ def sample_batch(
     for i, c in _crop_images(pairs, config, generator):
         image, mask = pairs.images[i], pairs.masks[i]
         r = s if config.scales is None else max(STRIDE, round(s / _scale_factor(config.scales, generator)))
-        y0, x0 = _crop_corner(mask, r, c, generator)
-        x = torch.zeros((image.shape[0], r, r), dtype=torch.float32)
-        y = torch.full((r, r), ignore, dtype=torch.long)
-        part = image[:, y0 : y0 + r, x0 : x0 + r]
-        x[:, : part.shape[1], : part.shape[2]] = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))
-        y[: part.shape[1], : part.shape[2]] = torch.from_numpy(mask[y0 : y0 + r, x0 : x0 + r].astype(np.int64))
+        x, y = _crop_at(image, mask, _crop_corner(mask, r, c, generator), r, ignore)
         if r != s:
             x = F.interpolate(x[None], size=(s, s), mode="bilinear", antialias=True, align_corners=False)[0]
             y = F.interpolate(y[None, None].float(), size=(s, s), mode="nearest")[0, 0].long()
         k = int(torch.randint(0, 8, (1,), generator=generator))
         x, y = d4_transform(x, k), d4_transform(y[None], k)[0]
         if config.change_paste and float(torch.rand((), generator=generator)) < config.change_paste:
-            x, y = _paste_change(x, y, pairs, s, generator)
+            x, y = _paste_change(x, y, pairs, ignore, generator)
         xs.append(x)
         ys.append(y)
     return torch.stack(xs), torch.stack(ys)
 
 
-def _paste_change(
-    x: torch.Tensor, y: torch.Tensor, pairs: MaskPairs, s: int, generator: torch.Generator
+def _crop_at(
+    image: np.ndarray, mask: np.ndarray, corner: tuple[int, int], r: int, ignore: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x`` (both dates) and ``y`` with the change pixels (the last class) of a donor crop pasted in at the same
-    place: the donor image drawn in proportion to its change pixels, the crop around one of them, under its own
-    random D4 element. Both dates take the donor's values, so the seam is in both and is no change."""
+    """The ``r``-pixel crop at ``corner`` as float ``(C, r, r)`` and long ``(r, r)`` tensors; beyond the image's edge
+    the crop is padded with zeros and ``ignore`` labels."""
+    y0, x0 = corner
+    x = torch.zeros((image.shape[0], r, r), dtype=torch.float32)
+    y = torch.full((r, r), ignore, dtype=torch.long)
+    part = image[:, y0 : y0 + r, x0 : x0 + r]
+    x[:, : part.shape[1], : part.shape[2]] = torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))
+    y[: part.shape[1], : part.shape[2]] = torch.from_numpy(mask[y0 : y0 + r, x0 : x0 + r].astype(np.int64))
+    return x, y
+
+
+def _paste_change(
+    x: torch.Tensor, y: torch.Tensor, pairs: MaskPairs, ignore: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` (both dates) and ``y`` with the change pixels (the last class) of a donor crop of the same size pasted
+    in at the same place: the donor image drawn in proportion to its change pixels, the crop around one of them,
+    under its own random D4 element. Both dates take the donor's values, so the seam is in both and is no change."""
     change = pairs.class_pixels.shape[1] - 1
     weights = torch.from_numpy(pairs.class_pixels[:, change]).double()
     if change < 1 or weights.sum() == 0:
         return x, y
     i = int(torch.multinomial(weights, 1, generator=generator))
-    image, mask = pairs.images[i], pairs.masks[i]
-    y0, x0 = _crop_corner(mask, s, change, generator)
-    part = torch.from_numpy(np.ascontiguousarray(image[:, y0 : y0 + s, x0 : x0 + s], dtype=np.float32))
-    label = torch.from_numpy(mask[y0 : y0 + s, x0 : x0 + s].astype(np.int64))
+    s = y.shape[-1]
+    part, label = _crop_at(
+        pairs.images[i], pairs.masks[i], _crop_corner(pairs.masks[i], s, change, generator), s, ignore
+    )
     k = int(torch.randint(0, 8, (1,), generator=generator))
     part, label = d4_transform(part, k), d4_transform(label[None], k)[0]
-    h, w = label.shape
-    where = torch.zeros_like(y, dtype=torch.bool)
-    where[:h, :w] = label == change
-    x, y = x.clone(), y.clone()
-    x[:, :h, :w] = torch.where(where[:h, :w], part, x[:, :h, :w])
-    y[where] = change
-    return x, y
+    where = label == change
+    return torch.where(where, part, x), torch.where(where, label, y)
 
 
 def _crop_images(pairs: MaskPairs, config: SegTrainConfig, generator: torch.Generator) -> list[tuple[int, int | None]]:
