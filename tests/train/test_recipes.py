@@ -2,6 +2,7 @@
 training log is closed when the run ends (training and publishing replaced by stand-ins: only the frame is tested)."""
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,23 @@ def test_one_more_city_differs_from_its_twin_by_that_city_alone(shared):
     assert set(parts["oscd_change_pisa"][2]) - set(parts["oscd_change_pisa6"][2]) == {"mumbai"}
     trained = set().union(*(oscd.training_parts(m, dataset)[2] for m in (oscd.MUMBAI, oscd.PISA)))
     assert len(trained) == 8 and not trained & set(oscd.TEST_CITIES)
+
+
+def test_the_change_folds_cover_the_six_cities_once_and_differ_from_their_twins_by_mumbai_and_pisa(shared):
+    """Rule 34's folds: each of the six other training cities validates in exactly one fold; a fold's run trains on
+    the six cities outside it (mumbai and pisa included) and its twin on the same cities less mumbai and pisa."""
+    from rsvision.datasets.change import OscdDataset
+    from rsvision.train.recipes import oscd
+
+    dataset = OscdDataset(shared("oscd"))
+    six = oscd.training_parts(oscd.XVAL, dataset)[2]
+    folds = [oscd.FOLD_B, oscd.FOLD_C, oscd.FOLD_D]
+    assert sorted(c for f in folds for c in f.val_cities) == sorted(six)
+    for fold, four in ((oscd.FOLD_B, oscd.FOLD_B4), (oscd.FOLD_C, oscd.FOLD_C4), (oscd.FOLD_D, oscd.FOLD_D4)):
+        trained, trained4 = oscd.training_parts(fold, dataset)[2], oscd.training_parts(four, dataset)[2]
+        assert four.val_cities == fold.val_cities and not set(trained) & set(fold.val_cities)
+        assert set(trained) - set(trained4) == {"mumbai", "pisa"} and len(trained4) == 4
+        assert replace(four, recipe=fold.recipe, name=fold.name, unused_cities=()) == fold
 
 
 def test_land_cover_validation_on_a_whole_tile():

@@ -212,6 +212,22 @@ MUMBAI6, MUMBAI, PISA6, PISA = (
     )
     for v, n, u in (("mumbai", "6", ("pisa",)), ("mumbai", "", ()), ("pisa", "6", ("mumbai",)), ("pisa", "", ()))
 )
+# the 8 training cities through a cross-validation ensemble (rule 34, session 30): the other six cities in three
+# folds of two (sorted by changed pixels, paired most with least), each held out whole for one member's epoch and
+# threshold; "fold_X" trains on the other six (mumbai and pisa included), "fold_X4" on four (mumbai and pisa
+# unused), so the pair of runs measures what mumbai and pisa's change teaches cities never seen
+CHANGE_FOLDS = {"b": ("rennes", "paris"), "c": ("saclay_e", "bercy"), "d": ("aguasclaras", "bordeaux")}
+FOLD_B, FOLD_B4, FOLD_C, FOLD_C4, FOLD_D, FOLD_D4 = (
+    replace(
+        XVAL_STANDARDISED,
+        recipe=f"oscd_change_fold_{fold}{four}",
+        name=f"oscd_change_fold_{fold}{four}",
+        val_cities=cities,
+        unused_cities=VAL_CITIES if four else (),
+    )
+    for fold, cities in CHANGE_FOLDS.items()
+    for four in ("", "4")
+)
 # the built-in change model since session 13: the two standardised members joined (whole-city validation F1
 # 0.3725, against 0.345 and 0.362 alone and 0.336 for the pair without standardisation)
 CHANGE13_ENSEMBLE = EnsembleRecipe(
@@ -476,3 +492,19 @@ oscd_change_scratch = recipe_entry(
 oscd_change_rgb = recipe_entry(
     train_change_recipe, CHANGE_RGB, "Siamese U-Net on OSCD's B04, B03, B02 only: the RGB comparison."
 )
+oscd_change_fold_b = recipe_entry(
+    train_change_recipe, FOLD_B, "oscd_change_xval_standardised validated on rennes + paris, the other six trained on."
+)
+oscd_change_fold_b4 = recipe_entry(train_change_recipe, FOLD_B4, "oscd_change_fold_b with mumbai and pisa unused.")
+oscd_change_fold_c = recipe_entry(
+    train_change_recipe,
+    FOLD_C,
+    "oscd_change_xval_standardised validated on saclay_e + bercy, the other six trained on.",
+)
+oscd_change_fold_c4 = recipe_entry(train_change_recipe, FOLD_C4, "oscd_change_fold_c with mumbai and pisa unused.")
+oscd_change_fold_d = recipe_entry(
+    train_change_recipe,
+    FOLD_D,
+    "oscd_change_xval_standardised validated on aguasclaras + bordeaux, the other six trained on.",
+)
+oscd_change_fold_d4 = recipe_entry(train_change_recipe, FOLD_D4, "oscd_change_fold_d with mumbai and pisa unused.")
