@@ -133,14 +133,54 @@ def test_members_that_cannot_form_one_model_are_refused(tmp_path):
         combine([build_model("retinanet", 2, **RETINANET), build_model("unet", 2, **UNET)])
 
 
-def test_band_statistics_join_when_equal_to_float_noise_only(tmp_path):
-    """The same training images' mean summed on another machine differs in the ninth digit: such members join;
-    members standardised by truly other statistics do not."""
+def test_members_of_other_band_statistics_read_their_own_normalisation_joined_and_saved(tmp_path):
+    """Members trained on other images (a cross-validation ensemble) join: fed the first member's normalisation,
+    each other member sees its own, on the fly, saved and loaded back, and nested in a further ensemble."""
+    other_prep = PREP.model_copy(update={"mean": [0.40, 0.50, 0.60], "std": [0.20, 0.25, 0.30]})
+    third_prep = PREP.model_copy(update={"mean": [0.45] * 3, "std": [0.35] * 3})
     a = _save(tmp_path, "a", "unet", UNET, 0)
+    other = _save(tmp_path, "o", "unet", UNET, 1, prep=other_prep)
+    third = _save(tmp_path, "t", "unet", UNET, 2, prep=third_prep)
+    x = torch.randn(2, 3, 64, 64)  # normalised by a's statistics
+    raw = x * 0.25 + 0.5
+
+    def own(path, prep):  # a member alone, fed the same pixels under its own normalisation
+        mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in (prep.mean, prep.std))
+        with torch.no_grad():
+            return torch.softmax(resolve_model(path).module((raw - mean) / std), 1)
+
+    expected = (own(a, PREP) + own(other, other_prep)) / 2
+    joined = resolve_model(f"{a}+{other}")
+    from rsvision.models.ensemble import save_ensemble
+
+    saved = save_ensemble(joined.weights, joined.module, tmp_path, "ao", metrics=[])
+    loaded = resolve_model(str(saved.weights_path))
+    nested = resolve_model(f"{third}+{saved.weights_path}")  # fed the third's normalisation now
+    with torch.no_grad():
+        assert torch.allclose(torch.softmax(joined.module(x), 1), expected, atol=1e-5)
+        assert torch.allclose(torch.softmax(loaded.module(x), 1), expected, atol=1e-5)
+        got = torch.softmax(nested.module((raw - 0.45) / 0.35), 1)
+    assert not torch.allclose(expected, (own(a, PREP) + own(other, PREP)) / 2, atol=1e-3)  # the mapping matters
+    assert torch.allclose(got, (own(third, third_prep) + own(a, PREP) + own(other, other_prep)) / 3, atol=1e-5)
     noise = _save(tmp_path, "n", "unet", UNET, 1, prep=PREP.model_copy(update={"mean": [0.5 + 1e-10] * 3}))
-    other = _save(tmp_path, "o", "unet", UNET, 1, prep=PREP.model_copy(update={"mean": [0.5 + 1e-3] * 3}))
-    assert isinstance(resolve_model(f"{a}+{noise}").module, ProbabilityEnsemble)
-    with pytest.raises(WeightsError, match="their preprocessing differ"):
+    assert "renormalise" not in resolve_model(f"{a}+{noise}").weights.architecture_kwargs["members"][1]
+    with pytest.raises(WeightsError, match="normalised apart cannot be adapted"):
+        build_model(
+            "ensemble",
+            2,
+            ["red", "green", "blue", "nir"],
+            source_bands=saved.bands,
+            source_state=saved.state_dict(),
+            **saved.architecture_kwargs,
+        )
+
+
+def test_detectors_of_other_band_statistics_are_refused(tmp_path):
+    a = _save(tmp_path, "a", "retinanet", RETINANET, 0, Task.DETECTION)
+    other = _save(
+        tmp_path, "o", "retinanet", RETINANET, 1, Task.DETECTION, prep=PREP.model_copy(update={"mean": [0.4] * 3})
+    )
+    with pytest.raises(WeightsError, match="detectors must share band statistics"):
         resolve_model(f"{a}+{other}")
 
 

@@ -30,6 +30,7 @@ from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from rsvision.errors import WeightsError
 from rsvision.models.detection import is_rotated
+from rsvision.models.preprocess import Preprocessing
 from rsvision.models.weights import Task, Weights, save_weights
 
 ENSEMBLE = "ensemble"
@@ -103,14 +104,62 @@ def combine(members: Sequence[nn.Module], fusion_iou: float = FUSION_IOU) -> nn.
 
 
 def member_specs(cards: Sequence[Weights]) -> list[dict[str, Any]]:
-    """``architecture_kwargs["members"]`` of an ensemble of ``cards`` (an ensemble member contributes its own)."""
+    """``architecture_kwargs["members"]`` of an ensemble of ``cards`` (an ensemble member contributes its own), each
+    with the ``renormalise`` that takes the first card's normalised inputs to its own, where they differ."""
     specs = []
     for card in cards:
-        if card.architecture == ENSEMBLE:
-            specs.extend(card.architecture_kwargs["members"])
-        else:
-            specs.append({"architecture": card.architecture, "architecture_kwargs": card.architecture_kwargs})
+        outer = renormalisation(card.preprocessing, cards[0].preprocessing)
+        own = card.architecture_kwargs["members"] if card.architecture == ENSEMBLE else [_spec(card)]
+        for spec in own:
+            mapping = _composed(outer, spec.get("renormalise"))
+            specs.append({**spec, "renormalise": mapping} if mapping else spec)
     return specs
+
+
+def _spec(card: Weights) -> dict[str, Any]:
+    return {"architecture": card.architecture, "architecture_kwargs": card.architecture_kwargs}
+
+
+def renormalisation(own: Preprocessing, first: Preprocessing) -> dict[str, list[float]] | None:
+    """Per band, the gain and offset that take inputs normalised by ``first``'s band statistics to ``own``'s,
+    ``(x * std_first + mean_first - mean_own) / std_own``; None where the statistics agree to float noise."""
+    if own.same_as(first):
+        return None
+    own_std = np.asarray(own.std, dtype=np.float64)
+    gain = np.asarray(first.std, dtype=np.float64) / own_std
+    offset = (np.asarray(first.mean, dtype=np.float64) - np.asarray(own.mean, dtype=np.float64)) / own_std
+    return {"gain": gain.tolist(), "offset": offset.tolist()}
+
+
+def _composed(outer: dict | None, inner: dict | None) -> dict | None:
+    """``outer``'s mapping, then ``inner``'s (a nested ensemble's member, normalised apart from its own first)."""
+    if outer is None or inner is None:
+        return outer or inner
+    gain, offset = np.asarray(inner["gain"]), np.asarray(inner["offset"])
+    return {
+        "gain": (np.asarray(outer["gain"]) * gain).tolist(),
+        "offset": (np.asarray(outer["offset"]) * gain + offset).tolist(),
+    }
+
+
+def renormalise(module: nn.Module, mapping: dict[str, list[float]]) -> nn.Module:
+    """``module`` fed inputs normalised by another member's statistics: each input tensor ``(N, C, H, W)`` mapped
+    per band by ``mapping``'s gain and offset first (a forward pre-hook, so the module's tensors keep their names);
+    a second mapping composes with the first (the new one applies before it)."""
+    gain = torch.tensor(mapping["gain"], dtype=torch.float32).view(1, -1, 1, 1)
+    offset = torch.tensor(mapping["offset"], dtype=torch.float32).view(1, -1, 1, 1)
+    if hasattr(module, "input_gain"):
+        gain, offset = gain * module.input_gain, offset * module.input_gain + module.input_offset
+        module.input_gain, module.input_offset = gain, offset
+        return module
+    module.register_buffer("input_gain", gain, persistent=False)
+    module.register_buffer("input_offset", offset, persistent=False)
+    module.register_forward_pre_hook(_renormalised)
+    return module
+
+
+def _renormalised(module: nn.Module, inputs: tuple) -> tuple:
+    return tuple(x * module.input_gain + module.input_offset for x in inputs)
 
 
 def check_joinable(cards: Sequence[Weights]) -> None:
@@ -125,8 +174,11 @@ def check_joinable(cards: Sequence[Weights]) -> None:
         for field, what in (("task", "tasks"), ("classes", "classes")):
             if getattr(card, field) != getattr(first, field):
                 raise WeightsError(f"cannot join {first.name} and {card.name}: their {what} differ")
-        if not card.preprocessing.same_as(first.preprocessing):
+        stats = {"mean", "std"}  # other band statistics are mapped onto the first's (renormalise)
+        if card.preprocessing.model_dump(exclude=stats) != first.preprocessing.model_dump(exclude=stats):
             raise WeightsError(f"cannot join {first.name} and {card.name}: their preprocessing differ")
+        if card.task == Task.DETECTION and not card.preprocessing.same_as(first.preprocessing):
+            raise WeightsError(f"cannot join {first.name} and {card.name}: detectors must share band statistics")
 
 
 def _tasks() -> str:
@@ -162,11 +214,14 @@ def joined_digest(cards: Sequence[Weights]) -> str:
     return hashlib.sha256("+".join(c.sha256 for c in cards).encode()).hexdigest()
 
 
-def members_module(modules: Sequence[nn.Module]) -> nn.Module:
-    """The members' built networks as one ensemble (an ensemble member contributes its own members)."""
+def members_module(modules: Sequence[nn.Module], cards: Sequence[Weights]) -> nn.Module:
+    """The members' built networks (of ``cards``) as one ensemble fed the first card's normalisation (an ensemble
+    member contributes its own members; a member normalised by other statistics is renormalised)."""
     flat = []
-    for module in modules:
-        flat.extend(module.members if isinstance(module, ProbabilityEnsemble | BoxEnsemble) else [module])
+    for module, card in zip(modules, cards, strict=True):
+        parts = module.members if isinstance(module, ProbabilityEnsemble | BoxEnsemble) else [module]
+        mapping = renormalisation(card.preprocessing, cards[0].preprocessing)
+        flat.extend(renormalise(part, mapping) if mapping else part for part in parts)
     return combine(flat).eval()
 
 

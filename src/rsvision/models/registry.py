@@ -20,13 +20,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from rsvision.errors import RsvisionError
+from rsvision.errors import RsvisionError, WeightsError
 from rsvision.models.backbones import TORCHVISION_BUILDERS, build_timm
 from rsvision.models.captioner import CAPTION_BUILDERS
 from rsvision.models.change import CHANGE_BUILDERS
 from rsvision.models.detection import DETECTION_BUILDERS
 from rsvision.models.dual_encoder import DUAL_ENCODER_BUILDERS
-from rsvision.models.ensemble import ENSEMBLE, combine
+from rsvision.models.ensemble import ENSEMBLE, combine, renormalise
 from rsvision.models.segmentation import SEGMENTATION_BUILDERS
 from rsvision.models.state import load_state
 from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
@@ -88,12 +88,16 @@ def build_model(
     elif name == ENSEMBLE:  # members built for the same bands (docs: rsvision.models.ensemble)
         specs = kwargs.pop("members")
         built = [build_model(s["architecture"], num_classes, first, **s["architecture_kwargs"]) for s in specs]
-        model = combine(built, **kwargs)
+        model = combine(
+            [renormalise(m, s["renormalise"]) if "renormalise" in s else m for m, s in zip(built, specs)], **kwargs
+        )
     else:
         raise RsvisionError(f"unknown model {name!r}; known: {', '.join(list_models())}, or timm:<name>")
     if source_state is not None:
         load_state(model, source_state, where=f"weights for {name}")
     if source_bands is not None and [b.name for b in first] != [b.name for b in target]:
+        if name == ENSEMBLE and any("renormalise" in s for s in specs):
+            raise WeightsError("an ensemble whose members were normalised apart cannot be adapted to other bands")
         for part in model.members if name == ENSEMBLE else [model]:
             adapt_stem(part, first, target)
     model.band_names = tuple(b.name for b in target)
