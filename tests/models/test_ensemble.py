@@ -175,6 +175,25 @@ def test_members_of_other_band_statistics_read_their_own_normalisation_joined_an
         )
 
 
+def test_change_members_of_other_band_statistics_map_both_dates(tmp_path):
+    """A change model reads both dates' bands stacked: each date's bands get the member's own normalisation."""
+    small = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 8, 8]}
+    other_prep = PREP.model_copy(update={"mean": [0.40, 0.50, 0.60], "std": [0.20, 0.25, 0.30]})
+    a, other = (
+        _save(tmp_path, n, "siamese_unet", small, seed, Task.CHANGE, ("no change", "change"), prep)
+        for n, seed, prep in (("a", 0, PREP), ("o", 1, other_prep))
+    )
+    raw = torch.rand(1, 6, 64, 64)
+    mean, std = (torch.tensor(v * 2).view(1, -1, 1, 1) for v in (other_prep.mean, other_prep.std))
+    with torch.no_grad():
+        own = (
+            torch.softmax(resolve_model(a).module((raw - 0.5) / 0.25), 1)
+            + torch.softmax(resolve_model(other).module((raw - mean) / std), 1)
+        ) / 2
+        got = torch.softmax(resolve_model(f"{a}+{other}").module((raw - 0.5) / 0.25), 1)
+    assert torch.allclose(got, own, atol=1e-5)
+
+
 def test_detectors_of_other_band_statistics_are_refused(tmp_path):
     a = _save(tmp_path, "a", "retinanet", RETINANET, 0, Task.DETECTION)
     other = _save(

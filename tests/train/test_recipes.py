@@ -205,6 +205,26 @@ def test_the_change_folds_cover_the_six_cities_once_and_differ_from_their_twins_
         assert replace(four, recipe=fold.recipe, name=fold.name, unused_cities=()) == fold
 
 
+def test_the_folds_ensemble_trains_on_all_eight_cities_each_member_on_cities_it_validates_apart(shared):
+    """The built-in change model's members (the pair nested, then folds B-D): together they train on the eight
+    training cities; none trains on its own validation cities or on a test city."""
+    from rsvision.datasets.change import OscdDataset
+    from rsvision.train.recipes import oscd
+
+    dataset = OscdDataset(shared("oscd"))
+    leaves = oscd.leaves(oscd.CHANGE_FOLDS_ENSEMBLE)
+    assert [leaf.recipe for leaf in leaves] == [
+        "oscd_change_xval_standardised",
+        "oscd_change_xval_standardised_seed1",
+        "oscd_change_fold_b",
+        "oscd_change_fold_c",
+        "oscd_change_fold_d",
+    ]
+    trained = [set(oscd.training_cities(leaf, dataset)) for leaf in leaves]
+    assert len(set().union(*trained)) == 8 and not set().union(*trained) & set(oscd.TEST_CITIES)
+    assert all(not cities & set(leaf.val_cities) for cities, leaf in zip(trained, leaves))
+
+
 def test_land_cover_validation_on_a_whole_tile():
     """The ninth image of each training tile by default; every image of the held-out tile, and none other, with
     ``val_tiles``."""

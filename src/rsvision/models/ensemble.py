@@ -159,7 +159,11 @@ def renormalise(module: nn.Module, mapping: dict[str, list[float]]) -> nn.Module
 
 
 def _renormalised(module: nn.Module, inputs: tuple) -> tuple:
-    return tuple(x * module.input_gain + module.input_offset for x in inputs)
+    def mapped(x: torch.Tensor) -> torch.Tensor:
+        dates = x.shape[1] // module.input_gain.shape[1]  # a change model reads both dates' bands stacked
+        return x * module.input_gain.repeat(1, dates, 1, 1) + module.input_offset.repeat(1, dates, 1, 1)
+
+    return tuple(mapped(x) for x in inputs)
 
 
 def check_joinable(cards: Sequence[Weights]) -> None:

@@ -50,6 +50,7 @@ from rsvision.train.recipes.neon import (
 from rsvision.train.recipes.oscd import (
     oscd_change,
     oscd_change_ensemble,
+    oscd_change_ensemble_folds,
     oscd_change_ensemble_rows,
     oscd_change_fold_b,
     oscd_change_fold_b4,
@@ -177,6 +178,7 @@ RECIPES = {
     "oscd_change_mumbai6": oscd_change_mumbai6,
     "oscd_change_mumbai": oscd_change_mumbai,
     "oscd_change_pisa6": oscd_change_pisa6,
+    "oscd_change_ensemble_folds": oscd_change_ensemble_folds,
     "oscd_change_fold_b": oscd_change_fold_b,
     "oscd_change_fold_b4": oscd_change_fold_b4,
     "oscd_change_fold_c": oscd_change_fold_c,
