@@ -2,8 +2,8 @@
 OSCD cities, and their speed and memory through the engine on a generated 13-band Sentinel-2 pair.
 
 OSCD: the two test cities of the built-in models (abudhabi and beihai: the two with the most changed pixels, fixed
-before training; the models trained on the others: the 13-band model on six, mumbai and pisa choosing its
-epoch and threshold). Each method fitted on each city's own pixels (`rsvision
+before training; the models trained on the others: the 13-band model's five members each on six, two whole cities
+held out choosing each member's epoch and threshold). Each method fitted on each city's own pixels (`rsvision
 eval change --data ../shared/data/oscd --split abudhabi,beihai --method M`), each model run whole (`-m MODEL`);
 F1 / IoU / precision / recall of the change class per city and pooled over the cities' pixels. Speed: `rsvision
 change` (each method and the 13-band model in a child process of its own, so that peak memory is its own) on a

@@ -2,9 +2,11 @@
 
 An ensemble card has the architecture ``ensemble`` and names its members' architectures in
 ``architecture_kwargs["members"]``; its weights file holds member ``i``'s tensors under ``members.<i>.``. The members
-share the card's bands, preprocessing and classes (they were trained on the same data: a seed, an architecture or a
-schedule apart), so every tool runs an ensemble as it runs one network. Their outputs are combined while they are
-still per pixel or per image, or, for boxes, by fusing each image's boxes:
+share the card's bands, preprocessing and classes, so every tool runs an ensemble as it runs one network. Members
+trained on other images (a cross-validation ensemble's, each on other cities) may differ in their band statistics:
+the ensemble is fed the first member's normalisation and each other member maps it onto its own (``renormalise``,
+recorded in its member spec); detectors must share theirs. Their outputs are combined while they are still per
+pixel or per image, or, for boxes, by fusing each image's boxes:
 
 - classifiers, segmenters and change models: the mean of the members' class probabilities, returned as its
   logarithm, so that the softmax (and argmax) every consumer takes reads the mean;
