@@ -144,14 +144,22 @@ def _composed(outer: dict | None, inner: dict | None) -> dict | None:
     }
 
 
+def renormalised(parts: Sequence[nn.Module], specs: Sequence[dict[str, Any]]) -> list[nn.Module]:
+    """The built members ``parts``, each fed the ensemble's normalisation through its spec's ``renormalise`` (the
+    whole mapping, nested ones composed by :func:`member_specs`), where it has one."""
+    return [
+        renormalise(part, spec["renormalise"]) if "renormalise" in spec else part
+        for part, spec in zip(parts, specs, strict=True)
+    ]
+
+
 def renormalise(module: nn.Module, mapping: dict[str, list[float]]) -> nn.Module:
     """``module`` fed inputs normalised by another member's statistics: each input tensor ``(N, C, H, W)`` mapped
     per band by ``mapping``'s gain and offset first (a forward pre-hook, so the module's tensors keep their names);
-    a second mapping composes with the first (the new one applies before it)."""
+    a module mapped before takes the new mapping in place of its old one."""
     gain = torch.tensor(mapping["gain"], dtype=torch.float32).view(1, -1, 1, 1)
     offset = torch.tensor(mapping["offset"], dtype=torch.float32).view(1, -1, 1, 1)
     if hasattr(module, "input_gain"):
-        gain, offset = gain * module.input_gain, offset * module.input_gain + module.input_offset
         module.input_gain, module.input_offset = gain, offset
         return module
     module.register_buffer("input_gain", gain, persistent=False)
@@ -220,15 +228,13 @@ def joined_digest(cards: Sequence[Weights]) -> str:
     return hashlib.sha256("+".join(c.sha256 for c in cards).encode()).hexdigest()
 
 
-def members_module(modules: Sequence[nn.Module], cards: Sequence[Weights]) -> nn.Module:
-    """The members' built networks (of ``cards``) as one ensemble fed the first card's normalisation (an ensemble
-    member contributes its own members; a member normalised by other statistics is renormalised)."""
+def members_module(modules: Sequence[nn.Module], specs: Sequence[dict[str, Any]]) -> nn.Module:
+    """The members' built networks as one ensemble (an ensemble member contributes its own members), each flat
+    member mapped onto its own normalisation by its spec (the joined card's ``architecture_kwargs["members"]``)."""
     flat = []
-    for module, card in zip(modules, cards, strict=True):
-        parts = module.members if isinstance(module, ProbabilityEnsemble | BoxEnsemble) else [module]
-        mapping = renormalisation(card.preprocessing, cards[0].preprocessing)
-        flat.extend(renormalise(part, mapping) if mapping else part for part in parts)
-    return combine(flat).eval()
+    for module in modules:
+        flat.extend(module.members if isinstance(module, ProbabilityEnsemble | BoxEnsemble) else [module])
+    return combine(renormalised(flat, specs)).eval()
 
 
 def save_ensemble(card: Weights, module: nn.Module, out_dir, name: str, **fields: Any) -> Weights:

@@ -26,7 +26,7 @@ from rsvision.models.captioner import CAPTION_BUILDERS
 from rsvision.models.change import CHANGE_BUILDERS
 from rsvision.models.detection import DETECTION_BUILDERS
 from rsvision.models.dual_encoder import DUAL_ENCODER_BUILDERS
-from rsvision.models.ensemble import ENSEMBLE, combine, renormalise
+from rsvision.models.ensemble import ENSEMBLE, combine, renormalised
 from rsvision.models.segmentation import SEGMENTATION_BUILDERS
 from rsvision.models.state import load_state
 from rsvision.models.stem import BandLike, adapt_stem, resolve_bands
@@ -88,9 +88,7 @@ def build_model(
     elif name == ENSEMBLE:  # members built for the same bands (docs: rsvision.models.ensemble)
         specs = kwargs.pop("members")
         built = [build_model(s["architecture"], num_classes, first, **s["architecture_kwargs"]) for s in specs]
-        model = combine(
-            [renormalise(m, s["renormalise"]) if "renormalise" in s else m for m, s in zip(built, specs)], **kwargs
-        )
+        model = combine(renormalised(built, specs), **kwargs)
     else:
         raise RsvisionError(f"unknown model {name!r}; known: {', '.join(list_models())}, or timm:<name>")
     if source_state is not None:

@@ -150,7 +150,7 @@ def join_models(members: list[LoadedModel], name: str) -> LoadedModel:
     members') and one network (refused in one line unless the members share task, classes and preprocessing)."""
     cards = [m.weights for m in members]
     card = ensemble_card(cards, name, "+".join(str(c.weights_path) for c in cards), joined_digest(cards))
-    return LoadedModel(card, members_module([m.module for m in members], cards))
+    return LoadedModel(card, members_module([m.module for m in members], card.architecture_kwargs["members"]))
 
 
 def check_task(weights: Weights, spec: str, task: Task | Collection[Task] | None, needed_by: str | None) -> None:
