@@ -188,8 +188,7 @@ def check_joinable(cards: Sequence[Weights]) -> None:
         for field, what in (("task", "tasks"), ("classes", "classes")):
             if getattr(card, field) != getattr(first, field):
                 raise WeightsError(f"cannot join {first.name} and {card.name}: their {what} differ")
-        stats = {"mean", "std"}  # other band statistics are mapped onto the first's (renormalise)
-        if card.preprocessing.model_dump(exclude=stats) != first.preprocessing.model_dump(exclude=stats):
+        if not card.preprocessing.same_but_statistics(first.preprocessing):  # statistics: renormalise
             raise WeightsError(f"cannot join {first.name} and {card.name}: their preprocessing differ")
         if card.task == Task.DETECTION and not card.preprocessing.same_as(first.preprocessing):
             raise WeightsError(f"cannot join {first.name} and {card.name}: detectors must share band statistics")

@@ -51,6 +51,9 @@ def standardise_bands(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> 
     return np.clip(z * STANDARD_SPREAD + STANDARD_LEVEL, 0, 65535).astype(np.float32)
 
 
+BAND_STATISTICS = {"mean", "std"}
+
+
 class Preprocessing(BaseModel):
     """Bands by name, raw value range and scale, per-band mean/std of scaled values, input size; ``standardise``:
     each band of each date standardised by the scene's own statistics first (module text); ``coregister``: a change
@@ -78,10 +81,13 @@ class Preprocessing(BaseModel):
     def same_as(self, other: Preprocessing) -> bool:
         """Equal, band statistics equal to float noise: the same training images' mean and standard deviation
         summed on another machine differ in the ninth digit."""
-        stats = {"mean", "std"}
-        if self.model_dump(exclude=stats) != other.model_dump(exclude=stats):
+        if not self.same_but_statistics(other):
             return False
-        return all(np.allclose(getattr(self, k), getattr(other, k), rtol=1e-6, atol=0) for k in stats)
+        return all(np.allclose(getattr(self, k), getattr(other, k), rtol=1e-6, atol=0) for k in BAND_STATISTICS)
+
+    def same_but_statistics(self, other: Preprocessing) -> bool:
+        """Equal in everything but the band statistics (an ensemble maps those: rsvision.models.ensemble)."""
+        return self.model_dump(exclude=BAND_STATISTICS) == other.model_dump(exclude=BAND_STATISTICS)
 
     def check_normalisation(
         self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None, scale: float | None = None
