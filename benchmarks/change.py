@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import time
@@ -94,9 +94,13 @@ def speed(method: str, size: int) -> dict:
     how = ["-m", MODELS[method]] if method in MODELS else ["--method", method]
     command = [sys.executable, "-m", "rsvision", "change", str(before), str(after), "-o", str(out), *how]
     started = time.perf_counter()
-    subprocess.run([*command, "-q"], check=True)
+    child = subprocess.Popen([*command, "-q"])
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the largest child's so far
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    peak = usage.ru_maxrss / 1024
     return {"seconds": round(seconds, 2), "mpix_per_s": round(size * size / 1e6 / seconds, 3), "peak_rss_mb": peak}
 
 
