@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.windows import Window
+
+from rsvision.engine.progress import peak_rss_mb
 
 METHODS = ("cva", "irmad", "pcakmeans")
 MODELS = {"learned": "oscd_change_siamese", "learned_rgb": "oscd_change_siamese_rgb"}
@@ -86,29 +87,39 @@ def make_pair(size: int) -> tuple[Path, Path]:
 
 
 def speed(method: str, size: int) -> dict:
-    """``rsvision change`` on the generated pair in a child process: Mpix/s of the whole command and its peak RSS.
-    ``method``: an unsupervised method, or ``learned`` (the built-in 13-band model)."""
+    """``rsvision change`` on the generated pair in a child process: Mpix/s of the whole command and its own peak
+    RSS. ``method``: an unsupervised method, or ``learned`` (the built-in 13-band model)."""
     before, after = make_pair(size)
     out = SCENES / f"change_{method}_{size}.tif"
     out.unlink(missing_ok=True)
     how = ["-m", MODELS[method]] if method in MODELS else ["--method", method]
-    command = [sys.executable, "-m", "rsvision", "change", str(before), str(after), "-o", str(out), *how]
+    command = [sys.executable, __file__, "--child", "change", str(before), str(after), "-o", str(out), *how, "-q"]
     started = time.perf_counter()
-    child = subprocess.Popen([*command, "-q"])
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the largest child's so far
+    printed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise subprocess.CalledProcessError(child.returncode, command)
-    peak = usage.ru_maxrss / 1024
+    peak = json.loads(printed.strip().splitlines()[-1])["peak_rss_mb"]
     return {"seconds": round(seconds, 2), "mpix_per_s": round(size * size / 1e6 / seconds, 3), "peak_rss_mb": peak}
+
+
+def child(argv: list[str]) -> None:
+    """Run in a subprocess: the ``rsvision`` command ``argv``, then this process's own peak RSS as a JSON line."""
+    from rsvision.cli import main as rsvision
+
+    try:
+        rsvision(argv)
+    finally:
+        print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/oscd"))
     parser.add_argument("--size", type=int, default=8192, help="side of the generated 13-band pair")
+    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
     pooled, cities = oscd(args.data)
     shown = list(pooled)
     print(f"{'city':<14}" + "".join(f"{m + ' f1/iou/p/r':>32}" for m in shown))

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -43,12 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rsvision.engine.progress import peak_rss_mb
+
 TILE, OVERLAP, BATCH, CLASSES = 512, 64, 8, 6
 CACHE_BYTES = 64 * 2**20  # GDAL's block cache in the children that read without the engine, as the engine bounds it
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def make_scene(path: Path, size: int, compress: str | None = None) -> Path:

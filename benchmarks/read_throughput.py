@@ -22,6 +22,8 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+from rsvision.engine.progress import peak_rss_mb
+
 TILE, OVERLAP, BANDS = 512, 64, 4
 
 
@@ -87,13 +89,10 @@ def timed(fn, *args) -> float:
 def child(path: str, size: int) -> None:
     """Run in a subprocess: read every tile through rsvision and print the peak RSS in MB."""
     read_rsvision(Path(path), windows(size))
-    # VmHWM is this process's own peak; ru_maxrss would carry the parent's peak over the fork.
-    with open("/proc/self/status") as status:
-        hwm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    print(json.dumps({"peak_rss_mb": hwm_kb / 1024}))
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}))  # this process's own peak, not its parent's
 
 
-def peak_rss_mb(path: Path, size: int) -> float:
+def child_peak_rss_mb(path: Path, size: int) -> float:
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(path), str(size)], capture_output=True, text=True, check=True
     ).stdout
@@ -118,7 +117,7 @@ def main() -> None:
     read_rasterio(big, wins)  # warm the page cache so both readers see the same state
     rounds = [(timed(read_rasterio, big, wins), timed(read_rsvision, big, wins)) for _ in range(3)]  # interleaved
     t_rio, t_rsv = min(r[0] for r in rounds), min(r[1] for r in rounds)
-    peak_big, peak_small = peak_rss_mb(big, args.size), peak_rss_mb(small, args.small)
+    peak_big, peak_small = child_peak_rss_mb(big, args.size), child_peak_rss_mb(small, args.small)
     figures = {
         "bench": "read_throughput",
         "scene_px": args.size,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ import numpy as np
 import rasterio
 from affine import Affine
 from PIL import Image
+
+from rsvision.engine.progress import peak_rss_mb
 
 BUILTIN = "dubai_landcover_fpn"
 BASELINE = "runs/dubai_cmp/dubai_landcover_unet_resnet18.safetensors"
@@ -67,7 +68,7 @@ def measure(model: str, scene: Path, data: Path, threads: int) -> dict:
         started = time.perf_counter()
         segment_scene(scene, loaded, out, threads=threads, quiet=True)
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_rss_mb()
         with rasterio.open(scene) as ds:
             mpix = ds.width * ds.height / 1e6
         test = open_dataset(str(data), "color-mask", split="Tile 7", colors=DUBAI_COLORS)

@@ -16,7 +16,15 @@ from rsvision.core.settings import block_cache_bytes
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (``getrusage``; kilobytes on Linux, bytes on macOS)."""
+    """This process's own peak resident memory so far, in MB: Linux's ``VmHWM``, elsewhere ``getrusage``.
+
+    Linux's ``ru_maxrss`` also keeps the peak of the process this one was started from (exec carries it over), so
+    a command started by a large Python process (a benchmark, a test) would report its parent's peak as its own.
+    """
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
