@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from rsvision.engine.progress import peak_rss_mb
+from command_peak import run_rsvision
 
 METHODS = ("cva", "irmad", "pcakmeans")
 MODELS = {"learned": "oscd_change_siamese", "learned_rgb": "oscd_change_siamese_rgb"}
@@ -93,33 +91,17 @@ def speed(method: str, size: int) -> dict:
     out = SCENES / f"change_{method}_{size}.tif"
     out.unlink(missing_ok=True)
     how = ["-m", MODELS[method]] if method in MODELS else ["--method", method]
-    command = [sys.executable, __file__, "--child", "change", str(before), str(after), "-o", str(out), *how, "-q"]
     started = time.perf_counter()
-    printed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+    peak = run_rsvision(["change", str(before), str(after), "-o", str(out), *how, "-q"])
     seconds = time.perf_counter() - started
-    peak = json.loads(printed.strip().splitlines()[-1])["peak_rss_mb"]
     return {"seconds": round(seconds, 2), "mpix_per_s": round(size * size / 1e6 / seconds, 3), "peak_rss_mb": peak}
-
-
-def child(argv: list[str]) -> None:
-    """Run in a subprocess: the ``rsvision`` command ``argv``, then this process's own peak RSS as a JSON line."""
-    from rsvision.cli import main as rsvision
-
-    try:
-        rsvision(argv)
-    finally:
-        print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/oscd"))
     parser.add_argument("--size", type=int, default=8192, help="side of the generated 13-band pair")
-    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.child)
-        return
     pooled, cities = oscd(args.data)
     shown = list(pooled)
     print(f"{'city':<14}" + "".join(f"{m + ' f1/iou/p/r':>32}" for m in shown))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import torch
 from affine import Affine
 from PIL import Image
 
+from command_peak import run_rsvision
 from rsvision.models.registry import RGB, build_model
 from rsvision.models.weights import builtin_weights
 
@@ -78,11 +78,9 @@ def speed(scene: Path, size: int, threads: int) -> dict:
     """``rsvision detect`` on the scene in a child process: Mpix/s of the whole command, its peak RSS, its boxes."""
     out = SCENES / f"trees_{size}.gpkg"
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "rsvision", "detect", str(scene), "-o", str(out), "--threads", str(threads)]
     started = time.perf_counter()
-    subprocess.run([*command, "-q"], check=True)
+    peak = run_rsvision(["detect", str(scene), "-o", str(out), "--threads", str(threads), "-q"])
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the only child so far
     return {
         "mpix_per_s": round(size * size / 1e6 / seconds, 3),
         "scene_seconds": round(seconds, 1),
